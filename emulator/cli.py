@@ -1,0 +1,107 @@
+"""``diskferry-emulator``: run the local Azure and drive its admin API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from emulator.admin_client import AdminClient, read_env
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from emulator.server import serve
+
+    async def main() -> None:
+        task = asyncio.ensure_future(serve(Path(args.state_dir), args.host, args.port, args.blob_port))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return 0
+
+
+def _client(args: argparse.Namespace) -> AdminClient:
+    env_file = Path(args.env or os.environ.get("DISKFERRY_AZURE_ENV", ""))
+    if env_file.is_dir():
+        env_file = env_file / "azure.env"
+    if not env_file.is_file():
+        raise SystemExit("error: give --env DIR/azure.env (or DISKFERRY_AZURE_ENV) of a running emulator")
+    return AdminClient.from_env(read_env(env_file))
+
+
+def _print(result: Any) -> None:
+    print(json.dumps(result, indent=2, sort_keys=True))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="diskferry-emulator", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the local Azure in the foreground")
+    s.add_argument("--state-dir", required=True)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=0, help="management port (0: any free port)")
+    s.add_argument("--blob-port", type=int, default=0, help="blob service port (0: any free port)")
+    s.set_defaults(fn=_serve)
+
+    def admin_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        a = sub.add_parser(name, help=help_)
+        a.add_argument("--env", help="the emulator's azure.env (or its state dir)")
+        return a
+
+    a = admin_cmd("counters", "show per-operation call counters")
+    a.add_argument("--reset", action="store_true")
+    a.set_defaults(fn=lambda ns: _print(_client(ns).reset_counters() if ns.reset else _client(ns).counters()))
+
+    a = admin_cmd("settings", "show or change settings (KEY=JSON ...)")
+    a.add_argument("changes", nargs="*")
+    a.set_defaults(fn=_settings)
+
+    a = admin_cmd("fault", "add a fault rule (JSON object with at least 'op'), or --clear")
+    a.add_argument("rule", nargs="?")
+    a.add_argument("--clear", action="store_true")
+    a.set_defaults(fn=_fault)
+    return p
+
+
+def _settings(ns: argparse.Namespace) -> None:
+    client = _client(ns)
+    if not ns.changes:
+        _print(client.settings())
+        return
+    changes = {}
+    for item in ns.changes:
+        key, _, value = item.partition("=")
+        changes[key] = json.loads(value)
+    _print(client.set(**changes))
+
+
+def _fault(ns: argparse.Namespace) -> None:
+    client = _client(ns)
+    if ns.clear:
+        client.clear_faults()
+    elif ns.rule:
+        _print(client.add_fault(**json.loads(ns.rule)))
+    else:
+        _print(client.call("GET", "/faults"))
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result = args.fn(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Knobs that tests and benchmarks turn: call counters, latency and injected faults.
+
+Every request is named by the operation it performs, in Azure's own vocabulary where one
+exists: ARM calls by their RBAC action (``Microsoft.Compute/disks/write``), blob calls by
+their REST operation (``blob.GetBlobProperties``), token requests as ``oauth2.token``.
+Fault rules match those names with shell-style patterns.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from emulator.store import Store
+
+FaultKind = Literal["http", "lro", "copy"]
+
+
+@dataclass
+class FaultRule:
+    """One injected fault.
+
+    ``http``: the matching call itself answers ``status``/``code`` (with ``Retry-After``
+    when set), before any effect. ``lro``: the call is accepted and its long-running
+    operation ends ``Failed`` with ``code``. ``copy``: a blob copy started by a matching
+    call fails once it has copied ``at_percent`` of its bytes.
+    """
+
+    op: str
+    kind: FaultKind = "http"
+    status: int = 503
+    code: str = "ServerBusy"
+    message: str = "The server is busy. (injected fault)"
+    retry_after: float | None = None
+    #: calls the rule still answers; -1 means until removed
+    count: int = 1
+    at_percent: float = 50.0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def matches(self, op: str, kind: FaultKind) -> bool:
+        return self.kind == kind and self.count != 0 and fnmatch.fnmatchcase(op, self.op)
+
+
+@dataclass
+class Settings:
+    """Emulator-wide knobs, changed at run time through the admin API."""
+
+    #: seconds a long-running operation stays InProgress
+    lro_latency: float = 0.0
+    #: per-operation overrides of lro_latency (pattern -> seconds)
+    lro_latency_ops: dict[str, float] = field(default_factory=dict)
+    #: extra seconds before answering matching calls (pattern -> seconds)
+    request_latency: dict[str, float] = field(default_factory=dict)
+    #: items per page in ARM list calls (nextLink beyond)
+    page_size: int = 100
+    #: lifetime of issued bearer tokens, seconds
+    token_lifetime: int = 3600
+    #: default copy bandwidth per copy, bytes/s (Azure targets ~60 MiB/s per page blob)
+    copy_bandwidth: float = 60 * 1024 * 1024
+    #: per region pair overrides, keys "source>destination" (lower-case region names)
+    copy_bandwidth_pairs: dict[str, float] = field(default_factory=dict)
+    #: cap on the lifetime of disk SAS grants, seconds (Azure: 60 days); lower it to test expiry
+    max_sas_seconds: int = 60 * 24 * 3600
+
+    def lro_latency_for(self, op: str) -> float:
+        for pattern, seconds in self.lro_latency_ops.items():
+            if fnmatch.fnmatchcase(op, pattern):
+                return seconds
+        return self.lro_latency
+
+    def request_latency_for(self, op: str) -> float:
+        for pattern, seconds in self.request_latency.items():
+            if fnmatch.fnmatchcase(op, pattern):
+                return seconds
+        return 0.0
+
+    def bandwidth_for(self, source_region: str, dest_region: str) -> float:
+        key = f"{source_region.lower()}>{dest_region.lower()}"
+        return self.copy_bandwidth_pairs.get(key, self.copy_bandwidth)
+
+
+class Faults:
+    """Counters, settings and fault rules, persisted in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        saved = store.get("config", "settings") or {}
+        self.settings = Settings(**saved)
+        self.rules = [FaultRule(**r) for r in (store.get("config", "faults") or {}).get("rules", [])]
+        self.counters: Counter[str] = Counter()
+
+    # -- settings ---------------------------------------------------------------------
+    def update_settings(self, changes: dict[str, Any]) -> Settings:
+        current = asdict(self.settings)
+        unknown = set(changes) - set(current)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        current.update(changes)
+        self.settings = Settings(**current)
+        self._store.put("config", "settings", asdict(self.settings))
+        return self.settings
+
+    # -- rules --------------------------------------------------------------------------
+    def add(self, rule: FaultRule) -> FaultRule:
+        self.rules.append(rule)
+        self._save()
+        return rule
+
+    def clear(self) -> None:
+        self.rules.clear()
+        self._save()
+
+    def take(self, op: str, kind: FaultKind) -> FaultRule | None:
+        """The first live rule matching ``op``, with one use consumed."""
+        for rule in self.rules:
+            if rule.matches(op, kind):
+                if rule.count > 0:
+                    rule.count -= 1
+                if rule.count == 0:
+                    self.rules.remove(rule)
+                self._save()
+                return rule
+        return None
+
+    def _save(self) -> None:
+        self._store.put("config", "faults", {"rules": [asdict(r) for r in self.rules]})
+
+    # -- counters ---------------------------------------------------------------------
+    def count(self, op: str) -> None:
+        self.counters[op] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "counters": dict(sorted(self.counters.items())),
+            "rules": [asdict(r) for r in self.rules],
+            "settings": asdict(self.settings),
+        }

@@ -1,0 +1,69 @@
+"""Start and stop an emulator subprocess: for tests, benchmarks and the demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from emulator.admin_client import AdminClient, read_env
+
+
+class EmulatorProcess:
+    """``diskferry-emulator serve`` in a subprocess on free loopback ports.
+
+    Use as a context manager; ``env`` holds the ``azure.env`` values once started.
+    """
+
+    def __init__(self, state_dir: Path, *, log_path: Path | None = None) -> None:
+        self.state_dir = state_dir
+        self.log_path = log_path or state_dir.parent / f"{state_dir.name}-emulator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {}
+
+    def start(self, timeout: float = 30) -> EmulatorProcess:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        env_file = self.state_dir / "azure.env"
+        env_file.unlink(missing_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
+        self._log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.cli", "serve", "--state-dir", str(self.state_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        while not env_file.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"emulator exited with {self.proc.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"emulator not ready after {timeout}s; see {self.log_path}")
+            time.sleep(0.05)
+        self.env = read_env(env_file)
+        return self
+
+    def admin(self) -> AdminClient:
+        return AdminClient.from_env(self.env)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()

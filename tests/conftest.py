@@ -1,0 +1,105 @@
+"""Fixtures shared by every test: the local Azure, started once per session, and SDK clients.
+
+The emulator runs as a real subprocess serving HTTPS on free loopback ports; tests reach it
+only through the unchanged Azure SDKs (and the admin client for knobs and inspection).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from azure.identity import ClientSecretCredential
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.storage import StorageManagementClient
+
+from emulator.admin_client import AdminClient
+from emulator.testing import EmulatorProcess
+
+ARM_SCOPE = "https://management.azure.com/.default"
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    state = tmp_path_factory.mktemp("local-azure") / "state"
+    with EmulatorProcess(state) as proc:
+        # azure-core (requests) and MSAL trust the emulator's throwaway CA through this
+        os.environ["REQUESTS_CA_BUNDLE"] = proc.env["REQUESTS_CA_BUNDLE"]
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def azure_env(emulator: EmulatorProcess) -> dict[str, str]:
+    return emulator.env
+
+
+@pytest.fixture(scope="session")
+def credential(azure_env: dict[str, str]) -> ClientSecretCredential:
+    return ClientSecretCredential(
+        azure_env["AZURE_TENANT_ID"],
+        azure_env["AZURE_CLIENT_ID"],
+        azure_env["AZURE_CLIENT_SECRET"],
+        authority=azure_env["AZURE_AUTHORITY_HOST"],
+        disable_instance_discovery=True,
+    )
+
+
+@dataclass
+class Clients:
+    resource: ResourceManagementClient
+    compute: ComputeManagementClient
+    storage: StorageManagementClient
+    subscription_id: str
+
+
+def make_clients(credential: ClientSecretCredential, env: dict[str, str], subscription_id: str | None = None) -> Clients:
+    sub = subscription_id or env["AZURE_SUBSCRIPTION_ID"]
+    kw = {"base_url": env["DISKFERRY_ARM_ENDPOINT"], "credential_scopes": [ARM_SCOPE]}
+    return Clients(
+        resource=ResourceManagementClient(credential, sub, **kw),
+        compute=ComputeManagementClient(credential, sub, **kw),
+        storage=StorageManagementClient(credential, sub, **kw),
+        subscription_id=sub,
+    )
+
+
+@pytest.fixture(scope="session")
+def clients(credential: ClientSecretCredential, azure_env: dict[str, str]) -> Clients:
+    return make_clients(credential, azure_env)
+
+
+@pytest.fixture(scope="session")
+def admin_session(emulator: EmulatorProcess) -> Iterator[AdminClient]:
+    client = emulator.admin()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def admin(admin_session: AdminClient) -> Iterator[AdminClient]:
+    """The admin client; faults and changed settings are undone after the test."""
+    before = admin_session.settings()
+    yield admin_session
+    admin_session.clear_faults()
+    admin_session.set(**before)
+
+
+@pytest.fixture
+def rg(clients: Clients) -> str:
+    """A fresh resource group in francecentral for one test."""
+    name = f"rg-{uuid.uuid4().hex[:8]}"
+    clients.resource.resource_groups.create_or_update(name, {"location": "francecentral"})
+    return name
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        rel = Path(str(item.fspath)).relative_to(root)
+        if rel.parts and rel.parts[0] == "conformance":
+            item.add_marker(pytest.mark.azurite)
