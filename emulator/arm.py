@@ -170,9 +170,7 @@ class ArmRouter:
             return route, {k: unquote(v) for k, v in m.groupdict().items()}
         if allowed:
             raise AzureError(405, "MethodNotAllowed", f"The HTTP method '{method}' is not supported.")
-        raise AzureError(
-            404, "InvalidResourceType", f"The resource type could not be found for path '{path}'."
-        )
+        raise AzureError(404, "InvalidResourceType", f"The resource type could not be found for path '{path}'.")
 
 
 # ---------------------------------------------------------------------------------------

@@ -58,9 +58,7 @@ def issue_token(emu: Emulator, audience: str, lifetime: int) -> str:
 def _challenge(emu: Emulator, error: str, description: str) -> dict[str, str]:
     uri = f"{emu.arm_url}/{emu.identity.tenant_id}"
     return {
-        "WWW-Authenticate": (
-            f'Bearer authorization_uri="{uri}", error="{error}", error_description="{description}"'
-        )
+        "WWW-Authenticate": (f'Bearer authorization_uri="{uri}", error="{error}", error_description="{description}"')
     }
 
 
@@ -71,7 +69,9 @@ def check_bearer(emu: Emulator, authorization: str | None, audiences: tuple[str,
             401,
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is missing.",
-            headers=_challenge(emu, "invalid_token", "The authentication failed because of missing 'Authorization' header."),
+            headers=_challenge(
+                emu, "invalid_token", "The authentication failed because of missing 'Authorization' header."
+            ),
         )
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or token.count(".") != 2:
@@ -82,9 +82,7 @@ def check_bearer(emu: Emulator, authorization: str | None, audiences: tuple[str,
             headers=_challenge(emu, "invalid_token", "invalid format"),
         )
     header, payload, sig = token.split(".")
-    expected = hmac.new(
-        emu.identity.signing_key.encode(), f"{header}.{payload}".encode(), hashlib.sha256
-    ).digest()
+    expected = hmac.new(emu.identity.signing_key.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     try:
         valid_sig = hmac.compare_digest(expected, _unb64(sig))
         claims = json.loads(_unb64(payload))
@@ -157,7 +155,7 @@ async def token(request: web.Request) -> web.Response:
         return _oauth_error(
             400,
             "unauthorized_client",
-            f"AADSTS700016: Application with identifier '{form.get('client_id')}' was not found.",
+            f"AADSTS700016: Application with identifier '{form.get('client_id')!s}' was not found.",
         )
     secret = str(form.get("client_secret", ""))
     if not hmac.compare_digest(secret.encode(), ident.client_secret.encode()):

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = admin_cmd("counters", "show per-operation call counters")
     a.add_argument("--reset", action="store_true")
-    a.set_defaults(fn=lambda ns: _print(_client(ns).reset_counters() if ns.reset else _client(ns).counters()))
+    a.set_defaults(fn=_counters)
 
     a = admin_cmd("settings", "show or change settings (KEY=JSON ...)")
     a.add_argument("changes", nargs="*")
@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--clear", action="store_true")
     a.set_defaults(fn=_fault)
     return p
+
+
+def _counters(ns: argparse.Namespace) -> None:
+    client = _client(ns)
+    if ns.reset:
+        client.reset_counters()
+    _print(client.counters())
 
 
 def _settings(ns: argparse.Namespace) -> None:
@@ -94,7 +101,6 @@ def _fault(ns: argparse.Namespace) -> None:
         _print(client.add_fault(**json.loads(ns.rule)))
     else:
         _print(client.call("GET", "/faults"))
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -278,9 +278,7 @@ def _punch_hole(path: Path, offset: int, length: int) -> None:
         falloc_punch_hole_keep_size = 0x02 | 0x01
         fd = os.open(path, os.O_WRONLY)
         try:
-            libc.fallocate(
-                fd, falloc_punch_hole_keep_size, ctypes.c_longlong(offset), ctypes.c_longlong(length)
-            )
+            libc.fallocate(fd, falloc_punch_hole_keep_size, ctypes.c_longlong(offset), ctypes.c_longlong(length))
         finally:
             os.close(fd)
     except OSError:

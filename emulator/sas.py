@@ -157,9 +157,7 @@ def sharedkey_string_to_sign(
         if name == "content-length" and v == "0":
             v = ""
         values.append(v)
-    canon_headers = "".join(
-        f"{k}:{h[k].strip()}\n" for k in sorted(k for k in h if k.startswith("x-ms-"))
-    )
+    canon_headers = "".join(f"{k}:{h[k].strip()}\n" for k in sorted(k for k in h if k.startswith("x-ms-")))
     resource = f"/{account}{raw_path}"
     params: dict[str, list[str]] = {}
     for k, v in query.items():
@@ -167,6 +165,12 @@ def sharedkey_string_to_sign(
     for k in sorted(params):
         resource += f"\n{k}:{','.join(sorted(params[k]))}"
     return method.upper() + "\n" + "\n".join(values) + "\n" + canon_headers + resource
+
+
+_SIGNATURE_MISMATCH = (
+    "Server failed to authenticate the request. "
+    "Make sure the value of Authorization header is formed correctly including the signature."
+)
 
 
 def check_shared_key(
@@ -184,12 +188,12 @@ def check_shared_key(
         raise AzureError(
             403,
             "AuthenticationFailed",
-            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+            _SIGNATURE_MISMATCH,
         )
     sts = sharedkey_string_to_sign(method, headers, account, raw_path, query)
     if not any(hmac.compare_digest(sign(k, sts), sig) for k in keys):
         raise AzureError(
             403,
             "AuthenticationFailed",
-            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+            _SIGNATURE_MISMATCH,
         )

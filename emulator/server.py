@@ -22,7 +22,6 @@ from emulator.context import Emulator
 from emulator.errors import AzureError
 
 
-
 def tls_context(state_dir: Path) -> tuple[ssl.SSLContext, Path]:
     """A server context for 127.0.0.1/localhost/::1, from a CA kept in the state dir."""
     ca_pem = state_dir / "ca.pem"
@@ -62,7 +61,7 @@ def management_app(emu: Emulator) -> web.Application:
         try:
             route, params = router.resolve(request.method, request.path)
             emu.faults.count(route.op)
-            claims = auth.check_bearer(emu, request.headers.get("Authorization"), auth.ARM_AUDIENCES + (emu.arm_url,))
+            claims = auth.check_bearer(emu, request.headers.get("Authorization"), (*auth.ARM_AUDIENCES, emu.arm_url))
             sub = params.get("sub")
             if sub is not None and not emu.known_subscription(sub):
                 raise AzureError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
@@ -151,12 +150,12 @@ async def serve(state_dir: Path, host: str, port: int, blob_port: int, ready: as
 
 def _bound_port(site: web.TCPSite) -> int:
     server = site._server  # aiohttp keeps the asyncio server here
-    assert server is not None and server.sockets
-    return int(server.sockets[0].getsockname()[1])
+    sockets = getattr(server, "sockets", None)
+    if not sockets:
+        raise RuntimeError("listener is not bound")
+    return int(sockets[0].getsockname()[1])
 
 
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"https://{shown}:{port}"
-
-

@@ -23,9 +23,7 @@ class Store:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS docs (kind TEXT, key TEXT, body TEXT, PRIMARY KEY (kind, key))"
-        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS docs (kind TEXT, key TEXT, body TEXT, PRIMARY KEY (kind, key))")
         self._docs: dict[str, dict[str, Doc]] = {}
         for kind, key, body in self._db.execute("SELECT kind, key, body FROM docs"):
             self._docs.setdefault(kind, {})[key] = json.loads(body)

@@ -99,7 +99,10 @@ def import_problem(blob_length: int, footer_bytes: bytes) -> str | None:
         return f"The VHD is {blob_length} bytes long; too small to hold a 1 MiB disk and its footer."
     footer = parse_footer(footer_bytes)
     if footer.cookie != COOKIE:
-        return "The specified cookie value in VHD footer is not supported. Disk is expected to have cookie value 'conectix'."
+        return (
+            "The specified cookie value in VHD footer is not supported. "
+            "Disk is expected to have cookie value 'conectix'."
+        )
     if not footer.checksum_ok:
         return "The VHD footer checksum is invalid."
     if footer.disk_type != DISK_TYPE_FIXED:

@@ -57,7 +57,9 @@ class Clients:
     subscription_id: str
 
 
-def make_clients(credential: ClientSecretCredential, env: dict[str, str], subscription_id: str | None = None) -> Clients:
+def make_clients(
+    credential: ClientSecretCredential, env: dict[str, str], subscription_id: str | None = None
+) -> Clients:
     sub = subscription_id or env["AZURE_SUBSCRIPTION_ID"]
     kw = {"base_url": env["DISKFERRY_ARM_ENDPOINT"], "credential_scopes": [ARM_SCOPE]}
     return Clients(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from emulator import clock
-from emulator.arm import ArmRequest, ArmRouter, completion, json_response, page
+from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, page
 from emulator.context import Emulator
 from emulator.errors import AzureError, bad_request, rg_not_found
 
@@ -82,8 +84,10 @@ async def delete(ctx: ArmRequest) -> web.StreamResponse:
     doc = ctx.emu.store.get(KIND, key)
     if doc is None:
         raise rg_not_found(ctx.rg)
-    ops = ctx.emu.services["ops"]
-    return ops.begin(ctx, "resourcegroups.delete", {"sub": ctx.sub, "rg": ctx.rg}, location=str(doc["location"]), async_header=False)
+    ops: Operations = ctx.emu.services["ops"]
+    return ops.begin(
+        ctx, "resourcegroups.delete", {"sub": ctx.sub, "rg": ctx.rg}, location=str(doc["location"]), async_header=False
+    )
 
 
 @completion("resourcegroups.delete")
@@ -98,7 +102,7 @@ def _delete_done(emu: Emulator, args: dict[str, object]) -> None:
 
 #: functions called with (emu, lower-cased id prefix) when a resource group is deleted, so
 #: each provider frees what it holds (data files, grants) for resources in the group
-RG_DELETE_HOOKS: list = []
+RG_DELETE_HOOKS: list[Callable[[Emulator, str], None]] = []
 
 
 def register(router: ArmRouter) -> None:
