@@ -61,11 +61,11 @@ def make_clients(
     credential: ClientSecretCredential, env: dict[str, str], subscription_id: str | None = None
 ) -> Clients:
     sub = subscription_id or env["AZURE_SUBSCRIPTION_ID"]
-    kw = {"base_url": env["DISKFERRY_ARM_ENDPOINT"], "credential_scopes": [ARM_SCOPE]}
+    url, scopes = env["DISKFERRY_ARM_ENDPOINT"], [ARM_SCOPE]
     return Clients(
-        resource=ResourceManagementClient(credential, sub, **kw),
-        compute=ComputeManagementClient(credential, sub, **kw),
-        storage=StorageManagementClient(credential, sub, **kw),
+        resource=ResourceManagementClient(credential, sub, base_url=url, credential_scopes=scopes),
+        compute=ComputeManagementClient(credential, sub, base_url=url, credential_scopes=scopes),
+        storage=StorageManagementClient(credential, sub, base_url=url, credential_scopes=scopes),
         subscription_id=sub,
     )
 

@@ -1,0 +1,81 @@
+"""The long-running-operation protocol as azure-mgmt-core polls it, with latency and faults."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from emulator.admin_client import AdminClient
+from tests.conftest import Clients
+
+
+def _new_rg(clients: Clients) -> str:
+    name = f"lro-{uuid.uuid4().hex[:8]}"
+    clients.resource.resource_groups.create_or_update(name, {"location": "westeurope"})
+    return name
+
+
+def test_latency_holds_the_operation_in_progress(clients: Clients, admin: AdminClient) -> None:
+    admin.set(lro_latency=1.5)
+    name = _new_rg(clients)
+    poller = clients.resource.resource_groups.begin_delete(name)
+    assert not poller.done()
+    started = time.monotonic()
+    poller.result()
+    assert time.monotonic() - started >= 1.0
+    assert not clients.resource.resource_groups.check_existence(name)
+
+
+def test_sub_second_latency_does_not_cost_the_sdk_its_30s_default(clients: Clients, admin: AdminClient) -> None:
+    admin.set(lro_latency=0.3)
+    name = _new_rg(clients)
+    started = time.monotonic()
+    clients.resource.resource_groups.begin_delete(name).result()
+    assert time.monotonic() - started < 5
+
+
+def test_per_operation_latency(clients: Clients, admin: AdminClient) -> None:
+    admin.set(lro_latency=0, lro_latency_ops={"Microsoft.Resources/*/delete": 1.2})
+    name = _new_rg(clients)
+    started = time.monotonic()
+    clients.resource.resource_groups.begin_delete(name).result()
+    assert time.monotonic() - started >= 1.0
+
+
+def test_injected_lro_failure_fails_the_poller_and_changes_nothing(clients: Clients, admin: AdminClient) -> None:
+    name = _new_rg(clients)
+    admin.add_fault(
+        "Microsoft.Resources/subscriptions/resourceGroups/delete",
+        kind="lro",
+        code="ResourceGroupDeletionBlocked",
+        message="injected",
+    )
+    with pytest.raises(HttpResponseError) as err:
+        clients.resource.resource_groups.begin_delete(name).result()
+    assert "ResourceGroupDeletionBlocked" in str(err.value)
+    assert clients.resource.resource_groups.check_existence(name)
+
+
+def test_http_faults_are_retried_by_the_sdk_and_counted(clients: Clients, admin: AdminClient) -> None:
+    name = _new_rg(clients)
+    admin.reset_counters()
+    admin.add_fault(
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        status=429,
+        code="TooManyRequests",
+        retry_after=0.2,
+        count=2,
+    )
+    assert clients.resource.resource_groups.get(name).name == name
+    assert admin.counters()["Microsoft.Resources/subscriptions/resourceGroups/read"] == 3
+    assert admin.call("GET", "/faults") == []
+
+
+def test_paging_follows_absolute_next_links(clients: Clients, admin: AdminClient) -> None:
+    names = {_new_rg(clients) for _ in range(5)}
+    admin.set(page_size=2)
+    listed = {g.name for g in clients.resource.resource_groups.list()}
+    assert names <= listed

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from emulator.pages import DIGEST_CHUNK, PageFile, RangeSet, VhdView, content_sha256
+from emulator.vhd import FOOTER_SIZE, make_footer, parse_footer
+
+TIB = 1024**4
+MIB = 1024**2
+
+
+def _model_ranges(bits: list[bool]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for i, b in enumerate(bits):
+        if b:
+            if out and out[-1][1] == i:
+                out[-1] = (out[-1][0], i + 1)
+            else:
+                out.append((i, i + 1))
+    return out
+
+
+def test_rangeset_matches_a_bitmap_model() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        bits = [False] * 64
+        rs = RangeSet()
+        for _ in range(12):
+            s = rng.randrange(64)
+            e = rng.randrange(s, 65)
+            if rng.random() < 0.6:
+                rs.add(s, e)
+                bits[s:e] = [True] * (e - s)
+            else:
+                rs.remove(s, e)
+                bits[s:e] = [False] * (e - s)
+            assert list(rs) == _model_ranges(bits)
+        s = rng.randrange(64)
+        e = rng.randrange(s, 65)
+        expect = [(max(a, s), min(b, e)) for a, b in _model_ranges(bits) if a < e and b > s]
+        assert rs.intersect(s, e) == expect
+
+
+def test_sparse_terabyte_costs_only_what_is_written(tmp_path: Path) -> None:
+    f = PageFile.create(tmp_path, TIB)
+    payload = random.Random(1).randbytes(10 * MIB)
+    f.write(512 * 1024**3, payload)
+    assert f.size == TIB
+    assert f.allocated() == 10 * MIB
+    assert f.disk_usage() < 11 * MIB
+    assert f.read(512 * 1024**3 - 512, 1024) == bytes(512) + payload[:512]
+    reopened = PageFile(tmp_path, f.id)
+    assert reopened.ranges() == [(512 * 1024**3, 512 * 1024**3 + 10 * MIB)]
+
+
+def test_clear_reads_back_zeros_and_drops_the_range(tmp_path: Path) -> None:
+    f = PageFile.create(tmp_path, 4 * MIB)
+    f.write(0, b"\x01" * (2 * MIB))
+    f.clear(512, 1024)
+    assert f.read(0, 2048) == b"\x01" * 512 + bytes(1024) + b"\x01" * 512
+    assert f.ranges() == [(0, 512), (1536, 2 * MIB)]
+
+
+def test_digest_depends_on_bytes_not_on_layout(tmp_path: Path) -> None:
+    data = random.Random(3).randbytes(3 * MIB)
+    a = PageFile.create(tmp_path, 64 * MIB)
+    a.write(DIGEST_CHUNK - MIB, data)
+    b = PageFile.create(tmp_path, 64 * MIB)
+    # same bytes, written in other pieces, plus explicit zero pages elsewhere
+    b.write(DIGEST_CHUNK - MIB + 2 * MIB, data[2 * MIB :])
+    b.write(DIGEST_CHUNK - MIB, data[: 2 * MIB])
+    b.write(40 * MIB, bytes(MIB))
+    assert content_sha256(a) == content_sha256(b)
+    b.write(DIGEST_CHUNK, b"\xff" * 512)
+    assert content_sha256(a) != content_sha256(b)
+    c = PageFile.create(tmp_path, 128 * MIB)
+    c.write(DIGEST_CHUNK - MIB, data)
+    assert content_sha256(a) != content_sha256(c), "the size is part of the content"
+
+
+def test_vhd_view_appends_the_footer(tmp_path: Path) -> None:
+    f = PageFile.create(tmp_path, 8 * MIB)
+    f.write(MIB, b"\x07" * 4096)
+    footer = make_footer(8 * MIB)
+    view = VhdView(f, footer)
+    assert view.size == 8 * MIB + FOOTER_SIZE
+    assert view.ranges() == [(MIB, MIB + 4096), (8 * MIB, 8 * MIB + FOOTER_SIZE)]
+    assert view.read(8 * MIB - 4, 8) == bytes(4) + footer[:4]
+    assert parse_footer(view.read(8 * MIB, FOOTER_SIZE)).current_size == 8 * MIB
+    copy = PageFile.copy_of(tmp_path, view)
+    assert content_sha256(copy) == content_sha256(view)
