@@ -19,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     from emulator.server import serve
 
     async def main() -> None:
-        task = asyncio.ensure_future(serve(Path(args.state_dir), args.host, args.port, args.blob_port))
+        task = asyncio.ensure_future(serve(Path(args.state_dir), args.host, args.port, args.blob_port, args.advertise))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=0, help="management port (0: any free port)")
     s.add_argument("--blob-port", type=int, default=0, help="blob service port (0: any free port)")
+    s.add_argument("--advertise", help="host name clients use, when not the bound address (containers)")
     s.set_defaults(fn=_serve)
 
     def admin_cmd(name: str, help_: str) -> argparse.ArgumentParser:

@@ -22,13 +22,16 @@ from emulator.context import Emulator
 from emulator.errors import AzureError
 
 
-def tls_context(state_dir: Path) -> tuple[ssl.SSLContext, Path]:
-    """A server context for 127.0.0.1/localhost/::1, from a CA kept in the state dir."""
+def tls_context(state_dir: Path, names: tuple[str, ...] = ()) -> tuple[ssl.SSLContext, Path]:
+    """A server context for loopback (and ``names``), from a CA kept in the state dir."""
     ca_pem = state_dir / "ca.pem"
     cert_pem = state_dir / "server.pem"
-    if not (ca_pem.exists() and cert_pem.exists()):
+    wanted = ("127.0.0.1", "localhost", "::1", *names)
+    names_file = state_dir / "server.names"
+    if not (ca_pem.exists() and cert_pem.exists()) or names_file.read_text().split() != list(wanted):
         ca = trustme.CA()
-        cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+        cert = ca.issue_cert(*wanted)
+        names_file.write_text(" ".join(wanted))
         ca.cert_pem.write_to_path(str(ca_pem))
         cert.private_key_and_cert_chain_pem.write_to_path(str(cert_pem))
         os.chmod(cert_pem, 0o600)
@@ -112,10 +115,18 @@ def write_env(emu: Emulator, ca_pem: Path) -> Path:
     return path
 
 
-async def serve(state_dir: Path, host: str, port: int, blob_port: int, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    state_dir: Path,
+    host: str,
+    port: int,
+    blob_port: int,
+    advertise: str | None = None,
+) -> None:
+    """Serve until cancelled. ``advertise`` is the host name clients use when it is not
+    the bound address (in a container network); it goes into URLs and the certificate."""
     emu = Emulator.open(state_dir.resolve())
     (emu.state_dir / "azure.env").unlink(missing_ok=True)
-    ssl_ctx, ca_pem = tls_context(emu.state_dir)
+    ssl_ctx, ca_pem = tls_context(emu.state_dir, (advertise,) if advertise else ())
 
     mgmt_runner = web.AppRunner(management_app(emu), access_log=None, handle_signals=False)
     blob_runner = web.AppRunner(storage.blob_app(emu), access_log=None, handle_signals=False)
@@ -125,8 +136,8 @@ async def serve(state_dir: Path, host: str, port: int, blob_port: int, ready: as
     blob_site = web.TCPSite(blob_runner, host, blob_port, ssl_context=ssl_ctx, backlog=1024)
     await mgmt_site.start()
     await blob_site.start()
-    emu.arm_url = _url(host, _bound_port(mgmt_site))
-    emu.blob_url = _url(host, _bound_port(blob_site))
+    emu.arm_url = _url(advertise or host, _bound_port(mgmt_site))
+    emu.blob_url = _url(advertise or host, _bound_port(blob_site))
 
     ops = Operations(emu)
     emu.services["ops"] = ops
@@ -135,8 +146,6 @@ async def serve(state_dir: Path, host: str, port: int, blob_port: int, ready: as
 
     env_path = write_env(emu, ca_pem)
     print(f"diskferry-emulator: management {emu.arm_url}, blob {emu.blob_url}, env {env_path}", flush=True)
-    if ready is not None:
-        ready.set()
     try:
         while True:
             await asyncio.sleep(3600)
