@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.faults import Faults
+from emulator.pages import Content, PageFile
 from emulator.store import Store
 
 
@@ -68,6 +69,34 @@ class Emulator:
             identity=Identity.load_or_create(store),
             faults=Faults(store),
         )
+
+    # -- content files ---------------------------------------------------------------------
+    # One PageFile instance per file for the whole emulator: its range map is read from
+    # disk once and every request and copy sees (and saves) the same map. Two instances of
+    # one file would each save their own map and lose the other's writes.
+    def _pagefiles(self) -> dict[str, PageFile]:
+        cache: dict[str, PageFile] = self.services.setdefault("pagefiles", {})
+        return cache
+
+    def pages(self, file_id: str) -> PageFile:
+        """The shared PageFile of ``file_id``."""
+        cache = self._pagefiles()
+        pf = cache.get(file_id)
+        if pf is None:
+            pf = cache[file_id] = PageFile(self.data_dir, file_id)
+        return pf
+
+    def new_pages(self, size: int, source: Content | None = None) -> PageFile:
+        """A new content file of ``size`` bytes, empty or holding ``source``'s first bytes."""
+        pf = PageFile.copy_of(self.data_dir, source, size) if source else PageFile.create(self.data_dir, size)
+        self._pagefiles()[pf.id] = pf
+        return pf
+
+    def drop_pages(self, file_id: str) -> None:
+        """Delete a content file (missing is fine)."""
+        self._pagefiles().pop(file_id, None)
+        for suffix in (".data", ".ranges"):
+            (self.data_dir / f"{file_id}{suffix}").unlink(missing_ok=True)
 
     def known_subscription(self, sub: str) -> bool:
         return sub.lower() in (s.lower() for s in self.identity.subscriptions)

@@ -123,7 +123,7 @@ def open_export(
     doc = resource_doc(emu, grant)
     if doc is None:
         raise AzureError(404, "BlobNotFound", "The specified blob does not exist.")
-    data = PageFile(emu.data_dir, doc["x"]["data"])
+    data = emu.pages(doc["x"]["data"])
     if grant.access == "Write":
         return data
     if needed != "r":
