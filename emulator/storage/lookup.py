@@ -63,6 +63,6 @@ def find_blob(emu: Emulator, url: str) -> BlobRef | None:
         container=container,
         name=name,
         blob_type=doc["blob_type"],
-        content=model.content(emu, doc),
+        content=emu.pages(doc["x"]["data"]),
         copy_status=copy.get("status"),
     )

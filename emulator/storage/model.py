@@ -24,15 +24,13 @@ A blob document::
      "tags": the account's tags at creation (for the audit),
      "x": {"data": PageFile id}}
 
-Content lives in an :class:`emulator.pages.PageFile` whose id is ``x.data``. Open files
-are cached per emulator (``emu.services["pagefiles"]``) so that range maps are read from
-disk once and every request sees the same map; all map updates happen on the event loop.
+Content lives in an :class:`emulator.pages.PageFile` whose id is ``x.data``, always
+reached through ``emu.pages(id)`` (one shared instance per file).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
 import secrets
 import uuid
@@ -40,7 +38,6 @@ from typing import Any
 
 from emulator import clock
 from emulator.context import Emulator
-from emulator.pages import PageFile
 
 Doc = dict[str, Any]
 
@@ -135,46 +132,13 @@ def touch(doc: Doc) -> None:
     props["last_modified"] = clock.now()
 
 
-def _cache(emu: Emulator) -> dict[str, PageFile]:
-    cache: dict[str, PageFile] = emu.services.setdefault("pagefiles", {})
-    return cache
-
-
-def content(emu: Emulator, doc: Doc) -> PageFile:
-    """The blob's content file (shared, cached instance)."""
-    file_id = doc["x"]["data"]
-    cache = _cache(emu)
-    pf = cache.get(file_id)
-    if pf is None:
-        pf = cache[file_id] = PageFile(emu.data_dir, file_id)
-    return pf
-
-
-def adopt_content(emu: Emulator, pf: PageFile) -> None:
-    """Make ``pf`` the cached instance of its file (after a writer finished with it)."""
-    _cache(emu)[pf.id] = pf
-
-
-def new_content(emu: Emulator, size: int) -> PageFile:
-    pf = PageFile.create(emu.data_dir, size)
-    adopt_content(emu, pf)
-    return pf
-
-
-def drop_content(emu: Emulator, file_id: str) -> None:
-    """Delete a content file (and forget its cached instance)."""
-    pf = _cache(emu).pop(file_id, None) or PageFile(emu.data_dir, file_id)
-    pf.delete()
-
-
 def delete_blob_doc(emu: Emulator, doc: Doc) -> None:
     """Delete a blob and its content; any copy writing into it is cancelled."""
     engine = emu.services.get("copyengine")
     if engine is not None:
         engine.forget(doc)
     emu.store.delete(BLOB_KIND, blob_key(doc["account"], doc["container"], doc["name"]))
-    with contextlib.suppress(FileNotFoundError):  # a data file already gone is fine
-        drop_content(emu, doc["x"]["data"])
+    emu.drop_pages(doc["x"]["data"])
 
 
 def delete_account_data(emu: Emulator, account: str) -> None:

@@ -23,7 +23,7 @@ def _emulator(tmp_path: Path) -> Emulator:
 
 
 def _blob(emu: Emulator, name: str, payload: bytes) -> None:
-    pf = model.new_content(emu, 1024)
+    pf = emu.new_pages(1024)
     pf.write(0, payload)
     model.put_blob(
         emu,
