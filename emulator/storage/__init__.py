@@ -9,7 +9,10 @@ from emulator.context import Emulator
 
 
 def register(router: ArmRouter) -> None:
-    """ARM routes of Microsoft.Storage (storage accounts) — built in part 2."""
+    """ARM routes of Microsoft.Storage (storage accounts)."""
+    from emulator.storage import accounts
+
+    accounts.register(router)
 
 
 def blob_app(emu: Emulator) -> web.Application:
