@@ -7,6 +7,10 @@ only through the unchanged Azure SDKs (and the admin client for knobs and inspec
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,6 +101,46 @@ def rg(clients: Clients) -> str:
     name = f"rg-{uuid.uuid4().hex[:8]}"
     clients.resource.resource_groups.create_or_update(name, {"location": "francecentral"})
     return name
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of our own: a redis-server subprocess on a free port when one is installed,
+    else ``DISKFERRY_TEST_REDIS_URL`` (default redis://127.0.0.1:6379/13), whose one DB is
+    flushed first. Tests must use only this DB."""
+    import redis
+
+    server = shutil.which("redis-server")
+    if server is None:
+        url = os.environ.get("DISKFERRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+        redis.Redis.from_url(url).flushdb()
+        yield url
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    client.close()
+    yield url
+    proc.terminate()
+    proc.wait(10)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

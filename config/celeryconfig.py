@@ -1,0 +1,58 @@
+"""The Celery configuration diskferry needs to be safe on Redis (see DESIGN.md, Celery facts).
+
+* ``task_acks_late`` + ``task_reject_on_worker_lost`` + prefetch 1: a task whose worker dies
+  is delivered again, so every task is idempotent.
+* The visibility timeout is set for the broker *and* the result backend, and every poll
+  countdown stays well under it (``Settings`` checks), or held ETA messages are redelivered.
+* ``result_expires`` outlives the longest chord, or the chord callback silently never runs.
+* Polls live on their own queue and ``worker_eta_task_limit`` caps how many one worker holds.
+* ``result_extended`` stays off: it would store raw arguments (ours hold only ids anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.settings import Settings
+
+#: task names, as Flower shows them
+PREPARE = "diskferry.prepare"
+COPY_DISK = "diskferry.copy_disk"
+FINALIZE = "diskferry.finalize"
+CLEANUP = "diskferry.cleanup"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    visibility = {"visibility_timeout": settings.visibility_timeout}
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        "broker_transport_options": dict(visibility),
+        "result_backend_transport_options": dict(visibility),
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": settings.concurrency,
+        "worker_eta_task_limit": settings.eta_task_limit,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "result_expires": settings.result_expires_seconds,
+        "result_extended": False,
+        "task_track_started": True,
+        "task_default_queue": settings.queue,
+        "task_routes": {
+            PREPARE: {"queue": settings.queue},
+            COPY_DISK: {"queue": settings.queue},
+            FINALIZE: {"queue": settings.queue},
+            CLEANUP: {"queue": settings.queue},
+        },
+        # errbacks go on prepare and finalize explicitly (see producer.canvas); this keeps
+        # Celery's future default and silences its pending-deprecation warning
+        "task_allow_error_cb_on_chord_header": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+    }

@@ -1,0 +1,201 @@
+"""diskferry's settings: one frozen, typed object read from the environment once.
+
+Nothing else in the project reads ``os.environ``; every other module receives a
+:class:`Settings` (or the values it needs). ``Settings.from_env(mapping)`` builds one from
+any mapping, which is how tests give a worker or a producer its configuration.
+
+Environment variables (defaults in brackets):
+
+=================================  ==============================================================
+``DISKFERRY_BROKER_URL``           Celery broker [``redis://127.0.0.1:6379/0``]
+``DISKFERRY_RESULT_BACKEND``       Celery result backend [the broker URL]
+``DISKFERRY_STATE_URL``            Redis holding job records and the SAS vault [the broker URL]
+``DISKFERRY_ARM_ENDPOINT``         Azure Resource Manager [``https://management.azure.com``]
+``AZURE_SUBSCRIPTION_ID``          default subscription of job files that name none
+``AZURE_TENANT_ID`` ...            ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``: a service
+                                   principal (ClientSecretCredential); without them,
+                                   DefaultAzureCredential (managed identity, CLI login, ...)
+``AZURE_AUTHORITY_HOST``           the OAuth authority [Azure public cloud]
+``REQUESTS_CA_BUNDLE``             CA bundle to verify Azure endpoints [system store]
+``DISKFERRY_QUEUE``                queue of prepare/copy/finalize tasks [``diskferry``]
+``DISKFERRY_POLL_QUEUE``           queue of copy polls [``diskferry.poll``]
+``DISKFERRY_CONCURRENCY``          worker processes per worker [4]
+``DISKFERRY_POLL_SECONDS``         countdown between two polls of one copy [15]
+``DISKFERRY_COPY_DEADLINE_SECONDS`` a copy still pending after this is aborted [7 days]
+``DISKFERRY_SAS_BANDWIDTH``        bytes/s assumed when sizing a SAS lifetime [10 MiB/s]
+``DISKFERRY_SAS_MARGIN``           factor applied to the expected copy time [3]
+``DISKFERRY_SAS_MIN_SECONDS``      shortest SAS lifetime [3600]
+``DISKFERRY_SAS_MAX_SECONDS``      longest SAS lifetime [60 days, Azure's limit]
+``DISKFERRY_JOB_TTL_SECONDS``      a job record expires this long after its last update [14 days]
+``DISKFERRY_VAULT_KEY``            Fernet key encrypting SAS URLs between tasks (required by
+                                   workers; ``python -m diskferry.vault`` prints a new one)
+``DISKFERRY_VISIBILITY_TIMEOUT``   Redis visibility timeout, seconds [43200]
+``DISKFERRY_ETA_TASK_LIMIT``       polls (ETA messages) one worker holds at most [1000]
+=================================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+DAY = 24 * 3600
+MIB = 1024 * 1024
+#: Azure refuses a disk SAS longer than this
+AZURE_MAX_SAS_SECONDS = 60 * DAY
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class AzureIdentity:
+    """Who diskferry is in Azure. Without a client secret, DefaultAzureCredential is used."""
+
+    tenant_id: str | None = None
+    client_id: str | None = None
+    #: never logged: ``repr`` hides it
+    client_secret: str | None = None
+    authority_host: str | None = None
+
+    @property
+    def uses_client_secret(self) -> bool:
+        return bool(self.tenant_id and self.client_id and self.client_secret)
+
+    def __repr__(self) -> str:
+        secret = "***" if self.client_secret else None
+        return (
+            f"AzureIdentity(tenant_id={self.tenant_id!r}, client_id={self.client_id!r}, "
+            f"client_secret={secret!r}, authority_host={self.authority_host!r})"
+        )
+
+
+@dataclass(frozen=True)
+class SasPolicy:
+    """How long a read SAS lives: the expected copy time with a margin, within bounds."""
+
+    assumed_bandwidth: float = 10 * MIB
+    margin: float = 3.0
+    min_seconds: int = 3600
+    max_seconds: int = AZURE_MAX_SAS_SECONDS
+
+    def lifetime(self, total_bytes: int) -> int:
+        """Seconds a SAS over ``total_bytes`` should live (copies of a source run in parallel,
+        but share the same bandwidth assumption per copy, so the largest disk decides)."""
+        expected = total_bytes / self.assumed_bandwidth * self.margin
+        return int(min(self.max_seconds, max(self.min_seconds, expected)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str = "redis://127.0.0.1:6379/0"
+    state_url: str = "redis://127.0.0.1:6379/0"
+    arm_endpoint: str = "https://management.azure.com"
+    subscription_id: str | None = None
+    identity: AzureIdentity = AzureIdentity()
+    ca_bundle: str | None = None
+    queue: str = "diskferry"
+    poll_queue: str = "diskferry.poll"
+    concurrency: int = 4
+    poll_seconds: float = 15.0
+    copy_deadline_seconds: int = 7 * DAY
+    sas: SasPolicy = SasPolicy()
+    job_ttl_seconds: int = 14 * DAY
+    #: never logged: ``repr`` hides it
+    vault_key: str | None = None
+    visibility_timeout: int = 12 * 3600
+    eta_task_limit: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.poll_seconds <= 0:
+            raise SettingsError("DISKFERRY_POLL_SECONDS must be > 0")
+        # a countdown message sits unacked in the worker; past the visibility timeout Redis
+        # hands it to another worker as well, so every countdown must stay well under it
+        if self.poll_seconds * 4 > self.visibility_timeout:
+            raise SettingsError(
+                "DISKFERRY_VISIBILITY_TIMEOUT must be at least 4 x DISKFERRY_POLL_SECONDS"
+            )
+        if not 0 < self.sas.min_seconds <= self.sas.max_seconds <= AZURE_MAX_SAS_SECONDS:
+            raise SettingsError(
+                "need 0 < DISKFERRY_SAS_MIN_SECONDS <= DISKFERRY_SAS_MAX_SECONDS <= 60 days"
+            )
+        if self.sas.assumed_bandwidth <= 0 or self.sas.margin < 1:
+            raise SettingsError("need DISKFERRY_SAS_BANDWIDTH > 0 and DISKFERRY_SAS_MARGIN >= 1")
+        if self.concurrency < 1:
+            raise SettingsError("DISKFERRY_CONCURRENCY must be >= 1")
+        if self.queue == self.poll_queue:
+            raise SettingsError("DISKFERRY_QUEUE and DISKFERRY_POLL_QUEUE must differ")
+
+    def __repr__(self) -> str:
+        fields = {k: v for k, v in self.__dict__.items() if k != "vault_key"}
+        fields["vault_key"] = "***" if self.vault_key else None
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
+
+    @property
+    def result_expires_seconds(self) -> int:
+        """Celery results must outlive the longest chord (a copy may poll until its deadline)."""
+        return self.copy_deadline_seconds + 2 * DAY
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def text(name: str, default: str | None = None) -> str | None:
+            value = env.get(name, "").strip()
+            return value or default
+
+        def number(name: str, default: float) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+
+        def integer(name: str, default: int) -> int:
+            value = number(name, default)
+            if value != int(value):
+                raise SettingsError(f"{name}: expected a whole number, got {value}")
+            return int(value)
+
+        broker = text("DISKFERRY_BROKER_URL", cls.broker_url)
+        assert broker is not None
+        d = cls()
+        return cls(
+            broker_url=broker,
+            result_backend=text("DISKFERRY_RESULT_BACKEND", broker) or broker,
+            state_url=text("DISKFERRY_STATE_URL", broker) or broker,
+            arm_endpoint=(text("DISKFERRY_ARM_ENDPOINT", d.arm_endpoint) or "").rstrip("/"),
+            subscription_id=text("AZURE_SUBSCRIPTION_ID"),
+            identity=AzureIdentity(
+                tenant_id=text("AZURE_TENANT_ID"),
+                client_id=text("AZURE_CLIENT_ID"),
+                client_secret=text("AZURE_CLIENT_SECRET"),
+                authority_host=text("AZURE_AUTHORITY_HOST"),
+            ),
+            ca_bundle=text("REQUESTS_CA_BUNDLE"),
+            queue=text("DISKFERRY_QUEUE", d.queue) or d.queue,
+            poll_queue=text("DISKFERRY_POLL_QUEUE", d.poll_queue) or d.poll_queue,
+            concurrency=integer("DISKFERRY_CONCURRENCY", d.concurrency),
+            poll_seconds=number("DISKFERRY_POLL_SECONDS", d.poll_seconds),
+            copy_deadline_seconds=integer("DISKFERRY_COPY_DEADLINE_SECONDS", d.copy_deadline_seconds),
+            sas=SasPolicy(
+                assumed_bandwidth=number("DISKFERRY_SAS_BANDWIDTH", d.sas.assumed_bandwidth),
+                margin=number("DISKFERRY_SAS_MARGIN", d.sas.margin),
+                min_seconds=integer("DISKFERRY_SAS_MIN_SECONDS", d.sas.min_seconds),
+                max_seconds=integer("DISKFERRY_SAS_MAX_SECONDS", d.sas.max_seconds),
+            ),
+            job_ttl_seconds=integer("DISKFERRY_JOB_TTL_SECONDS", d.job_ttl_seconds),
+            vault_key=text("DISKFERRY_VAULT_KEY"),
+            visibility_timeout=integer("DISKFERRY_VISIBILITY_TIMEOUT", d.visibility_timeout),
+            eta_task_limit=integer("DISKFERRY_ETA_TASK_LIMIT", d.eta_task_limit),
+        )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,1 @@
+"""diskferry: replicate Azure managed disks and images across regions on a Celery fleet."""

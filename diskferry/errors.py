@@ -1,0 +1,65 @@
+"""diskferry's errors, split by what the caller does next.
+
+* :class:`RetryLater` — a transient condition (throttling, a busy server, a lock held by
+  another worker): run the same step again after ``retry_after`` seconds;
+* :class:`DiskFailed` — this disk cannot be replicated (the copy failed, the VHD was
+  refused): report it and go on with the other disks;
+* :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
+  credentials refused, invalid job file): report it and stop;
+* :class:`NotFound` — the resource does not exist: done, for a delete; a failure for a read.
+
+Every error carries Azure's error code (or one of ours) and a message with secrets removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: query strings of URLs (SAS tokens live there) and bare ``sig=`` values
+_SECRET_PATTERNS = (
+    re.compile(r"(https?://[^\s?\"'<>]+)\?[^\s\"'<>]*"),
+    re.compile(r"(?i)\b(sig|signature|accountkey|client_secret)=[^&\s;\"']+"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without SAS tokens or keys: URLs lose their query string."""
+    text = _SECRET_PATTERNS[0].sub(r"\1?<redacted>", text)
+    return _SECRET_PATTERNS[1].sub(r"\1=<redacted>", text)
+
+
+class DiskferryError(Exception):
+    """Base of every error diskferry raises on purpose."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = redact(message)
+        super().__init__(f"{code}: {self.message}")
+
+
+class RetryLater(DiskferryError):
+    """Transient: the same step may succeed if run again later."""
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
+
+
+class DiskFailed(DiskferryError):
+    """This disk cannot be replicated; the others go on."""
+
+
+class JobFailed(DiskferryError):
+    """Nothing of this job (or source) can go on."""
+
+
+class NotFound(DiskferryError):
+    """The resource does not exist."""
+
+
+class JobFileError(JobFailed):
+    """The job file is invalid; ``field`` names where (``targets[1].region``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__("InvalidJobFile", f"{field}: {message}" if field else message)

@@ -1,0 +1,239 @@
+"""The words diskferry uses everywhere: a job replicates sources to targets, disk by disk.
+
+* a **job** (one job file) has **sources** (VMs or managed images) and **targets**
+  (a region + resource group);
+* each source has **disks** (the OS disk and data disks, keyed ``os``, ``lun0``, ...);
+* every (source, target) pair runs one canvas; every (source, target, disk) one copy.
+
+Keys (``SourceKey``, ``TargetKey``, ``DiskKey``) are short, stable strings derived from
+the job file, used in task arguments, Redis keys and resource names, so that a task run
+again finds what the first run made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import TypeAdapter
+
+SourceKey = str
+TargetKey = str
+DiskKey = str
+
+
+class SourceKind(StrEnum):
+    vm = "vm"  #: a virtual machine: its OS disk and data disks
+    image = "image"  #: a managed image: the disks or snapshots in its storage profile
+
+
+class Consistency(StrEnum):
+    """How a VM's disks are frozen before they are read."""
+
+    snapshot = "snapshot"  #: crash-consistent snapshots; the VM keeps running (default)
+    deallocate = "deallocate"  #: deallocate the VM, read its disks, start it again afterwards
+    none = "none"  #: read the disks as they are (the VM must already be stopped)
+
+
+class ImageMode(StrEnum):
+    """Whether a target gets an image built from the replicated disks."""
+
+    auto = "auto"  #: images give images, VMs give disks
+    always = "always"  #: VMs give an image too
+    never = "never"  #: images give their disks only
+
+
+class Phase(StrEnum):
+    """Where a disk, a target or a source stands. Terminal: succeeded, failed."""
+
+    pending = "pending"  #: enqueued, nothing done yet
+    preparing = "preparing"  #: snapshots, grants, staging account
+    copying = "copying"  #: Copy Blob (or same-region disk Copy) in progress
+    copied = "copied"  #: the VHD is staged (or the same-region disk exists)
+    importing = "importing"  #: creating the managed disk from the staged VHD
+    imaging = "imaging"  #: building the image at the target
+    cleaning = "cleaning"  #: removing what the pair made for itself
+    succeeded = "succeeded"  #: done: the result exists at the target
+    failed = "failed"  #: gave up; ``error`` says why
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.succeeded, Phase.failed)
+
+
+class ExportKind(StrEnum):
+    """What a disk is read from."""
+
+    disk = "disk"  #: the managed disk itself (deallocated VM, consistency none)
+    snapshot = "snapshot"  #: a snapshot (temporary, or an image's own snapshot)
+
+
+class Role(StrEnum):
+    """The ``diskferry-role`` tag on everything diskferry creates."""
+
+    temporary = "temporary"  #: deleted by the job before it ends
+    result = "result"  #: what the operator asked for; kept
+
+
+TAG_JOB = "diskferry-job"
+TAG_ROLE = "diskferry-role"
+
+
+def tags_for(job_id: str, role: Role, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Tags of a created resource; the job's own tags go on results only."""
+    tags = dict(extra or {}) if role is Role.result else {}
+    tags.update({TAG_JOB: job_id, TAG_ROLE: role.value})
+    return tags
+
+
+@dataclass(frozen=True)
+class Error:
+    """Why something failed: Azure's error code and message (secrets redacted)."""
+
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class Disk:
+    """One disk of a source, as resolved against Azure."""
+
+    key: DiskKey
+    #: the name of the disk (or snapshot) the source refers to
+    name: str
+    #: ARM id of the disk or snapshot that holds the data
+    resource_id: str
+    kind: ExportKind
+    size_bytes: int
+    sku: str | None
+    lun: int | None = None
+    os_type: str | None = None
+    hyper_v_generation: str | None = None
+    caching: str | None = None
+
+    @property
+    def size_gib(self) -> float:
+        return self.size_bytes / 1024**3
+
+
+@dataclass
+class Source:
+    key: SourceKey
+    kind: SourceKind
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    resource_id: str
+    disks: list[Disk] = field(default_factory=list)
+    #: images only
+    os_state: str | None = None
+    hyper_v_generation: str | None = None
+
+    def disk(self, key: DiskKey) -> Disk:
+        for d in self.disks:
+            if d.key == key:
+                return d
+        raise KeyError(f"source {self.key} has no disk {key}")
+
+
+@dataclass
+class StagingAccount:
+    """The storage account that receives VHDs in one region."""
+
+    name: str
+    resource_group: str
+    region: str
+    #: created (and deleted) by the job, or the operator's own
+    created_by_job: bool
+
+
+@dataclass
+class Target:
+    key: TargetKey
+    region: str
+    resource_group: str
+    subscription_id: str
+    sku: str | None = None
+    zone: str | None = None
+    #: None for a target in a source's own region that needs no staging copy
+    staging: StagingAccount | None = None
+
+
+@dataclass
+class Options:
+    consistency: Consistency = Consistency.snapshot
+    name: str = "{source}-{disk}-{region}"
+    image_name: str = "{source}-{region}"
+    image: ImageMode = ImageMode.auto
+    keep_image_disks: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """A job as resolved against Azure: what the tasks read (by id) from the job record.
+
+    Every source goes to every target; each (source, target) pair is one canvas.
+    """
+
+    id: str
+    created: float
+    sources: list[Source]
+    targets: list[Target]
+    options: Options = field(default_factory=Options)
+
+    def source(self, key: SourceKey) -> Source:
+        for s in self.sources:
+            if s.key == key:
+                return s
+        raise KeyError(f"job {self.id} has no source {key}")
+
+    def target(self, key: TargetKey) -> Target:
+        for t in self.targets:
+            if t.key == key:
+                return t
+        raise KeyError(f"job {self.id} has no target {key}")
+
+    def pairs(self) -> list[tuple[Source, Target]]:
+        return [(s, t) for s in self.sources for t in self.targets]
+
+    def staged(self, source: Source, target: Target) -> bool:
+        """Whether the pair copies through a staging account (not a same-region clone)."""
+        return not same_region(source.location, target.region)
+
+    def pairs_using(self, account: StagingAccount) -> list[tuple[Source, Target]]:
+        return [
+            (s, t)
+            for s, t in self.pairs()
+            if self.staged(s, t) and t.staging is not None and t.staging.name == account.name
+        ]
+
+    def builds_image(self, source: Source) -> bool:
+        mode = self.options.image
+        if mode is ImageMode.auto:
+            return source.kind is SourceKind.image
+        return mode is ImageMode.always
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(_JOB.dump_python(self, mode="json"))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return _JOB.validate_python(data)
+
+
+def same_region(a: str, b: str) -> bool:
+    """Azure accepts "West Europe" and "westeurope" for the same region."""
+    return normalize_region(a) == normalize_region(b)
+
+
+def normalize_region(region: str) -> str:
+    return region.replace(" ", "").lower()
+
+
+_JOB: TypeAdapter[Job] = TypeAdapter(Job)

@@ -1,0 +1,371 @@
+"""The job record in Redis: job → sources → targets → disks, each with phase and error.
+
+It is diskferry's own record, independent of Celery results, so that ``status`` works
+while workers restart and after results expire. Layout (``P`` = ``diskferry:job:{id}``):
+
+* ``P`` — a hash: ``job`` (the resolved :class:`~diskferry.model.Job`), ``meta``,
+  ``src|{s}``, ``tgt|{s}|{t}``, ``disk|{s}|{t}|{d}`` — each a JSON object merged
+  atomically (one Lua script), so concurrent tasks updating different disks never lose
+  each other's writes;
+* ``P:set:{name}`` — sets used for coordination (targets finished per source, pairs
+  finished per staging account), ``P:lock:{name}`` — short locks;
+* ``diskferry:jobs`` — a sorted set of job ids by creation time, for ``list``.
+
+Every key expires ``ttl`` seconds after the job's last update.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+
+from diskferry.errors import NotFound
+from diskferry.model import DiskKey, Error, Job, Phase, SourceKey, TargetKey
+
+_MERGE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local doc = {}
+if cur then doc = cjson.decode(cur) end
+local patch = cjson.decode(ARGV[2])
+for k, v in pairs(patch) do doc[k] = v end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+Fields = dict[str, Any]
+
+
+@dataclass
+class DiskStatus:
+    source: SourceKey
+    target: TargetKey
+    key: DiskKey
+    name: str
+    phase: Phase
+    bytes_total: int
+    bytes_copied: int = 0
+    #: bytes per second over the last poll interval
+    rate: float | None = None
+    #: seconds until the copy ends, at that rate
+    eta: float | None = None
+    result_name: str | None = None
+    result_id: str | None = None
+    error: Error | None = None
+
+
+@dataclass
+class TargetStatus:
+    source: SourceKey
+    key: TargetKey
+    region: str
+    resource_group: str
+    phase: Phase
+    disks: list[DiskStatus] = field(default_factory=list)
+    image_name: str | None = None
+    image_id: str | None = None
+    error: Error | None = None
+
+
+@dataclass
+class SourceStatus:
+    key: SourceKey
+    kind: str
+    name: str
+    location: str
+    phase: Phase
+    targets: list[TargetStatus] = field(default_factory=list)
+    error: Error | None = None
+
+
+@dataclass
+class JobStatus:
+    id: str
+    created: float
+    updated: float
+    phase: Phase
+    sources: list[SourceStatus] = field(default_factory=list)
+
+    def disks(self) -> list[DiskStatus]:
+        return [d for s in self.sources for t in s.targets for d in t.disks]
+
+    def targets(self) -> list[TargetStatus]:
+        return [t for s in self.sources for t in s.targets]
+
+    @property
+    def done(self) -> bool:
+        return self.phase.terminal
+
+
+@dataclass
+class JobSummary:
+    id: str
+    created: float
+    updated: float
+    phase: Phase
+    sources: int
+    targets: int
+    disks: int
+    disks_succeeded: int
+    disks_failed: int
+
+
+def _error(doc: Fields) -> Error | None:
+    err = doc.get("error")
+    if isinstance(err, dict) and err.get("code"):
+        return Error(str(err["code"]), str(err.get("message", "")))
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Phase):
+        return value.value
+    if isinstance(value, Error):
+        return value.as_dict()
+    return value
+
+
+def overall(phases: list[Phase]) -> Phase:
+    """The phase of a whole from its parts: failed/succeeded once all parts are terminal."""
+    if not phases:
+        return Phase.pending
+    if all(p.terminal for p in phases):
+        return Phase.failed if any(p is Phase.failed for p in phases) else Phase.succeeded
+    if all(p is Phase.pending for p in phases):
+        return Phase.pending
+    return Phase.copying if any(p is Phase.copying for p in phases) else Phase.preparing
+
+
+class JobStore:
+    """Read and update job records. Safe to share between threads of one process."""
+
+    INDEX = "diskferry:jobs"
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self._r = client
+        self.ttl = ttl_seconds
+        self._merge = client.register_script(_MERGE)
+        self._release = client.register_script(_RELEASE)
+
+    @classmethod
+    def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
+        return cls(redis.Redis.from_url(url, decode_responses=True), ttl_seconds)
+
+    # -- keys ----------------------------------------------------------------------------
+    @staticmethod
+    def key(job_id: str) -> str:
+        return f"diskferry:job:{job_id}"
+
+    def _set_key(self, job_id: str, name: str) -> str:
+        return f"{self.key(job_id)}:set:{name}"
+
+    def _lock_key(self, job_id: str, name: str) -> str:
+        return f"{self.key(job_id)}:lock:{name}"
+
+    # -- creation ------------------------------------------------------------------------
+    def create(self, job: Job, spec: Fields | None = None) -> None:
+        """Store a new job: the resolved job and every source/target/disk ``pending``."""
+        now = time.time()
+        fields: dict[str, str] = {
+            "job": json.dumps(job.to_json()),
+            "meta": json.dumps({"created": job.created, "updated": now, "spec": spec or {}}),
+        }
+        for source in job.sources:
+            fields[f"src|{source.key}"] = json.dumps({"phase": Phase.pending.value})
+            for target in job.targets:
+                fields[f"tgt|{source.key}|{target.key}"] = json.dumps({"phase": Phase.pending.value})
+                for disk in source.disks:
+                    fields[f"disk|{source.key}|{target.key}|{disk.key}"] = json.dumps(
+                        {"phase": Phase.pending.value, "bytes_total": disk.size_bytes, "bytes_copied": 0}
+                    )
+        key = self.key(job.id)
+        with self._r.pipeline() as pipe:
+            pipe.hset(key, mapping=cast(dict[Any, Any], fields))
+            pipe.expire(key, self.ttl)
+            pipe.zadd(self.INDEX, {job.id: job.created})
+            pipe.execute()
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self._r.exists(self.key(job_id)))
+
+    def job(self, job_id: str) -> Job:
+        raw = self._r.hget(self.key(job_id), "job")
+        if raw is None:
+            raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
+        return Job.from_json(json.loads(cast(str, raw)))
+
+    # -- updates -------------------------------------------------------------------------
+    def _update(self, job_id: str, name: str, patch: Fields) -> None:
+        key = self.key(job_id)
+        body = {k: _plain(v) for k, v in patch.items()}
+        self._merge(keys=[key], args=[name, json.dumps(body), self.ttl])
+        self._merge(keys=[key], args=["meta", json.dumps({"updated": time.time()}), self.ttl])
+
+    def update_source(self, job_id: str, source: SourceKey, **patch: Any) -> None:
+        self._update(job_id, f"src|{source}", patch)
+
+    def update_target(self, job_id: str, source: SourceKey, target: TargetKey, **patch: Any) -> None:
+        self._update(job_id, f"tgt|{source}|{target}", patch)
+
+    def update_disk(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey, **patch: Any) -> None:
+        self._update(job_id, f"disk|{source}|{target}|{disk}", patch)
+
+    # -- reads ---------------------------------------------------------------------------
+    def _doc(self, job_id: str, name: str) -> Fields:
+        raw = self._r.hget(self.key(job_id), name)
+        return cast(Fields, json.loads(cast(str, raw))) if raw else {}
+
+    def source_state(self, job_id: str, source: SourceKey) -> Fields:
+        return self._doc(job_id, f"src|{source}")
+
+    def target_state(self, job_id: str, source: SourceKey, target: TargetKey) -> Fields:
+        return self._doc(job_id, f"tgt|{source}|{target}")
+
+    def disk_state(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey) -> Fields:
+        return self._doc(job_id, f"disk|{source}|{target}|{disk}")
+
+    def status(self, job_id: str) -> JobStatus:
+        """A consistent snapshot of the whole record (one HGETALL)."""
+        raw = cast(dict[str, str], self._r.hgetall(self.key(job_id)))
+        if "job" not in raw:
+            raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
+        job = Job.from_json(json.loads(raw["job"]))
+        meta = json.loads(raw.get("meta", "{}"))
+        sources = []
+        for source in job.sources:
+            sdoc = json.loads(raw.get(f"src|{source.key}", "{}"))
+            targets = []
+            for target in job.targets:
+                tdoc = json.loads(raw.get(f"tgt|{source.key}|{target.key}", "{}"))
+                disks = []
+                for disk in source.disks:
+                    ddoc = json.loads(raw.get(f"disk|{source.key}|{target.key}|{disk.key}", "{}"))
+                    disks.append(
+                        DiskStatus(
+                            source=source.key,
+                            target=target.key,
+                            key=disk.key,
+                            name=disk.name,
+                            phase=Phase(ddoc.get("phase", "pending")),
+                            bytes_total=int(ddoc.get("bytes_total") or disk.size_bytes),
+                            bytes_copied=int(ddoc.get("bytes_copied") or 0),
+                            rate=ddoc.get("rate"),
+                            eta=ddoc.get("eta"),
+                            result_name=ddoc.get("result_name"),
+                            result_id=ddoc.get("result_id"),
+                            error=_error(ddoc),
+                        )
+                    )
+                phase = Phase(tdoc.get("phase", "pending"))
+                if phase is Phase.pending:
+                    # the pair's own phase moves at its steps; its disks tell in between
+                    phase = overall([d.phase for d in disks])
+                    phase = Phase.copying if phase.terminal else phase
+                targets.append(
+                    TargetStatus(
+                        source=source.key,
+                        key=target.key,
+                        region=target.region,
+                        resource_group=target.resource_group,
+                        phase=phase,
+                        disks=disks,
+                        image_name=tdoc.get("image_name"),
+                        image_id=tdoc.get("image_id"),
+                        error=_error(tdoc),
+                    )
+                )
+            sources.append(
+                SourceStatus(
+                    key=source.key,
+                    kind=source.kind.value,
+                    name=source.name,
+                    location=source.location,
+                    phase=overall([t.phase for t in targets]),
+                    targets=targets,
+                    error=_error(sdoc),
+                )
+            )
+        return JobStatus(
+            id=job.id,
+            created=float(meta.get("created", job.created)),
+            updated=float(meta.get("updated", job.created)),
+            phase=overall([t.phase for s in sources for t in s.targets]),
+            sources=sources,
+        )
+
+    def list(self, limit: int = 100) -> list[JobSummary]:
+        """The newest jobs first; ids whose record expired are dropped from the index."""
+        ids = cast(list[str], self._r.zrevrange(self.INDEX, 0, limit - 1))
+        summaries = []
+        for job_id in ids:
+            try:
+                st = self.status(job_id)
+            except NotFound:
+                self._r.zrem(self.INDEX, job_id)
+                continue
+            disks = st.disks()
+            summaries.append(
+                JobSummary(
+                    id=st.id,
+                    created=st.created,
+                    updated=st.updated,
+                    phase=st.phase,
+                    sources=len(st.sources),
+                    targets=len({t.key for t in st.targets()}),
+                    disks=len(disks),
+                    disks_succeeded=sum(d.phase is Phase.succeeded for d in disks),
+                    disks_failed=sum(d.phase is Phase.failed for d in disks),
+                )
+            )
+        return summaries
+
+    # -- coordination ----------------------------------------------------------------------
+    def add_member(self, job_id: str, set_name: str, member: str) -> set[str]:
+        """Add ``member`` to a coordination set; return the set's members afterwards.
+
+        Adding twice is harmless, which makes "am I the last?" checks idempotent.
+        """
+        key = self._set_key(job_id, set_name)
+        with self._r.pipeline() as pipe:
+            pipe.sadd(key, member)
+            pipe.expire(key, self.ttl)
+            pipe.smembers(key)
+            members = pipe.execute()[-1]
+        return set(cast(set[str], members))
+
+    def members(self, job_id: str, set_name: str) -> set[str]:
+        return set(cast(set[str], self._r.smembers(self._set_key(job_id, set_name))))
+
+    @contextmanager
+    def lock(self, job_id: str, name: str, ttl_seconds: int) -> Iterator[bool]:
+        """Try once to take a lock; yields whether it was taken (and releases it if so).
+
+        The TTL frees a lock whose holder died; callers retry later instead of waiting.
+        """
+        key = self._lock_key(job_id, name)
+        token = secrets.token_hex(8)
+        taken = bool(self._r.set(key, token, nx=True, ex=ttl_seconds))
+        try:
+            yield taken
+        finally:
+            if taken:
+                self._release(keys=[key], args=[token])
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job record and its coordination keys (for tests and ``forget``)."""
+        prefix = self.key(job_id)
+        keys = [prefix, *cast(list[str], list(self._r.scan_iter(match=f"{prefix}:*")))]
+        self._r.delete(*keys)
+        self._r.zrem(self.INDEX, job_id)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from config.celeryconfig import celery_config
+from config.settings import Settings, SettingsError
+
+
+def test_defaults_and_derived_urls() -> None:
+    s = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://h:1/3"})
+    assert s.result_backend == s.state_url == "redis://h:1/3"
+    assert s.arm_endpoint == "https://management.azure.com"
+    assert not s.identity.uses_client_secret
+    assert (s.queue, s.poll_queue) == ("diskferry", "diskferry.poll")
+
+
+def test_client_secret_identity_and_secrets_hidden() -> None:
+    s = Settings.from_env(
+        {
+            "AZURE_TENANT_ID": "t",
+            "AZURE_CLIENT_ID": "c",
+            "AZURE_CLIENT_SECRET": "very-secret",
+            "DISKFERRY_VAULT_KEY": "vault-secret",
+            "DISKFERRY_ARM_ENDPOINT": "https://127.0.0.1:9/",
+        }
+    )
+    assert s.identity.uses_client_secret
+    assert s.arm_endpoint == "https://127.0.0.1:9"
+    assert "very-secret" not in repr(s) and "vault-secret" not in repr(s)
+
+
+def test_bad_values_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match="DISKFERRY_POLL_SECONDS"):
+        Settings.from_env({"DISKFERRY_POLL_SECONDS": "soon"})
+    with pytest.raises(SettingsError, match="DISKFERRY_VISIBILITY_TIMEOUT"):
+        Settings.from_env({"DISKFERRY_POLL_SECONDS": "100", "DISKFERRY_VISIBILITY_TIMEOUT": "300"})
+
+
+def test_sas_lifetime_fits_the_copy() -> None:
+    s = Settings.from_env({"DISKFERRY_SAS_BANDWIDTH": str(1024 * 1024), "DISKFERRY_SAS_MARGIN": "2"})
+    assert s.sas.lifetime(1024 * 1024) == 3600  # at least an hour
+    assert s.sas.lifetime(10 * 1024**3) == 20480  # 10 GiB at 1 MiB/s, x2
+    assert s.sas.lifetime(10 * 1024**5) == 60 * 24 * 3600  # never beyond Azure's 60 days
+
+
+def test_celery_config_is_safe_on_redis() -> None:
+    s = Settings.from_env({"DISKFERRY_COPY_DEADLINE_SECONDS": "7200"})
+    c = celery_config(s)
+    assert c["task_acks_late"] and c["task_reject_on_worker_lost"]
+    assert c["worker_prefetch_multiplier"] == 1
+    assert c["broker_transport_options"]["visibility_timeout"] == s.visibility_timeout
+    assert c["result_backend_transport_options"]["visibility_timeout"] == s.visibility_timeout
+    assert c["result_expires"] > s.copy_deadline_seconds
+    assert c["result_extended"] is False
+    assert c["worker_send_task_events"] and c["task_send_sent_event"]
+    assert {r["queue"] for r in c["task_routes"].values()} == {"diskferry"}

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from diskferry import naming
+from diskferry.model import SourceKind
+
+
+def test_staging_account_is_a_valid_unique_account_name() -> None:
+    a = naming.staging_account("0123456789ab", "brazilsouth")
+    assert re.fullmatch(r"[a-z0-9]{3,24}", a)
+    assert a == naming.staging_account("0123456789ab", "Brazil South")  # same region, same account
+    assert a != naming.staging_account("0123456789ab", "westeurope")
+    assert a != naming.staging_account("0123456789ac", "brazilsouth")
+
+
+def test_names_are_stable_functions_of_ids() -> None:
+    src = naming.source_key(SourceKind.vm, "FranceCentral", "MASTER")
+    assert src == "vm/francecentral/master"
+    assert naming.snapshot("j1", src, "os") == naming.snapshot("j1", src, "os")
+    assert naming.snapshot("j1", src, "os") != naming.snapshot("j1", src, "lun0")
+    blob = naming.staged_blob("j1", src, "brazilsouth/rg", "lun0")
+    assert blob.startswith("j1/") and blob.endswith("/lun0.vhd")
+    assert blob != naming.staged_blob("j1", src, "westeurope/rg", "lun0")
+
+
+def test_result_disk_from_template() -> None:
+    name = naming.result_disk(
+        "{source}-{disk}-{region}", source="MASTER", disk="MASTER_OsDisk", key="os", region="Brazil South",
+        job_id="j", rg="rg",
+    )
+    assert name == "MASTER-MASTER_OsDisk-brazilsouth"
+    short = naming.result_disk("{source}-{lun}", source="vm", disk="d", key="lun3", region="r", job_id="j", rg="g")
+    assert short == "vm-3"
+
+
+def test_resource_names_obey_azure_rules() -> None:
+    long = naming.resource_name("x" * 200)
+    assert len(long) <= 80
+    assert naming.resource_name("x" * 200) == long
+    assert naming.resource_name("x" * 200) != naming.resource_name("x" * 199 + "y")
+    assert naming.resource_name("a b/c.") == "a-b-c"
+    assert naming.resource_name("-lead")[0].isalnum()
+
+
+def test_unknown_placeholder_is_refused() -> None:
+    naming.check_template("{source}-{disk}-{region}")
+    with pytest.raises(naming.NameTemplateError, match=r"\{vm\}"):
+        naming.check_template("{vm}-{disk}")
+    with pytest.raises(naming.NameTemplateError):
+        naming.check_template("{disk}", image=True)

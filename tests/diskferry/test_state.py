@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from diskferry.errors import NotFound
+from diskferry.model import Error, Phase
+from diskferry.state import JobStore
+from tests.diskferry import factories
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[JobStore]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield JobStore(client, ttl_seconds=600)
+    client.close()
+
+
+def test_create_and_read_back(store: JobStore) -> None:
+    job = factories.job(job_id="state000001")
+    store.create(job, {"source": {"vms": ["web-1"]}})
+    assert store.job(job.id) == job
+    st = store.status(job.id)
+    assert st.phase is Phase.pending
+    assert len(st.sources) == 1 and len(st.targets()) == 2 and len(st.disks()) == 6
+    assert {d.bytes_total for d in st.disks()} == {d.size_bytes for d in job.sources[0].disks}
+    store.delete(job.id)
+
+
+def test_concurrent_disk_updates_are_not_lost(store: JobStore) -> None:
+    job = factories.job(job_id="state000002")
+    store.create(job)
+    src = job.sources[0]
+
+    def work(target_key: str, disk_key: str) -> None:
+        for i in range(1, 51):
+            store.update_disk(job.id, src.key, target_key, disk_key, phase=Phase.copying, bytes_copied=i)
+
+    threads = [threading.Thread(target=work, args=(t.key, d.key)) for t in job.targets for d in src.disks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    st = store.status(job.id)
+    assert all(d.bytes_copied == 50 and d.phase is Phase.copying for d in st.disks())
+    assert st.phase is Phase.copying
+    store.delete(job.id)
+
+
+def test_phases_errors_and_overall(store: JobStore) -> None:
+    job = factories.job(job_id="state000003")
+    store.create(job)
+    src = job.sources[0]
+    t1, t2 = job.targets
+    store.update_disk(job.id, src.key, t1.key, "lun0", phase=Phase.failed, error=Error("CopyFailed", "boom"))
+    store.update_target(job.id, src.key, t1.key, phase=Phase.failed)
+    store.update_target(job.id, src.key, t2.key, phase=Phase.succeeded, image_name="img")
+    st = store.status(job.id)
+    assert st.phase is Phase.failed and st.done
+    failed = [d for d in st.disks() if d.error]
+    assert [(d.target, d.key, d.error) for d in failed] == [(t1.key, "lun0", Error("CopyFailed", "boom"))]
+    # the merge keeps fields it was not given
+    assert st.disks()[1].bytes_total == src.disks[1].size_bytes
+    assert st.targets()[1].image_name == "img"
+    store.delete(job.id)
+
+
+def test_record_expires_and_list_drops_it(store: JobStore, redis_url: str) -> None:
+    short = JobStore(redis.Redis.from_url(redis_url, decode_responses=True), ttl_seconds=1)
+    job = factories.job(job_id="state000004")
+    short.create(job)
+    client = redis.Redis.from_url(redis_url)
+    assert 0 < client.ttl(JobStore.key(job.id)) <= 1
+    assert job.id in [s.id for s in store.list()]
+    client.delete(JobStore.key(job.id))  # what expiry does, without waiting for it
+    assert job.id not in [s.id for s in store.list()]
+    with pytest.raises(NotFound):
+        store.status(job.id)
+
+
+def test_update_refreshes_ttl(store: JobStore, redis_url: str) -> None:
+    job = factories.job(job_id="state000005")
+    store.create(job)
+    client = redis.Redis.from_url(redis_url)
+    client.expire(JobStore.key(job.id), 5)
+    store.update_source(job.id, job.sources[0].key, phase=Phase.preparing)
+    assert client.ttl(JobStore.key(job.id)) > 500
+    store.delete(job.id)
+
+
+def test_sets_and_locks(store: JobStore) -> None:
+    assert store.add_member("state000006", "finished:s", "t1") == {"t1"}
+    assert store.add_member("state000006", "finished:s", "t1") == {"t1"}  # idempotent
+    assert store.add_member("state000006", "finished:s", "t2") == {"t1", "t2"}
+    with store.lock("state000006", "prepare", 30) as first:
+        assert first
+        with store.lock("state000006", "prepare", 30) as second:
+            assert not second
+    with store.lock("state000006", "prepare", 30) as again:
+        assert again
+    store.delete("state000006")
