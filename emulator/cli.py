@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emulator.admin_client import AdminClient, read_env
+from emulator import inspect_cli
+from emulator.admin_client import AdminClient, AdminError, read_env
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -30,13 +31,18 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace) -> AdminClient:
+def _env(args: argparse.Namespace) -> dict[str, str]:
+    """The values of the ``azure.env`` that ``--env`` (or DISKFERRY_AZURE_ENV) names."""
     env_file = Path(args.env or os.environ.get("DISKFERRY_AZURE_ENV", ""))
     if env_file.is_dir():
         env_file = env_file / "azure.env"
     if not env_file.is_file():
         raise SystemExit("error: give --env DIR/azure.env (or DISKFERRY_AZURE_ENV) of a running emulator")
-    return AdminClient.from_env(read_env(env_file))
+    return read_env(env_file)
+
+
+def _client(args: argparse.Namespace) -> AdminClient:
+    return AdminClient.from_env(_env(args))
 
 
 def _print(result: Any) -> None:
@@ -72,6 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("rule", nargs="?")
     a.add_argument("--clear", action="store_true")
     a.set_defaults(fn=_fault)
+
+    a = admin_cmd("hash", "SHA-256 of a disk's, snapshot's, image's or blob's logical content")
+    a.add_argument("target", metavar="ID|URL", help="ARM id of a disk, snapshot or image, or a blob URL")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.set_defaults(fn=lambda ns: inspect_cli.hash_cmd(_client(ns), ns))
+
+    a = admin_cmd("audit", "list what jobs may leave behind: SAS grants, snapshots, blobs, accounts")
+    a.add_argument("--tag", metavar="KEY=VALUE", help="only what carries this tag (e.g. diskferry-job=ID)")
+    a.add_argument("--scope", metavar="ID_PREFIX", help="only resources whose id starts with this")
+    a.add_argument("--check", action="store_true", help="exit 3 when grants, snapshots, blobs or accounts remain")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    a.set_defaults(fn=lambda ns: inspect_cli.audit_cmd(_client(ns), ns))
+
+    a = admin_cmd("seed", "create resource groups, VMs and images with deterministic random data")
+    inspect_cli.seed_arguments(a)
+    a.set_defaults(fn=lambda ns: inspect_cli.seed_cmd(_env(ns), ns))
     return p
 
 
@@ -106,7 +128,11 @@ def _fault(ns: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    result = args.fn(args)
+    try:
+        result = args.fn(args)
+    except AdminError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 
