@@ -11,6 +11,7 @@ Environment variables (defaults in brackets):
 ``DISKFERRY_RESULT_BACKEND``       Celery result backend [the broker URL]
 ``DISKFERRY_STATE_URL``            Redis holding job records and the SAS vault [the broker URL]
 ``DISKFERRY_ARM_ENDPOINT``         Azure Resource Manager [``https://management.azure.com``]
+``DISKFERRY_ARM_SCOPE``            token scope for ARM [``https://management.azure.com/.default``]
 ``AZURE_SUBSCRIPTION_ID``          default subscription of job files that name none
 ``AZURE_TENANT_ID`` ...            ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``: a service
                                    principal (ClientSecretCredential); without them,
@@ -95,6 +96,7 @@ class Settings:
     result_backend: str = "redis://127.0.0.1:6379/0"
     state_url: str = "redis://127.0.0.1:6379/0"
     arm_endpoint: str = "https://management.azure.com"
+    arm_scope: str = "https://management.azure.com/.default"
     subscription_id: str | None = None
     identity: AzureIdentity = AzureIdentity()
     ca_bundle: str | None = None
@@ -169,6 +171,7 @@ class Settings:
             result_backend=text("DISKFERRY_RESULT_BACKEND", broker) or broker,
             state_url=text("DISKFERRY_STATE_URL", broker) or broker,
             arm_endpoint=(text("DISKFERRY_ARM_ENDPOINT", d.arm_endpoint) or "").rstrip("/"),
+            arm_scope=text("DISKFERRY_ARM_SCOPE", d.arm_scope) or d.arm_scope,
             subscription_id=text("AZURE_SUBSCRIPTION_ID"),
             identity=AzureIdentity(
                 tenant_id=text("AZURE_TENANT_ID"),

@@ -1,0 +1,20 @@
+"""``Cloud``: the compute and storage facades, built once from the settings."""
+
+from __future__ import annotations
+
+from azure.core.credentials import TokenCredential
+
+from config.settings import Settings
+from diskferry.cloud import auth
+from diskferry.cloud.compute import Compute
+from diskferry.cloud.storage import Storage
+
+
+class Cloud:
+    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
+        self.credential = credential or auth.credential(settings)
+        options = auth.client_options(settings)
+        blob_options = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
+        self.compute = Compute(self.credential, options)
+        self.storage = Storage(self.credential, options, blob_options)
+        self.default_subscription = settings.subscription_id

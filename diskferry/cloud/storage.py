@@ -1,0 +1,214 @@
+"""Resource groups, staging storage accounts and their blobs (Copy Blob) in diskferry's words.
+
+Account keys are fetched with ``listKeys`` and kept in this process only, to sign blob
+calls; they never leave the facade.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.mgmt.resource.resources import ResourceManagementClient
+from azure.mgmt.storage import StorageManagementClient
+from azure.mgmt.storage.models import StorageAccountCreateParameters
+from azure.storage.blob import BlobServiceClient
+
+from diskferry.cloud.errors import azure_call
+from diskferry.cloud.types import AccountInfo, CopyState, CopyStatus, ResourceId
+from diskferry.errors import NotFound
+
+
+def _account_info(account: Any) -> AccountInfo:
+    doc = account.as_dict()
+    rid = ResourceId.parse(doc["id"])
+    blob = (doc.get("properties", {}).get("primaryEndpoints") or {}).get("blob")
+    return AccountInfo(
+        id=doc["id"],
+        name=doc["name"],
+        resource_group=rid.resource_group,
+        location=doc["location"],
+        blob_endpoint=str(blob or f"https://{doc['name']}.blob.core.windows.net/"),
+        tags=dict(doc.get("tags") or {}),
+    )
+
+
+def _progress(raw: str | None) -> tuple[int, int]:
+    if not raw or "/" not in raw:
+        return 0, 0
+    done, _, total = raw.partition("/")
+    return int(done), int(total)
+
+
+class Storage:
+    def __init__(self, credential: TokenCredential, options: dict[str, Any], blob_options: dict[str, Any]) -> None:
+        self._credential = credential
+        self._options = options
+        self._blob_options = blob_options
+        self._storage: dict[str, StorageManagementClient] = {}
+        self._resource: dict[str, ResourceManagementClient] = {}
+        self._blob_services: dict[str, BlobServiceClient] = {}
+        self._lock = threading.Lock()
+
+    def _storage_client(self, subscription_id: str) -> StorageManagementClient:
+        with self._lock:
+            if subscription_id not in self._storage:
+                self._storage[subscription_id] = StorageManagementClient(
+                    self._credential, subscription_id, **self._options
+                )
+            return self._storage[subscription_id]
+
+    def _resource_client(self, subscription_id: str) -> ResourceManagementClient:
+        with self._lock:
+            if subscription_id not in self._resource:
+                self._resource[subscription_id] = ResourceManagementClient(
+                    self._credential, subscription_id, **self._options
+                )
+            return self._resource[subscription_id]
+
+    # -- resource groups -----------------------------------------------------------------------
+    def resource_group_location(self, subscription_id: str, name: str) -> str | None:
+        try:
+            with azure_call(f"get resource group {name}"):
+                group = self._resource_client(subscription_id).resource_groups.get(name)
+        except NotFound:
+            return None
+        return str(group.location)
+
+    def ensure_resource_group(self, subscription_id: str, name: str, location: str, tags: dict[str, str]) -> bool:
+        """Create the group when absent (an existing group is left as it is); True if created."""
+        if self.resource_group_location(subscription_id, name) is not None:
+            return False
+        with azure_call(f"create resource group {name}"):
+            self._resource_client(subscription_id).resource_groups.create_or_update(
+                name, {"location": location, "tags": tags}
+            )
+        return True
+
+    # -- storage accounts ----------------------------------------------------------------------
+    def get_account(self, subscription_id: str, resource_group: str, name: str) -> AccountInfo | None:
+        try:
+            with azure_call(f"get storage account {name}"):
+                account = self._storage_client(subscription_id).storage_accounts.get_properties(resource_group, name)
+        except NotFound:
+            return None
+        return _account_info(account)
+
+    def find_account(self, subscription_id: str, name: str) -> AccountInfo | None:
+        """A storage account of the subscription by name (names are global in Azure)."""
+        with azure_call("list storage accounts"):
+            for account in self._storage_client(subscription_id).storage_accounts.list():
+                if str(account.name).lower() == name.lower():
+                    return _account_info(account)
+        return None
+
+    def create_account(self, subscription_id: str, resource_group: str, name: str, location: str,
+                       tags: dict[str, str]) -> AccountInfo:
+        body = {
+            "location": location,
+            "kind": "StorageV2",
+            "sku": {"name": "Standard_LRS"},
+            "tags": tags,
+            "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False},
+        }
+        with azure_call(f"create storage account {name}"):
+            account = self._storage_client(subscription_id).storage_accounts.begin_create(
+                resource_group, name, StorageAccountCreateParameters(body)
+            ).result()
+        return _account_info(account)
+
+    def delete_account(self, subscription_id: str, resource_group: str, name: str) -> bool:
+        """False when it was already gone."""
+        self._blob_services.pop(name.lower(), None)
+        try:
+            with azure_call(f"delete storage account {name}"):
+                self._storage_client(subscription_id).storage_accounts.delete(resource_group, name)
+        except NotFound:
+            return False
+        return True
+
+    # -- blobs -----------------------------------------------------------------------------------
+    def _service(self, account: AccountInfo) -> BlobServiceClient:
+        key = account.name.lower()
+        with self._lock:
+            service = self._blob_services.get(key)
+        if service is not None:
+            return service
+        rid = ResourceId.parse(account.id)
+        with azure_call(f"list keys of {account.name}"):
+            accounts = self._storage_client(rid.subscription_id).storage_accounts
+            keys = accounts.list_keys(rid.resource_group, account.name)
+        secret = getattr(keys, "keys")[0].value  # noqa: B009 - the model's field shadows dict.keys
+        service = BlobServiceClient(
+            account.blob_endpoint, credential={"account_name": account.name, "account_key": secret},
+            **self._blob_options,
+        )
+        with self._lock:
+            self._blob_services[key] = service
+        return service
+
+    def blob_url(self, account: AccountInfo, container: str, blob: str) -> str:
+        """The blob's URL without any SAS (what Import's ``sourceUri`` takes)."""
+        return str(self._service(account).get_blob_client(container, blob).url)
+
+    def ensure_container(self, account: AccountInfo, container: str) -> None:
+        client = self._service(account).get_container_client(container)
+        with azure_call(f"check container {container}", blob=True):
+            if client.exists():
+                return
+        try:
+            with azure_call(f"create container {container}", blob=True):
+                client.create_container()
+        except Exception as exc:  # another worker created it meanwhile
+            if getattr(exc, "code", "") != "ContainerAlreadyExists":
+                raise
+
+    def start_copy(self, account: AccountInfo, container: str, blob: str, source_url: str,
+                   metadata: dict[str, str]) -> str:
+        """Start Copy Blob from ``source_url`` (a SAS URL, never logged); return the copy id."""
+        client = self._service(account).get_blob_client(container, blob)
+        with azure_call(f"start copy into {container}/{blob}", blob=True):
+            started = client.start_copy_from_url(source_url, metadata=metadata)
+        return str(started.get("copy_id") or "")
+
+    def copy_status(self, account: AccountInfo, container: str, blob: str) -> CopyStatus | None:
+        """The copy state of a blob; None when the blob does not exist."""
+        client = self._service(account).get_blob_client(container, blob)
+        try:
+            with azure_call(f"get properties of {container}/{blob}", blob=True):
+                props = client.get_blob_properties()
+        except NotFound:
+            return None
+        copy = props.copy
+        copied, total = _progress(copy.progress)
+        state = CopyState(copy.status) if copy.status else CopyState.success
+        if state is CopyState.success and total == 0:
+            copied = total = int(props.size or 0)
+        return CopyStatus(copy.id, state, copied, total, copy.status_description, dict(props.metadata or {}))
+
+    def abort_copy(self, account: AccountInfo, container: str, blob: str, copy_id: str) -> None:
+        client = self._service(account).get_blob_client(container, blob)
+        try:
+            with azure_call(f"abort copy into {container}/{blob}", blob=True):
+                client.abort_copy(copy_id)
+        except NotFound:
+            return
+
+    def delete_blob(self, account: AccountInfo, container: str, blob: str) -> bool:
+        """False when it was already gone."""
+        client = self._service(account).get_blob_client(container, blob)
+        try:
+            with azure_call(f"delete {container}/{blob}", blob=True):
+                client.delete_blob()
+        except NotFound:
+            return False
+        return True
+
+    def list_blobs(self, account: AccountInfo, container: str, prefix: str | None = None) -> list[str]:
+        client = self._service(account).get_container_client(container)
+        try:
+            with azure_call(f"list {container}", blob=True):
+                return [b.name for b in client.list_blobs(name_starts_with=prefix)]
+        except NotFound:
+            return []

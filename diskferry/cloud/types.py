@@ -1,0 +1,133 @@
+"""What the facade returns: plain, typed records (no SDK objects leak out)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+    r"(?P<namespace>[^/]+)/(?P<type>[^/]+)/(?P<name>[^/]+)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ResourceId:
+    """An ARM id split into its parts (``/subscriptions/S/resourceGroups/G/providers/N/T/X``)."""
+
+    subscription_id: str
+    resource_group: str
+    namespace: str
+    type: str
+    name: str
+
+    @classmethod
+    def parse(cls, resource_id: str) -> ResourceId:
+        m = _ID.match(resource_id)
+        if m is None:
+            raise ValueError(f"not an ARM resource id: {resource_id!r}")
+        return cls(m["sub"], m["rg"], m["namespace"], m["type"], m["name"])
+
+    def __str__(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{self.namespace}/{self.type}/{self.name}"
+        )
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.type.lower() == "snapshots"
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    """A managed disk or a snapshot."""
+
+    id: str
+    name: str
+    location: str
+    size_bytes: int
+    sku: str | None
+    os_type: str | None = None
+    hyper_v_generation: str | None = None
+    zones: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    #: Unattached, Attached, Reserved, ActiveSAS, ...
+    state: str | None = None
+    managed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class VmDisk:
+    #: None for the OS disk
+    lun: int | None
+    disk_id: str
+    caching: str | None
+
+
+@dataclass(frozen=True)
+class VmInfo:
+    id: str
+    name: str
+    location: str
+    #: running, deallocated, stopped, ... (from the instance view)
+    power_state: str | None
+    disks: tuple[VmDisk, ...]
+
+
+@dataclass(frozen=True)
+class ImageDiskInfo:
+    """One disk of a managed image's storage profile."""
+
+    #: None for the OS disk
+    lun: int | None
+    #: the managed disk or snapshot the image was built from (None: a blob URI)
+    source_id: str | None
+    size_gb: int | None
+    caching: str | None
+    storage_account_type: str | None
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    name: str
+    location: str
+    os_type: str
+    os_state: str
+    hyper_v_generation: str | None
+    disks: tuple[ImageDiskInfo, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """A storage account (a staging account)."""
+
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    blob_endpoint: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class CopyState(StrEnum):
+    pending = "pending"  #: bytes are still flowing
+    success = "success"  #: the destination holds the whole source
+    failed = "failed"  #: the copy stopped; ``description`` says why
+    aborted = "aborted"  #: Abort Copy was called
+
+
+@dataclass(frozen=True)
+class CopyStatus:
+    """A blob's copy state (``x-ms-copy-*``); never carries the source URL."""
+
+    copy_id: str | None
+    state: CopyState
+    copied: int
+    total: int
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
