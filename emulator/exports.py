@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from emulator import clock, sas
 from emulator.context import Emulator
 from emulator.errors import AzureError
 from emulator.pages import Content, PageFile, VhdView
+from emulator.vhd import make_footer
 
 KIND = "grant"
 BLOB_NAME = "abcd"
@@ -137,9 +139,7 @@ def open_export(
 
 def footer_for(doc: dict[str, Any]) -> bytes:
     """The VHD footer of a disk or snapshot document (stable for its lifetime)."""
-    import uuid
-
-    from emulator.vhd import make_footer
-
     size = int(doc["properties"]["diskSizeBytes"])
-    return make_footer(size, uuid.UUID(doc["x"].get("footer_uid") or "00000000-0000-0000-0000-000000000000"), doc["x"].get("created", 0))
+    fid = doc["x"].get("footer_uid")
+    unique = uuid.UUID(fid) if fid else uuid.UUID(int=0)
+    return make_footer(size, unique, doc["x"].get("created", 0))

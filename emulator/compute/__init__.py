@@ -6,7 +6,10 @@ from emulator.arm import ArmRouter
 
 
 def register(router: ArmRouter) -> None:
-    from emulator.compute import resourcegroups
+    from emulator.compute import disks, images, resourcegroups, snapshots, vms
 
     resourcegroups.register(router)
-    # disks, snapshots, virtual machines and images register here as they are built
+    disks.register(router)
+    snapshots.register(router)
+    vms.register(router)
+    images.register(router)

@@ -1,0 +1,52 @@
+"""Snapshots (Microsoft.Compute/snapshots): full and incremental copies of disks.
+
+A snapshot copies its source's content when it is created, so later writes to the disk do
+not show in it; it may be taken while the disk is attached to a running VM
+(crash-consistent). Incremental snapshots of one disk share an
+``incrementalSnapshotFamilyId`` (the emulator stores each one in full).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from emulator.arm import ArmRouter
+from emulator.compute import disklike
+from emulator.compute.common import Doc, ResourceType
+from emulator.context import Emulator
+
+TYPE = ResourceType("snapshot", "snapshots")
+SKUS = {"Standard_LRS": "Standard", "Premium_LRS": "Premium", "Standard_ZRS": "Standard"}
+
+
+def _on_create(emu: Emulator, doc: Doc, body: Doc, source: Doc | None) -> None:
+    props = doc["properties"]
+    props["incremental"] = bool(props.get("incremental", False))
+    if not props["incremental"]:
+        return
+    if source is None:
+        family = str(uuid.uuid4())
+    elif source["x"]["kind"] == "snapshot":
+        family = source["properties"].get("incrementalSnapshotFamilyId") or str(uuid.uuid4())
+    else:
+        # every incremental snapshot of one disk belongs to the disk's family
+        family = source["x"].get("family")
+        if family is None:
+            family = source["x"]["family"] = str(uuid.uuid4())
+            emu.store.put("disk", source["id"], source)
+    props["incrementalSnapshotFamilyId"] = family
+
+
+FLAVOR = disklike.Flavor(
+    rt=TYPE,
+    what="snapshot",
+    skus=SKUS,
+    default_sku="Standard_LRS",
+    create_options=frozenset({"Copy", "Import"}),
+    fixed=("incremental",),
+    on_create=_on_create,
+)
+
+
+def register(router: ArmRouter) -> None:
+    disklike.register(router, FLAVOR)
