@@ -54,13 +54,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[_INSTALL] = _install_outcome()
 
 
+def verdict(problem: BaseException | None, ci: bool) -> tuple[str, str] | None:
+    """What the tests do about an install problem: ``("skip"|"fail", reason)``, or None to run.
+
+    Only a machine without Node.js/npm skips, and only outside CI.
+    """
+    if problem is None:
+        return None
+    if isinstance(problem, azurite.AzuriteUnavailable):
+        if not ci:
+            return "skip", f"conformance tests need Azurite: {problem}"
+        return "fail", f"Azurite cannot run and CI=true (not skipped in CI): {problem}"
+    return "fail", f"Azurite could not be installed or started: {problem}"
+
+
 @pytest.fixture(scope="session")
 def azurite_installed(pytestconfig: pytest.Config) -> None:
     problem = pytestconfig.stash[_INSTALL] if _INSTALL in pytestconfig.stash else _install_outcome()
-    if isinstance(problem, azurite.AzuriteUnavailable) and not in_ci():
-        pytest.skip(f"conformance tests need Azurite: {problem}")
-    if problem is not None:
-        pytest.fail(f"Azurite unavailable ({'CI=true: not skipped' if in_ci() else 'install failed'}): {problem}")
+    decided = verdict(problem, in_ci())
+    if decided is not None:
+        action, reason = decided
+        (pytest.skip if action == "skip" else pytest.fail)(reason)
 
 
 @pytest.fixture(scope="session")
