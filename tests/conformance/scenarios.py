@@ -298,6 +298,33 @@ def blob_not_found(p: Probe) -> None:
     p.call(
         "abort copy", lambda: blob.abort_copy("00000000-0000-0000-0000-000000000000"), expect=Err(404, "BlobNotFound")
     )
+    orphan = p.backend.blob(p.name("nocontainer"), "disk.vhd")
+    p.call("properties in missing container", orphan.get_blob_properties)
+    p.call("exists in missing container", orphan.exists, show=bool, expect=False)
+    p.call("download in missing container", lambda: content(orphan), expect=Err(404, "ContainerNotFound"))
+    p.call("delete in missing container", orphan.delete_blob, expect=Err(404, "ContainerNotFound"))
+
+
+def blob_names(p: Probe) -> None:
+    """Names that need escaping in URLs and in the Shared Key string-to-sign."""
+    src_name, dst_name = p.name("names"), p.name("names-dst")
+    src_c, dst_c = p.backend.container(src_name, 0), p.backend.container(dst_name, 1)
+    src_c.create_container()
+    dst_c.create_container()
+    names = ["vms/vm 1/os disk+1.vhd", "Disk%20Upper=é.vhd", "a;b,c'd(e).vhd"]
+    for i, name in enumerate(names):
+        blob = src_c.get_blob_client(name)
+        p.call(f"create {i}", lambda blob=blob, i=i: blob.create_page_blob(MIB, metadata={"n": str(i)}))  # type: ignore[misc]
+        p.call(f"write {i}", lambda blob=blob, i=i: blob.upload_page(pattern(f"n{i}", 512), offset=0, length=512))  # type: ignore[misc]
+        p.call(f"properties {i}", lambda blob=blob: blob.get_blob_properties(), show=lambda pr: (pr.name, pr.size))  # type: ignore[misc]
+    p.call("list", lambda: [b.name for b in src_c.list_blobs()], show=sorted, expect=sorted(names))
+    p.call("list by prefix", lambda: [b.name for b in src_c.list_blobs(name_starts_with="vms/vm 1/")])
+    for i, name in enumerate(names):
+        dst = dst_c.get_blob_client(name)
+        sas_url = with_query(src_c.get_blob_client(name).url, sas_query(p, src_name, name))
+        _copy_and_settle(p, f"copy {i}", dst, sas_url)
+        p.call(f"copied content {i}", lambda dst=dst, i=i: content(dst, offset=0, length=512))  # type: ignore[misc]
+        p.call(f"delete {i}", lambda dst=dst: dst.delete_blob())  # type: ignore[misc]
 
 
 def list_blobs(p: Probe) -> None:
@@ -539,6 +566,7 @@ ALL = {
     "containers": containers,
     "page_blob_lifecycle": page_blob_lifecycle,
     "blob_not_found": blob_not_found,
+    "blob_names": blob_names,
     "list_blobs": list_blobs,
     "sas": sas,
     "copy_within_account": copy_within_account,

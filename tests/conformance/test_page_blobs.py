@@ -16,3 +16,7 @@ def test_blob_not_found(conform: Conform) -> None:
 
 def test_list_blobs(conform: Conform) -> None:
     conform(scenarios.list_blobs)
+
+
+def test_blob_names_that_need_escaping(conform: Conform) -> None:
+    conform(scenarios.blob_names)
