@@ -16,15 +16,23 @@ def register(router: ArmRouter) -> None:
 
 
 def blob_app(emu: Emulator) -> web.Application:
-    """The blob-port application — built in part 2 (disk export SAS URLs land here)."""
-    app = web.Application(client_max_size=16 * 1024 * 1024)
-    app["emu"] = emu
-    return app
+    """The blob-port application: every account's blob service and disk export URLs."""
+    from emulator.storage import service
+
+    return service.app(emu)
 
 
 async def start(emu: Emulator) -> None:
-    """Start background services (the copy engine)."""
+    """Start background services: the copy engine (resuming copies left pending)."""
+    from emulator.storage.copyengine import CopyEngine
+
+    engine = CopyEngine(emu)
+    emu.services["copyengine"] = engine
+    engine.start_background()
 
 
 async def stop(emu: Emulator) -> None:
-    """Stop background services."""
+    """Stop background services (pending copies are saved and resume on the next start)."""
+    engine = emu.services.pop("copyengine", None)
+    if engine is not None:
+        await engine.stop()

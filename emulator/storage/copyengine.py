@@ -1,0 +1,346 @@
+"""The asynchronous Copy Blob engine: pending copies that progress at a set bandwidth.
+
+Each copy is a :class:`CopyJob` driven by one timer on the event loop. A tick grants the
+copy ``bandwidth * elapsed`` bytes, takes that much of the source's *allocated* ranges
+(empty pages cost nothing, so a 1 TiB sparse disk holding little copies in seconds and the
+destination is exactly as sparse as the source), and hands the byte moving to a small
+thread pool; the range map of the destination is only touched by that one in-flight
+chunk while the copy runs. ``x-ms-copy-progress`` is the source offset up to which
+everything has been copied, so it grows monotonically to the total.
+
+Every tick re-verifies the source (a revoked or expired SAS, or a deleted source, fails
+the copy as Azure does), and checks the ``copy`` fault rule that the starting call drew.
+
+The destination blob document (the store's own instance) is updated in memory at every
+tick, so reads see live progress; it is written to SQLite in batches by one flusher, not
+per tick. The destination's range map is saved with the data at most every few seconds,
+and the document remembers the offset that map covers (``x.copy_resume_at``), so a
+restarted emulator resumes each pending copy from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator import clock
+from emulator.context import Emulator
+from emulator.errors import AzureError
+from emulator.faults import FaultRule
+from emulator.pages import Content, PageFile
+from emulator.storage import copysource, model
+from emulator.storage.copysource import CopySource
+
+Doc = dict[str, Any]
+log = logging.getLogger(__name__)
+
+#: shortest time between two ticks of one copy (seconds)
+MIN_TICK = 0.2
+#: ticks per second the engine aims at in total; more copies → each ticks less often
+TICKS_PER_SECOND = 800.0
+#: how often pending copies' documents are written to SQLite (seconds)
+FLUSH_EVERY = 2.0
+#: how often a copy saves its destination range map with the data (seconds)
+MAP_SAVE_EVERY = 3.0
+#: largest piece one copy moves per tick; bounds memory with many copies in flight
+MAX_CHUNK = 16 * 1024 * 1024
+
+
+@dataclass
+class CopyJob:
+    id: str
+    doc: Doc
+    source: CopySource
+    source_etag: str | None
+    content: Content
+    dest: PageFile
+    total: int
+    #: allocated source ranges still to copy, in order
+    plan: deque[tuple[int, int]]
+    #: the source offset up to which everything is copied (the reported progress)
+    copied: int
+    region_pair: tuple[str, str]
+    #: progress at which an injected fault fails the copy, and how it reports it
+    fail_at: int | None = None
+    fail_description: str = ""
+    last_tick: float = field(default_factory=time.monotonic)
+    last_map_save: float = field(default_factory=time.monotonic)
+    carry: float = 0.0
+    busy: bool = False
+    #: "running", or why it stops: "aborted", "cancelled" (blob deleted)
+    state: str = "running"
+    handle: asyncio.TimerHandle | None = None
+
+    @property
+    def key(self) -> str:
+        return model.blob_key(self.doc["account"], self.doc["container"], self.doc["name"])
+
+
+class CopyEngine:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.jobs: dict[str, CopyJob] = {}
+        self._dirty: set[str] = set()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blobcopy")
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start_background(self) -> None:
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+        for doc in list(self.emu.store.values(model.BLOB_KIND)):
+            copy = doc.get("copy") or {}
+            if copy.get("status") == "pending":
+                self._resume(doc)
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        for job in self.jobs.values():
+            if job.handle is not None:
+                job.handle.cancel()
+        self._pool.shutdown(wait=True)
+        # no chunk is in flight now: save every map so that a restart resumes where we are
+        for job in self.jobs.values():
+            job.dest.save()
+            job.doc["x"]["copy_resume_at"] = job.copied
+            self._dirty.add(job.key)
+        self.flush()
+
+    # -- starting -------------------------------------------------------------------------------
+    def start(self, doc: Doc, source: CopySource, content: Content, source_doc: Doc | None, regions: tuple[str, str],
+              fault: FaultRule | None) -> CopyJob:
+        """Start copying into ``doc`` (already stored, sized like the source, empty)."""
+        job = CopyJob(
+            id=str(uuid.uuid4()),
+            doc=doc,
+            source=source,
+            source_etag=source_doc["properties"]["etag"] if source_doc else None,
+            content=content,
+            dest=self.emu.pages(doc["x"]["data"]),
+            total=content.size,
+            plan=deque(content.ranges()),
+            copied=0,
+            region_pair=regions,
+        )
+        if fault is not None:
+            job.fail_at = int(job.total * min(max(fault.at_percent, 0.0), 100.0) / 100.0)
+            job.fail_description = f'{fault.status} {fault.code} "{fault.message}"'
+        doc["copy"] = {
+            "id": job.id,
+            "status": "pending",
+            "source": source.public_url(self.emu),
+            "progress": f"0/{job.total}",
+            "completion_time": None,
+            "status_description": None,
+        }
+        doc["x"]["copy_source"] = source.to_doc()
+        doc["x"]["copy_source_etag"] = job.source_etag
+        doc["x"]["copy_regions"] = list(regions)
+        doc["x"]["copy_resume_at"] = 0
+        doc["x"]["copy_fail_at"] = job.fail_at
+        doc["x"]["copy_fail_description"] = job.fail_description
+        model.put_blob(self.emu, doc)
+        self._register(job)
+        return job
+
+    def _resume(self, doc: Doc) -> None:
+        """Continue a copy a previous run left pending (from where its saved map ends)."""
+        x = doc["x"]
+        copy = doc["copy"]
+        source = CopySource.from_doc(x["copy_source"])
+        try:
+            content, _, _ = source.verify(self.emu)
+        except AzureError as err:
+            self.emu.pages(x["data"]).resize(0)
+            self._conclude_doc(doc, "failed", copysource.failure_description(err))
+            return
+        resume_at = int(x.get("copy_resume_at", 0))
+        shown = int(str(copy["progress"]).split("/", 1)[0])
+        job = CopyJob(
+            id=copy["id"],
+            doc=doc,
+            source=source,
+            source_etag=x.get("copy_source_etag"),
+            content=content,
+            dest=self.emu.pages(x["data"]),
+            total=content.size,
+            plan=deque(content.ranges(resume_at)),
+            copied=shown,
+            region_pair=(x["copy_regions"][0], x["copy_regions"][1]),
+            fail_at=x.get("copy_fail_at"),
+            fail_description=x.get("copy_fail_description", ""),
+        )
+        self._register(job)
+
+    def _register(self, job: CopyJob) -> None:
+        self.jobs[job.id] = job
+        self._schedule(job, 0.01)
+
+    # -- control from blob calls -------------------------------------------------------------------
+    def job_for(self, doc: Doc) -> CopyJob | None:
+        copy = doc.get("copy") or {}
+        return self.jobs.get(copy.get("id", ""))
+
+    def abort(self, doc: Doc) -> None:
+        """Abort Copy Blob: status aborted, the destination left empty (zero length)."""
+        job = self.job_for(doc)
+        if job is not None:
+            job.state = "aborted"
+            self._stop(job)
+            if not job.busy:
+                self._truncate(job)
+        self._conclude_doc(doc, "aborted", None)
+
+    def forget(self, doc: Doc) -> None:
+        """The destination blob is being deleted: stop its copy without a trace."""
+        job = self.job_for(doc)
+        if job is not None:
+            job.state = "cancelled"
+            self._stop(job)
+
+    def _stop(self, job: CopyJob) -> None:
+        if job.handle is not None:
+            job.handle.cancel()
+            job.handle = None
+        self.jobs.pop(job.id, None)
+        self._dirty.discard(job.key)
+
+    # -- the ticking ---------------------------------------------------------------------------------
+    def _schedule(self, job: CopyJob, delay: float | None = None) -> None:
+        if delay is None:
+            delay = max(MIN_TICK, len(self.jobs) / TICKS_PER_SECOND)
+        job.handle = asyncio.get_running_loop().call_later(delay, self._tick, job)
+
+    def _tick(self, job: CopyJob) -> None:
+        job.handle = None
+        if job.state != "running":
+            return
+        now = time.monotonic()
+        elapsed, job.last_tick = now - job.last_tick, now
+        try:
+            content, _, source_doc = job.source.verify(self.emu)
+        except AzureError as err:
+            self._fail(job, copysource.failure_description(err))
+            return
+        if source_doc is not None and job.source_etag and source_doc["properties"]["etag"] != job.source_etag:
+            self._fail(job, '412 ConditionNotMet "The source blob was modified during the copy."')
+            return
+        job.content = content
+
+        bandwidth = self.emu.faults.settings.bandwidth_for(*job.region_pair)
+        budget = job.carry + bandwidth * elapsed
+        limit = job.fail_at if job.fail_at is not None else job.total
+        pieces: list[tuple[int, int]] = []
+        take = int(min(budget, MAX_CHUNK))
+        while job.plan and take > 0:
+            s, e = job.plan[0]
+            if s >= limit:
+                break
+            n = min(e, limit, s + take) - s
+            pieces.append((s, s + n))
+            take -= n
+            if s + n >= e:
+                job.plan.popleft()
+            else:
+                job.plan[0] = (s + n, e)
+        moved = sum(e - s for s, e in pieces)
+        job.carry = min(budget - moved, bandwidth * 2 * MIN_TICK) if moved < budget else 0.0
+        # everything before the next allocated range is copied (empty pages cost nothing)
+        progress = max(job.copied, min(job.plan[0][0], limit) if job.plan else limit)
+        if not pieces:
+            self._advance(job, progress)
+            return
+        job.busy = True
+        save_map = now - job.last_map_save >= MAP_SAVE_EVERY
+        if save_map:
+            job.last_map_save = now
+        future = asyncio.get_running_loop().run_in_executor(
+            self._pool, _transfer, job.content, job.dest, pieces, save_map
+        )
+        future.add_done_callback(lambda f: self._transferred(job, f, progress, save_map))
+
+    def _transferred(self, job: CopyJob, future: asyncio.Future[None], progress: int, map_saved: bool) -> None:
+        job.busy = False
+        if job.state == "aborted":
+            self._truncate(job)
+            return
+        if job.state == "cancelled":
+            self.emu.drop_pages(job.dest.id)
+            return
+        if future.exception() is not None:
+            log.warning("copy %s: %s", job.id, future.exception())
+            self._fail(job, '500 InternalError "Copy failed."')
+            return
+        if map_saved:
+            job.doc["x"]["copy_resume_at"] = progress
+        self._advance(job, progress)
+
+    def _advance(self, job: CopyJob, progress: int) -> None:
+        job.copied = progress
+        job.doc["copy"]["progress"] = f"{progress}/{job.total}"
+        self._dirty.add(job.key)
+        if job.fail_at is not None and progress >= job.fail_at:
+            self._fail(job, job.fail_description)
+        elif progress >= job.total and not job.plan:
+            self._succeed(job)
+        else:
+            self._schedule(job)
+
+    # -- endings ------------------------------------------------------------------------------------
+    def _succeed(self, job: CopyJob) -> None:
+        self._stop(job)
+        job.dest.save()
+        self._conclude_doc(job.doc, "success", None)
+
+    def _fail(self, job: CopyJob, description: str) -> None:
+        """A failed copy leaves an empty destination, as an aborted one does (never called
+        while a chunk is in flight: ticks and chunk completions alternate)."""
+        self._stop(job)
+        self._truncate(job)
+        self._conclude_doc(job.doc, "failed", description)
+
+    def _truncate(self, job: CopyJob) -> None:
+        job.dest.resize(0)
+
+    def _conclude_doc(self, doc: Doc, status: str, description: str | None) -> None:
+        copy = doc["copy"]
+        copy["status"] = status
+        copy["completion_time"] = clock.now()
+        copy["status_description"] = description
+        if status != "success":
+            doc["properties"]["content_length"] = 0
+        model.touch(doc)
+        for k in [k for k in doc["x"] if k.startswith("copy_")]:
+            del doc["x"][k]
+        model.put_blob(self.emu, doc)
+
+    # -- persistence ----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write the documents of copies that progressed since the last flush."""
+        dirty, self._dirty = self._dirty, set()
+        for key in dirty:
+            doc = self.emu.store.get(model.BLOB_KIND, key)
+            if doc is not None:
+                model.put_blob(self.emu, doc)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            self.flush()
+
+
+def _transfer(source: Content, dest: PageFile, pieces: list[tuple[int, int]], save_map: bool) -> None:
+    """Move ``pieces`` of ``source`` into ``dest`` at the same offsets (a worker thread)."""
+    for s, e in pieces:
+        dest.copy_range(source, s, e)
+    if save_map:
+        dest.save()
