@@ -62,4 +62,6 @@ class JobFileError(JobFailed):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        #: every problem found, as (field, message); the first is the one in the message
+        self.errors: list[tuple[str, str]] = [(field, message)]
         super().__init__("InvalidJobFile", f"{field}: {message}" if field else message)

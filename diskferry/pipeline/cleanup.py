@@ -1,0 +1,110 @@
+"""What a job leaves behind, removed as soon as nobody needs it — and "not found" is done.
+
+* a **pair** (source, target): its staged VHDs (aborting a copy still pending), and the
+  temporary disks of an image that was not built;
+* a **source**, once its last target has finished (a Redis set of finished targets, so
+  the check is idempotent under re-runs): every SAS revoked, vault entries deleted,
+  temporary snapshots deleted, a VM the job deallocated started again;
+* a **staging account** the job created, once the last pair using it has finished.
+
+Cleanup runs after success, failure and unexpected errors alike (finalize and the errback).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from diskferry.cloud import CopyState
+from diskferry.errors import DiskferryError
+from diskferry.model import TAG_JOB, Error, Job, Phase, Source, Target
+from diskferry.naming import STAGING_CONTAINER
+from diskferry.pipeline import layout
+from diskferry.pipeline.prepare import export_field
+from diskferry.pipeline.runtime import Runtime, sas_name
+
+log = logging.getLogger(__name__)
+
+
+def abandon_pair(rt: Runtime, job_id: str, source_key: str, target_key: str, error: Error) -> None:
+    """After an unexpected error: mark what is unfinished as failed, then clean up."""
+    job = rt.store.job(job_id)
+    source, target = job.source(source_key), job.target(target_key)
+    for disk in source.disks:
+        state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
+        if not Phase(state.get("phase", "pending")).terminal:
+            rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.failed, error=error)
+    if not Phase(rt.store.target_state(job.id, source.key, target.key).get("phase", "pending")).terminal:
+        rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error)
+    cleanup_pair(rt, job, source, target)
+
+
+def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+    if job.staged(source, target) and target.staging is not None:
+        _delete_staged(rt, job, source, target)
+    if job.builds_image(source) and not job.options.keep_image_disks:
+        _delete_orphan_image_disks(rt, job, source, target)
+    finished = rt.store.add_member(job.id, f"finished|{source.key}", target.key)
+    if {t.key for t in job.targets} <= finished:
+        cleanup_source(rt, job, source)
+    staging = target.staging
+    if job.staged(source, target) and staging is not None and staging.created_by_job:
+        done = rt.store.add_member(job.id, f"account|{staging.name}", f"{source.key}|{target.key}")
+        if {f"{s.key}|{t.key}" for s, t in job.pairs_using(staging)} <= done:
+            rt.cloud.storage.delete_account(target.subscription_id, staging.resource_group, staging.name)
+            rt.forget_account(staging)
+
+
+def _delete_staged(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+    account = rt.staging_account(target, required=False)
+    if account is None:
+        return
+    storage = rt.cloud.storage
+    for disk in source.disks:
+        blob = layout.staged_blob(job, source, target, disk)
+        status = storage.copy_status(account, STAGING_CONTAINER, blob)
+        if status is None:
+            continue
+        if status.state is CopyState.pending and status.copy_id:
+            storage.abort_copy(account, STAGING_CONTAINER, blob, status.copy_id)
+        storage.delete_blob(account, STAGING_CONTAINER, blob)
+
+
+def _delete_orphan_image_disks(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+    """Temporary disks made for an image are deleted once the image exists or cannot be built;
+    after an unexpected error they may still be there."""
+    for disk in source.disks:
+        dest = layout.destination(job, source, target, disk)
+        found = rt.cloud.compute.find_disk(dest.id)
+        if found is not None and found.tags.get(TAG_JOB) == job.id:
+            rt.cloud.compute.delete(dest.id)
+
+
+def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
+    """Revoke, delete temporary snapshots, restart the VM. Each item is tried even when another
+    fails; the first failure is raised at the end so the task can run cleanup again."""
+    state = rt.store.source_state(job.id, source.key)
+    first: DiskferryError | None = None
+    compute = rt.cloud.compute
+    for disk in source.disks:
+        export = state.get(export_field(disk.key)) or {}
+        snapshot_id = layout.snapshot_id(job, source, disk)
+        try:
+            rt.vault.delete(job.id, sas_name(source.key, disk.key))
+            if export.get("granted"):
+                compute.revoke(export["id"])
+            snapshot = compute.find_disk(snapshot_id)
+            if snapshot is not None and snapshot.tags.get(TAG_JOB) == job.id:
+                compute.revoke(snapshot_id)
+                compute.delete(snapshot_id)
+        except DiskferryError as exc:
+            log.warning("cleanup of %s/%s: %s", source.name, disk.key, exc)
+            first = first or exc
+    if state.get("deallocated") and not state.get("restarted"):
+        try:
+            compute.start_vm(source.resource_id)
+            rt.store.update_source(job.id, source.key, restarted=True)
+        except DiskferryError as exc:
+            log.warning("restart of %s: %s", source.name, exc)
+            first = first or exc
+    if first is not None:
+        raise first

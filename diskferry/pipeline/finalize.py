@@ -1,0 +1,163 @@
+"""The chord body of a (source, target) pair: import what was copied, build the image, clean up.
+
+It runs whatever the copies returned (they report failures instead of raising), reads each
+disk's state from the job record, and always ends with :func:`cleanup.cleanup_pair`.
+"""
+
+from __future__ import annotations
+
+from diskferry.cloud import ImageDiskInfo
+from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
+from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Role, Source, SourceKind, Target
+from diskferry.naming import STAGING_CONTAINER
+from diskferry.pipeline import cleanup, layout
+from diskferry.pipeline.outcome import PairOutcome, error_of, fail_disk
+from diskferry.pipeline.runtime import Runtime
+
+
+def finalize(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
+    job = rt.store.job(job_id)
+    source, target = job.source(source_key), job.target(target_key)
+    outcome: PairOutcome | None = None
+    try:
+        outcome = _recorded(rt, job, source, target) or _finish(rt, job, source, target)
+    except RetryLater:
+        raise  # the task runs finalize again later; cleanup waits for that run
+    except DiskferryError as exc:
+        rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error_of(exc))
+        outcome = PairOutcome(source.key, target.key, False, exc.code, exc.message)
+    finally:
+        if outcome is not None:
+            cleanup.cleanup_pair(rt, job, source, target)
+    return outcome
+
+
+def _recorded(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcome | None:
+    """The pair's outcome when an earlier run already reached it (only cleanup is left)."""
+    state = rt.store.target_state(job.id, source.key, target.key)
+    phase = Phase(state.get("phase", "pending"))
+    if not phase.terminal:
+        return None
+    err = state.get("error") or {}
+    return PairOutcome(source.key, target.key, phase is Phase.succeeded, err.get("code"), err.get("message"))
+
+
+def _finish(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcome:
+    if job.builds_image(source):
+        image = rt.cloud.compute.find_image(layout.image_id(job, source, target))
+        if image is not None and image.tags.get(TAG_JOB) == job.id:
+            # an earlier run built it and may have deleted the disks it was built from
+            return _image_done(rt, job, source, target, image.id, {})
+    disks: dict[str, str] = {}  # disk key -> destination disk id
+    failed: list[str] = []
+    for disk in source.disks:
+        state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
+        phase = Phase(state.get("phase", "pending"))
+        if phase is Phase.failed:
+            failed.append(disk.key)
+            continue
+        if phase not in (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded):
+            fail_disk(rt.store, job.id, source.key, target.key, disk.key,
+                      Error("CopyIncomplete", f"the copy of {disk.name} had not ended when the pair finished"))
+            failed.append(disk.key)
+            continue
+        try:
+            disks[disk.key] = _materialize(rt, job, source, target, disk, state.get("result_id"))
+        except (DiskFailed, JobFailed, NotFound) as exc:
+            fail_disk(rt.store, job.id, source.key, target.key, disk.key, error_of(exc))
+            failed.append(disk.key)
+
+    if job.builds_image(source):
+        return _image(rt, job, source, target, disks, failed)
+    for key, disk_id in disks.items():
+        rt.store.update_disk(job.id, source.key, target.key, key, phase=Phase.succeeded, result_id=disk_id)
+    return _conclude(rt, job, source, target, failed)
+
+
+def _materialize(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, result_id: str | None) -> str:
+    """The destination disk: imported from the staged VHD, or already made by a same-region Copy."""
+    if not job.staged(source, target):
+        if not result_id:
+            raise DiskFailed("CopyIncomplete", f"the same-region copy of {disk.name} left no disk")
+        return result_id
+    dest = layout.destination(job, source, target, disk)
+    found = rt.cloud.compute.find_disk(dest.id)
+    if found is not None:
+        if found.tags.get(TAG_JOB) != job.id:
+            raise DiskFailed("DiskAlreadyExists", f"disk {dest.name} exists and is not this job's")
+        return found.id
+    rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.importing, result_name=dest.name)
+    account = rt.staging_account(target)
+    assert account is not None
+    blob_url = rt.cloud.storage.blob_url(account, STAGING_CONTAINER, layout.staged_blob(job, source, target, disk))
+    made = rt.cloud.compute.import_disk(
+        dest.id, location=target.region, source_uri=blob_url, storage_account_id=account.id,
+        sku=target.sku or disk.sku, zone=target.zone, os_type=disk.os_type,
+        hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
+        tags=layout.tags(job, dest.role),
+    )
+    rt.store.update_disk(job.id, source.key, target.key, disk.key, result_id=made.id)
+    return made.id
+
+
+def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[str, str],
+           failed: list[str]) -> PairOutcome:
+    """An image with the source's OS type/state and LUN layout, from the destination disks."""
+    image_id = layout.image_id(job, source, target)
+    image_name = image_id.rsplit("/", 1)[1]
+    keep = job.options.keep_image_disks
+    if failed:
+        if not keep:
+            for disk_id in disks.values():
+                rt.cloud.compute.delete(disk_id)
+        for key in disks:
+            fail_disk(rt.store, job.id, source.key, target.key, key,
+                      Error("ImageNotBuilt", f"the image was not built: disks {', '.join(failed)} failed"))
+        return _conclude(rt, job, source, target, failed, Error("ImageNotBuilt", f"disks {', '.join(failed)} failed"))
+    rt.store.update_target(job.id, source.key, target.key, phase=Phase.imaging, image_name=image_name)
+    existing = rt.cloud.compute.find_image(image_id)
+    if existing is not None and existing.tags.get(TAG_JOB) != job.id:
+        raise DiskFailed("ImageAlreadyExists", f"image {image_name} exists and is not this job's")
+    if existing is None:
+        entries = [
+            ImageDiskInfo(d.lun, disks[d.key], None, d.caching, target.sku or d.sku)
+            for d in source.disks
+        ]
+        os_disk = next(e for e in entries if e.lun is None)
+        os_type = next((d.os_type for d in source.disks if d.lun is None and d.os_type), None) or "Linux"
+        os_state = source.os_state or ("Generalized" if source.kind is SourceKind.image else "Specialized")
+        existing = rt.cloud.compute.create_image(
+            image_id, location=target.region, os_type=os_type, os_state=os_state,
+            hyper_v_generation=source.hyper_v_generation or _os_generation(source),
+            os_disk=os_disk, data_disks=sorted((e for e in entries if e.lun is not None), key=lambda e: e.lun or 0),
+            tags=layout.tags(job, Role.result),
+        )
+    return _image_done(rt, job, source, target, existing.id, disks)
+
+
+def _image_done(rt: Runtime, job: Job, source: Source, target: Target, image_id: str,
+                disks: dict[str, str]) -> PairOutcome:
+    keep = job.options.keep_image_disks
+    rt.store.update_target(job.id, source.key, target.key, image_id=image_id,
+                           image_name=image_id.rsplit("/", 1)[1])
+    for disk in source.disks:
+        disk_id = disks.get(disk.key) or layout.destination(job, source, target, disk).id
+        if not keep:
+            rt.cloud.compute.delete(disk_id)
+        rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.succeeded,
+                             result_id=disk_id if keep else None)
+    return _conclude(rt, job, source, target, [])
+
+
+def _os_generation(source: Source) -> str | None:
+    return next((d.hyper_v_generation for d in source.disks if d.lun is None), None)
+
+
+def _conclude(rt: Runtime, job: Job, source: Source, target: Target, failed: list[str],
+              error: Error | None = None) -> PairOutcome:
+    if failed:
+        error = error or Error("DisksFailed", f"{len(failed)} of {len(source.disks)} disks failed: {', '.join(failed)}")
+        rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error)
+        return PairOutcome(source.key, target.key, False, error.code, error.message)
+    rt.store.update_target(job.id, source.key, target.key, phase=Phase.succeeded)
+    return PairOutcome(source.key, target.key, True)

@@ -1,0 +1,54 @@
+"""What steps return to their tasks: plain, secret-free values that Celery may store."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from diskferry.errors import DiskferryError
+from diskferry.model import DiskKey, Error, Phase, SourceKey, TargetKey
+from diskferry.state import JobStore
+
+
+@dataclass(frozen=True)
+class DiskOutcome:
+    """How one disk of one target ended (what a copy task returns to the chord)."""
+
+    disk: DiskKey
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    """How a (source, target) pair ended (what finalize and prepare return)."""
+
+    source: SourceKey
+    target: TargetKey
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The copy is still running: look again in ``countdown`` seconds."""
+
+    countdown: float
+
+
+def error_of(exc: DiskferryError) -> Error:
+    return Error(exc.code, exc.message)
+
+
+def fail_disk(store: JobStore, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey,
+              error: Error) -> DiskOutcome:
+    store.update_disk(job_id, source, target, disk, phase=Phase.failed, error=error, rate=None, eta=None)
+    return DiskOutcome(disk, False, error.code, error.message)

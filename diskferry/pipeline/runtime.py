@@ -1,0 +1,60 @@
+"""What every step needs, built once per worker process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from config.settings import Settings
+from diskferry.cloud import AccountInfo, Cloud
+from diskferry.errors import DiskFailed
+from diskferry.model import DiskKey, SourceKey, StagingAccount, Target
+from diskferry.state import JobStore
+from diskferry.vault import Vault
+
+#: a prepare holding the source lock longer than this is presumed dead
+PREPARE_LOCK_SECONDS = 15 * 60
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    cloud: Cloud
+    store: JobStore
+    vault: Vault
+    _accounts: dict[str, AccountInfo] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, cloud: Cloud | None = None) -> Runtime:
+        client = redis.Redis.from_url(settings.state_url, decode_responses=True)
+        return cls(
+            settings=settings,
+            cloud=cloud or Cloud(settings),
+            store=JobStore(client, settings.job_ttl_seconds),
+            vault=Vault(client, settings.vault_key),
+        )
+
+    def staging_account(self, target: Target, *, required: bool = True) -> AccountInfo | None:
+        """The target's staging account as it exists in Azure (cached per process)."""
+        staging = target.staging
+        if staging is None:
+            raise DiskFailed("NoStagingAccount", f"target {target.key} has no staging account")
+        cached = self._accounts.get(staging.name)
+        if cached is not None:
+            return cached
+        found = self.cloud.storage.get_account(target.subscription_id, staging.resource_group, staging.name)
+        if found is None:
+            if required:
+                raise DiskFailed("StagingAccountNotFound", f"staging account {staging.name} does not exist")
+            return None
+        self._accounts[staging.name] = found
+        return found
+
+    def forget_account(self, staging: StagingAccount) -> None:
+        self._accounts.pop(staging.name, None)
+
+
+def sas_name(source: SourceKey, disk: DiskKey) -> str:
+    """The vault entry of a source disk's read SAS."""
+    return f"sas|{source}|{disk}"

@@ -1,0 +1,61 @@
+"""What the CLI, the demo and scripts call: plan, submit, status, list. No presentation here.
+
+Each function takes the settings (default: from the environment) and builds what it
+needs; tests and long-lived callers may pass their own ``cloud``/``store``/``app``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+
+from config.settings import Settings, get_settings
+from diskferry import naming
+from diskferry.cloud import Cloud
+from diskferry.state import JobStatus, JobStore, JobSummary
+from producer import jobfile
+from producer.canvas import job_canvases
+from producer.jobfile import JobFile
+from producer.planner import Plan, make_plan
+
+
+def load_jobfile(path: Path | str) -> JobFile:
+    """Read and validate a job file; raises JobFileError naming the field."""
+    return jobfile.load(path)
+
+
+def plan_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud | None = None) -> Plan:
+    """Resolve the job against Azure (reads only) into every step it would take."""
+    settings = settings or get_settings()
+    return make_plan(spec, cloud or Cloud(settings), settings)
+
+
+def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud | None = None,
+               store: JobStore | None = None, app: Celery | None = None) -> str:
+    """Plan, record and enqueue a job; returns its id. Nothing is enqueued if planning fails."""
+    settings = settings or get_settings()
+    plan = make_plan(spec, cloud or Cloud(settings), settings, job_id=naming.new_job_id())
+    store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
+    if app is None:
+        from tasks.app import app as default_app
+
+        app = default_app
+    store.create(plan.job, spec.model_dump(mode="json"))
+    for canvas in job_canvases(app, settings, plan.job):
+        canvas.apply_async()
+    return plan.job.id
+
+
+def job_status(job_id: str, *, settings: Settings | None = None, store: JobStore | None = None) -> JobStatus:
+    """A snapshot of the job record (raises NotFound for an unknown or expired job)."""
+    settings = settings or get_settings()
+    store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
+    return store.status(job_id)
+
+
+def list_jobs(limit: int = 50, *, settings: Settings | None = None, store: JobStore | None = None) -> list[JobSummary]:
+    """The newest jobs first."""
+    settings = settings or get_settings()
+    store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
+    return store.list(limit)

@@ -1,0 +1,45 @@
+"""The Celery canvases of a job: one per (source, target) pair.
+
+::
+
+    prepare(job, source, target)                        # errback: cleanup
+      → chord( group(copy_disk(job, source, target, disk) for each disk),
+               finalize(job, source, target) )          # errback: cleanup
+
+Every signature is immutable and carries ids only. Copies return an outcome per disk
+instead of raising, so the chord body always runs; the errback (on prepare and on the
+chord body, which Celery also calls when a header task fails unexpectedly) cleans up
+what the unexpected left. It is not put on the header tasks: it would then run while the
+other copies of the pair are still going.
+"""
+
+from __future__ import annotations
+
+from celery import Celery, chain, chord, group
+from celery.canvas import Signature
+
+from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
+from config.settings import Settings
+from diskferry.model import Job, Source, Target
+
+
+def pair_canvas(app: Celery, settings: Settings, job: Job, source: Source, target: Target) -> Signature:
+    ids = (job.id, source.key, target.key)
+
+    def sig(name: str, *args: str) -> Signature:
+        return app.signature(name, args=args, immutable=True, queue=settings.queue)
+
+    def errback() -> Signature:
+        # mutable: Celery passes the failed task's id first
+        return app.signature(CLEANUP, args=ids, queue=settings.queue)
+
+    prepare = sig(PREPARE, *ids)
+    prepare.link_error(errback())
+    finalize = sig(FINALIZE, *ids)
+    finalize.link_error(errback())
+    copies = group(sig(COPY_DISK, *ids, disk.key) for disk in source.disks)
+    return chain(prepare, chord(copies, finalize))
+
+
+def job_canvases(app: Celery, settings: Settings, job: Job) -> list[Signature]:
+    return [pair_canvas(app, settings, job, source, target) for source, target in job.pairs()]

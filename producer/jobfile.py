@@ -1,0 +1,218 @@
+"""The job file: what an operator asks for, validated before anything is planned or enqueued.
+
+YAML or JSON. ``python -m producer.jobfile`` prints the JSON Schema (kept in
+``docs/jobfile.schema.json``). A file that does not validate raises
+:class:`~diskferry.errors.JobFileError` naming the field (``targets[1].region``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from diskferry import naming
+from diskferry.errors import JobFileError
+from diskferry.model import Consistency, ImageMode
+
+#: disk SKUs Azure knows (a typo here would otherwise fail only at import time)
+DISK_SKUS = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "PremiumV2_LRS", "UltraSSD_LRS",
+             "StandardSSD_ZRS", "Premium_ZRS")
+
+Name = Annotated[str, Field(min_length=1, max_length=90, pattern=r"^[A-Za-z0-9_().-]+$")]
+ResourceName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SourceSpec(_Model):
+    """VMs and managed images in one resource group."""
+
+    subscription_id: str | None = Field(None, description="default: AZURE_SUBSCRIPTION_ID")
+    resource_group: Name
+    vms: list[ResourceName] = Field(default_factory=list, description="OS + data disks of each VM")
+    images: list[ResourceName] = Field(default_factory=list, description="managed images: their OS + data disks")
+
+    @model_validator(mode="after")
+    def _something(self) -> SourceSpec:
+        if not self.vms and not self.images:
+            raise ValueError("name at least one VM (vms) or image (images)")
+        for kind, items in (("vms", self.vms), ("images", self.images)):
+            lowered = [n.lower() for n in items]
+            dup = {n for n in lowered if lowered.count(n) > 1}
+            if dup:
+                raise ValueError(f"{kind} lists {', '.join(sorted(dup))} more than once")
+        return self
+
+
+class TargetSpec(_Model):
+    """A region (and resource group) that receives a copy of every source."""
+
+    region: Annotated[str, Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9 ]+$")]
+    resource_group: Name = Field(description="created when absent")
+    subscription_id: str | None = Field(None, description="default: the source's subscription")
+    staging_account: Annotated[str, Field(pattern=r"^[a-z0-9]{3,24}$")] | None = Field(
+        None, description="an existing storage account in the region; when omitted the job creates one and "
+        "deletes it at the end")
+    sku: Literal[DISK_SKUS] | None = Field(None, description="disk SKU at the target; default: the source disk's")  # type: ignore[valid-type]
+    zone: Literal["1", "2", "3"] | None = Field(None, description="availability zone of the destination disks")
+
+    @field_validator("zone", mode="before")
+    @classmethod
+    def _zone_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class OptionsSpec(_Model):
+    consistency: Consistency = Field(
+        Consistency.snapshot,
+        description="snapshot: crash-consistent snapshots, the VM keeps running; deallocate: the VM is "
+        "deallocated and started again afterwards; none: the disks are read as they are")
+    name: str = Field("{source}-{disk}-{region}", description="destination disk names; placeholders: "
+                      "{source} {disk} {key} {lun} {region} {rg} {job}")
+    image_name: str = Field("{source}-{region}", description="destination image names; placeholders: "
+                            "{source} {region} {rg} {job}")
+    image: ImageMode | bool = Field(
+        ImageMode.auto, description="auto: images are rebuilt as images, VMs give disks; true: VMs give an "
+        "image too; false: images give their disks only")
+    keep_image_disks: bool = Field(False, description="keep the disks an image was built from")
+    tags: dict[Annotated[str, Field(min_length=1, max_length=512)], Annotated[str, Field(max_length=256)]] = Field(
+        default_factory=dict, description="added to every result")
+
+    @field_validator("name")
+    @classmethod
+    def _disk_template(cls, v: str) -> str:
+        naming.check_template(v)
+        return v
+
+    @field_validator("image_name")
+    @classmethod
+    def _image_template(cls, v: str) -> str:
+        naming.check_template(v, image=True)
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _own_tags(cls, v: dict[str, str]) -> dict[str, str]:
+        reserved = [k for k in v if k.lower().startswith("diskferry-")]
+        if reserved:
+            raise ValueError(f"tags starting with 'diskferry-' are diskferry's own: {', '.join(reserved)}")
+        return v
+
+    @property
+    def image_mode(self) -> ImageMode:
+        if isinstance(self.image, bool):
+            return ImageMode.always if self.image else ImageMode.never
+        return self.image
+
+
+class JobFile(_Model):
+    """A replication job: sources (VMs, images) copied to every target region."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": {"resource_group": "FranceCentral", "vms": ["MASTER", "web-1"],
+                               "images": ["golden-ubuntu"]},
+                    "targets": [
+                        {"region": "brazilsouth", "resource_group": "BrazilSouth", "sku": "Standard_LRS"},
+                        {"region": "westeurope", "resource_group": "WestEurope", "zone": "1"},
+                    ],
+                    "options": {"consistency": "snapshot", "tags": {"owner": "ops"}},
+                }
+            ]
+        },
+    )
+
+    source: SourceSpec | None = None
+    sources: list[SourceSpec] = Field(default_factory=list, description="several resource groups (instead of source)")
+    targets: list[TargetSpec] = Field(min_length=1)
+    options: OptionsSpec = Field(default_factory=OptionsSpec)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _shape(self) -> JobFile:
+        if (self.source is None) == (not self.sources):
+            raise ValueError("give exactly one of 'source' or 'sources'")
+        seen: set[tuple[str, str]] = set()
+        for t in self.targets:
+            key = (t.region.replace(" ", "").lower(), t.resource_group.lower())
+            if key in seen:
+                raise ValueError(f"target {t.region}/{t.resource_group} is listed twice")
+            seen.add(key)
+        return self
+
+    @property
+    def all_sources(self) -> list[SourceSpec]:
+        return [self.source] if self.source is not None else list(self.sources)
+
+
+_BRANCH = re.compile(r"^([a-z-]+\[.*\]|str|bool|int|float|none)$")
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _BRANCH.match(part):
+            continue  # pydantic names the branch of a union it tried (``str-enum[ImageMode]``, ``bool``)
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def parse(data: Any) -> JobFile:
+    """Validate an already-loaded document."""
+    if not isinstance(data, dict):
+        raise JobFileError("", "a job file is a mapping with 'source' (or 'sources'), 'targets' and 'options'")
+    try:
+        return JobFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _field(tuple(first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field"
+        err = JobFileError(field, message)
+        err.errors = [(_field(tuple(e["loc"])), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+        raise err from None
+
+
+def load(path: Path | str) -> JobFile:
+    """Read a YAML or JSON job file (JSON is YAML)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise JobFileError("", f"cannot read {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise JobFileError("", f"{p.name} is not valid YAML/JSON{where}") from None
+    return parse(data)
+
+
+def schema() -> dict[str, Any]:
+    doc = JobFile.model_json_schema()
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "diskferry job file"
+    return doc
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(schema_text())

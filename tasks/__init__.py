@@ -1,0 +1,1 @@
+"""The Celery app and diskferry's thin tasks (ids in, outcomes out)."""

@@ -1,0 +1,86 @@
+"""The four tasks of a replication canvas. Each is a few lines around a pipeline step.
+
+Retry policy lives here, at the task boundary, by error class: ``RetryLater`` runs the
+task again after a countdown; business failures come back as outcomes (so a chord body
+always runs); anything else fails the task, and the errback cleans up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task
+
+from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
+from config.settings import get_settings
+from diskferry.errors import RetryLater, redact
+from diskferry.model import Error
+from diskferry.pipeline import cleanup as cleanup_step
+from diskferry.pipeline import copy
+from diskferry.pipeline import finalize as finalize_step
+from diskferry.pipeline import prepare as prepare_step
+from diskferry.pipeline.outcome import Pending
+from tasks.app import app, runtime, task
+
+_settings = get_settings()
+#: transient failures of prepare/finalize are retried this many times
+MAX_RETRIES = 30
+
+
+def _countdown(exc: RetryLater, retries: int) -> float:
+    if exc.retry_after:
+        return exc.retry_after
+    return float(min(60, 2 ** min(retries, 6)))
+
+
+@task(bind=True, name=PREPARE, queue=_settings.queue, max_retries=MAX_RETRIES)
+def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
+    """Freeze and export the source (once for all its targets), ready the target."""
+    try:
+        return prepare_step.prepare(runtime(), job_id, source, target).as_dict()
+    except RetryLater as exc:
+        raise self.retry(countdown=_countdown(exc, self.request.retries), exc=exc) from None
+
+
+@task(bind=True, name=COPY_DISK, queue=_settings.queue, max_retries=None)
+def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> dict[str, Any]:
+    """Start one disk's copy, then poll it from the poll queue until it ends (no sleeping).
+
+    Budget: one poll every ``DISKFERRY_POLL_SECONDS`` until the copy's absolute deadline
+    (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started), then the copy is aborted.
+    """
+    try:
+        step = copy.advance(runtime(), job_id, source, target, disk)
+    except RetryLater as exc:
+        raise self.retry(countdown=_countdown(exc, self.request.retries), max_retries=None,
+                         queue=_settings.poll_queue, exc=exc) from None
+    if isinstance(step, Pending):
+        raise self.retry(countdown=step.countdown, max_retries=None, queue=_settings.poll_queue)
+    return step.as_dict()
+
+
+@task(bind=True, name=FINALIZE, queue=_settings.queue, max_retries=MAX_RETRIES)
+def finalize(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
+    """Import what was copied, build the image, clean up (the chord body)."""
+    try:
+        return finalize_step.finalize(runtime(), job_id, source, target).as_dict()
+    except RetryLater as exc:
+        raise self.retry(countdown=_countdown(exc, self.request.retries), exc=exc) from None
+
+
+@task(bind=True, name=CLEANUP, queue=_settings.queue, max_retries=MAX_RETRIES)
+def cleanup(self: Task, failed_task_id: str, job_id: str, source: str, target: str) -> None:
+    """Errback of prepare and finalize: the unexpected happened; mark the pair failed, clean up.
+
+    Bound, so Celery enqueues it as a task of its own (retried, and visible in Flower) with
+    the failed task's id first, instead of running it inside the failing worker.
+    """
+    exc = app.AsyncResult(failed_task_id).result
+    if isinstance(exc, BaseException):
+        error = Error(getattr(exc, "code", None) or type(exc).__name__, redact(str(exc)))
+    else:
+        error = Error("UnexpectedError", f"task {failed_task_id} failed")
+    try:
+        cleanup_step.abandon_pair(runtime(), job_id, source, target, error)
+    except RetryLater as exc_:
+        raise self.retry(countdown=_countdown(exc_, self.request.retries), exc=exc_) from None
