@@ -7,6 +7,7 @@ Every Compute resource is a document in the store under its kind (``disk``, ``sn
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -37,6 +38,15 @@ def norm_location(value: Any) -> str:
 def public(doc: Doc) -> Doc:
     """The document as ARM answers it: without the emulator's private ``x``."""
     return {k: v for k, v in doc.items() if k != "x"}
+
+
+def accepted(doc: Doc) -> Doc:
+    """The body of a 200/201/202 that starts an operation: the document as it is now.
+
+    A deep copy, because with no latency the operation completes (and changes the stored
+    document) before the response is written.
+    """
+    return copy.deepcopy(public(doc))
 
 
 def key_of(rid: str) -> str:

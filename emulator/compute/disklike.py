@@ -35,7 +35,7 @@ from aiohttp import web
 from emulator import clock, exports
 from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
 from emulator.compute import common, content, resourcegroups
-from emulator.compute.common import GIB, Doc, ResourceType, invalid, public, required
+from emulator.compute.common import GIB, Doc, ResourceType, invalid, required
 from emulator.context import Emulator
 from emulator.errors import AzureError, bad_request, conflict
 from emulator.vhd import FOOTER_SIZE, MIB
@@ -283,7 +283,7 @@ async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> w
         ctx.emu.store.delete(flavor.kind, rid)
         raise
     save(ctx.emu, doc)
-    return _begin(ctx, "disklike.create", doc, initial_body=public(doc))
+    return _begin(ctx, "disklike.create", doc, initial_body=common.accepted(doc))
 
 
 @completion("disklike.create")
@@ -364,7 +364,7 @@ async def update(flavor: Flavor, ctx: ArmRequest, doc: Doc, body: Doc, *, replac
     changes = _plan_update(flavor, ctx.emu, doc, body, replace_tags=replace_tags)
     doc["properties"]["provisioningState"] = "Updating"
     save(ctx.emu, doc)
-    return _begin(ctx, "disklike.update", doc, {"changes": changes}, initial_body=public(doc))
+    return _begin(ctx, "disklike.update", doc, {"changes": changes}, initial_body=common.accepted(doc))
 
 
 @completion("disklike.update")

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
 from emulator.compute import common, content, resourcegroups
-from emulator.compute.common import Doc, ResourceType, invalid, public, required
+from emulator.compute.common import Doc, ResourceType, invalid, required
 from emulator.context import Emulator
 from emulator.errors import AzureError
 from emulator.vhd import FOOTER_SIZE
@@ -139,7 +139,7 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
         _drop(ctx.emu, doc)
         raise
     ctx.emu.store.put(TYPE.kind, rid, doc)
-    return _begin(ctx, "images.create", doc, initial_status=201, initial_body=public(doc))
+    return _begin(ctx, "images.create", doc, initial_status=201, initial_body=common.accepted(doc))
 
 
 def _update(ctx: ArmRequest, doc: Doc, body: Doc, location: str) -> web.Response:
@@ -151,7 +151,7 @@ def _update(ctx: ArmRequest, doc: Doc, body: Doc, location: str) -> web.Response
     doc["properties"]["provisioningState"] = "Updating"
     ctx.emu.store.put(TYPE.kind, doc["id"], doc)
     args = {"tags": common.tags_of(body)}
-    return _begin(ctx, "images.update", doc, args, initial_status=200, initial_body=public(doc))
+    return _begin(ctx, "images.update", doc, args, initial_status=200, initial_body=common.accepted(doc))
 
 
 def _begin(ctx: ArmRequest, complete: str, doc: Doc, args: Doc | None = None, **kw: Any) -> web.Response:

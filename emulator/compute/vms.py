@@ -178,7 +178,7 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
     if body.get("zones"):
         doc["zones"] = [str(z) for z in body["zones"]]
     ctx.emu.store.put(TYPE.kind, vm_id, doc)
-    return _begin(ctx, "vms.create", doc, initial_status=201, initial_body=public(doc))
+    return _begin(ctx, "vms.create", doc, initial_status=201, initial_body=common.accepted(doc))
 
 
 @completion("vms.create")
@@ -220,7 +220,7 @@ def _update(ctx: ArmRequest, vm: Doc, body: Doc, location: str, profile: Doc) ->
     changes = {"storageProfile": profile, "tags": common.tags_of(body), "properties": _kept(props)}
     vm["properties"]["provisioningState"] = "Updating"
     ctx.emu.store.put(TYPE.kind, vm["id"], vm)
-    return _begin(ctx, "vms.update", vm, {"changes": changes}, initial_status=200, initial_body=public(vm))
+    return _begin(ctx, "vms.update", vm, {"changes": changes}, initial_status=200, initial_body=common.accepted(vm))
 
 
 @completion("vms.update")
