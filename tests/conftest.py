@@ -74,6 +74,19 @@ def make_clients(
     )
 
 
+def clients_for(proc: EmulatorProcess) -> Clients:
+    """SDK clients of one more emulator process (a test's own, e.g. one it restarts)."""
+    os.environ["REQUESTS_CA_BUNDLE"] = proc.env["REQUESTS_CA_BUNDLE"]
+    credential = ClientSecretCredential(
+        proc.env["AZURE_TENANT_ID"],
+        proc.env["AZURE_CLIENT_ID"],
+        proc.env["AZURE_CLIENT_SECRET"],
+        authority=proc.env["AZURE_AUTHORITY_HOST"],
+        disable_instance_discovery=True,
+    )
+    return make_clients(credential, proc.env)
+
+
 @pytest.fixture(scope="session")
 def clients(credential: ClientSecretCredential, azure_env: dict[str, str]) -> Clients:
     return make_clients(credential, azure_env)

@@ -8,23 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.identity import ClientSecretCredential
 
 from emulator.testing import EmulatorProcess
-from tests.conftest import Clients, make_clients
+from tests.conftest import clients_for
 from tests.emulator.compute.helpers import LOCATION, copy_of, empty_body, empty_disk, grant, new_vm
-
-
-def _clients(proc: EmulatorProcess) -> Clients:
-    os.environ["REQUESTS_CA_BUNDLE"] = proc.env["REQUESTS_CA_BUNDLE"]
-    credential = ClientSecretCredential(
-        proc.env["AZURE_TENANT_ID"],
-        proc.env["AZURE_CLIENT_ID"],
-        proc.env["AZURE_CLIENT_SECRET"],
-        authority=proc.env["AZURE_AUTHORITY_HOST"],
-        disable_instance_discovery=True,
-    )
-    return make_clients(credential, proc.env)
 
 
 @pytest.fixture
@@ -38,7 +25,7 @@ def keep_ca_bundle() -> Iterator[None]:
 def test_compute_resources_and_pending_operations_survive_a_restart(tmp_path: Path, keep_ca_bundle: None) -> None:
     state = tmp_path / "state"
     with EmulatorProcess(state) as first:
-        c = _clients(first)
+        c = clients_for(first)
         c.resource.resource_groups.create_or_update("keep", {"location": LOCATION})
         os_disk = empty_disk(c, "keep", "os", gb=2, osType="Linux")
         data = empty_disk(c, "keep", "data", gb=1)
@@ -50,7 +37,7 @@ def test_compute_resources_and_pending_operations_survive_a_restart(tmp_path: Pa
         first.admin().set(lro_latency=2)
         c.compute.disks.begin_create_or_update("keep", "late", empty_body())  # left in progress
     with EmulatorProcess(state) as second:
-        c = _clients(second)
+        c = clients_for(second)
         admin = second.admin()
         got_vm = c.compute.virtual_machines.get("keep", "vm", expand="instanceView")
         assert got_vm.vm_id == vm.vm_id
