@@ -249,7 +249,7 @@ def page_ranges_response(call: BlobCall, content: Content, headers: dict[str, st
             ranges = ranges[:limit]
         else:
             next_marker = ""
-    headers = {k: v for k, v in headers.items() if k != "x-ms-request-server-encrypted"}
+    headers = {k: headers[k] for k in ("ETag", "Last-Modified")}
     headers["x-ms-blob-content-length"] = str(content.size)
     body = xmlbodies.page_list(ranges, next_marker)
     return web.Response(status=200, body=body, content_type="application/xml", headers=headers)

@@ -10,6 +10,7 @@ exports and go to :mod:`emulator.storage.exportblobs`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from emulator.errors import AzureError
 from emulator.storage import blobauth, model, xmlbodies
 
 Doc = dict[str, Any]
+log = logging.getLogger(__name__)
 #: the service version answered when a call names none
 DEFAULT_VERSION = "2026-10-06"
 
@@ -183,6 +185,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             response = await route.handler(call)
     except AzureError as err:
         response = error_response(err, request_id, request.method == "HEAD")
+    except Exception:  # a bug here must still answer as the storage service would
+        log.exception("blob call %s %s failed", request.method, request.rel_url.path)
+        failure = AzureError(500, "InternalError", "Server encountered an internal error. Please retry the request.")
+        response = error_response(failure, request_id, request.method == "HEAD")
     headers = response.headers
     headers["x-ms-request-id"] = request_id
     headers["x-ms-version"] = request.headers.get("x-ms-version", DEFAULT_VERSION)
