@@ -1,0 +1,76 @@
+"""Pending copies survive an emulator restart (graceful or killed) and finish with equal bytes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from azure.identity import ClientSecretCredential
+from azure.storage.blob import BlobServiceClient
+
+from emulator.testing import EmulatorProcess
+from tests.conftest import make_clients
+from tests.emulator.storage.conftest import MIB, Account
+from tests.emulator.storage.test_copyengine import sas_url, watch
+
+
+def _accounts(proc: EmulatorProcess) -> tuple[Account, Account]:
+    env = proc.env
+    cred = ClientSecretCredential(
+        env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"],
+        authority=env["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+    )
+    clients = make_clients(cred, env)
+    clients.resource.resource_groups.create_or_update("rg", {"location": "westeurope"})
+    out = []
+    for name, location in (("srcacct", "westeurope"), ("dstacct", "brazilsouth")):
+        body = {"location": location, "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}
+        made = clients.storage.storage_accounts.begin_create("rg", name, body).result()
+        key = clients.storage.storage_accounts.list_keys("rg", name).keys_property[0].value
+        out.append(Account(name, key, made.id, location, f"{env['DISKFERRY_BLOB_ENDPOINT']}/{name}"))
+    return out[0], out[1]
+
+
+def _moved(account: Account, proc: EmulatorProcess) -> Account:
+    """The same account behind the restarted emulator's new port."""
+    return Account(account.name, account.key, account.id, account.location,
+                   f"{proc.env['DISKFERRY_BLOB_ENDPOINT']}/{account.name}")
+
+
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_pending_copy_resumes_after_restart(tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state"
+    size = 8 * MIB
+    data = os.urandom(size)
+    with EmulatorProcess(state) as first:
+        # this emulator's CA (the state dir keeps it across the restart); restored after the test
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", first.env["REQUESTS_CA_BUNDLE"])
+        src_acct, dst_acct = _accounts(first)
+        first.admin().set(copy_bandwidth=2 * MIB)
+        src = src_acct.container("src").get_blob_client("disk.vhd")
+        src.create_page_blob(size)
+        for off in range(0, size, 4 * MIB):
+            src.upload_page(data[off : off + 4 * MIB], offset=off, length=4 * MIB)
+        dest = dst_acct.container("dst").get_blob_client("disk.vhd")
+        copy_id = dest.start_copy_from_url(sas_url(src_acct, src))["copy_id"]
+        time.sleep(2.5)  # past one batched save of progress and of the destination's map
+        before = int(dest.get_blob_properties().copy.progress.split("/")[0])
+        assert 0 < before < size
+        if how == "kill":
+            assert first.proc is not None
+            first.proc.kill()
+            first.proc.wait()
+
+    with EmulatorProcess(state) as second:
+        dst = _moved(dst_acct, second)
+        dest2 = BlobServiceClient(dst.url, credential=dst.key).get_blob_client("dst", "disk.vhd")
+        resumed = dest2.get_blob_properties()
+        assert resumed.copy.id == copy_id and resumed.copy.status == "pending"
+        w = watch(dest2)
+        assert w.final.copy.status == "success", w.final.copy.status_description
+        assert w.progress == sorted(w.progress)
+        if how == "terminate":
+            assert w.progress[0] >= before  # a graceful stop saves where every copy was
+        assert dest2.download_blob().readall() == data
