@@ -38,13 +38,31 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
     plan = make_plan(spec, cloud or Cloud(settings), settings, job_id=naming.new_job_id())
     store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
     if app is None:
-        from tasks.app import app as default_app
+        from tasks.app import make_app
 
-        app = default_app
+        app = make_app(settings)
     store.create(plan.job, spec.model_dump(mode="json"))
     for canvas in job_canvases(app, settings, plan.job):
         canvas.apply_async()
+    _release(app)
     return plan.job.id
+
+
+def _release(app: Celery) -> None:
+    """Stop listening for the results of what was just sent.
+
+    Celery's Redis backend subscribes the sending process to the result channel of each task
+    it sends; diskferry follows a job through its own record, not Celery results, and a
+    subscription left open makes ``AsyncResult.__del__`` talk to Redis at interpreter exit.
+    """
+    backend = app.backend
+    consumer = getattr(backend, "result_consumer", None)
+    prefix = getattr(backend, "task_keyprefix", b"")
+    if consumer is None:
+        return
+    for key in list(getattr(consumer, "subscribed_to", ())):
+        raw = key if isinstance(key, bytes) else str(key).encode()
+        consumer.cancel_for(raw.removeprefix(prefix).decode())
 
 
 def job_status(job_id: str, *, settings: Settings | None = None, store: JobStore | None = None) -> JobStatus:

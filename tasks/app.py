@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cache
-from typing import Any, cast
-
 from celery import Celery
 
 from config.celeryconfig import celery_config
 from config.settings import Settings, get_settings
-from diskferry.pipeline.runtime import Runtime
 
 
 def make_app(settings: Settings) -> Celery:
-    celery = Celery("diskferry", include=["tasks.replicate"])
+    """A Celery app for ``settings``; the tasks (shared tasks) register on every app made."""
+    import tasks.replicate  # noqa: F401 - registers the shared tasks
+
+    celery = Celery("diskferry", include=["tasks.replicate"], set_as_current=False)
     celery.conf.update(celery_config(settings))
     return celery
 
 
 app = make_app(get_settings())
-
-
-@cache
-def runtime() -> Runtime:
-    """Azure clients, Redis and the vault of this worker process, built on first use."""
-    return Runtime.from_settings(get_settings())
-
-
-def task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``app.task`` with a type (Celery ships none), so that strict mypy accepts the tasks."""
-    return cast(Callable[[Callable[..., Any]], Any], app.task(**options))

@@ -1,6 +1,7 @@
 """The four tasks of a replication canvas. Each is a few lines around a pipeline step.
 
-Retry policy lives here, at the task boundary, by error class: ``RetryLater`` runs the
+Queues are declared in ``config.celeryconfig`` (``task_routes``): Celery 5.7 deprecates the
+``queue`` task attribute. Retry policy lives here, at the task boundary, by error class: ``RetryLater`` runs the
 task again after a countdown; business failures come back as outcomes (so a chord body
 always runs); anything else fails the task, and the errback cleans up.
 """
@@ -20,7 +21,7 @@ from diskferry.pipeline import copy
 from diskferry.pipeline import finalize as finalize_step
 from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending
-from tasks.app import app, runtime, task
+from tasks.base import runtime, task
 
 _settings = get_settings()
 #: transient failures of prepare/finalize are retried this many times
@@ -33,7 +34,7 @@ def _countdown(exc: RetryLater, retries: int) -> float:
     return float(min(60, 2 ** min(retries, 6)))
 
 
-@task(bind=True, name=PREPARE, queue=_settings.queue, max_retries=MAX_RETRIES)
+@task(bind=True, name=PREPARE, max_retries=MAX_RETRIES)
 def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
     """Freeze and export the source (once for all its targets), ready the target."""
     try:
@@ -42,7 +43,7 @@ def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]
         raise self.retry(countdown=_countdown(exc, self.request.retries), exc=exc) from None
 
 
-@task(bind=True, name=COPY_DISK, queue=_settings.queue, max_retries=None)
+@task(bind=True, name=COPY_DISK, max_retries=None)
 def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> dict[str, Any]:
     """Start one disk's copy, then poll it from the poll queue until it ends (no sleeping).
 
@@ -59,7 +60,7 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     return step.as_dict()
 
 
-@task(bind=True, name=FINALIZE, queue=_settings.queue, max_retries=MAX_RETRIES)
+@task(bind=True, name=FINALIZE, max_retries=MAX_RETRIES)
 def finalize(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
     """Import what was copied, build the image, clean up (the chord body)."""
     try:
@@ -68,14 +69,14 @@ def finalize(self: Task, job_id: str, source: str, target: str) -> dict[str, Any
         raise self.retry(countdown=_countdown(exc, self.request.retries), exc=exc) from None
 
 
-@task(bind=True, name=CLEANUP, queue=_settings.queue, max_retries=MAX_RETRIES)
+@task(bind=True, name=CLEANUP, max_retries=MAX_RETRIES)
 def cleanup(self: Task, failed_task_id: str, job_id: str, source: str, target: str) -> None:
     """Errback of prepare and finalize: the unexpected happened; mark the pair failed, clean up.
 
     Bound, so Celery enqueues it as a task of its own (retried, and visible in Flower) with
     the failed task's id first, instead of running it inside the failing worker.
     """
-    exc = app.AsyncResult(failed_task_id).result
+    exc = self.app.AsyncResult(failed_task_id).result
     if isinstance(exc, BaseException):
         error = Error(getattr(exc, "code", None) or type(exc).__name__, redact(str(exc)))
     else:

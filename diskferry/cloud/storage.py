@@ -139,7 +139,7 @@ class Storage:
         with azure_call(f"list keys of {account.name}"):
             accounts = self._storage_client(rid.subscription_id).storage_accounts
             keys = accounts.list_keys(rid.resource_group, account.name)
-        secret = getattr(keys, "keys")[0].value  # noqa: B009 - the model's field shadows dict.keys
+        secret = keys.as_dict()["keys"][0]["value"]  # the model's field is shadowed by Mapping.keys
         service = BlobServiceClient(
             account.blob_endpoint, credential={"account_name": account.name, "account_key": secret},
             **self._blob_options,

@@ -17,7 +17,7 @@ from typing import Any
 
 from diskferry.cloud import CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
-from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Source, Target
+from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
@@ -105,7 +105,8 @@ def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, s
         sas = rt.vault.get(job.id, sas_name(source.key, disk.key))
         if sas is None:
             raise DiskFailed("SasUnavailable", f"the read SAS of {disk.name} expired or was revoked before the copy")
-        metadata = {TAG_JOB: job.id, TAG_ROLE: "temporary"}
+        # metadata names must be C# identifiers: the tags' hyphens become underscores
+        metadata = {TAG_JOB.replace("-", "_"): job.id, TAG_ROLE.replace("-", "_"): Role.temporary.value}
         storage.start_copy(account, STAGING_CONTAINER, blob, sas, metadata)
         rt.store.update_disk(
             job.id, source.key, target.key, disk.key, phase=Phase.copying, started=now,

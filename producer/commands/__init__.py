@@ -1,0 +1,1 @@
+"""One module per ``diskferry`` command; ``producer.cli`` wires them into the group."""

@@ -1,0 +1,24 @@
+"""``diskferry list``: recent jobs."""
+
+from __future__ import annotations
+
+import click
+
+from producer import api, views
+from producer.commands.common import json_option
+from producer.terminal import Terminal
+
+
+@click.command(name="list")
+@click.option("--limit", default=50, show_default=True)
+@json_option
+def list_jobs(limit: int, as_json: bool) -> None:
+    """List the newest jobs."""
+    term = Terminal(json_mode=as_json)
+    jobs = api.list_jobs(limit)
+    if as_json:
+        term.json(jobs)
+    elif not jobs:
+        term.line("no jobs")
+    else:
+        term.print(views.list_table(jobs))

@@ -1,0 +1,23 @@
+"""``diskferry status JOB``: where every disk of a job stands."""
+
+from __future__ import annotations
+
+import click
+
+from diskferry.errors import NotFound
+from producer import api
+from producer.commands.common import EXIT_BAD_INPUT, fail, json_option, report
+from producer.terminal import Terminal
+
+
+@click.command()
+@click.argument("job_id")
+@json_option
+def status(job_id: str, as_json: bool) -> None:
+    """Show a job's state; exit 0 when it succeeded, 1 otherwise."""
+    term = Terminal(json_mode=as_json)
+    try:
+        job = api.job_status(job_id)
+    except NotFound:
+        fail(term, f"no job {job_id!r} (unknown or expired)", EXIT_BAD_INPUT)
+    raise SystemExit(report(term, job))

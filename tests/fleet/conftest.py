@@ -1,0 +1,166 @@
+"""The fleet, for end-to-end tests: real Redis, two real ``celery worker`` processes serving
+both queues, and the local Azure over HTTPS. Workers get the emulator's ``azure.env`` in
+their environment, exactly as a deployment gets its credentials.
+
+Seeding goes through ``emulator.seed`` (the SDK, as any client would); every test checks
+the emulator's audit afterwards: a finished job leaves nothing temporary behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from config.settings import Settings
+from diskferry.cloud import Cloud
+from diskferry.state import JobStatus, JobStore
+from diskferry.vault import new_key
+from emulator.admin_client import AdminClient
+from emulator.seed import SeedResult, SeedSpec, seed
+from emulator.testing import EmulatorProcess
+from producer import api
+from producer.jobfile import JobFile, parse
+from tasks.app import make_app
+
+WORKERS = 2
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Fleet:
+    env: dict[str, str]
+    settings: Settings
+    app: Celery
+    store: JobStore
+    cloud: Cloud
+    admin: AdminClient
+    logs: list[Path]
+
+    def submit(self, doc: dict[str, Any]) -> str:
+        return api.submit_job(parse(doc), settings=self.settings, cloud=self.cloud, store=self.store, app=self.app)
+
+    def wait(self, job_id: str, timeout: float = 60) -> JobStatus:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.store.status(job_id)
+            # done = every pair concluded and its cleanup ran (the finished sets are complete)
+            if status.done and self._cleaned(job_id, status):
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} not done after {timeout}s: {status}\n{self.tail()}")
+            time.sleep(0.2)
+
+    def _cleaned(self, job_id: str, status: JobStatus) -> bool:
+        return all(
+            {t.key for t in s.targets} <= self.store.members(job_id, f"finished|{s.key}") for s in status.sources
+        )
+
+    def tail(self, lines: int = 40) -> str:
+        out = []
+        for log in self.logs:
+            text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+            out.append(f"--- {log.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def seed(self, doc: dict[str, Any]) -> SeedResult:
+        return seed(self.env, SeedSpec.model_validate(doc))
+
+    def leftovers(self, job_id: str) -> list[dict[str, Any]]:
+        return self.admin.leftovers(job_id)
+
+
+def _worker_env(azure_env: dict[str, str], redis_url: str) -> dict[str, str]:
+    base = redis_url.rsplit("/", 1)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}
+    env.update(azure_env)
+    env.update(
+        {
+            "DISKFERRY_BROKER_URL": f"{base}/1",
+            "DISKFERRY_RESULT_BACKEND": f"{base}/2",
+            "DISKFERRY_STATE_URL": f"{base}/3",
+            "DISKFERRY_VAULT_KEY": new_key(),
+            "DISKFERRY_POLL_SECONDS": "0.3",
+            "DISKFERRY_CONCURRENCY": "2",
+            "DISKFERRY_JOB_TTL_SECONDS": "3600",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def fleet(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    env = _worker_env(emulator.env, redis_url)
+    settings = Settings.from_env(env)
+    logdir = tmp_path_factory.mktemp("workers")
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    for i in range(WORKERS):
+        log = logdir / f"worker{i}.log"
+        logs.append(log)
+        with open(log, "wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "celery", "--app=tasks.app:app", "worker",
+                     f"--queues={settings.queue},{settings.poll_queue}", "--concurrency=2",
+                     f"--hostname=fleet{i}-{uuid.uuid4().hex[:6]}@%h", "--loglevel=INFO", "--events",
+                     "--without-gossip", "--without-mingle"],
+                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                )
+            )
+    client = redis.Redis.from_url(settings.state_url, decode_responses=True)
+    admin = emulator.admin()
+    fleet = Fleet(env, settings, make_app(settings), JobStore(client, settings.job_ttl_seconds), Cloud(settings),
+                  admin, logs)
+    try:
+        _wait_for_workers(fleet, procs)
+        yield fleet
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        admin.close()
+        client.close()
+
+
+def _wait_for_workers(fleet: Fleet, procs: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"a worker exited with {proc.returncode}\n{fleet.tail()}")
+        replies = fleet.app.control.ping(timeout=1.0) or []
+        if len(replies) >= len(procs):
+            return
+    raise TimeoutError(f"workers did not answer\n{fleet.tail()}")
+
+
+@pytest.fixture
+def fast_copies(admin: AdminClient) -> AdminClient:
+    """Copies at 256 MiB/s and LROs without latency: each test takes seconds."""
+    admin.set(copy_bandwidth=256 * 1024 * 1024, lro_latency=0.0)
+    return admin
+
+
+def vm_job(rg: str, vms: list[str], targets: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    return {"source": {"resource_group": rg, "vms": vms}, "targets": targets, "options": options}
+
+
+def parse_job(doc: dict[str, Any]) -> JobFile:
+    return parse(doc)
