@@ -13,7 +13,7 @@ from typing import Any
 from config.settings import Settings
 from diskferry import naming
 from diskferry.cloud import Cloud, ResourceId
-from diskferry.errors import DiskferryError, JobFailed
+from diskferry.errors import DiskferryError, JobFailed, NotFound
 from diskferry.model import (
     Consistency,
     Disk,
@@ -134,7 +134,14 @@ def _image(cloud: Cloud, sub: str, rg: str, name: str) -> Source:
             raise JobFailed("UnsupportedImageSource",
                             f"the disk at {'OS' if image_disk.lun is None else f'LUN {image_disk.lun}'} "
                             "is a blob URI; only managed disks and snapshots can be replicated")
-        info = cloud.compute.get_disk(image_disk.source_id)
+        try:
+            info = cloud.compute.get_disk(image_disk.source_id)
+        except NotFound:
+            # Azure cannot make a disk from a managed image: like `az image copy`, diskferry
+            # reads the disks or snapshots the image was built from, so they must still exist
+            raise JobFailed("ImageSourceNotFound",
+                            f"{ResourceId.parse(image_disk.source_id).name}, which the image was built from, "
+                            "no longer exists; an image is replicated from its source disks or snapshots") from None
         kind = ExportKind.snapshot if ResourceId.parse(info.id).is_snapshot else ExportKind.disk
         disks.append(
             Disk(

@@ -47,3 +47,8 @@ def assert_clean(fleet: Fleet, job_id: str) -> None:
     from diskferry.vault import Vault
 
     assert Vault(fleet.store._r, fleet.settings.vault_key).names(job_id) == []
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Calls per operation between two counter readings."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}

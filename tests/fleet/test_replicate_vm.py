@@ -7,8 +7,8 @@ import uuid
 from diskferry.model import Phase
 from emulator.admin_client import AdminClient
 from tests.conftest import Clients
-from tests.fleet.conftest import Fleet, vm_job
 from tests.fleet.checks import assert_clean, assert_same_content
+from tests.fleet.conftest import Fleet, vm_job
 
 
 def test_vm_with_data_disks_to_two_regions(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
