@@ -13,6 +13,7 @@ Doc = dict[str, Any]
 
 META = "x-ms-meta-"
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_META_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Set Blob Properties / Put Blob headers → stored property names
 CONTENT_HEADERS = {
     "x-ms-blob-content-type": "content_type",
@@ -58,7 +59,14 @@ def invalid_header(name: str) -> AzureError:
 
 
 def metadata_from(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k[len(META) :]: v for k, v in headers.items() if k.lower().startswith(META)}
+    """``x-ms-meta-*`` headers; names must be C# identifiers (``InvalidMetadata`` otherwise)."""
+    meta = {k[len(META) :]: v for k, v in headers.items() if k.lower().startswith(META)}
+    for name in meta:
+        if not _META_NAME.match(name):
+            raise AzureError(
+                400, "InvalidMetadata", "The metadata specified is invalid. It has characters that are not permitted."
+            )
+    return meta
 
 
 def metadata_headers(meta: Mapping[str, str]) -> dict[str, str]:

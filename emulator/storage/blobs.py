@@ -68,6 +68,7 @@ def new_blob_doc(call: BlobCall, blob_type: str, size: int, existing: Doc | None
         "last_modified": now,
         "etag": model.new_etag(),
         "content_length": size,
+        "content_type": "application/octet-stream",
     }
     for header, prop in CONTENT_HEADERS.items():
         if call.headers.get(header):
@@ -147,7 +148,9 @@ def write_pages(call: BlobCall, pf: Any, body: bytes) -> str | None:
     if rng is None or rng[1] is None:
         raise missing_header("x-ms-range")
     start, end = rng[0], rng[1] + 1
-    if start % PAGE or end % PAGE or end > pf.size:
+    if start % PAGE or end % PAGE:
+        raise invalid_header("x-ms-range")
+    if end > pf.size:
         raise invalid_page_range()
     action = call.headers.get("x-ms-page-write", "").lower()
     if action == "update":

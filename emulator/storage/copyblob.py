@@ -72,11 +72,11 @@ async def abort_copy(call: BlobCall) -> web.StreamResponse:
         raise invalid_header("x-ms-copy-action")
     doc = call.blob_doc()
     copy = doc.get("copy") or {}
-    if copy.get("status") != "pending":
-        raise AzureError(409, "NoPendingCopyOperation", "There is currently no pending copy operation.")
     if copy.get("id") != call.query.get("copyid"):
         raise AzureError(
             409, "CopyIdMismatch", "The specified copy ID did not match the copy ID for the pending copy operation."
         )
+    if copy.get("status") != "pending":
+        raise AzureError(409, "NoPendingCopyOperation", "There is currently no pending copy operation.")
     engine(call).abort(doc)
     return web.Response(status=204)

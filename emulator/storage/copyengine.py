@@ -137,7 +137,7 @@ class CopyEngine:
         doc["copy"] = {
             "id": job.id,
             "status": "pending",
-            "source": source.public_url(self.emu),
+            "source": source.url,
             "progress": f"0/{job.total}",
             "completion_time": None,
             "status_description": None,

@@ -37,14 +37,13 @@ class CopySource:
     query: dict[str, str] = field(default_factory=dict)
     #: the destination call's own authority covers the source (same account, no SAS)
     trusted: bool = False
+    #: the URL exactly as the call gave it: what ``x-ms-copy-source`` reports, as Azure does
+    #: (SAS included — callers must not log blob properties)
+    url: str = ""
 
     @property
     def is_export(self) -> bool:
         return exports.is_export_account(self.account)
-
-    def public_url(self, emu: Emulator) -> str:
-        """The source URL without its query: what ``x-ms-copy-source`` reports (no secrets)."""
-        return f"{emu.blob_url}/{self.account}/{self.container}/{self.blob}"
 
     def to_doc(self) -> Doc:
         return asdict(self)
@@ -86,7 +85,7 @@ def parse(emu: Emulator, url: str, dest_account: str, trusted_same_account: bool
     account = segments[0].lower()
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     trusted = trusted_same_account and account == dest_account.lower() and "sig" not in query
-    return CopySource(account, unquote(segments[1]), unquote(segments[2]), query, trusted)
+    return CopySource(account, unquote(segments[1]), unquote(segments[2]), query, trusted, url)
 
 
 def cannot_verify(err: AzureError) -> AzureError:
