@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
 
 from tests.conftest import Clients
 
@@ -45,13 +46,21 @@ def test_lifecycle(clients: Clients, rg: str, azure_env: dict[str, str]) -> None
     assert keys[0].value != keys[1].value and all(len(k.value) > 40 for k in keys)
     assert keys[0].permissions == "FULL"
 
+    blob_service = BlobServiceClient(made.primary_endpoints.blob.rstrip("/"), credential=keys[0].value)
+    blob_service.create_container("vhds").get_blob_client("a.vhd").create_page_blob(512)
     clients.storage.storage_accounts.delete(rg, name)
     with pytest.raises(ResourceNotFoundError):
         clients.storage.storage_accounts.get_properties(rg, name)
+    with pytest.raises(ResourceNotFoundError):
+        blob_service.get_container_client("vhds").get_container_properties()
     # deleting again is a no-op, as in Azure (204)
     clients.storage.storage_accounts.delete(rg, name)
-    # the name is free again
+    # the name is free again, and a new account of that name starts empty
     assert clients.storage.storage_accounts.check_name_availability(_check(name)).name_available
+    clients.storage.storage_accounts.begin_create(rg, name, _params()).result()
+    fresh_key = clients.storage.storage_accounts.list_keys(rg, name).keys_property[0].value
+    fresh = BlobServiceClient(made.primary_endpoints.blob.rstrip("/"), credential=fresh_key)
+    assert list(fresh.list_containers()) == []
 
 
 def test_names_are_global_and_validated(clients: Clients, rg: str) -> None:

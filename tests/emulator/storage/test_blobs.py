@@ -210,3 +210,35 @@ def test_faults_on_blob_calls(account: Account, admin: AdminClient) -> None:
     admin.add_fault("blob.GetBlob", status=500, code="InternalError", count=2)
     assert retrying.get_blob_client(cc.container_name, "d").download_blob().readall() == bytes(512)
     assert admin.counters()["blob.GetBlob"] - before >= 3
+
+
+def test_account_sas(account: Account) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    cc = account.container()
+    cc.get_blob_client("d").create_page_blob(512)
+
+    def sas(resource_types: ResourceTypes, permission: str) -> str:
+        return generate_account_sas(
+            account.name,
+            account.key,
+            resource_types,
+            AccountSasPermissions.from_string(permission),
+            datetime.now(UTC) + timedelta(hours=1),
+        )
+
+    every_level = ResourceTypes(service=True, container=True, object=True)
+    full = BlobServiceClient(account.url, credential=sas(every_level, "rl"))
+    assert cc.container_name in [c.name for c in full.list_containers()]
+    assert [b.name for b in full.get_container_client(cc.container_name).list_blobs()] == ["d"]
+    assert full.get_blob_client(cc.container_name, "d").get_blob_properties().size == 512
+
+    objects_only = BlobServiceClient(account.url, credential=sas(ResourceTypes(object=True), "r"))
+    with pytest.raises(HttpResponseError) as err:
+        objects_only.get_container_client(cc.container_name).get_container_properties()
+    assert (err.value.status_code, _code(err)) == (403, "AuthorizationResourceTypeMismatch")
+    with pytest.raises(HttpResponseError) as err2:
+        objects_only.get_blob_client(cc.container_name, "d").delete_blob()
+    assert (err2.value.status_code, _code(err2)) == (403, "AuthorizationPermissionMismatch")
