@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +12,9 @@ import requests
 from azure.core.exceptions import HttpResponseError
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import models as m
+from azure.storage.blob import BlobClient
 
+from emulator.vhd import make_footer
 from tests.conftest import ARM_SCOPE, Clients
 
 #: the region of the ``rg`` fixture
@@ -89,6 +92,23 @@ def new_vm(
     return clients.compute.virtual_machines.begin_create_or_update(
         rg, vm or name("vm"), vm_body(os_disk_id, list(data_disk_ids))
     ).result()
+
+
+#: what the tests write: (offset, bytes) — a MiB at the start, a few pages further on
+CHUNKS = [(0, os.urandom(MIB)), (5 * MIB + 4096, os.urandom(8192)), (18 * MIB, os.urandom(MIB))]
+
+
+def fill(clients: Clients, rg: str, disk: str, size: int, chunks: list[tuple[int, bytes]] = CHUNKS) -> None:
+    """Write ``chunks`` and a valid footer through a Write SAS, then end the upload."""
+    blob = BlobClient.from_blob_url(grant(clients, rg, disk, access="Write"))
+    props = blob.get_blob_properties()
+    assert (props.blob_type, props.size) == ("PageBlob", size + FOOTER)
+    for offset, data in chunks:
+        for start in range(0, len(data), 4 * MIB):  # Put Page takes at most 4 MiB
+            part = data[start : start + 4 * MIB]
+            blob.upload_page(part, offset=offset + start, length=len(part))
+    blob.upload_page(make_footer(size), offset=size, length=FOOTER)
+    clients.compute.disks.begin_revoke_access(rg, disk).result()
 
 
 def code_of(err: pytest.ExceptionInfo[HttpResponseError]) -> str:
