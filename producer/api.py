@@ -13,11 +13,15 @@ from celery import Celery
 from config.settings import Settings, get_settings
 from diskferry import naming
 from diskferry.cloud import Cloud
+from diskferry.errors import JobFailed
 from diskferry.state import JobStatus, JobStore, JobSummary
 from producer import jobfile
 from producer.canvas import job_canvases
 from producer.jobfile import JobFile
 from producer.planner import Plan, make_plan
+
+__all__ = ["JobFailed", "JobFile", "Plan", "job_status", "jobfile", "list_jobs", "load_jobfile", "plan_job",
+           "submit_job"]
 
 
 def load_jobfile(path: Path | str) -> JobFile:

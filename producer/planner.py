@@ -194,6 +194,7 @@ def _steps(plan: Plan, cloud: Cloud) -> None:
     add = plan.steps.append
     dest_names: dict[str, str] = {}
     accounts_made: set[str] = set()
+    groups_seen: set[str] = set()
     for source in job.sources:
         needs_sas = any(job.staged(source, t) for t in job.targets)
         if source.kind is SourceKind.vm and job.options.consistency is Consistency.deallocate:
@@ -206,12 +207,15 @@ def _steps(plan: Plan, cloud: Cloud) -> None:
                 add(Step("grant", snap or disk.name, source.location, disk.size_bytes, source.key,
                          detail="one read SAS, shared by every target"))
         for target in job.targets:
-            rg_there = cloud.storage.resource_group_location(target.subscription_id, target.resource_group)
-            if rg_there is None:
-                add(Step("resource-group", target.resource_group, target.region, target=target.key))
-            elif not same_region(rg_there, target.region):
-                plan.warnings.append(f"resource group {target.resource_group} is in {rg_there}; "
-                                     f"its disks go to {target.region} all the same")
+            if target.key not in groups_seen:
+                groups_seen.add(target.key)
+                rg_there = cloud.storage.resource_group_location(target.subscription_id, target.resource_group)
+                if rg_there is None:
+                    add(Step("resource-group", target.resource_group, target.region, target=target.key,
+                             detail="created when absent (kept)"))
+                elif not same_region(rg_there, target.region):
+                    plan.warnings.append(f"resource group {target.resource_group} is in {rg_there}; "
+                                         f"its disks go to {target.region} all the same")
             staged = job.staged(source, target)
             staging = target.staging
             if staged and staging is not None and staging.created_by_job and staging.name not in accounts_made:
