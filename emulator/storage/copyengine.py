@@ -90,6 +90,7 @@ class CopyEngine:
         self._dirty: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blobcopy")
         self._flusher: asyncio.Task[None] | None = None
+        self._stopped = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start_background(self) -> None:
@@ -97,9 +98,14 @@ class CopyEngine:
         for doc in list(self.emu.store.values(model.BLOB_KIND)):
             copy = doc.get("copy") or {}
             if copy.get("status") == "pending":
-                self._resume(doc)
+                try:
+                    self._resume(doc)
+                except (OSError, KeyError, ValueError) as exc:  # a damaged leftover must not stop the server
+                    log.warning("copy %s cannot resume: %s", copy.get("id"), exc)
+                    self._conclude_doc(doc, "failed", '500 InternalError "Copy failed."')
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -116,9 +122,20 @@ class CopyEngine:
         self.flush()
 
     # -- starting -------------------------------------------------------------------------------
-    def start(self, doc: Doc, source: CopySource, content: Content, source_doc: Doc | None, regions: tuple[str, str],
-              fault: FaultRule | None) -> CopyJob:
-        """Start copying into ``doc`` (already stored, sized like the source, empty)."""
+    def start(
+        self,
+        doc: Doc,
+        source: CopySource,
+        content: Content,
+        source_doc: Doc | None,
+        regions: tuple[str, str],
+        fault: FaultRule | None,
+    ) -> CopyJob:
+        """Start copying ``content`` into ``doc`` (a new blob sized like the source, empty).
+
+        ``regions`` is (source region, destination region), for the bandwidth; ``fault`` a
+        ``copy`` rule drawn by the starting call.
+        """
         job = CopyJob(
             id=str(uuid.uuid4()),
             doc=doc,
@@ -160,7 +177,8 @@ class CopyEngine:
         try:
             content, _, _ = source.verify(self.emu)
         except AzureError as err:
-            self.emu.pages(x["data"]).resize(0)
+            with contextlib.suppress(FileNotFoundError):
+                self.emu.pages(x["data"]).resize(0)
             self._conclude_doc(doc, "failed", copysource.failure_description(err))
             return
         resume_at = int(x.get("copy_resume_at", 0))
@@ -216,6 +234,8 @@ class CopyEngine:
 
     # -- the ticking ---------------------------------------------------------------------------------
     def _schedule(self, job: CopyJob, delay: float | None = None) -> None:
+        if self._stopped:
+            return
         if delay is None:
             delay = max(MIN_TICK, len(self.jobs) / TICKS_PER_SECOND)
         job.handle = asyncio.get_running_loop().call_later(delay, self._tick, job)
@@ -270,6 +290,8 @@ class CopyEngine:
 
     def _transferred(self, job: CopyJob, future: asyncio.Future[None], progress: int, map_saved: bool) -> None:
         job.busy = False
+        if self._stopped:
+            return
         if job.state == "aborted":
             self._truncate(job)
             return
@@ -309,7 +331,8 @@ class CopyEngine:
         self._conclude_doc(job.doc, "failed", description)
 
     def _truncate(self, job: CopyJob) -> None:
-        job.dest.resize(0)
+        with contextlib.suppress(FileNotFoundError):  # the blob was replaced or deleted meanwhile
+            job.dest.resize(0)
 
     def _conclude_doc(self, doc: Doc, status: str, description: str | None) -> None:
         copy = doc["copy"]
