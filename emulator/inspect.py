@@ -22,8 +22,9 @@ from aiohttp import web
 from emulator import clock, exports
 from emulator.admin import admin_route
 from emulator.arm import parse_id
+from emulator.compute.content import Frozen
 from emulator.context import Emulator
-from emulator.pages import Content, VhdView, content_sha256
+from emulator.pages import VhdView, content_sha256
 from emulator.storage.lookup import find_blob
 
 Doc = dict[str, Any]
@@ -45,29 +46,10 @@ class NotFound(Exception):
 # hashing
 
 
-class Frozen:
-    """A content's ranges as they are now, read later from another thread.
-
-    The range map of a shared ``PageFile`` changes only on the event loop; taking it there
-    and hashing in a worker thread keeps the loop free without racing the map.
-    """
-
-    def __init__(self, content: Content) -> None:
-        self._content = content
-        self._ranges = content.ranges()
-        self.size = content.size
-        self.allocated = sum(e - s for s, e in self._ranges)
-
-    def ranges(self, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-        end = self.size if end is None else end
-        return [(max(s, start), min(e, end)) for s, e in self._ranges if s < end and e > start]
-
-    def read(self, offset: int, length: int) -> bytes:
-        return self._content.read(offset, length)
-
-
 def digest(content: Frozen) -> Doc:
-    return {"sha256": content_sha256(content), "size": content.size, "allocated": content.allocated}
+    """Hash of a content whose ranges were taken on the event loop (run in a worker thread)."""
+    allocated = sum(e - s for s, e in content.ranges())
+    return {"sha256": content_sha256(content), "size": content.size, "allocated": allocated}
 
 
 @dataclass
@@ -103,8 +85,8 @@ def resolve(emu: Emulator, target: str) -> Target:
     if kind is None:
         raise ValueError(f"cannot hash a {parsed[2]}: give a disk, snapshot, image or blob URL")
     doc = emu.store.get(kind, target)
-    if doc is None:
-        raise NotFound(f"no {kind} {target}")
+    if doc is None or not doc["x"].get("data"):
+        raise NotFound(f"no {kind} {target}" if doc is None else f"{kind} {doc['id']} holds no content yet")
     return Target(doc["id"], kind, [(None, Frozen(emu.pages(doc["x"]["data"])))])
 
 

@@ -218,18 +218,19 @@ def layout(seed: int, group: str, disk: str, size: int, data_bytes: int, regions
     of the disk, so exports and copies must get both edges right.
     """
     rng = _rng(seed, group, disk, "layout")
-    data_bytes = min(data_bytes, size)
     regions = max(1, min(regions, data_bytes // PAGE))
-    length = max(PAGE, data_bytes // regions // PAGE * PAGE)
     slot = size // regions // PAGE * PAGE  # each region in its own slot: they never overlap
+    pages = min(data_bytes, slot * regions) // PAGE
     out = []
     for i in range(regions):
+        # the pages split as evenly as they go: the lengths add up to exactly data_bytes
+        length = (pages // regions + (1 if i < pages % regions else 0)) * PAGE
         if i == 0:
             offset = 0
         elif i == regions - 1:
             offset = size - length
         else:
-            offset = i * slot + rng.randrange(0, max(1, (slot - length) // PAGE)) * PAGE
+            offset = i * slot + rng.randrange(0, max(1, (slot - length) // PAGE + 1)) * PAGE
         out.append((offset, length))
     return out
 

@@ -196,9 +196,11 @@ def test_blob_hash_and_export_hash(clients: Clients, admin: AdminClient, rg: str
     acct = clients.storage.storage_accounts.begin_create(
         rg, account, {"location": "francecentral", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}
     ).result()
-    key = clients.storage.storage_accounts.list_keys(rg, account).keys[0].value
+    key = clients.storage.storage_accounts.list_keys(rg, account).keys_property[0].value
     service = BlobServiceClient(acct.primary_endpoints.blob, credential=key, connection_verify=ca)
-    blob = service.get_container_client("vhds").create_container().get_blob_client("x.vhd")
+    container = service.get_container_client("vhds")
+    container.create_container()
+    blob = container.get_blob_client("x.vhd")
     blob.create_page_blob(64 * MIB)
     writes = [(MIB, b"page" * 1024)]
     for offset, data in writes:
@@ -276,8 +278,10 @@ def test_audit_lists_leftovers_and_filters_by_tag(clients: Clients, admin: Admin
         rg, plain, {"location": "brazilsouth", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}
     ).result()
     staged = _page_blob(clients, rg, staging, acct.primary_endpoints.blob, ca, "vhds", "src.vhd", {})
-    marked = _page_blob(clients, rg, plain, plain_acct.primary_endpoints.blob, ca, "c", "m.vhd", {"diskferry_job": job})
-    _page_blob(clients, rg, plain, plain_acct.primary_endpoints.blob, ca, "c", "unrelated.vhd", {})
+    marked = _page_blob(
+        clients, rg, plain, plain_acct.primary_endpoints.blob, ca, "marked", "m.vhd", {"diskferry_job": job}
+    )
+    _page_blob(clients, rg, plain, plain_acct.primary_endpoints.blob, ca, "marked", "unrelated.vhd", {})
 
     everything = admin.audit(scope=scope)
     raw = json.dumps(everything)
@@ -328,7 +332,7 @@ def _grant_of(audit: dict[str, object], resource_id: str) -> str:
 def _page_blob(
     clients: Clients, rg: str, account: str, endpoint: str, ca: str, container: str, name: str, metadata: dict[str, str]
 ) -> str:
-    key = clients.storage.storage_accounts.list_keys(rg, account).keys[0].value
+    key = clients.storage.storage_accounts.list_keys(rg, account).keys_property[0].value
     with BlobServiceClient(endpoint, credential=key, connection_verify=ca) as service:
         cc = service.get_container_client(container)
         if not cc.exists():
