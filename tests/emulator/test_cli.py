@@ -122,3 +122,23 @@ def test_exit_codes_as_a_process(env_file: str, tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stderr.startswith("error: admin GET /hash: 400")
     done = cmd("audit", "--env", str(tmp_path / "missing.env"))
     assert done.returncode != 0 and "give --env DIR/azure.env" in done.stderr
+
+
+def test_seed_from_a_spec_file(
+    capsys: pytest.CaptureFixture[str], env_file: str, tmp_path: Path, admin: AdminClient
+) -> None:
+    rg = f"cli-{uuid.uuid4().hex[:6]}"
+    spec = tmp_path / "seed.yaml"
+    spec.write_text(
+        f"seed: 5\ndata_mib: 0.5\nresource_groups:\n  - name: {rg}\n    location: westeurope\n"
+        "    images:\n      - name: img\n        os_disk: 2GiB\n        data_disks: [{size_gb: 1, lun: 7}]\n"
+    )
+    code, out, err = run(capsys, "seed", "--env", env_file, "--spec", str(spec), "--json", "-q")
+    assert (code, err) == (0, "")
+    (image,) = json.loads(out)["items"]
+    assert (image["kind"], image["location"]) == ("image", "westeurope")
+    assert [(d["name"], d["lun"], d["size_gb"], d["allocated"]) for d in image["disks"]] == [
+        ("img/os", None, 2, 512 * 1024),
+        ("img/lun7", 7, 1, 512 * 1024),
+    ]
+    assert [d["sha256"] for d in image["disks"]] == [d["sha256"] for d in admin.hash(image["id"])["disks"]]
