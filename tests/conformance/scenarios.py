@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import warnings
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -43,14 +45,26 @@ def pages(blob: BlobClient, **kwargs: Any) -> list[tuple[int, int]]:
     How a service splits contiguous data into ranges is its own business (Azurite keeps
     one range per write); what a reader relies on is which bytes are allocated.
     """
-    merged: list[tuple[int, int]] = []
-    for r in blob.list_page_ranges(**kwargs):
-        start, end = int(r.start or 0), int(r.end or 0)
-        if merged and start == merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], end)
+    return _merged((int(r.start or 0), int(r.end or 0)) for r in blob.list_page_ranges(**kwargs))
+
+
+def legacy_pages(blob: BlobClient) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """``get_page_ranges`` (deprecated in favour of ``list_page_ranges``, still in use): allocated
+    and cleared ranges, adjacent ranges merged."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        filled, cleared = blob.get_page_ranges()
+    return _merged((r["start"], r["end"]) for r in filled), _merged((r["start"], r["end"]) for r in cleared)
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if out and start == out[-1][1] + 1:
+            out[-1] = (out[-1][0], end)
         else:
-            merged.append((start, end))
-    return merged
+            out.append((start, end))
+    return out
 
 
 def view(p: Probe, props: BlobProperties) -> dict[str, Any]:
@@ -203,6 +217,7 @@ def page_blob_lifecycle(p: Probe) -> None:
         ],
     )
     p.call("page ranges in window", lambda: pages(blob, offset=MIB, length=16 * KIB))
+    p.call("page ranges, older API", lambda: legacy_pages(blob))
     p.call("download range", lambda: content(blob, offset=0, length=2 * KIB), expect=digest(first))
     p.call("download range straddling a hole", lambda: content(blob, offset=MIB + 2 * KIB, length=8 * KIB))
     p.call(
