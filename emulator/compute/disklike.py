@@ -234,6 +234,12 @@ def _plan(flavor: Flavor, emu: Emulator, name: str, location: str, props: Doc) -
     return Plan(size=_final_size(name, vhd_bytes, gb), creation=creation, source=ref.content, source_size=vhd_bytes)
 
 
+def _settable(props: Doc) -> Doc:
+    """The properties of a request body that are stored as given."""
+    computed = READ_ONLY | {"creationData", "diskSizeGB"}
+    return {k: v for k, v in props.items() if k not in computed and v is not None}
+
+
 async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> web.StreamResponse:
     name = ctx.params["name"]
     props = body.get("properties") or {}
@@ -241,7 +247,7 @@ async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> w
     sku = _sku(flavor, body)
     now = clock.now()
     rid = flavor.rt.rid(ctx.sub, ctx.rg, name)
-    kept = {k: v for k, v in props.items() if k not in READ_ONLY and k not in ("creationData", "diskSizeGB")}
+    kept = _settable(props)
     doc: Doc = {
         "id": rid,
         "name": name,
@@ -351,10 +357,7 @@ def _plan_update(flavor: Flavor, emu: Emulator, doc: Doc, body: Doc, *, replace_
         if state not in ("Unattached", "Reserved"):
             raise conflict(f"Disk {doc['name']} cannot be resized while it is in the '{state}' state.")
         changes["size"] = gb * GIB
-    kept = {
-        k: v for k, v in props.items()
-        if k not in READ_ONLY and k not in ("creationData", "diskSizeGB") and v is not None
-    }
+    kept = _settable(props)
     if kept:
         changes["properties"] = kept
     return changes
