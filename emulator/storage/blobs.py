@@ -39,6 +39,8 @@ MAX_PAGE_BLOB = 8 * 1024**4
 MAX_PAGE_WRITE = 4 * 1024 * 1024
 #: reads larger than this run in a worker thread
 THREAD_READ = 1024 * 1024
+#: answers larger than this are streamed in pieces of this size (a 1 TiB blob can be read)
+STREAM_PIECE = 4 * 1024 * 1024
 
 
 def pending_copy() -> AzureError:
@@ -177,8 +179,7 @@ async def serve_read(call: BlobCall, content: Content, headers: dict[str, str]) 
     size = content.size
     rng = parse_range(call.headers)
     if rng is None:
-        headers["Content-Length"] = str(size)
-        return web.Response(status=200, body=await read_content(content, 0, size), headers=headers)
+        return await _send(call, content, 0, size, 200, headers)
     start, last = rng
     if start >= size:
         raise AzureError(
@@ -188,15 +189,31 @@ async def serve_read(call: BlobCall, content: Content, headers: dict[str, str]) 
             headers={"Content-Range": f"bytes */{size}"},
         )
     end = size if last is None else min(last + 1, size)
-    data = await read_content(content, start, end - start)
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers.pop("Content-MD5", None)  # the blob's MD5 is not the range's
     if call.headers.get("x-ms-range-get-content-md5", "").lower() == "true":
         if end - start > MAX_PAGE_WRITE:
             raise invalid_header("x-ms-range-get-content-md5")
+        data = await read_content(content, start, end - start)
         headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
-    else:
-        headers.pop("Content-MD5", None)
-    return web.Response(status=206, body=data, headers=headers)
+        return web.Response(status=206, body=data, headers=headers)
+    return await _send(call, content, start, end, 206, headers)
+
+
+async def _send(
+    call: BlobCall, content: Content, start: int, end: int, status: int, headers: dict[str, str]
+) -> web.StreamResponse:
+    """``content[start:end]`` as the body: in one piece, or streamed when large."""
+    if end - start <= STREAM_PIECE:
+        headers["Content-Length"] = str(end - start)
+        return web.Response(status=status, body=await read_content(content, start, end - start), headers=headers)
+    response = web.StreamResponse(status=status, headers={**headers, **call.common})
+    response.content_length = end - start
+    await response.prepare(call.request)
+    for pos in range(start, end, STREAM_PIECE):
+        await response.write(await read_content(content, pos, min(STREAM_PIECE, end - pos)))
+    await response.write_eof()
+    return response
 
 
 async def get_blob(call: BlobCall) -> web.StreamResponse:

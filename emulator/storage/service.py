@@ -13,7 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -44,6 +44,9 @@ class BlobCall:
     #: the storage account document (None for export accounts)
     account_doc: Doc | None
     principal: str = ""
+    #: headers every answer carries (request id, version); a handler that streams its
+    #: answer sends them itself
+    common: dict[str, str] = field(default_factory=dict)
 
     @property
     def query(self) -> MultiMapping[str]:
@@ -160,6 +163,14 @@ def split_path(raw_path: str) -> tuple[str, str | None, str | None]:
 async def dispatch(request: web.Request) -> web.StreamResponse:
     emu: Emulator = request.app["emu"]
     request_id = str(uuid.uuid4())
+    common = {
+        "x-ms-request-id": request_id,
+        "x-ms-version": request.headers.get("x-ms-version", DEFAULT_VERSION),
+        "Server": "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0",
+    }
+    client_id = request.headers.get("x-ms-client-request-id")
+    if client_id:
+        common["x-ms-client-request-id"] = client_id
     try:
         account, container, blob = split_path(request.rel_url.raw_path)
         route = resolve(request, container, blob)
@@ -174,13 +185,13 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         if exports.is_export_account(account):
             from emulator.storage import exportblobs
 
-            call = BlobCall(request, emu, route.op, account, container, blob, None)
+            call = BlobCall(request, emu, route.op, account, container, blob, None, common=common)
             response = await exportblobs.handle(call, route)
         else:
             account_doc = model.find_account(emu, account)
             if account_doc is None:
                 raise AzureError(404, "ResourceNotFound", "The specified resource does not exist.")
-            call = BlobCall(request, emu, route.op, account, container, blob, account_doc)
+            call = BlobCall(request, emu, route.op, account, container, blob, account_doc, common=common)
             call.principal = blobauth.authorize(emu, request, account_doc, container, blob, route.permission)
             response = await route.handler(call)
     except AzureError as err:
@@ -189,13 +200,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         log.exception("blob call %s %s failed", request.method, request.rel_url.path)
         failure = AzureError(500, "InternalError", "Server encountered an internal error. Please retry the request.")
         response = error_response(failure, request_id, request.method == "HEAD")
-    headers = response.headers
-    headers["x-ms-request-id"] = request_id
-    headers["x-ms-version"] = request.headers.get("x-ms-version", DEFAULT_VERSION)
-    headers["Server"] = "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0"
-    client_id = request.headers.get("x-ms-client-request-id")
-    if client_id:
-        headers["x-ms-client-request-id"] = client_id
+    if not response.prepared:
+        response.headers.update(common)
     return response
 
 

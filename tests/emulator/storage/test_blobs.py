@@ -242,3 +242,20 @@ def test_account_sas(account: Account) -> None:
     with pytest.raises(HttpResponseError) as err2:
         objects_only.get_blob_client(cc.container_name, "d").delete_blob()
     assert (err2.value.status_code, _code(err2)) == (403, "AuthorizationPermissionMismatch")
+
+
+def test_whole_blob_get_without_range_is_streamed(account: Account, azure_env: dict[str, str]) -> None:
+    import requests
+
+    cc = account.container()
+    blob = cc.get_blob_client("big.vhd")
+    size = 40 * MIB
+    blob.create_page_blob(size)
+    tail = os.urandom(4096)
+    blob.upload_page(tail, offset=size - 4096, length=4096)
+    url = f"{blob.url}?{account.blob_sas(cc.container_name, 'big.vhd')}"
+    r = requests.get(url, verify=azure_env["REQUESTS_CA_BUNDLE"], timeout=60)
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == str(size) and r.headers["x-ms-blob-type"] == "PageBlob"
+    assert r.headers["x-ms-request-id"]
+    assert len(r.content) == size and r.content[-4096:] == tail and not any(r.content[: size - 4096])
