@@ -112,6 +112,17 @@ class ResourceType:
         return page(ctx, [public(d) for d in docs])
 
 
+def still_placed(emu: Emulator, doc: Doc, contents: list[str]) -> None:
+    """After copying content for a new resource: make sure it was not deleted meanwhile.
+
+    A DELETE may run while a create awaits its copy; the copy then belongs to nobody.
+    """
+    if emu.store.get(doc["x"]["kind"], doc["id"]) is not doc:
+        for file_id in contents:
+            emu.drop_pages(file_id)
+        raise AzureError(409, "Conflict", f"'{doc['name']}' was deleted while it was being created.")
+
+
 def required(value: Any, name: str) -> Any:
     """``value``, or Azure's 400 for a missing required parameter."""
     if value is None or value == "":

@@ -288,6 +288,7 @@ async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> w
     except BaseException:
         ctx.emu.store.delete(flavor.kind, rid)
         raise
+    common.still_placed(ctx.emu, doc, [doc["x"]["data"]])
     save(ctx.emu, doc)
     return _begin(ctx, "disklike.create", doc, initial_body=common.accepted(doc))
 

@@ -138,6 +138,7 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
     except BaseException:
         _drop(ctx.emu, doc)
         raise
+    common.still_placed(ctx.emu, doc, [d["data"] for d in doc["x"]["disks"]])
     ctx.emu.store.put(TYPE.kind, rid, doc)
     return _begin(ctx, "images.create", doc, initial_status=201, initial_body=common.accepted(doc))
 
