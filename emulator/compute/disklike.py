@@ -82,13 +82,6 @@ class Flavor:
         return self.rt.kind
 
 
-FLAVORS: dict[str, Flavor] = {}
-
-
-def flavor_of(kind: str) -> Flavor:
-    return FLAVORS[kind]
-
-
 # ---------------------------------------------------------------------------------------
 # disk state
 
@@ -555,7 +548,6 @@ async def delete(flavor: Flavor, ctx: ArmRequest) -> web.StreamResponse:
 
 
 def register(router: ArmRouter, flavor: Flavor) -> None:
-    FLAVORS[flavor.kind] = flavor
     rt = flavor.rt
 
     def bound(fn: Callable[[Flavor, ArmRequest], Awaitable[web.StreamResponse]]) -> Any:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from emulator import clock
 from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure, parse_id
-from emulator.compute import common, disks, resourcegroups
+from emulator.compute import common, disklike, disks, resourcegroups
 from emulator.compute.common import Doc, ResourceType, invalid, public, required
 from emulator.context import Emulator
 from emulator.errors import AzureError, conflict, not_found
@@ -371,8 +371,6 @@ async def delete(ctx: ArmRequest) -> web.StreamResponse:
 
 def remove(emu: Emulator, vm: Doc) -> None:
     """Delete the VM: its disks are detached, or deleted when their deleteOption says so."""
-    from emulator.compute import disklike
-
     profile = vm["properties"]["storageProfile"]
     delete_ids = {
         e["managedDisk"]["id"].lower()
