@@ -154,6 +154,9 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
     name = ctx.params["name"]
     existing = TYPE.find(ctx.emu, ctx.sub, ctx.rg, name)
     props = body.get("properties") or {}
+    if props.get("osProfile"):
+        # an attached OS disk is already provisioned: Azure takes no OS profile with it
+        raise invalid("osProfile", "Parameter 'osProfile' is not allowed.")
     profile, docs = _storage_profile(ctx.emu, props, location)
     if existing is not None:
         return _update(ctx, existing, body, location, profile)

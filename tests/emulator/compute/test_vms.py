@@ -128,6 +128,11 @@ def test_attach_rules(clients: Clients, rg: str) -> None:
     with pytest.raises(HttpResponseError) as err:
         clients.compute.virtual_machines.begin_create_or_update(rg, name("vm"), body)
     assert err.value.status_code == 400
+    body = vm_body(a.id)
+    body["properties"]["osProfile"] = {"computerName": "vm", "adminUsername": "azureuser"}
+    with pytest.raises(HttpResponseError) as err:
+        clients.compute.virtual_machines.begin_create_or_update(rg, name("vm"), body)
+    assert (err.value.status_code, code_of(err)) == (400, "InvalidParameter")
     # nothing was attached by the refused requests
     assert _states(clients, rg, granted.name, a.name, b.name) == ["ActiveSAS", "Unattached", "Unattached"]
 
