@@ -24,21 +24,23 @@ def _xml(body: bytes, status: int = 200) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/xml")
 
 
-def _maxresults(call: BlobCall) -> int:
-    raw = call.query.get("maxresults")
-    if raw is None:
-        return MAX_RESULTS
+def _paging(call: BlobCall) -> tuple[xmlbodies.Paging, int]:
+    """The call's paging parameters, and how many items its page may hold."""
+    q = call.query
+    paging = xmlbodies.Paging(q.get("prefix", ""), q.get("marker", ""), None, q.get("delimiter") or None)
+    if "maxresults" not in q:
+        return paging, MAX_RESULTS
     try:
-        value = int(raw)
+        paging.maxresults = int(q["maxresults"])
     except ValueError:
-        value = 0
-    if value <= 0:
+        paging.maxresults = 0
+    if paging.maxresults <= 0:
         raise AzureError(
             400,
             "OutOfRangeQueryParameterValue",
             "One of the query parameters specified in the request URI is outside the permissible range.",
         )
-    return min(value, MAX_RESULTS)
+    return paging, min(paging.maxresults, MAX_RESULTS)
 
 
 def _container_headers(doc: Doc) -> dict[str, str]:
@@ -47,19 +49,16 @@ def _container_headers(doc: Doc) -> dict[str, str]:
 
 
 async def list_containers(call: BlobCall) -> web.StreamResponse:
-    prefix = call.query.get("prefix", "")
-    marker = call.query.get("marker", "")
-    limit = _maxresults(call)
-    docs = [d for d in call.emu.store.values(model.CONTAINER_KIND, f"{call.account}/{prefix}")
-            if d["account"] == call.account and d["name"].startswith(prefix) and d["name"] >= marker]
-    page, rest = docs[:limit], docs[limit:]
-    next_marker = rest[0]["name"] if rest else ""
+    paging, limit = _paging(call)
+    docs = [
+        d
+        for d in call.emu.store.values(model.CONTAINER_KIND, f"{call.account}/{paging.prefix}")
+        if d["account"] == call.account and d["name"].startswith(paging.prefix) and d["name"] >= paging.marker
+    ]
+    if len(docs) > limit:
+        paging.next_marker = docs[limit]["name"]
     include = set(call.query.get("include", "").split(","))
-    body = xmlbodies.list_containers(
-        call.endpoint, prefix, marker, int(call.query["maxresults"]) if "maxresults" in call.query else None,
-        page, next_marker, "metadata" in include,
-    )
-    return _xml(body)
+    return _xml(xmlbodies.list_containers(call.endpoint, paging, docs[:limit], "metadata" in include))
 
 
 async def account_info(call: BlobCall) -> web.StreamResponse:
@@ -129,40 +128,34 @@ async def set_metadata(call: BlobCall) -> web.StreamResponse:
 
 
 async def list_blobs(call: BlobCall) -> web.StreamResponse:
+    """List Blobs: by name (case-sensitive order), with prefix, delimiter and paging."""
     call.container_doc()
     assert call.container is not None
-    q = call.query
-    prefix = q.get("prefix", "")
-    marker = q.get("marker", "")
-    delimiter = q.get("delimiter") or None
-    limit = _maxresults(call)
-    include = {i for i in q.get("include", "").split(",") if i}
+    paging, limit = _paging(call)
+    prefix, delimiter = paging.prefix, paging.delimiter
     docs = sorted(
-        (d for d in call.emu.store.values(model.BLOB_KIND, model.blob_prefix(call.account, call.container, prefix))
-         if d["container"] == call.container and d["name"].startswith(prefix)),
-        key=lambda d: d["name"],
+        (
+            d
+            for d in call.emu.store.values(model.BLOB_KIND, model.blob_prefix(call.account, call.container, prefix))
+            if d["container"] == call.container and d["name"].startswith(prefix) and d["name"] >= paging.marker
+        ),
+        key=lambda d: str(d["name"]),
     )
     entries: list[Doc | str] = []
-    next_marker = ""
-    seen_prefixes: set[str] = set()
+    groups: set[str] = set()
     for d in docs:
         name = d["name"]
-        if name < marker:
-            continue
         entry: Doc | str = d
-        cut = name.find(delimiter, len(prefix)) if delimiter is not None else -1
-        if delimiter is not None and cut >= 0:
+        cut = name.find(delimiter, len(prefix)) if delimiter else -1
+        if delimiter and cut >= 0:
             group = name[: cut + len(delimiter)]
-            if group in seen_prefixes:
+            if group in groups:
                 continue
-            seen_prefixes.add(group)
+            groups.add(group)
             entry = group
         if len(entries) == limit:
-            next_marker = name
+            paging.next_marker = name
             break
         entries.append(entry)
-    body = xmlbodies.list_blobs(
-        call.endpoint, call.container, prefix, marker,
-        int(q["maxresults"]) if "maxresults" in q else None, delimiter, entries, next_marker, include,
-    )
-    return _xml(body)
+    include = {i for i in call.query.get("include", "").split(",") if i}
+    return _xml(xmlbodies.list_blobs(call.endpoint, call.container, paging, entries, include))

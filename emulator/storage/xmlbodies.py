@@ -8,6 +8,7 @@ cheap, and the shapes are fixed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -41,16 +42,26 @@ def _metadata(meta: dict[str, str]) -> str:
     return "<Metadata>" + "".join(f"<{k}>{escape(v)}</{k}>" for k, v in meta.items()) + "</Metadata>"
 
 
-def _paging(prefix: str, marker: str, maxresults: int | None, delimiter: str | None = None) -> str:
-    out = _opt("Prefix", prefix or None) + _opt("Marker", marker or None)
-    out += _opt("MaxResults", maxresults) + _opt("Delimiter", delimiter)
-    return out
+@dataclass
+class Paging:
+    """A listing call's paging parameters, echoed in its answer, and where the next page starts."""
+
+    prefix: str = ""
+    marker: str = ""
+    #: as the call gave it (None: not given)
+    maxresults: int | None = None
+    delimiter: str | None = None
+    next_marker: str = ""
+
+    def head(self) -> str:
+        out = _opt("Prefix", self.prefix or None) + _opt("Marker", self.marker or None)
+        return out + _opt("MaxResults", self.maxresults) + _opt("Delimiter", self.delimiter)
+
+    def tail(self) -> str:
+        return _el("NextMarker", self.next_marker)
 
 
-def list_containers(
-    endpoint: str, prefix: str, marker: str, maxresults: int | None, containers: Iterable[Doc], next_marker: str,
-    with_metadata: bool,
-) -> bytes:
+def list_containers(endpoint: str, paging: Paging, containers: Iterable[Doc], with_metadata: bool) -> bytes:
     items = []
     for c in containers:
         props = c["properties"]
@@ -68,9 +79,9 @@ def list_containers(
         )
     return (
         f'{_HEAD}<EnumerationResults ServiceEndpoint="{escape(endpoint)}">'
-        + _paging(prefix, marker, maxresults)
+        + paging.head()
         + "<Containers>" + "".join(items) + "</Containers>"
-        + _el("NextMarker", next_marker)
+        + paging.tail()
         + "</EnumerationResults>"
     ).encode()
 
@@ -111,15 +122,7 @@ def blob_properties(doc: Doc, include_copy: bool) -> str:
 
 
 def list_blobs(
-    endpoint: str,
-    container: str,
-    prefix: str,
-    marker: str,
-    maxresults: int | None,
-    delimiter: str | None,
-    entries: Iterable[Doc | str],
-    next_marker: str,
-    include: set[str],
+    endpoint: str, container: str, paging: Paging, entries: Iterable[Doc | str], include: set[str]
 ) -> bytes:
     """``entries`` are blob documents, or strings for ``BlobPrefix`` entries (with a delimiter)."""
     items = []
@@ -136,9 +139,9 @@ def list_blobs(
         )
     return (
         f'{_HEAD}<EnumerationResults ServiceEndpoint="{escape(endpoint)}" ContainerName="{escape(container)}">'
-        + _paging(prefix, marker, maxresults, delimiter)
+        + paging.head()
         + "<Blobs>" + "".join(items) + "</Blobs>"
-        + _el("NextMarker", next_marker)
+        + paging.tail()
         + "</EnumerationResults>"
     ).encode()
 
