@@ -16,7 +16,7 @@ from aiohttp import web
 
 from emulator import clock
 from emulator.errors import AzureError
-from emulator.pages import PAGE, Content
+from emulator.pages import PAGE, Content, PageFile
 from emulator.storage import model, xmlbodies
 from emulator.storage.blobheaders import (
     CONTENT_HEADERS,
@@ -144,7 +144,7 @@ async def put_page(call: BlobCall) -> web.StreamResponse:
     return web.Response(status=201, headers=headers)
 
 
-def write_pages(call: BlobCall, pf: Any, body: bytes) -> str | None:
+def write_pages(call: BlobCall, pf: PageFile, body: bytes) -> str | None:
     """Apply a Put Page (update or clear) to ``pf``; the Content-MD5 of an update."""
     rng = parse_range(call.headers)
     if rng is None or rng[1] is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -180,7 +181,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(delay)
         fault = emu.faults.take(route.op, "http")
         if fault is not None:
-            extra = {"Retry-After": str(int(fault.retry_after))} if fault.retry_after is not None else {}
+            # whole seconds, never rounded down to 0 (which clients read as "no hint")
+            extra = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.retry_after is not None else {}
             raise AzureError(fault.status, fault.code, fault.message, headers=extra)
         if exports.is_export_account(account):
             from emulator.storage import exportblobs
