@@ -76,7 +76,10 @@ def new_blob_doc(call: BlobCall, blob_type: str, size: int, existing: Doc | None
         if call.headers.get(header):
             props[prop] = call.headers[header]
     if blob_type == "PageBlob":
-        props["sequence_number"] = int(call.headers.get("x-ms-blob-sequence-number", "0") or 0)
+        try:
+            props["sequence_number"] = int(call.headers.get("x-ms-blob-sequence-number", "0") or 0)
+        except ValueError as exc:
+            raise invalid_header("x-ms-blob-sequence-number") from exc
     return {
         "account": call.account,
         "container": call.container,
