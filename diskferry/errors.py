@@ -34,7 +34,11 @@ class DiskferryError(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         self.message = redact(message)
-        super().__init__(f"{code}: {self.message}")
+        # args are the constructor's: Celery rebuilds a task's exception as ``cls(*args)``
+        super().__init__(code, self.message)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class RetryLater(DiskferryError):
@@ -43,6 +47,7 @@ class RetryLater(DiskferryError):
     def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(code, message)
         self.retry_after = retry_after
+        self.args = (code, self.message, retry_after)
 
 
 class DiskFailed(DiskferryError):
@@ -65,3 +70,4 @@ class JobFileError(JobFailed):
         #: every problem found, as (field, message); the first is the one in the message
         self.errors: list[tuple[str, str]] = [(field, message)]
         super().__init__("InvalidJobFile", f"{field}: {message}" if field else message)
+        self.args = (field, message)

@@ -77,6 +77,8 @@ class TargetStatus:
     image_name: str | None = None
     image_id: str | None = None
     error: Error | None = None
+    #: its cleanup ran to the end (with the source's and staging account's, when last)
+    cleaned: bool = False
 
 
 @dataclass
@@ -106,7 +108,13 @@ class JobStatus:
 
     @property
     def done(self) -> bool:
+        """Every disk of every target has its outcome."""
         return self.phase.terminal
+
+    @property
+    def cleaned(self) -> bool:
+        """Nothing temporary is left: every pair's cleanup ran to the end."""
+        return all(t.cleaned for t in self.targets())
 
 
 @dataclass
@@ -284,6 +292,7 @@ class JobStore:
                         image_name=tdoc.get("image_name"),
                         image_id=tdoc.get("image_id"),
                         error=_error(tdoc),
+                        cleaned=bool(tdoc.get("cleaned")),
                     )
                 )
             sources.append(

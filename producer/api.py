@@ -21,7 +21,7 @@ from producer.jobfile import JobFile
 from producer.planner import Plan, make_plan
 
 __all__ = ["JobFailed", "JobFile", "Plan", "job_status", "jobfile", "list_jobs", "load_jobfile", "plan_job",
-           "submit_job"]
+           "release_results", "submit_job"]
 
 
 def load_jobfile(path: Path | str) -> JobFile:
@@ -48,11 +48,11 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
     store.create(plan.job, spec.model_dump(mode="json"))
     for canvas in job_canvases(app, settings, plan.job):
         canvas.apply_async()
-    _release(app)
+    release_results(app)
     return plan.job.id
 
 
-def _release(app: Celery) -> None:
+def release_results(app: Celery) -> None:
     """Stop listening for the results of what was just sent.
 
     Celery's Redis backend subscribes the sending process to the result channel of each task

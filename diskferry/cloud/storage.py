@@ -31,6 +31,7 @@ def _account_info(account: Any) -> AccountInfo:
         location=doc["location"],
         blob_endpoint=str(blob or f"https://{doc['name']}.blob.core.windows.net/"),
         tags=dict(doc.get("tags") or {}),
+        created=doc.get("properties", {}).get("creationTime"),
     )
 
 
@@ -120,7 +121,9 @@ class Storage:
 
     def delete_account(self, subscription_id: str, resource_group: str, name: str) -> bool:
         """False when it was already gone."""
-        self._blob_services.pop(name.lower(), None)
+        with self._lock:
+            for key in [k for k in self._blob_services if k.startswith(name.lower() + "@")]:
+                del self._blob_services[key]
         try:
             with azure_call(f"delete storage account {name}"):
                 self._storage_client(subscription_id).storage_accounts.delete(resource_group, name)
@@ -130,7 +133,7 @@ class Storage:
 
     # -- blobs -----------------------------------------------------------------------------------
     def _service(self, account: AccountInfo) -> BlobServiceClient:
-        key = account.name.lower()
+        key = f"{account.name.lower()}@{account.created}"
         with self._lock:
             service = self._blob_services.get(key)
         if service is not None:

@@ -112,6 +112,8 @@ class AccountInfo:
     location: str
     blob_endpoint: str
     tags: dict[str, str] = field(default_factory=dict)
+    #: creation time: an account deleted and made again has other keys
+    created: str | None = None
 
 
 class CopyState(StrEnum):

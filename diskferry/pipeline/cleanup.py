@@ -52,12 +52,15 @@ def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
         if {f"{s.key}|{t.key}" for s, t in job.pairs_using(staging)} <= done:
             rt.cloud.storage.delete_account(target.subscription_id, staging.resource_group, staging.name)
             rt.forget_account(staging)
+    # last: once every pair is cleaned, so are the sources and accounts (the last pair of
+    # each did those before getting here)
+    rt.store.update_target(job.id, source.key, target.key, cleaned=True)
 
 
 def _delete_staged(rt: Runtime, job: Job, source: Source, target: Target) -> None:
-    account = rt.staging_account(target, required=False)
+    account = rt.staging_account(target, required=False, fresh=True)
     if account is None:
-        return
+        return  # its blobs went with it
     storage = rt.cloud.storage
     for disk in source.disks:
         blob = layout.staged_blob(job, source, target, disk)

@@ -29,6 +29,12 @@ def export_field(disk_key: str) -> str:
 def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
     job = rt.store.job(job_id)
     source, target = job.source(source_key), job.target(target_key)
+    done = rt.store.target_state(job_id, source.key, target.key)
+    if Phase(done.get("phase", "pending")).terminal:
+        # a run after the pair finished (a redelivered message): its cleanup already ran,
+        # and what it deleted (the staging account, the snapshots) must not come back
+        err = done.get("error") or {}
+        return PairOutcome(source.key, target.key, not err, err.get("code"), err.get("message"))
     rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing)
     state = prepare_source(rt, job, source)
     if state.get("error"):

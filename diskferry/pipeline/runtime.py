@@ -35,14 +35,16 @@ class Runtime:
             vault=Vault(client, settings.vault_key),
         )
 
-    def staging_account(self, target: Target, *, required: bool = True) -> AccountInfo | None:
-        """The target's staging account as it exists in Azure (cached per process)."""
+    def staging_account(self, target: Target, *, required: bool = True, fresh: bool = False) -> AccountInfo | None:
+        """The target's staging account as it exists in Azure (cached per process unless
+        ``fresh``: another worker may have deleted it since)."""
         staging = target.staging
         if staging is None:
             raise DiskFailed("NoStagingAccount", f"target {target.key} has no staging account")
-        cached = self._accounts.get(staging.name)
+        cached = None if fresh else self._accounts.get(staging.name)
         if cached is not None:
             return cached
+        self._accounts.pop(staging.name, None)
         found = self.cloud.storage.get_account(target.subscription_id, staging.resource_group, staging.name)
         if found is None:
             if required:

@@ -14,3 +14,13 @@ def test_errors_carry_code_and_redacted_message() -> None:
     err = DiskFailed("CannotVerifyCopySource", "source https://x/y?sig=SECRET is gone")
     assert err.code == "CannotVerifyCopySource"
     assert "SECRET" not in str(err) and "SECRET" not in err.message
+
+
+def test_errors_survive_celery_serialization() -> None:
+    # Celery stores a task's exception as (type, args) and rebuilds it as cls(*args)
+    from diskferry.errors import JobFileError, RetryLater
+
+    for err in (DiskFailed("Code", "text"), RetryLater("Busy", "later", 3.0), JobFileError("targets[0]", "bad")):
+        again = type(err)(*err.args)
+        assert str(again) == str(err)
+        assert again.code == err.code
