@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 #: shortest time between two ticks of one copy (seconds)
 MIN_TICK = 0.2
 #: ticks per second the engine aims at in total; more copies → each ticks less often
-TICKS_PER_SECOND = 800.0
+TICKS_PER_SECOND = 500.0
+#: smallest piece worth a trip to the worker threads (slow copies save their budget up)
+MIN_CHUNK = 64 * 1024
 #: how often pending copies' documents are written to SQLite (seconds)
 FLUSH_EVERY = 2.0
 #: how often a copy saves its destination range map with the data (seconds)
@@ -259,6 +261,11 @@ class CopyEngine:
         bandwidth = self.emu.faults.settings.bandwidth_for(*job.region_pair)
         budget = job.carry + bandwidth * elapsed
         limit = job.fail_at if job.fail_at is not None else job.total
+        head = job.plan[0] if job.plan else None
+        if head is not None and head[0] < limit and budget < min(MIN_CHUNK, min(head[1], limit) - head[0]):
+            job.carry = budget  # too little to move yet: save it up (empty pages still count)
+            self._advance(job, max(job.copied, head[0]))
+            return
         pieces: list[tuple[int, int]] = []
         take = int(min(budget, MAX_CHUNK))
         while job.plan and take > 0:
