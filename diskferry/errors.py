@@ -1,7 +1,8 @@
 """diskferry's errors, split by what the caller does next.
 
-* :class:`RetryLater` — a transient condition (throttling, a busy server, a lock held by
-  another worker): run the same step again after ``retry_after`` seconds;
+* :class:`RetryLater` — a transient condition (throttling, a busy server): run the same
+  step again after ``retry_after`` seconds; :class:`Busy` — another worker holds the work
+  (a lock): the same, without a retry limit;
 * :class:`DiskFailed` — this disk cannot be replicated (the copy failed, the VHD was
   refused): report it and go on with the other disks;
 * :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
@@ -48,6 +49,11 @@ class RetryLater(DiskferryError):
         super().__init__(code, message)
         self.retry_after = retry_after
         self.args = (code, self.message, retry_after)
+
+
+class Busy(RetryLater):
+    """Another worker holds this work (a lock); wait for it without a retry limit — the
+    lock's own expiry frees it if its holder died."""
 
 
 class DiskFailed(DiskferryError):

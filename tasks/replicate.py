@@ -14,7 +14,7 @@ from celery import Task
 
 from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
 from config.settings import get_settings
-from diskferry.errors import RetryLater, redact
+from diskferry.errors import Busy, RetryLater, redact
 from diskferry.model import Error
 from diskferry.pipeline import cleanup as cleanup_step
 from diskferry.pipeline import copy
@@ -34,13 +34,27 @@ def _countdown(exc: RetryLater, retries: int) -> float:
     return float(min(60, 2 ** min(retries, 6)))
 
 
-@task(bind=True, name=PREPARE, max_retries=MAX_RETRIES)
+def _again(task: Task, exc: RetryLater) -> BaseException:
+    """The retry of a task that ran into a transient error: a lock another worker holds is
+    waited for without limit, anything else at most MAX_RETRIES times (the tasks themselves
+    are declared without a limit, because Celery's counter counts both)."""
+    if isinstance(exc, Busy):
+        return task.retry(countdown=_countdown(exc, 0), exc=exc)  # type: ignore[no-any-return]
+    if task.request.retries >= MAX_RETRIES:
+        return exc
+    return task.retry(countdown=_countdown(exc, task.request.retries), exc=exc)  # type: ignore[no-any-return]
+
+
+@task(bind=True, name=PREPARE, max_retries=None)
 def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
-    """Freeze and export the source (once for all its targets), ready the target."""
+    """Freeze and export the source (once for all its targets), ready the target.
+
+    While another target's prepare exports the shared source, this one waits (re-enqueued
+    every few seconds, without limit: the source lock expires if its holder died)."""
     try:
         return prepare_step.prepare(runtime(), job_id, source, target).as_dict()
     except RetryLater as exc:
-        raise self.retry(countdown=_countdown(exc, self.request.retries), exc=exc) from None
+        raise _again(self, exc) from None
 
 
 @task(bind=True, name=COPY_DISK, max_retries=None)
@@ -60,16 +74,16 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     return step.as_dict()
 
 
-@task(bind=True, name=FINALIZE, max_retries=MAX_RETRIES)
+@task(bind=True, name=FINALIZE, max_retries=None)
 def finalize(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
     """Import what was copied, build the image, clean up (the chord body)."""
     try:
         return finalize_step.finalize(runtime(), job_id, source, target).as_dict()
     except RetryLater as exc:
-        raise self.retry(countdown=_countdown(exc, self.request.retries), exc=exc) from None
+        raise _again(self, exc) from None
 
 
-@task(bind=True, name=CLEANUP, max_retries=MAX_RETRIES)
+@task(bind=True, name=CLEANUP, max_retries=None)
 def cleanup(self: Task, failed_task_id: str, job_id: str, source: str, target: str) -> None:
     """Errback of prepare and finalize: the unexpected happened; mark the pair failed, clean up.
 
@@ -84,4 +98,4 @@ def cleanup(self: Task, failed_task_id: str, job_id: str, source: str, target: s
     try:
         cleanup_step.abandon_pair(runtime(), job_id, source, target, error)
     except RetryLater as exc_:
-        raise self.retry(countdown=_countdown(exc_, self.request.retries), exc=exc_) from None
+        raise _again(self, exc_) from None

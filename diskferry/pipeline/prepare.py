@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
+from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound
 from diskferry.model import TAG_JOB, Consistency, Disk, ExportKind, Job, Phase, Role, Source, SourceKind, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
@@ -58,7 +58,7 @@ def prepare_source(rt: Runtime, job: Job, source: Source) -> Fields:
         return state
     with rt.store.lock(job.id, f"prepare|{source.key}", PREPARE_LOCK_SECONDS) as taken:
         if not taken:
-            raise RetryLater("SourceBeingPrepared", f"another worker prepares {source.name}", retry_after=2)
+            raise Busy("SourceBeingPrepared", f"another worker prepares {source.name}", retry_after=2)
         state = rt.store.source_state(job.id, source.key)
         if state.get("prepared") or state.get("error"):
             return state
