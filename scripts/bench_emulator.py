@@ -48,6 +48,7 @@ from typing import Any
 
 import aiohttp
 import requests
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import ClientSecretCredential
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
@@ -129,12 +130,16 @@ def _raw_caller(target: Target) -> Any:
 
 def _sdk_caller(target: Target) -> Any:
     if target.kind == "blob":
+        # one keep-alive session for all blobs, as diskferry's one client per account shares it
+        transport = RequestsTransport(session=requests.Session(), session_owner=False)
         clients: dict[str, BlobClient] = {}
 
         def call_blob(url: str) -> str | None:
             client = clients.get(url)
             if client is None:
-                client = clients[url] = BlobClient.from_blob_url(url, connection_verify=target.ca_bundle)
+                client = clients[url] = BlobClient.from_blob_url(
+                    url, connection_verify=target.ca_bundle, transport=transport
+                )
             client.get_blob_properties()
             return None
 
