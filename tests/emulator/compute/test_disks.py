@@ -81,6 +81,7 @@ def test_list_by_group_and_subscription_follows_next_links(
     assert admin.counters()["Microsoft.Compute/disks/read"] == 2  # two pages
     everywhere = {d.name for d in clients.compute.disks.list()}
     assert set(names) | {elsewhere} <= everywhere
+    clients.resource.resource_groups.begin_delete(other_rg).result()
 
 
 def test_unknown_disk_and_group_answer_404(clients: Clients, rg: str) -> None:
@@ -345,3 +346,4 @@ def test_deleting_the_group_deletes_its_disks_and_their_content(
     clients.resource.resource_groups.create_or_update(group, {"location": LOCATION})
     assert list(clients.compute.disks.list_by_resource_group(group)) == []
     assert list(clients.compute.snapshots.list_by_resource_group(group)) == []
+    clients.resource.resource_groups.begin_delete(group).result()

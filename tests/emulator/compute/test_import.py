@@ -129,3 +129,4 @@ def test_the_manual_method_end_to_end(clients: Clients, rg: str, far_staging: Ac
     target = clients.compute.disks.begin_create_or_update(target_rg, source.name, body).result()
     assert admin.hash(target.id)["sha256"] == admin.hash(source.id)["sha256"]
     staged.delete_blob()
+    clients.resource.resource_groups.begin_delete(target_rg).result()
