@@ -6,7 +6,8 @@ azure-storage-blob), then asks the admin API for each disk's hash. Each disk is 
 with ``createOption: Upload``, filled through its Write SAS (a few MiB in a few regions —
 the first MiB, the last MiB, some in between — so a nominal 1 TiB disk costs MiB) and
 closed with ``endGetAccess``. VMs attach their disks and start; images are built from
-snapshots of seeded disks, which are then deleted (an image holds its own copy).
+snapshots of seeded disks; the source disks are then deleted, and the snapshots too
+unless the image keeps them (``keep_snapshots``, as the demo's golden images do).
 
 The bytes depend only on (seed, resource group, disk name): two seeds of the same spec
 in two fresh emulators give disks with equal hashes. Seeding is idempotent where that is
@@ -120,7 +121,9 @@ class VmSpec(_WithDisks):
 
 
 class ImageSpec(_WithDisks):
-    pass
+    #: keep the snapshots the image is built from, as image pipelines usually do; Azure
+    #: cannot read an image's data back, so tools replicate an image from these sources
+    keep_snapshots: bool = False
 
 
 class GroupSpec(BaseModel):
@@ -191,12 +194,13 @@ DEMO_SPEC: dict[str, Any] = {
         {"name": "db-1", "os_disk": 32, "data_disks": [512, 64]},
     ],
     "images": [
-        {"name": "golden-ubuntu", "os_disk": 32, "data_disks": [64]},
+        {"name": "golden-ubuntu", "os_disk": 32, "data_disks": [64], "keep_snapshots": True},
         {
             "name": "app-base",
             "os_disk": 128,
             "os_type": "Windows",
             "data_disks": [{"size_gb": 32, "lun": 0}, {"size_gb": 256, "lun": 3}],
+            "keep_snapshots": True,
         },
     ],
 }
@@ -425,8 +429,10 @@ class Seeder:
             ),
         )
         made = compute.images.begin_create_or_update(group.name, image.name, body).result()
-        # the image holds its own copy: the snapshots and source disks were scaffolding
-        self._parallel(lambda s: compute.snapshots.begin_delete(group.name, s.name).result(), snaps)
+        # the image holds its own copy: the source disks (and, unless kept, the snapshots)
+        # were scaffolding
+        if not image.keep_snapshots:
+            self._parallel(lambda s: compute.snapshots.begin_delete(group.name, s.name).result(), snaps)
         self._parallel(lambda d: compute.disks.begin_delete(group.name, d.name).result(), disks)
         return made
 
