@@ -38,6 +38,7 @@ from emulator.compute import common, content, resourcegroups
 from emulator.compute.common import GIB, Doc, ResourceType, invalid, required
 from emulator.context import Emulator
 from emulator.errors import AzureError, bad_request, conflict
+from emulator.pages import Content
 from emulator.vhd import FOOTER_SIZE, MIB
 
 #: Upload size limits (content + footer), as DiskRP states them
@@ -180,7 +181,7 @@ class Plan:
     size: int
     creation: Doc
     #: content to copy (None: a new empty file), and how many of its first bytes
-    source: Any = None
+    source: Content | None = None
     source_size: int = 0
     #: size of the content file when it differs from ``size`` (Upload: + footer)
     file_size: int | None = None
