@@ -56,10 +56,11 @@ def test_tampered_token_is_refused(azure_env: dict[str, str]) -> None:
 
 
 def test_expired_token_is_refused(azure_env: dict[str, str], admin: AdminClient) -> None:
-    admin.set(token_lifetime=1)
+    # tokens carry whole-second expiry: 2 s leaves at least 1 s to use it once
+    admin.set(token_lifetime=2)
     token = _token(azure_env)
     assert requests.get(_rg_url(azure_env), headers={"Authorization": f"Bearer {token}"}, timeout=10).ok
-    time.sleep(1.5)
+    time.sleep(2.5)
     r = requests.get(_rg_url(azure_env), headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert (r.status_code, r.json()["error"]["code"]) == (401, "ExpiredAuthenticationToken")
 
