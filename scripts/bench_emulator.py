@@ -94,8 +94,8 @@ class Target:
     urls: list[str]
     headers: dict[str, str]
     ca_bundle: str
-    #: for --client sdk
-    sdk: dict[str, Any] = field(default_factory=dict)
+    #: the emulator's ``azure.env``, for --client sdk (ARM credentials)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,14 +144,10 @@ def _sdk_caller(target: Target) -> Any:
             return None
 
         return call_blob
-    s = target.sdk
-    credential = ClientSecretCredential(
-        s["tenant"], s["client"], s["secret"], authority=s["authority"], disable_instance_discovery=True
-    )
     storage = StorageManagementClient(
-        credential,
-        s["subscription"],
-        base_url=s["arm"],
+        credential_from(target.env),
+        target.env["AZURE_SUBSCRIPTION_ID"],
+        base_url=target.env["DISKFERRY_ARM_ENDPOINT"],
         credential_scopes=[ARM_SCOPE],
         connection_verify=target.ca_bundle,
     )
@@ -325,14 +321,19 @@ class World:
     blob_api_version: str
 
 
-def _clients(env: dict[str, str]) -> tuple[ResourceManagementClient, StorageManagementClient]:
-    credential = ClientSecretCredential(
+def credential_from(env: dict[str, str]) -> ClientSecretCredential:
+    """The emulator's service principal, as ``azure.env`` describes it."""
+    return ClientSecretCredential(
         env["AZURE_TENANT_ID"],
         env["AZURE_CLIENT_ID"],
         env["AZURE_CLIENT_SECRET"],
         authority=env["AZURE_AUTHORITY_HOST"],
         disable_instance_discovery=True,
     )
+
+
+def _clients(env: dict[str, str]) -> tuple[ResourceManagementClient, StorageManagementClient]:
+    credential = credential_from(env)
     sub = env["AZURE_SUBSCRIPTION_ID"]
     kw: dict[str, Any] = {"base_url": env["DISKFERRY_ARM_ENDPOINT"], "credential_scopes": [ARM_SCOPE]}
     return ResourceManagementClient(credential, sub, **kw), StorageManagementClient(credential, sub, **kw)
@@ -418,14 +419,7 @@ def blob_target(world: World) -> Target:
 
 def arm_target(world: World) -> Target:
     env = world.env
-    credential = ClientSecretCredential(
-        env["AZURE_TENANT_ID"],
-        env["AZURE_CLIENT_ID"],
-        env["AZURE_CLIENT_SECRET"],
-        authority=env["AZURE_AUTHORITY_HOST"],
-        disable_instance_discovery=True,
-    )
-    token = credential.get_token(ARM_SCOPE).token
+    token = credential_from(env).get_token(ARM_SCOPE).token
     base = f"{env['DISKFERRY_ARM_ENDPOINT']}/subscriptions/{env['AZURE_SUBSCRIPTION_ID']}/resourceGroups/{world.rg}"
     return Target(
         kind="arm",
@@ -435,14 +429,7 @@ def arm_target(world: World) -> Target:
         ],
         headers={"Authorization": f"Bearer {token}"},
         ca_bundle=env["REQUESTS_CA_BUNDLE"],
-        sdk={
-            "tenant": env["AZURE_TENANT_ID"],
-            "client": env["AZURE_CLIENT_ID"],
-            "secret": env["AZURE_CLIENT_SECRET"],
-            "authority": env["AZURE_AUTHORITY_HOST"],
-            "subscription": env["AZURE_SUBSCRIPTION_ID"],
-            "arm": env["DISKFERRY_ARM_ENDPOINT"],
-        },
+        env=env,
     )
 
 
