@@ -18,7 +18,7 @@ def test_running_a_job_again_creates_nothing(fleet: Fleet, fast_copies: AdminCli
     rg = f"again-{uuid.uuid4().hex[:6]}"
     fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                 "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]})
-    seed_image(fleet, clients, rg, "golden", 1, [])
+    seed_image(fleet, rg, "golden", 1, [])
     doc = vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
                                {"region": "francecentral", "resource_group": f"fc-{rg}"}])
     doc["source"]["images"] = ["golden"]

@@ -18,7 +18,7 @@ def test_vms_and_an_image_to_two_targets(fleet: Fleet, fast_copies: AdminClient,
         {"name": "web", "os_disk": 1, "data_disks": [1]},
         {"name": "db", "os_disk": 1, "data_disks": [1, 2, 1]},
     ]})
-    image = seed_image(fleet, clients, rg, "golden", 1, [1])
+    image = seed_image(fleet, rg, "golden", 1, [1])
     job_id = fleet.submit({
         "source": {"resource_group": rg, "vms": ["web", "db"], "images": ["golden"]},
         "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"},

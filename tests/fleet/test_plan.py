@@ -21,7 +21,7 @@ def test_plan_lists_every_step_and_creates_nothing(fleet: Fleet, admin: AdminCli
     rg = f"plan-{uuid.uuid4().hex[:6]}"
     fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                 "vms": [{"name": "app", "os_disk": 1, "data_disks": [2]}]})
-    seed_image(fleet, clients, rg, "golden", 1, [1])
+    seed_image(fleet, rg, "golden", 1, [1])
     doc = {"source": {"resource_group": rg, "vms": ["app"], "images": ["golden"]},
            "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
                        {"region": "francecentral", "resource_group": f"fc-{rg}", "zone": 1}]}

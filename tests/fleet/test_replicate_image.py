@@ -18,7 +18,7 @@ from tests.fleet.images import seed_image
 
 def test_image_to_one_region(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
     rg = f"img-{uuid.uuid4().hex[:6]}"
-    image = seed_image(fleet, clients, rg, "golden", 1, [{"size_gb": 1, "lun": 0}, {"size_gb": 2, "lun": 3}],
+    image = seed_image(fleet, rg, "golden", 1, [{"size_gb": 1, "lun": 0}, {"size_gb": 2, "lun": 3}],
                        os_type="Windows")
     target_rg = f"we-{rg}"
     job_id = fleet.submit({"source": {"resource_group": rg, "images": ["golden"]},
@@ -48,7 +48,7 @@ def test_image_to_one_region(fleet: Fleet, fast_copies: AdminClient, clients: Cl
 
 def test_image_disks_kept_on_request(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
     rg = f"imgk-{uuid.uuid4().hex[:6]}"
-    image = seed_image(fleet, clients, rg, "base", 1, [1])
+    image = seed_image(fleet, rg, "base", 1, [1])
     job_id = fleet.submit({"source": {"resource_group": rg, "images": ["base"]},
                            "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}],
                            "options": {"keep_image_disks": True, "image_name": "{source}-copy"}})
