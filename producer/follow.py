@@ -17,7 +17,8 @@ def follow(
     store: JobStore | None = None,
     timeout: float | None = None,
 ) -> Iterator[JobStatus]:
-    """Yield the job's status every ``interval`` seconds, the last one terminal.
+    """Yield the job's status every ``interval`` seconds; the last one is terminal and
+    cleaned (every disk has an outcome and every cleanup has run to its end).
 
     Stops early (after yielding the latest snapshot) when ``timeout`` passes.
     """
@@ -27,6 +28,6 @@ def follow(
     while True:
         status = store.status(job_id)
         yield status
-        if status.done or (deadline is not None and time.monotonic() >= deadline):
+        if (status.done and status.cleaned) or (deadline is not None and time.monotonic() >= deadline):
             return
         time.sleep(interval)

@@ -59,19 +59,6 @@ def cli(env: dict[str, str], *args: str, capture: bool = False) -> subprocess.Co
     )
 
 
-def wait_cleanup(store: JobStore, job_id: str, timeout: float = 120) -> JobStatus:
-    """The job's record once every (source, target) pair has also finished its cleanup."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = store.status(job_id)
-        finished = all(
-            {t.key for t in s.targets} <= store.members(job_id, f"finished|{s.key}") for s in status.sources
-        )
-        if (status.done and finished) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.5)
-
-
 def verify(admin: AdminClient, seeded: SeedResult, job: JobStatus) -> bool:
     sources = {item.name: item for item in seeded.items}
     table = Table(title="verification: destination content = source content", title_justify="left")
@@ -165,7 +152,7 @@ def main() -> int:
             console.rule(f"diskferry plan {JOB_FILE.relative_to(ROOT)}")
             if cli(env, "plan", str(JOB_FILE)).returncode != 0:
                 return 1
-            console.rule(f"diskferry submit {JOB_FILE.relative_to(ROOT)} --wait")
+            console.rule(f"diskferry submit {JOB_FILE.relative_to(ROOT)}; diskferry watch JOB")
             submitted = cli(env, "submit", str(JOB_FILE), "--json", capture=True)
             if submitted.returncode != 0:
                 console.print(submitted.stderr, markup=False)
@@ -176,8 +163,8 @@ def main() -> int:
             console.print(f"job {job_id}")
             watched = cli(env, "watch", job_id)
 
-            store = JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
-            job = wait_cleanup(store, job_id)
+            # watch returns once every disk has an outcome and every cleanup has run
+            job = JobStore.from_url(settings.state_url, settings.job_ttl_seconds).status(job_id)
             console.rule("results")
             good = watched.returncode == 0
             good &= verify(admin, seeded, job)

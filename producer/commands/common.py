@@ -85,17 +85,22 @@ def _log_changes(term: Terminal, job: JobStatus, seen: dict[str, str]) -> None:
 
 
 def report(term: Terminal, job: JobStatus) -> int:
-    """Print the end state of a job; EXIT_OK only if every disk of every target made it."""
-    ok = job.phase is Phase.succeeded and all(d.phase is Phase.succeeded for d in job.disks())
+    """Print the end state of a job; EXIT_OK only if every disk of every target made it
+    and every cleanup has run (nothing temporary is left)."""
+    replicated = job.phase is Phase.succeeded and all(d.phase is Phase.succeeded for d in job.disks())
+    ok = replicated and job.cleaned
     if term.json_mode:
-        term.json({"job": job, "ok": ok})
+        term.json({"job": job, "ok": ok, "cleaned": job.cleaned})
         return EXIT_OK if ok else EXIT_JOB_FAILED
     term.print(views.status_table(job))
     if ok:
-        term.success(f"job {job.id}: {len(job.disks())} disk(s) replicated")
+        term.success(f"job {job.id}: {len(job.disks())} disk(s) replicated, temporary resources removed")
         return EXIT_OK
     if not job.done:
         term.warning(f"job {job.id} is still {job.phase.value}")
+        return EXIT_JOB_FAILED
+    if replicated:
+        term.warning(f"job {job.id}: every disk replicated, but its cleanup has not finished")
         return EXIT_JOB_FAILED
     lines = views.failures(job) or [f"job ended {job.phase.value}"]
     term.error(f"job {job.id} failed:\n  " + "\n  ".join(lines))
