@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from azure.core.credentials import TokenCredential
 
 from config.settings import Settings
 from diskferry.cloud import auth
 from diskferry.cloud.compute import Compute
 from diskferry.cloud.storage import Storage
+
+#: the SDKs log every request and token at INFO: at fleet scale that buries diskferry's own
+#: lines (a worker at INFO wrote thousands of lines a minute). Their warnings still show.
+for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 
 class Cloud:
