@@ -33,7 +33,8 @@ class Terminal:
     def __init__(self, *, json_mode: bool = False, out: Console | None = None, err: Console | None = None) -> None:
         self.json_mode = json_mode
         self.out = out or Console(highlight=False, soft_wrap=False)
-        self.err = err or Console(stderr=True, highlight=False)
+        # soft wrap: an error line stays one line for grep and scripts, however long
+        self.err = err or Console(stderr=True, highlight=False, soft_wrap=True)
 
     @property
     def interactive(self) -> bool:
