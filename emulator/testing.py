@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,14 +19,24 @@ class EmulatorProcess:
     Use as a context manager; ``env`` holds the ``azure.env`` values once started.
     """
 
-    def __init__(self, state_dir: Path, *, log_path: Path | None = None) -> None:
+    #: what ``tls_from`` copies: the CA and the server's key and certificate
+    TLS_FILES = ("ca.pem", "server.pem", "server.names")
+
+    def __init__(self, state_dir: Path, *, log_path: Path | None = None, tls_from: Path | None = None) -> None:
+        """``tls_from``: the state dir of another emulator whose certificate this one serves
+        too, so that one CA bundle trusts both (a test's extra emulators, say)."""
         self.state_dir = state_dir
+        self.tls_from = tls_from
         self.log_path = log_path or state_dir.parent / f"{state_dir.name}-emulator.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
 
     def start(self, timeout: float = 30) -> EmulatorProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.tls_from is not None:
+            for name in self.TLS_FILES:
+                if not (self.state_dir / name).exists():
+                    shutil.copy2(self.tls_from / name, self.state_dir / name)
         env_file = self.state_dir / "azure.env"
         env_file.unlink(missing_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()

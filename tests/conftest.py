@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,17 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProce
         # azure-core (requests) and MSAL trust the emulator's throwaway CA through this
         os.environ["REQUESTS_CA_BUNDLE"] = proc.env["REQUESTS_CA_BUNDLE"]
         yield proc
+
+
+@pytest.fixture
+def spawn_emulator(emulator: EmulatorProcess) -> Callable[[Path], EmulatorProcess]:
+    """A factory of a test's own emulators (on a state dir it chooses, e.g. to restart one):
+    they serve the session emulator's certificate, so nothing else needs to trust a new CA."""
+
+    def spawn(state_dir: Path) -> EmulatorProcess:
+        return EmulatorProcess(state_dir, tls_from=emulator.state_dir)
+
+    return spawn
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +86,10 @@ def make_clients(
 
 
 def clients_for(proc: EmulatorProcess) -> Clients:
-    """SDK clients of one more emulator process (a test's own, e.g. one it restarts)."""
-    os.environ["REQUESTS_CA_BUNDLE"] = proc.env["REQUESTS_CA_BUNDLE"]
+    """SDK clients of one more emulator process (a test's own, e.g. one it restarts).
+
+    Start it with ``spawn_emulator`` so that it serves the session's certificate, which
+    the CA bundle in the environment already trusts."""
     credential = ClientSecretCredential(
         proc.env["AZURE_TENANT_ID"],
         proc.env["AZURE_CLIENT_ID"],

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,17 +13,11 @@ from tests.conftest import clients_for
 from tests.emulator.compute.helpers import LOCATION, copy_of, empty_body, empty_disk, grant, new_vm
 
 
-@pytest.fixture
-def keep_ca_bundle() -> Iterator[None]:
-    before = os.environ.get("REQUESTS_CA_BUNDLE")
-    yield
-    if before is not None:
-        os.environ["REQUESTS_CA_BUNDLE"] = before
-
-
-def test_compute_resources_and_pending_operations_survive_a_restart(tmp_path: Path, keep_ca_bundle: None) -> None:
+def test_compute_resources_and_pending_operations_survive_a_restart(
+    tmp_path: Path, spawn_emulator: Callable[[Path], EmulatorProcess]
+) -> None:
     state = tmp_path / "state"
-    with EmulatorProcess(state) as first:
+    with spawn_emulator(state) as first:
         c = clients_for(first)
         c.resource.resource_groups.create_or_update("keep", {"location": LOCATION})
         os_disk = empty_disk(c, "keep", "os", gb=2, osType="Linux")
@@ -36,7 +29,7 @@ def test_compute_resources_and_pending_operations_survive_a_restart(tmp_path: Pa
         hashes = {rid: first.admin().hash(rid)["sha256"] for rid in (os_disk.id, data.id, snap.id)}
         first.admin().set(lro_latency=2)
         c.compute.disks.begin_create_or_update("keep", "late", empty_body())  # left in progress
-    with EmulatorProcess(state) as second:
+    with spawn_emulator(state) as second:
         c = clients_for(second)
         admin = second.admin()
         got_vm = c.compute.virtual_machines.get("keep", "vm", expand="instanceView")

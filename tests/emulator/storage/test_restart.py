@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,11 @@ from tests.emulator.storage.test_copyengine import sas_url, watch
 def _accounts(proc: EmulatorProcess) -> tuple[Account, Account]:
     env = proc.env
     cred = ClientSecretCredential(
-        env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"],
-        authority=env["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+        env["AZURE_TENANT_ID"],
+        env["AZURE_CLIENT_ID"],
+        env["AZURE_CLIENT_SECRET"],
+        authority=env["AZURE_AUTHORITY_HOST"],
+        disable_instance_discovery=True,
     )
     clients = make_clients(cred, env)
     clients.resource.resource_groups.create_or_update("rg", {"location": "westeurope"})
@@ -35,18 +39,19 @@ def _accounts(proc: EmulatorProcess) -> tuple[Account, Account]:
 
 def _moved(account: Account, proc: EmulatorProcess) -> Account:
     """The same account behind the restarted emulator's new port."""
-    return Account(account.name, account.key, account.id, account.location,
-                   f"{proc.env['DISKFERRY_BLOB_ENDPOINT']}/{account.name}")
+    return Account(
+        account.name, account.key, account.id, account.location, f"{proc.env['DISKFERRY_BLOB_ENDPOINT']}/{account.name}"
+    )
 
 
 @pytest.mark.parametrize("how", ["terminate", "kill"])
-def test_pending_copy_resumes_after_restart(tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pending_copy_resumes_after_restart(
+    tmp_path: Path, how: str, spawn_emulator: Callable[[Path], EmulatorProcess]
+) -> None:
     state = tmp_path / "state"
     size = 8 * MIB
     data = os.urandom(size)
-    with EmulatorProcess(state) as first:
-        # this emulator's CA (the state dir keeps it across the restart); restored after the test
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", first.env["REQUESTS_CA_BUNDLE"])
+    with spawn_emulator(state) as first:
         src_acct, dst_acct = _accounts(first)
         first.admin().set(copy_bandwidth=2 * MIB)
         src = src_acct.container("src").get_blob_client("disk.vhd")
@@ -63,7 +68,7 @@ def test_pending_copy_resumes_after_restart(tmp_path: Path, how: str, monkeypatc
             first.proc.kill()
             first.proc.wait()
 
-    with EmulatorProcess(state) as second:
+    with spawn_emulator(state) as second:
         dst = _moved(dst_acct, second)
         dest2 = BlobServiceClient(dst.url, credential=dst.key).get_blob_client("dst", "disk.vhd")
         resumed = dest2.get_blob_properties()
