@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +29,7 @@ from emulator.seed import SeedResult, SeedSpec, seed
 from emulator.testing import EmulatorProcess
 from producer import api
 from producer.jobfile import JobFile, parse
+from producer.localfleet import LocalFleet
 from tasks.app import make_app
 
 WORKERS = 2
@@ -46,7 +44,7 @@ class Fleet:
     store: JobStore
     cloud: Cloud
     admin: AdminClient
-    logs: list[Path]
+    workers: LocalFleet
 
     def submit(self, doc: dict[str, Any]) -> str:
         return api.submit_job(parse(doc), settings=self.settings, cloud=self.cloud, store=self.store, app=self.app)
@@ -58,15 +56,9 @@ class Fleet:
             if status.done and status.cleaned:
                 return status
             if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} not done after {timeout}s: {status}\n{self.tail()}")
+                raise AssertionError(f"job {job_id} not done after {timeout}s: {status}\n{self.workers.tail()}")
             time.sleep(0.2)
 
-    def tail(self, lines: int = 40) -> str:
-        out = []
-        for log in self.logs:
-            text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
-            out.append(f"--- {log.name}\n" + "\n".join(text))
-        return "\n".join(out)
 
     def seed(self, doc: dict[str, Any]) -> SeedResult:
         return seed(self.env, SeedSpec.model_validate(doc))
@@ -98,55 +90,20 @@ def _worker_env(azure_env: dict[str, str], redis_url: str) -> dict[str, str]:
 def fleet(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     env = _worker_env(emulator.env, redis_url)
     settings = Settings.from_env(env)
-    logdir = tmp_path_factory.mktemp("workers")
-    procs: list[subprocess.Popen[bytes]] = []
-    logs: list[Path] = []
-    for i in range(WORKERS):
-        log = logdir / f"worker{i}.log"
-        logs.append(log)
-        with open(log, "wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "celery", "--app=tasks.app:app", "worker",
-                     f"--queues={settings.queue},{settings.poll_queue}", "--concurrency=2",
-                     f"--hostname=fleet{i}-{uuid.uuid4().hex[:6]}@%h", "--loglevel=INFO", "--events",
-                     "--without-gossip", "--without-mingle"],
-                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                )
-            )
+    app = make_app(settings)
+    workers = LocalFleet(env, settings, tmp_path_factory.mktemp("workers"), workers=WORKERS, cwd=ROOT)
     client = redis.Redis.from_url(settings.state_url, decode_responses=True)
     admin = emulator.admin()
-    fleet = Fleet(env, settings, make_app(settings), JobStore(client, settings.job_ttl_seconds), Cloud(settings),
-                  admin, logs)
+    fleet = Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings), admin, workers)
     try:
-        _wait_for_workers(fleet, procs)
-        yield fleet
+        with workers.start(app):
+            yield fleet
+            # results a test waited on keep a Redis subscription: drop it while Redis is up
+            gc.collect()
+            api.release_results(fleet.app)
     finally:
-        # results a test waited on keep a Redis subscription: drop it while Redis is up
-        gc.collect()
-        api.release_results(fleet.app)
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         admin.close()
         client.close()
-
-
-def _wait_for_workers(fleet: Fleet, procs: list[subprocess.Popen[bytes]]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"a worker exited with {proc.returncode}\n{fleet.tail()}")
-        replies = fleet.app.control.ping(timeout=1.0) or []
-        if len(replies) >= len(procs):
-            return
-    raise TimeoutError(f"workers did not answer\n{fleet.tail()}")
 
 
 @pytest.fixture
