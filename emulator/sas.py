@@ -147,10 +147,13 @@ def _check_signed(query: Mapping[str, str], keys: list[str], sts: str) -> None:
 
 
 def _auth_failure(detail: str) -> AzureError:
+    # Azure's answer to a bad or expired SAS (Azurite says AuthorizationFailure instead);
+    # the detail is what Azure puts in <AuthenticationErrorDetail>
     return AzureError(
         403,
-        "AuthorizationFailure",
-        f"This request is not authorized to perform this operation. {detail}",
+        "AuthenticationFailed",
+        "Server failed to authenticate the request. Make sure the value of Authorization header "
+        f"is formed correctly including the signature. {detail}",
     )
 
 

@@ -41,7 +41,7 @@ def test_tampered_signature_is_refused() -> None:
     q["sp"] = "rw"
     with pytest.raises(AzureError) as err:
         sas.check_service_sas(q, "acct1", [KEY], "vhds", "disk.vhd", "r")
-    assert (err.value.status, err.value.code) == (403, "AuthorizationFailure")
+    assert (err.value.status, err.value.code) == (403, "AuthenticationFailed")
 
 
 def test_other_blob_or_key_is_refused() -> None:
@@ -54,7 +54,7 @@ def test_other_blob_or_key_is_refused() -> None:
 def test_expired_sas_is_refused() -> None:
     with pytest.raises(AzureError) as err:
         sas.check_service_sas(_sdk_sas(hours=-1), "acct1", [KEY], "vhds", "disk.vhd", "r")
-    assert err.value.code == "AuthorizationFailure"
+    assert err.value.code == "AuthenticationFailed"
 
 
 def test_missing_permission_is_a_mismatch() -> None:

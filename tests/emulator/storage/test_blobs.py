@@ -161,9 +161,9 @@ def test_sas_validation(account: Account) -> None:
 
     assert blob_with(account.blob_sas(name, "d.vhd", "r")).get_blob_properties().size == 1024
     cases = [
-        (account.blob_sas(name, "d.vhd", "r", seconds=-60), "AuthorizationFailure"),
-        (account.blob_sas(name, "other.vhd", "r"), "AuthorizationFailure"),
-        (account.blob_sas(name, "d.vhd", "r").replace("sig=", "sig=AAAA"), "AuthorizationFailure"),
+        (account.blob_sas(name, "d.vhd", "r", seconds=-60), "AuthenticationFailed"),
+        (account.blob_sas(name, "other.vhd", "r"), "AuthenticationFailed"),
+        (account.blob_sas(name, "d.vhd", "r").replace("sig=", "sig=AAAA"), "AuthenticationFailed"),
         (account.blob_sas(name, "d.vhd", "w"), "AuthorizationPermissionMismatch"),
     ]
     for sas, code in cases:

@@ -135,7 +135,7 @@ def test_sas_expiring_mid_copy_fails_it(account: Account, remote: Account, admin
     dest.start_copy_from_url(sas_url(account, src, seconds=1.5))
     w = watch(dest)
     assert w.final.copy.status == "failed"
-    assert w.final.copy.status_description.startswith("403 AuthorizationFailure"), w.final.copy.status_description
+    assert w.final.copy.status_description.startswith("403 AuthenticationFailed"), w.final.copy.status_description
     copied, total = map(int, w.final.copy.progress.split("/"))
     assert 0 < copied < total
 

@@ -100,7 +100,7 @@ def test_export_sas_expiring_mid_copy_fails_it(clients: Clients, rg: str, remote
     staged.start_copy_from_url(export)
     w = watch(staged)
     assert w.final.copy.status == "failed"
-    assert w.final.copy.status_description.startswith("403 AuthorizationFailure"), w.final.copy.status_description
+    assert w.final.copy.status_description.startswith("403 AuthenticationFailed"), w.final.copy.status_description
 
 
 def test_copy_from_a_revoked_grant_cannot_start(clients: Clients, rg: str, remote: Account) -> None:
