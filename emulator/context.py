@@ -95,8 +95,8 @@ class Emulator:
     def drop_pages(self, file_id: str) -> None:
         """Delete a content file (missing is fine)."""
         self._pagefiles().pop(file_id, None)
-        for suffix in (".data", ".ranges"):
-            (self.data_dir / f"{file_id}{suffix}").unlink(missing_ok=True)
+        for path in [*self.data_dir.glob(f"{file_id}.data*"), self.data_dir / f"{file_id}.ranges"]:
+            path.unlink(missing_ok=True)
 
     def known_subscription(self, sub: str) -> bool:
         return sub.lower() in (s.lower() for s in self.identity.subscriptions)

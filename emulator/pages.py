@@ -21,6 +21,8 @@ from typing import Protocol
 from emulator.vhd import FOOTER_SIZE
 
 PAGE = 512
+#: bytes per segment file of a PageFile
+SEGMENT = 1024**4
 #: chunk size of the sparse content digest (see ``content_sha256``)
 DIGEST_CHUNK = 4 * 1024 * 1024
 
@@ -102,11 +104,16 @@ class Content(Protocol):
 
 
 class PageFile:
-    """One sparse content on disk. Not thread-safe for map updates: call from one thread."""
+    """One sparse content on disk. Not thread-safe for map updates: call from one thread.
+
+    The bytes live in segment files of ``SEGMENT`` bytes (``<id>.data``, ``<id>.data.1``,
+    ...), created when first written: Azure disks reach 32 TiB (64 TiB for Ultra), beyond
+    what one file may be on common file systems (ext4: 16 TiB).
+    """
 
     def __init__(self, data_dir: Path, file_id: str) -> None:
         self.id = file_id
-        self.data_path = data_dir / f"{file_id}.data"
+        self._dir = data_dir
         self.map_path = data_dir / f"{file_id}.ranges"
         saved = json.loads(self.map_path.read_text())
         self._size: int = saved["size"]
@@ -116,8 +123,6 @@ class PageFile:
     def create(cls, data_dir: Path, size: int) -> PageFile:
         file_id = uuid.uuid4().hex
         data_dir.mkdir(parents=True, exist_ok=True)
-        with open(data_dir / f"{file_id}.data", "wb") as f:
-            f.truncate(size)
         _write_map(data_dir / f"{file_id}.ranges", size, RangeSet())
         return cls(data_dir, file_id)
 
@@ -130,6 +135,21 @@ class PageFile:
             dest.copy_range(source, s, e)
         dest.save()
         return dest
+
+    def _segment(self, index: int) -> Path:
+        return self._dir / (f"{self.id}.data" if index == 0 else f"{self.id}.data.{index}")
+
+    def _pieces(self, start: int, end: int) -> Iterator[tuple[Path, int, int, int]]:
+        """``(segment file, offset in it, offset in the content, length)`` covering [start, end)."""
+        pos = start
+        while pos < end:
+            index, inner = divmod(pos, SEGMENT)
+            n = min(end, (index + 1) * SEGMENT) - pos
+            yield self._segment(index), inner, pos, n
+            pos += n
+
+    def segments(self) -> list[Path]:
+        return sorted(self._dir.glob(f"{self.id}.data*"))
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -147,14 +167,13 @@ class PageFile:
         if end <= offset:
             return b""
         buf = bytearray(end - offset)
-        parts = self._ranges.intersect(offset, end)
-        if parts:
-            fd = os.open(self.data_path, os.O_RDONLY)
-            try:
-                for s, e in parts:
-                    buf[s - offset : e - offset] = os.pread(fd, e - s, s)
-            finally:
-                os.close(fd)
+        for s, e in self._ranges.intersect(offset, end):
+            for path, inner, pos, n in self._pieces(s, e):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    buf[pos - offset : pos - offset + n] = os.pread(fd, n, inner)
+                finally:
+                    os.close(fd)
         return bytes(buf)
 
     # -- writing --------------------------------------------------------------------------
@@ -162,11 +181,13 @@ class PageFile:
         end = offset + len(data)
         if end > self._size:
             raise ValueError("write beyond the end of the content")
-        fd = os.open(self.data_path, os.O_WRONLY)
-        try:
-            os.pwrite(fd, data, offset)
-        finally:
-            os.close(fd)
+        view = memoryview(data)
+        for path, inner, pos, n in self._pieces(offset, end):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.pwrite(fd, view[pos - offset : pos - offset + n], inner)
+            finally:
+                os.close(fd)
         self._ranges.add(offset, end)
         if save:
             self.save()
@@ -181,15 +202,23 @@ class PageFile:
 
     def clear(self, offset: int, length: int, *, save: bool = True) -> None:
         self._ranges.remove(offset, offset + length)
-        _punch_hole(self.data_path, offset, length)
+        for path, inner, _, n in self._pieces(offset, min(offset + length, self._size)):
+            if path.exists():
+                _punch_hole(path, inner, n)
         if save:
             self.save()
 
     def resize(self, size: int) -> None:
-        with open(self.data_path, "r+b") as f:
-            f.truncate(size)
         if size < self._size:
             self._ranges.remove(size, self._size)
+            last = (size - 1) // SEGMENT if size else -1
+            for path in self.segments():
+                index = 0 if path.suffix == ".data" else int(path.suffix[1:])
+                if index > last:
+                    path.unlink()
+                elif index == last and size % SEGMENT:
+                    with open(path, "r+b") as f:
+                        f.truncate(min(os.fstat(f.fileno()).st_size, size % SEGMENT))
         self._size = size
         self.save()
 
@@ -197,12 +226,12 @@ class PageFile:
         _write_map(self.map_path, self._size, self._ranges)
 
     def delete(self) -> None:
-        for p in (self.data_path, self.map_path):
+        for p in [*self.segments(), self.map_path]:
             p.unlink(missing_ok=True)
 
     def disk_usage(self) -> int:
-        """Bytes the sparse file really occupies."""
-        return os.stat(self.data_path).st_blocks * 512
+        """Bytes the segment files really occupy."""
+        return sum(os.stat(p).st_blocks * 512 for p in self.segments())
 
 
 class VhdView:

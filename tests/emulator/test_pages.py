@@ -90,3 +90,23 @@ def test_vhd_view_appends_the_footer(tmp_path: Path) -> None:
     assert parse_footer(view.read(8 * MIB, FOOTER_SIZE)).current_size == 8 * MIB
     copy = PageFile.copy_of(tmp_path, view)
     assert content_sha256(copy) == content_sha256(view)
+
+
+def test_contents_larger_than_one_file_may_be(tmp_path: Path) -> None:
+    # ext4 caps a file at 16 TiB; Azure disks reach 32 TiB (64 TiB for Ultra)
+    size = 40 * TIB
+    f = PageFile.create(tmp_path, size)
+    tail = random.Random(5).randbytes(MIB)
+    across = size // 2 - 4096  # straddles two segments
+    f.write(across, b"\x05" * 8192)
+    f.write(size - MIB, tail)
+    assert f.read(size - MIB, MIB) == tail
+    assert f.read(across - 512, 9216) == bytes(512) + b"\x05" * 8192 + bytes(512)
+    assert f.disk_usage() < 3 * MIB
+    again = PageFile.copy_of(tmp_path, f)
+    assert content_sha256(again) == content_sha256(f)
+    f.resize(10 * TIB)
+    assert f.allocated() == 0
+    assert len(f.segments()) <= 1
+    f.delete()
+    assert f.segments() == []
