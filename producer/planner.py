@@ -192,7 +192,8 @@ def _resolve_targets(cloud: Cloud, spec: JobFile, sources: list[Source], job_id:
 def _steps(plan: Plan, cloud: Cloud) -> None:
     job = plan.job
     add = plan.steps.append
-    dest_names: dict[str, str] = {}
+    #: destination disk and image ids (lower case) -> what makes them: one of each per id
+    made_by: dict[str, str] = {}
     accounts_made: set[str] = set()
     groups_seen: set[str] = set()
     for source in job.sources:
@@ -224,11 +225,7 @@ def _steps(plan: Plan, cloud: Cloud) -> None:
                          detail="created by the job, deleted at the end"))
             for disk in source.disks:
                 dest = layout.destination(job, source, target, disk)
-                if dest.id.lower() in dest_names:
-                    raise JobFailed("DuplicateDestination",
-                                    f"{dest.name} would be made twice ({dest_names[dest.id.lower()]} and "
-                                    f"{source.name}/{disk.key}); change options.name")
-                dest_names[dest.id.lower()] = f"{source.name}/{disk.key}"
+                _claim(made_by, dest.id, f"{_what(source)} disk {disk.key}", "options.name")
                 if cloud.compute.find_disk(dest.id) is not None:
                     plan.warnings.append(f"disk {dest.name} already exists in {target.resource_group}")
                 if staged:
@@ -242,7 +239,9 @@ def _steps(plan: Plan, cloud: Cloud) -> None:
                              detail=f"disk Copy in-region, sku {target.sku or disk.sku}"
                              + (f", zone {target.zone}" if target.zone else "")))
             if job.builds_image(source):
-                image = layout.image_id(job, source, target).rsplit("/", 1)[1]
+                image_id = layout.image_id(job, source, target)
+                _claim(made_by, image_id, _what(source), "options.image_name")
+                image = image_id.rsplit("/", 1)[1]
                 add(Step("image", image, target.region, source=source.key, target=target.key,
                          detail=f"{len(source.disks)} disks, OS {_os(source)}"))
                 if not job.options.keep_image_disks:
@@ -265,6 +264,22 @@ def _steps(plan: Plan, cloud: Cloud) -> None:
         account = next(t.staging for t in job.targets if t.staging and t.staging.name == name)
         assert account is not None
         add(Step("delete-account", name, account.region))
+
+
+def _claim(made_by: dict[str, str], resource_id: str, what: str, option: str) -> None:
+    """Refuse a job in which two sources would make the same disk or image: the second
+    would find the first's result, tagged with the same job, and take it for its own."""
+    key = resource_id.lower()
+    if key in made_by:
+        rid = ResourceId.parse(resource_id)
+        raise JobFailed("DuplicateDestination",
+                        f"{option}: {rid.type.rstrip('s')} {rid.resource_group}/{rid.name} would be made twice, "
+                        f"from {made_by[key]} and from {what}")
+    made_by[key] = what
+
+
+def _what(source: Source) -> str:
+    return f"{source.kind.value} {source.resource_group}/{source.name}"
 
 
 def _snapshot_taken(job: Job, source: Source, disk: Disk) -> str | None:
