@@ -242,6 +242,8 @@ def _steps(plan: Plan, cloud: Cloud) -> None:
                 image_id = layout.image_id(job, source, target)
                 _claim(made_by, image_id, _what(source), "options.image_name")
                 image = image_id.rsplit("/", 1)[1]
+                if cloud.compute.find_image(image_id) is not None:
+                    plan.warnings.append(f"image {image} already exists in {target.resource_group}")
                 add(Step("image", image, target.region, source=source.key, target=target.key,
                          detail=f"{len(source.disks)} disks, OS {_os(source)}"))
                 if not job.options.keep_image_disks:

@@ -19,6 +19,7 @@ from diskferry.errors import DiskferryError
 from diskferry.model import TAG_JOB, Error, Job, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
+from diskferry.pipeline.outcome import fail_disk
 from diskferry.pipeline.prepare import export_field
 from diskferry.pipeline.runtime import Runtime, sas_name
 
@@ -29,13 +30,19 @@ def abandon_pair(rt: Runtime, job_id: str, source_key: str, target_key: str, err
     """After an unexpected error: mark what is unfinished as failed, then clean up."""
     job = rt.store.job(job_id)
     source, target = job.source(source_key), job.target(target_key)
+    fail_unfinished(rt, job, source, target, error)
+    cleanup_pair(rt, job, source, target)
+
+
+def fail_unfinished(rt: Runtime, job: Job, source: Source, target: Target, error: Error) -> None:
+    """The pair failed as a whole: so did each of its disks that had no outcome yet (none
+    stays "importing" in a finished job), and the pair itself unless it had one."""
     for disk in source.disks:
         state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
         if not Phase(state.get("phase", "pending")).terminal:
-            rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.failed, error=error)
+            fail_disk(rt.store, job.id, source.key, target.key, disk.key, error)
     if not Phase(rt.store.target_state(job.id, source.key, target.key).get("phase", "pending")).terminal:
         rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error)
-    cleanup_pair(rt, job, source, target)
 
 
 def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:

@@ -24,7 +24,7 @@ def finalize(rt: Runtime, job_id: str, source_key: str, target_key: str) -> Pair
     except RetryLater:
         raise  # the task runs finalize again later; cleanup waits for that run
     except DiskferryError as exc:
-        rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error_of(exc))
+        cleanup.fail_unfinished(rt, job, source, target, error_of(exc))
         outcome = PairOutcome(source.key, target.key, False, exc.code, exc.message)
     finally:
         if outcome is not None:

@@ -18,9 +18,10 @@ from diskferry.errors import JobFailed
 from diskferry.model import Phase
 from emulator.admin_client import AdminClient
 from emulator.seed import Seeded
+from producer import api
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_image_content, assert_same_content, delta
-from tests.fleet.conftest import Fleet, vm_job
+from tests.fleet.conftest import Fleet, parse_job, vm_job
 from tests.fleet.images import seed_image
 
 DEALLOCATE = "Microsoft.Compute/virtualMachines/deallocate/action"
@@ -206,3 +207,34 @@ def test_colliding_disk_names_are_refused_at_plan_time(fleet: Fleet, admin: Admi
     assert err.code == "DuplicateDestination"
     assert err.message == (f"options.name: disk we-{rg}/os-westeurope would be made twice, "
                            f"from vm {rg}/web disk os and from vm {rg}/db disk os")
+
+
+def test_an_image_name_taken_at_the_target_fails_the_pair_cleanly(fleet: Fleet, fast_copies: AdminClient,
+                                                                  clients: Clients) -> None:
+    rg = _rg("taken")
+    image = seed_image(fleet, rg, "golden", 1, [1])
+    squatter = seed_image(fleet, f"we-{rg}", "golden-westeurope", 1, [], location="westeurope")
+    doc = {"source": {"resource_group": rg, "images": ["golden"]},
+           "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"},
+                       {"region": "brazilsouth", "resource_group": f"br-{rg}"}]}
+    plan = api.plan_job(parse_job(doc), settings=fleet.settings, cloud=fleet.cloud)
+    assert plan.warnings == [f"image golden-westeurope already exists in we-{rg}"]
+    job_id = fleet.submit(doc)
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.failed
+    taken, free = sorted(status.targets(), key=lambda t: t.region != "westeurope")
+    assert taken.phase is Phase.failed and taken.error is not None
+    assert taken.error.code == "ImageAlreadyExists"
+    # every disk of the failed pair has its outcome: none is left "importing"
+    assert [(d.phase, d.error.code if d.error else None) for d in taken.disks] == [
+        (Phase.failed, "ImageAlreadyExists")] * 2
+    assert free.phase is Phase.succeeded and free.image_id
+    assert_image_content(fleet, image, free.image_id)
+    kept = clients.compute.images.get(f"we-{rg}", "golden-westeurope")
+    assert kept.id == squatter.id and "diskferry-job" not in (kept.tags or {})
+    assert_image_content(fleet, squatter, str(kept.id))
+    assert _job_disks(clients, job_id) == []
+    summary = next(j for j in fleet.store.list(1000) if j.id == job_id)
+    assert (summary.disks_succeeded, summary.disks_failed) == (2, 2)
+    assert_clean(fleet, job_id)
