@@ -200,6 +200,15 @@ class PageFile:
             self.write(pos, source.read(pos, n), save=False)
             pos += n
 
+    def mark_written(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Record ranges whose bytes are already in the data files (map saved by the caller).
+
+        For a pending copy resumed after a restart: its bytes were written before the
+        emulator stopped, its map is rebuilt from the copy's progress.
+        """
+        for s, e in ranges:
+            self._ranges.add(s, min(e, self._size))
+
     def clear(self, offset: int, length: int, *, save: bool = True) -> None:
         self._ranges.remove(offset, offset + length)
         for path, inner, _, n in self._pieces(offset, min(offset + length, self._size)):

@@ -9,13 +9,18 @@ chunk while the copy runs. ``x-ms-copy-progress`` is the source offset up to whi
 everything has been copied, so it grows monotonically to the total.
 
 Every tick re-verifies the source (a revoked or expired SAS, or a deleted source, fails
-the copy as Azure does), and checks the ``copy`` fault rule that the starting call drew.
+the copy as Azure does; :class:`copysource.Recheck` keeps that cheap), and checks the
+``copy`` fault rule that the starting call drew.
 
 The destination blob document (the store's own instance) is updated in memory at every
-tick, so reads see live progress; it is written to SQLite in batches by one flusher, not
-per tick. The destination's range map is saved with the data at most every few seconds,
-and the document remembers the offset that map covers (``x.copy_resume_at``), so a
-restarted emulator resumes each pending copy from there.
+tick, so reads see live progress; the documents whose progress moved are written to SQLite
+in one transaction every ``FLUSH_EVERY`` seconds by one flusher, not per tick.
+
+The destination's range map is not saved while the copy runs: the destination starts
+empty and receives exactly the source's allocated ranges, in order, so its map is the
+source's ranges below the progress — which is only ever advanced once those bytes are in
+the data file. A restarted emulator rebuilds the map from the progress it finds and
+resumes from there; the map is saved when the copy ends.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from emulator.errors import AzureError
 from emulator.faults import FaultRule
 from emulator.pages import Content, PageFile
 from emulator.storage import copysource, model
-from emulator.storage.copysource import CopySource
+from emulator.storage.copysource import CopySource, Recheck
 
 Doc = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -49,8 +54,6 @@ TICKS_PER_SECOND = 500.0
 MIN_CHUNK = 64 * 1024
 #: how often pending copies' documents are written to SQLite (seconds)
 FLUSH_EVERY = 2.0
-#: how often a copy saves its destination range map with the data (seconds)
-MAP_SAVE_EVERY = 3.0
 #: largest piece one copy moves per tick; bounds memory with many copies in flight
 MAX_CHUNK = 16 * 1024 * 1024
 
@@ -73,12 +76,16 @@ class CopyJob:
     fail_at: int | None = None
     fail_description: str = ""
     last_tick: float = field(default_factory=time.monotonic)
-    last_map_save: float = field(default_factory=time.monotonic)
     carry: float = 0.0
     busy: bool = False
     #: "running", or why it stops: "aborted", "cancelled" (blob deleted)
     state: str = "running"
     handle: asyncio.TimerHandle | None = None
+    #: the source's verification, repeated at every tick
+    check: Recheck = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.check = Recheck(self.source)
 
     @property
     def key(self) -> str:
@@ -116,11 +123,7 @@ class CopyEngine:
             if job.handle is not None:
                 job.handle.cancel()
         self._pool.shutdown(wait=True)
-        # no chunk is in flight now: save every map so that a restart resumes where we are
-        for job in self.jobs.values():
-            job.dest.save()
-            job.doc["x"]["copy_resume_at"] = job.copied
-            self._dirty.add(job.key)
+        # no chunk is in flight now: the progress flushed is where a restart resumes
         self.flush()
 
     # -- starting -------------------------------------------------------------------------------
@@ -164,7 +167,6 @@ class CopyEngine:
         doc["x"]["copy_source"] = source.to_doc()
         doc["x"]["copy_source_etag"] = job.source_etag
         doc["x"]["copy_regions"] = list(regions)
-        doc["x"]["copy_resume_at"] = 0
         doc["x"]["copy_fail_at"] = job.fail_at
         doc["x"]["copy_fail_description"] = job.fail_description
         model.put_blob(self.emu, doc)
@@ -172,7 +174,7 @@ class CopyEngine:
         return job
 
     def _resume(self, doc: Doc) -> None:
-        """Continue a copy a previous run left pending (from where its saved map ends)."""
+        """Continue a copy a previous run left pending, from its last saved progress."""
         x = doc["x"]
         copy = doc["copy"]
         source = CopySource.from_doc(x["copy_source"])
@@ -183,17 +185,20 @@ class CopyEngine:
                 self.emu.pages(x["data"]).resize(0)
             self._conclude_doc(doc, "failed", copysource.failure_description(err))
             return
-        resume_at = int(x.get("copy_resume_at", 0))
+        # every allocated source range below the saved progress is in the data file (see the
+        # module docstring); the destination's map may not say so yet
         shown = int(str(copy["progress"]).split("/", 1)[0])
+        dest = self.emu.pages(x["data"])
+        dest.mark_written(content.ranges(0, shown))
         job = CopyJob(
             id=copy["id"],
             doc=doc,
             source=source,
             source_etag=x.get("copy_source_etag"),
             content=content,
-            dest=self.emu.pages(x["data"]),
+            dest=dest,
             total=content.size,
-            plan=deque(content.ranges(resume_at)),
+            plan=deque(content.ranges(shown)),
             copied=shown,
             region_pair=(x["copy_regions"][0], x["copy_regions"][1]),
             fail_at=x.get("copy_fail_at"),
@@ -249,7 +254,7 @@ class CopyEngine:
         now = time.monotonic()
         elapsed, job.last_tick = now - job.last_tick, now
         try:
-            content, _, source_doc = job.source.verify(self.emu)
+            content, _, source_doc = job.check.verify(self.emu)
         except AzureError as err:
             self._fail(job, copysource.failure_description(err))
             return
@@ -287,15 +292,10 @@ class CopyEngine:
             self._advance(job, progress)
             return
         job.busy = True
-        save_map = now - job.last_map_save >= MAP_SAVE_EVERY
-        if save_map:
-            job.last_map_save = now
-        future = asyncio.get_running_loop().run_in_executor(
-            self._pool, _transfer, job.content, job.dest, pieces, save_map
-        )
-        future.add_done_callback(lambda f: self._transferred(job, f, progress, save_map))
+        future = asyncio.get_running_loop().run_in_executor(self._pool, _transfer, job.content, job.dest, pieces)
+        future.add_done_callback(lambda f: self._transferred(job, f, progress))
 
-    def _transferred(self, job: CopyJob, future: asyncio.Future[None], progress: int, map_saved: bool) -> None:
+    def _transferred(self, job: CopyJob, future: asyncio.Future[None], progress: int) -> None:
         job.busy = False
         if self._stopped:
             return
@@ -309,14 +309,13 @@ class CopyEngine:
             log.warning("copy %s: %s", job.id, future.exception())
             self._fail(job, '500 InternalError "Copy failed."')
             return
-        if map_saved:
-            job.doc["x"]["copy_resume_at"] = progress
         self._advance(job, progress)
 
     def _advance(self, job: CopyJob, progress: int) -> None:
-        job.copied = progress
-        job.doc["copy"]["progress"] = f"{progress}/{job.total}"
-        self._dirty.add(job.key)
+        if progress != job.copied:
+            job.copied = progress
+            job.doc["copy"]["progress"] = f"{progress}/{job.total}"
+            self._dirty.add(job.key)
         if job.fail_at is not None and progress >= job.fail_at:
             self._fail(job, job.fail_description)
         elif progress >= job.total and not job.plan:
@@ -355,12 +354,11 @@ class CopyEngine:
 
     # -- persistence ----------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write the documents of copies that progressed since the last flush."""
+        """Write the documents of copies that progressed since the last flush (one
+        transaction: this runs on the event loop, between requests)."""
         dirty, self._dirty = self._dirty, set()
-        for key in dirty:
-            doc = self.emu.store.get(model.BLOB_KIND, key)
-            if doc is not None:
-                model.put_blob(self.emu, doc)
+        docs = ((key, self.emu.store.get(model.BLOB_KIND, key)) for key in sorted(dirty))
+        self.emu.store.put_many(model.BLOB_KIND, [(key, doc) for key, doc in docs if doc is not None])
 
     async def _flush_loop(self) -> None:
         while True:
@@ -368,9 +366,8 @@ class CopyEngine:
             self.flush()
 
 
-def _transfer(source: Content, dest: PageFile, pieces: list[tuple[int, int]], save_map: bool) -> None:
-    """Move ``pieces`` of ``source`` into ``dest`` at the same offsets (a worker thread)."""
+def _transfer(source: Content, dest: PageFile, pieces: list[tuple[int, int]]) -> None:
+    """Move ``pieces`` of ``source`` into ``dest`` at the same offsets (a worker thread;
+    the map is saved when the copy ends)."""
     for s, e in pieces:
         dest.copy_range(source, s, e)
-    if save_map:
-        dest.save()

@@ -1,11 +1,12 @@
 """The asynchronous copy engine through ``start_copy_from_url``: pending → success at the set
-bandwidth, abort, injected failure, SAS expiry, source deletion and revocation mid-copy,
-sources that cannot be verified, and a 1 TiB sparse blob copied across regions."""
+bandwidth, abort, injected failure, SAS expiry, source deletion, overwrite and key
+regeneration mid-copy, sources that cannot be verified, and a 1 TiB sparse blob copied across regions."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -13,6 +14,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.storage.blob import BlobClient, BlobProperties
 
 from emulator.admin_client import AdminClient
+from tests.conftest import Clients
 from tests.emulator.storage.conftest import MIB, Account
 
 PAIR = "westeurope>brazilsouth"
@@ -206,3 +208,33 @@ def test_one_tib_sparse_blob_crosses_regions_in_seconds(account: Account, remote
     assert [(r.start, r.end) for r in dest.list_page_ranges()] == [(r.start, r.end) for r in src.list_page_ranges()]
     assert admin.hash(dest.url)["sha256"] == admin.hash(src.url)["sha256"]
     assert dest.download_blob(offset=512 * 1024**3, length=4096).readall() == pieces[512 * 1024**3]
+
+
+def test_regenerating_the_source_key_mid_copy_fails_it(
+    make_account: Callable[[str], Account], storage_rg: str, clients: Clients, remote: Account, admin: AdminClient
+) -> None:
+    """The running copy's SAS was signed with the old key: Azure stops honouring it."""
+    owner = make_account("westeurope")  # its own account: the shared one keeps its key
+    src, _ = source_blob(owner, 8 * MIB)
+    admin.set(copy_bandwidth_pairs={PAIR: 2 * MIB})
+    dest = remote.container().get_blob_client("rekeyed.vhd")
+    dest.start_copy_from_url(sas_url(owner, src))
+    time.sleep(0.5)
+    assert dest.get_blob_properties().copy.status == "pending"
+    clients.storage.storage_accounts.regenerate_key(storage_rg, owner.name, {"keyName": "key1"})
+    w = watch(dest)
+    assert w.final.copy.status == "failed"
+    assert w.final.copy.status_description.startswith("403 AuthenticationFailed"), w.final.copy.status_description
+    assert w.seconds < 1.5 and w.final.size == 0
+
+
+def test_overwriting_the_source_mid_copy_fails_it(account: Account, remote: Account, admin: AdminClient) -> None:
+    src, _ = source_blob(account, 8 * MIB, name="rewritten.vhd")
+    admin.set(copy_bandwidth_pairs={PAIR: 2 * MIB})
+    dest = remote.container().get_blob_client("rewritten-copy.vhd")
+    dest.start_copy_from_url(sas_url(account, src))
+    time.sleep(0.5)
+    src.create_page_blob(8 * MIB)  # a new blob of the same name
+    w = watch(dest)
+    assert w.final.copy.status == "failed"
+    assert w.final.copy.status_description.startswith("412 ConditionNotMet"), w.final.copy.status_description
