@@ -79,12 +79,14 @@ def temporary_disk(job_id: str, source: str, target: str, disk: DiskKey) -> str:
     return resource_name(f"dfy-{job_id}-{_digest(source, target)}-{disk}")
 
 
-_FIELDS = frozenset({"source", "disk", "key", "lun", "region", "job", "rg"})
-_IMAGE_FIELDS = frozenset({"source", "region", "job", "rg"})
+#: ``{rg}`` is the target's resource group, ``{source_rg}`` the source's: two VMs of one name in
+#: two groups (``sources:``) need it to keep their disks apart at a shared target
+_FIELDS = frozenset({"source", "source_rg", "disk", "key", "lun", "region", "job", "rg"})
+_IMAGE_FIELDS = frozenset({"source", "source_rg", "region", "job", "rg"})
 
 
 def check_template(template: str, *, image: bool = False) -> None:
-    """Refuse placeholders that :func:`render` would not know."""
+    """Refuse placeholders that :func:`result_disk` (or :func:`result_image`) would not know."""
     allowed = _IMAGE_FIELDS if image else _FIELDS
     for _, field, spec, conv in string.Formatter().parse(template):
         if field is None:
@@ -95,16 +97,17 @@ def check_template(template: str, *, image: bool = False) -> None:
 
 
 def result_disk(
-    template: str, *, source: str, disk: str, key: DiskKey, region: str, job_id: str, rg: str
+    template: str, *, source: str, source_rg: str, disk: str, key: DiskKey, region: str, job_id: str, rg: str
 ) -> str:
     """The destination disk's name from the job's template (``{source}-{disk}-{region}``)."""
     lun = key[3:] if key.startswith("lun") else "os"
     raw = template.format(
-        source=source, disk=disk, key=key, lun=lun, region=normalize_region(region), job=job_id, rg=rg
+        source=source, source_rg=source_rg, disk=disk, key=key, lun=lun, region=normalize_region(region),
+        job=job_id, rg=rg,
     )
     return resource_name(raw)
 
 
-def result_image(template: str, *, source: str, region: str, job_id: str, rg: str) -> str:
-    raw = template.format(source=source, region=normalize_region(region), job=job_id, rg=rg)
+def result_image(template: str, *, source: str, source_rg: str, region: str, job_id: str, rg: str) -> str:
+    raw = template.format(source=source, source_rg=source_rg, region=normalize_region(region), job=job_id, rg=rg)
     return resource_name(raw)

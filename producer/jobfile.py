@@ -76,9 +76,9 @@ class OptionsSpec(_Model):
         description="snapshot: crash-consistent snapshots, the VM keeps running; deallocate: the VM is "
         "deallocated and started again afterwards; none: the disks are read as they are")
     name: str = Field("{source}-{disk}-{region}", description="destination disk names; placeholders: "
-                      "{source} {disk} {key} {lun} {region} {rg} {job}")
+                      "{source} {source_rg} {disk} {key} {lun} {region} {rg} {job}")
     image_name: str = Field("{source}-{region}", description="destination image names; placeholders: "
-                            "{source} {region} {rg} {job}")
+                            "{source} {source_rg} {region} {rg} {job}")
     image: ImageMode | bool = Field(
         ImageMode.auto, description="auto: images are rebuilt as images, VMs give disks; true: VMs give an "
         "image too; false: images give their disks only")

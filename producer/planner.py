@@ -83,7 +83,9 @@ def make_plan(spec: JobFile, cloud: Cloud, settings: Settings, job_id: str | Non
         sub = source_spec.subscription_id or settings.subscription_id
         if not sub:
             raise JobFailed("NoSubscription", f"{where}.subscription_id: not given and AZURE_SUBSCRIPTION_ID is unset")
-        sources.extend(_resolve_sources(cloud, source_spec, sub, where))
+        for source in _resolve_sources(cloud, source_spec, sub, where):
+            _check_unique(sources, source, where)
+            sources.append(source)
     targets = _resolve_targets(cloud, spec, sources, job_id)
     job = Job(id=job_id, created=time.time(), sources=sources, targets=targets, options=options)
     plan = Plan(job)
@@ -104,6 +106,19 @@ def _resolve_sources(cloud: Cloud, spec: SourceSpec, sub: str, where: str) -> li
         except DiskferryError as exc:
             raise JobFailed(exc.code, f"{where}.images[{i}] {name}: {exc.message}") from None
     return out
+
+
+def _check_unique(sources: list[Source], source: Source, where: str) -> None:
+    """A source's key names its task arguments, records and temporary resources: two sources
+    with one key would run as one (the second never replicated, the first twice)."""
+    first = next((s for s in sources if s.key == source.key), None)
+    if first is None:
+        return
+    what = f"{source.kind.value} {source.resource_group}/{source.name}"
+    if first.resource_id.lower() == source.resource_id.lower():
+        raise JobFailed("DuplicateSource", f"{where}: {what} is listed twice")
+    raise JobFailed("DuplicateSource", f"{where}: {what} has the resource group and name of a {first.kind.value} "
+                    f"in subscription {first.subscription_id}; replicate the two in separate jobs")
 
 
 def _vm(cloud: Cloud, sub: str, rg: str, name: str) -> Source:

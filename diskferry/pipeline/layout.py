@@ -38,8 +38,8 @@ def destination(job: Job, source: Source, target: Target, disk: Disk) -> Destina
         role = Role.temporary
     else:
         name = naming.result_disk(
-            job.options.name, source=source.name, disk=disk.name, key=disk.key, region=target.region,
-            job_id=job.id, rg=target.resource_group,
+            job.options.name, source=source.name, source_rg=source.resource_group, disk=disk.name, key=disk.key,
+            region=target.region, job_id=job.id, rg=target.resource_group,
         )
         role = Role.result
     rid = ResourceId(target.subscription_id, target.resource_group, COMPUTE, "disks", name)
@@ -48,7 +48,8 @@ def destination(job: Job, source: Source, target: Target, disk: Disk) -> Destina
 
 def image_id(job: Job, source: Source, target: Target) -> str:
     name = naming.result_image(
-        job.options.image_name, source=source.name, region=target.region, job_id=job.id, rg=target.resource_group
+        job.options.image_name, source=source.name, source_rg=source.resource_group, region=target.region,
+        job_id=job.id, rg=target.resource_group,
     )
     return str(ResourceId(target.subscription_id, target.resource_group, COMPUTE, "images", name))
 

@@ -28,12 +28,26 @@ def test_names_are_stable_functions_of_ids() -> None:
 
 def test_result_disk_from_template() -> None:
     name = naming.result_disk(
-        "{source}-{disk}-{region}", source="MASTER", disk="MASTER_OsDisk", key="os", region="Brazil South",
-        job_id="j", rg="rg",
+        "{source}-{disk}-{region}", source="MASTER", source_rg="FranceCentral", disk="MASTER_OsDisk", key="os",
+        region="Brazil South", job_id="j", rg="rg",
     )
     assert name == "MASTER-MASTER_OsDisk-brazilsouth"
-    short = naming.result_disk("{source}-{lun}", source="vm", disk="d", key="lun3", region="r", job_id="j", rg="g")
+    short = naming.result_disk("{source}-{lun}", source="vm", source_rg="s", disk="d", key="lun3", region="r",
+                               job_id="j", rg="g")
     assert short == "vm-3"
+
+
+def test_source_group_keeps_same_named_sources_apart() -> None:
+    def disk(source_rg: str) -> str:
+        return naming.result_disk("{source_rg}-{source}-{key}-{rg}", source="app", source_rg=source_rg,
+                                  disk="app-osdisk", key="os", region="westeurope", job_id="j", rg="Target")
+
+    assert (disk("Paris"), disk("Lyon")) == ("Paris-app-os-Target", "Lyon-app-os-Target")
+    image = naming.result_image("{source_rg}.{source}", source="golden", source_rg="Paris", region="r",
+                                job_id="j", rg="g")
+    assert image == "Paris.golden"
+    naming.check_template("{source_rg}-{source}")
+    naming.check_template("{source_rg}-{source}", image=True)
 
 
 def test_resource_names_obey_azure_rules() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from diskferry.model import Phase
+from diskferry.model import Phase, SourceKind
+from diskferry.naming import source_key
 from diskferry.state import JobStatus
 from diskferry.vault import Vault
 from emulator.seed import Seeded
@@ -18,7 +19,8 @@ def assert_same_content(fleet: Fleet, source: Seeded, status: JobStatus) -> None
     want = {d.lun: d.sha256 for d in source.disks}
     checked = 0
     for st in status.sources:
-        if st.name != source.name:
+        # by key, not name: two sources of one name may come from two resource groups
+        if st.key != source_key(SourceKind(source.kind), source.resource_group, source.name):
             continue
         for target in st.targets:
             for disk in target.disks:

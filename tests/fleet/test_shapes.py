@@ -238,3 +238,209 @@ def test_an_image_name_taken_at_the_target_fails_the_pair_cleanly(fleet: Fleet, 
     summary = next(j for j in fleet.store.list(1000) if j.id == job_id)
     assert (summary.disks_succeeded, summary.disks_failed) == (2, 2)
     assert_clean(fleet, job_id)
+
+
+# -- regions -------------------------------------------------------------------------------------
+
+
+def test_three_regions_and_the_source_region_with_a_zone(fleet: Fleet, fast_copies: AdminClient,
+                                                         clients: Clients) -> None:
+    rg = _rg("tri")
+    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": 5}]})
+    image = seed_image(fleet, rg, "golden", 1, [{"size_gb": 1, "lun": 2}])
+    targets = [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
+               {"region": "westeurope", "resource_group": f"we-{rg}", "sku": "StandardSSD_LRS"},
+               {"region": "eastus", "resource_group": f"us-{rg}"},
+               {"region": "francecentral", "resource_group": f"fc-{rg}", "zone": 3}]
+    before = fast_copies.counters()
+    job_id = fleet.submit({"source": {"resource_group": rg, "vms": ["app"], "images": ["golden"]},
+                           "targets": targets})
+    status = fleet.wait(job_id, timeout=90)
+    calls = delta(before, fast_copies.counters())
+
+    assert status.phase is Phase.succeeded, status
+    assert len(status.targets()) == 8
+    assert_same_content(fleet, vm, status)
+    for target in status.targets():
+        if target.source.startswith("image/"):
+            assert target.image_id
+            assert_image_content(fleet, image, target.image_id)
+            made = clients.compute.images.get(target.resource_group, f"golden-{target.region}")
+            assert made.location == target.region
+            assert [d.lun for d in made.storage_profile.data_disks] == [2]
+    zonal = [d for d in _job_disks(clients, job_id) if d.location == "francecentral"]
+    assert sorted(d.name for d in zonal) == ["app-app-data5-francecentral", "app-app-osdisk-francecentral"]
+    assert all(d.zones == ["3"] and d.creation_data.create_option == "Copy" for d in zonal)
+    # one snapshot of each VM disk (the image's own snapshots are read as they are), one grant
+    # per source disk, three staged copies of each disk, one staging account per remote region
+    assert calls.get("Microsoft.Compute/snapshots/write") == 2
+    assert calls.get("Microsoft.Compute/snapshots/beginGetAccess/action") == 4
+    assert calls.get("blob.CopyBlob") == 12
+    assert calls.get("Microsoft.Storage/storageAccounts/write") == 3
+    assert_clean(fleet, job_id)
+
+
+def test_target_group_in_another_region(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
+    rg = _rg("elsewhere")
+    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
+    image = seed_image(fleet, rg, "golden", 1, [])
+    # Azure resources may live in a group of any region: this one's metadata is in eastus
+    clients.resource.resource_groups.create_or_update(f"x-{rg}", {"location": "eastus"})
+    doc = {"source": {"resource_group": rg, "vms": ["app"], "images": ["golden"]},
+           "targets": [{"region": "westeurope", "resource_group": f"x-{rg}"}]}
+    plan = api.plan_job(parse_job(doc), settings=fleet.settings, cloud=fleet.cloud)
+    assert plan.warnings == [f"resource group x-{rg} is in eastus; its disks go to westeurope all the same"]
+    job_id = fleet.submit(doc)
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.succeeded, status
+    assert {d.location for d in _job_disks(clients, job_id)} == {"westeurope"}
+    assert clients.compute.images.get(f"x-{rg}", "golden-westeurope").location == "westeurope"
+    assert clients.resource.resource_groups.get(f"x-{rg}").location == "eastus"
+    assert_same_content(fleet, vm, status)
+    image_target = next(t for t in status.targets() if t.image_id)
+    assert image_target.image_id
+    assert_image_content(fleet, image, image_target.image_id)
+    assert_clean(fleet, job_id)
+
+
+def test_an_operators_staging_account_is_used_and_kept(fleet: Fleet, fast_copies: AdminClient,
+                                                       clients: Clients) -> None:
+    rg = _rg("own")
+    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
+    image = seed_image(fleet, rg, "golden", 1, [1])
+    ops_rg, account = f"ops-{rg}", f"ops{uuid.uuid4().hex[:12]}"
+    clients.resource.resource_groups.create_or_update(ops_rg, {"location": "westeurope"})
+    made = clients.storage.storage_accounts.begin_create(
+        ops_rg, account, {"location": "westeurope", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}}
+    ).result()
+    before = fast_copies.counters()
+    job_id = fleet.submit({"source": {"resource_group": rg, "vms": ["app"], "images": ["golden"]},
+                           "targets": [{"region": "westeurope", "resource_group": f"we-{rg}",
+                                        "staging_account": account},
+                                       {"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    status = fleet.wait(job_id)
+    calls = delta(before, fast_copies.counters())
+
+    assert status.phase is Phase.succeeded, status
+    assert_same_content(fleet, vm, status)
+    image_ids = [t.image_id for t in status.targets() if t.image_id]
+    assert len(image_ids) == 2
+    for image_id in image_ids:
+        assert_image_content(fleet, image, image_id)
+    # the operator's account was used (the job made one account only, in brazilsouth) and kept,
+    # with none of the job's blobs left in it
+    assert calls.get("Microsoft.Storage/storageAccounts/write") == 1
+    assert calls.get("Microsoft.Storage/storageAccounts/delete") == 1
+    kept = clients.storage.storage_accounts.get_properties(ops_rg, account)
+    assert kept.id == made.id and not kept.tags
+    info = fleet.cloud.storage.get_account(clients.subscription_id, ops_rg, account)
+    assert info is not None
+    assert fleet.cloud.storage.list_blobs(info, "diskferry-staging") == []
+    imported = {d.creation_data.storage_account_id for d in _job_disks(clients, job_id)
+                if d.location == "westeurope"}
+    assert imported == {made.id}
+    assert_clean(fleet, job_id)
+
+
+# -- consistency and power states ---------------------------------------------------------------
+
+
+def test_consistency_none_reads_a_deallocated_vm(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
+    rg = _rg("none")
+    (vm,) = _seed_vms(fleet, rg, {"name": "cold", "os_disk": 1, "data_disks": [1]})
+    clients.compute.virtual_machines.begin_deallocate(rg, "cold").result()
+    before = fast_copies.counters()
+    job_id = fleet.submit(vm_job(rg, ["cold"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
+                                                {"region": "francecentral", "resource_group": f"fc-{rg}"}],
+                                 consistency="none"))
+    status = fleet.wait(job_id)
+    calls = delta(before, fast_copies.counters())
+
+    assert status.phase is Phase.succeeded, status
+    assert "Microsoft.Compute/snapshots/write" not in calls
+    assert calls.get("Microsoft.Compute/disks/beginGetAccess/action") == 2  # the disks themselves
+    assert DEALLOCATE not in calls and START not in calls
+    assert _power(clients, rg, "cold") == "PowerState/deallocated"
+    assert {clients.compute.disks.get(rg, d.name).disk_state for d in vm.disks} == {"Reserved"}
+    assert_same_content(fleet, vm, status)
+    assert_clean(fleet, job_id)
+
+
+def test_consistency_none_on_a_running_vm_fails_each_disk_cleanly(fleet: Fleet, fast_copies: AdminClient,
+                                                                  clients: Clients) -> None:
+    rg = _rg("hot")
+    (vm,) = _seed_vms(fleet, rg, {"name": "hot", "os_disk": 1, "data_disks": [1]})
+    job_id = fleet.submit(vm_job(rg, ["hot"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
+                                               {"region": "brazilsouth", "resource_group": f"br-{rg}"}],
+                                 consistency="none"))
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.failed
+    assert len(status.disks()) == 4
+    for disk in status.disks():
+        assert disk.phase is Phase.failed and disk.result_id is None
+        assert disk.error is not None and disk.error.code == "Conflict"
+        assert f"Access not permitted because disk {disk.name} is currently attached to running VM" in (
+            disk.error.message), disk.error
+    assert _power(clients, rg, "hot") == "PowerState/running"
+    assert {clients.compute.disks.get(rg, d.name).disk_state for d in vm.disks} == {"Attached"}
+    assert _job_disks(clients, job_id) == []
+    assert_clean(fleet, job_id)
+
+
+def test_deallocate_leaves_an_already_deallocated_vm_deallocated(fleet: Fleet, fast_copies: AdminClient,
+                                                                  clients: Clients) -> None:
+    rg = _rg("asleep")
+    (vm,) = _seed_vms(fleet, rg, {"name": "idle", "os_disk": 1, "data_disks": [1]})
+    clients.compute.virtual_machines.begin_deallocate(rg, "idle").result()
+    before = fast_copies.counters()
+    job_id = fleet.submit(vm_job(rg, ["idle"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
+                                                {"region": "brazilsouth", "resource_group": f"br-{rg}"}],
+                                 consistency="deallocate"))
+    status = fleet.wait(job_id)
+    calls = delta(before, fast_copies.counters())
+
+    assert status.phase is Phase.succeeded, status
+    assert DEALLOCATE not in calls and START not in calls
+    assert _power(clients, rg, "idle") == "PowerState/deallocated"
+    assert_same_content(fleet, vm, status)
+    assert_clean(fleet, job_id)
+
+
+def test_same_named_vms_of_two_groups_share_a_target(fleet: Fleet, fast_copies: AdminClient,
+                                                     clients: Clients, admin: AdminClient) -> None:
+    paris, lyon = _rg("paris"), _rg("lyon")
+    spec = {"name": "app", "os_disk": 1, "data_disks": [1]}
+    (vm_paris,) = _seed_vms(fleet, paris, spec)
+    (vm_lyon,) = _seed_vms(fleet, lyon, spec)
+    assert [d.name for d in vm_paris.disks] == [d.name for d in vm_lyon.disks]
+    assert [d.sha256 for d in vm_paris.disks] != [d.sha256 for d in vm_lyon.disks]
+    doc: dict[str, Any] = {"sources": [{"resource_group": paris, "vms": ["app"]},
+                                       {"resource_group": lyon, "vms": ["app"]}],
+                           "targets": [{"region": "westeurope", "resource_group": f"we-{paris}"}]}
+    # the default template cannot tell them apart: refused before anything is made
+    err = _refused(fleet, admin, doc)
+    assert err.code == "DuplicateDestination"
+    assert err.message == (f"options.name: disk we-{paris}/app-app-osdisk-westeurope would be made twice, "
+                           f"from vm {paris}/app disk os and from vm {lyon}/app disk os")
+    doc["options"] = {"name": "{source_rg}-{source}-{key}"}
+    job_id = fleet.submit(doc)
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.succeeded, status
+    names = sorted(d.name for d in _job_disks(clients, job_id))
+    assert names == sorted(f"{rg}-app-{key}" for rg in (paris, lyon) for key in ("os", "lun0"))
+    assert_same_content(fleet, vm_paris, status)
+    assert_same_content(fleet, vm_lyon, status)
+    assert_clean(fleet, job_id)
+
+
+def test_a_source_listed_twice_is_refused(fleet: Fleet, admin: AdminClient) -> None:
+    rg = _rg("twice")
+    _seed_vms(fleet, rg, {"name": "app", "os_disk": 1})
+    doc = {"sources": [{"resource_group": rg, "vms": ["app"]}, {"resource_group": rg.upper(), "vms": ["APP"]}],
+           "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}]}
+    err = _refused(fleet, admin, doc)
+    assert err.code == "DuplicateSource"
+    assert err.message == f"sources[1]: vm {rg.upper()}/app is listed twice"
