@@ -169,6 +169,44 @@ def test_several_vms_share_a_target(fleet: Fleet, fast_copies: AdminClient, clie
     assert_clean(fleet, job_id)
 
 
+def test_same_named_vms_of_two_groups_share_a_target(fleet: Fleet, fast_copies: AdminClient,
+                                                     clients: Clients, admin: AdminClient) -> None:
+    paris, lyon = _rg("paris"), _rg("lyon")
+    spec = {"name": "app", "os_disk": 1, "data_disks": [1]}
+    (vm_paris,) = _seed_vms(fleet, paris, spec)
+    (vm_lyon,) = _seed_vms(fleet, lyon, spec)
+    assert [d.name for d in vm_paris.disks] == [d.name for d in vm_lyon.disks]
+    assert [d.sha256 for d in vm_paris.disks] != [d.sha256 for d in vm_lyon.disks]
+    doc: dict[str, Any] = {"sources": [{"resource_group": paris, "vms": ["app"]},
+                                       {"resource_group": lyon, "vms": ["app"]}],
+                           "targets": [{"region": "westeurope", "resource_group": f"we-{paris}"}]}
+    # the default template cannot tell them apart: refused before anything is made
+    err = _refused(fleet, admin, doc)
+    assert err.code == "DuplicateDestination"
+    assert err.message == (f"options.name: disk we-{paris}/app-app-osdisk-westeurope would be made twice, "
+                           f"from vm {paris}/app disk os and from vm {lyon}/app disk os")
+    doc["options"] = {"name": "{source_rg}-{source}-{key}"}
+    job_id = fleet.submit(doc)
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.succeeded, status
+    names = sorted(d.name for d in _job_disks(clients, job_id))
+    assert names == sorted(f"{rg}-app-{key}" for rg in (paris, lyon) for key in ("os", "lun0"))
+    assert_same_content(fleet, vm_paris, status)
+    assert_same_content(fleet, vm_lyon, status)
+    assert_clean(fleet, job_id)
+
+
+def test_a_source_listed_twice_is_refused(fleet: Fleet, admin: AdminClient) -> None:
+    rg = _rg("twice")
+    _seed_vms(fleet, rg, {"name": "app", "os_disk": 1})
+    doc = {"sources": [{"resource_group": rg, "vms": ["app"]}, {"resource_group": rg.upper(), "vms": ["APP"]}],
+           "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}]}
+    err = _refused(fleet, admin, doc)
+    assert err.code == "DuplicateSource"
+    assert err.message == f"sources[1]: vm {rg.upper()}/app is listed twice"
+
+
 def test_an_image_and_a_vm_of_the_same_name(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
     rg = _rg("twin")
     (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
@@ -346,20 +384,24 @@ def test_an_operators_staging_account_is_used_and_kept(fleet: Fleet, fast_copies
 # -- consistency and power states ---------------------------------------------------------------
 
 
-def test_consistency_none_reads_a_deallocated_vm(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("none")
+@pytest.mark.parametrize("consistency", ["none", "deallocate"])
+def test_a_deallocated_vm_is_read_as_it_is_and_stays_deallocated(fleet: Fleet, fast_copies: AdminClient,
+                                                                  clients: Clients, consistency: str) -> None:
+    rg = _rg(consistency)
     (vm,) = _seed_vms(fleet, rg, {"name": "cold", "os_disk": 1, "data_disks": [1]})
     clients.compute.virtual_machines.begin_deallocate(rg, "cold").result()
     before = fast_copies.counters()
     job_id = fleet.submit(vm_job(rg, ["cold"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
+                                                {"region": "brazilsouth", "resource_group": f"br-{rg}"},
                                                 {"region": "francecentral", "resource_group": f"fc-{rg}"}],
-                                 consistency="none"))
+                                 consistency=consistency))
     status = fleet.wait(job_id)
     calls = delta(before, fast_copies.counters())
 
     assert status.phase is Phase.succeeded, status
     assert "Microsoft.Compute/snapshots/write" not in calls
-    assert calls.get("Microsoft.Compute/disks/beginGetAccess/action") == 2  # the disks themselves
+    assert calls.get("Microsoft.Compute/disks/beginGetAccess/action") == 2  # the disks themselves, once
+    # deallocate: the VM already was, so the job neither deallocates it nor starts it afterwards
     assert DEALLOCATE not in calls and START not in calls
     assert _power(clients, rg, "cold") == "PowerState/deallocated"
     assert {clients.compute.disks.get(rg, d.name).disk_state for d in vm.disks} == {"Reserved"}
@@ -387,60 +429,3 @@ def test_consistency_none_on_a_running_vm_fails_each_disk_cleanly(fleet: Fleet, 
     assert {clients.compute.disks.get(rg, d.name).disk_state for d in vm.disks} == {"Attached"}
     assert _job_disks(clients, job_id) == []
     assert_clean(fleet, job_id)
-
-
-def test_deallocate_leaves_an_already_deallocated_vm_deallocated(fleet: Fleet, fast_copies: AdminClient,
-                                                                  clients: Clients) -> None:
-    rg = _rg("asleep")
-    (vm,) = _seed_vms(fleet, rg, {"name": "idle", "os_disk": 1, "data_disks": [1]})
-    clients.compute.virtual_machines.begin_deallocate(rg, "idle").result()
-    before = fast_copies.counters()
-    job_id = fleet.submit(vm_job(rg, ["idle"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
-                                                {"region": "brazilsouth", "resource_group": f"br-{rg}"}],
-                                 consistency="deallocate"))
-    status = fleet.wait(job_id)
-    calls = delta(before, fast_copies.counters())
-
-    assert status.phase is Phase.succeeded, status
-    assert DEALLOCATE not in calls and START not in calls
-    assert _power(clients, rg, "idle") == "PowerState/deallocated"
-    assert_same_content(fleet, vm, status)
-    assert_clean(fleet, job_id)
-
-
-def test_same_named_vms_of_two_groups_share_a_target(fleet: Fleet, fast_copies: AdminClient,
-                                                     clients: Clients, admin: AdminClient) -> None:
-    paris, lyon = _rg("paris"), _rg("lyon")
-    spec = {"name": "app", "os_disk": 1, "data_disks": [1]}
-    (vm_paris,) = _seed_vms(fleet, paris, spec)
-    (vm_lyon,) = _seed_vms(fleet, lyon, spec)
-    assert [d.name for d in vm_paris.disks] == [d.name for d in vm_lyon.disks]
-    assert [d.sha256 for d in vm_paris.disks] != [d.sha256 for d in vm_lyon.disks]
-    doc: dict[str, Any] = {"sources": [{"resource_group": paris, "vms": ["app"]},
-                                       {"resource_group": lyon, "vms": ["app"]}],
-                           "targets": [{"region": "westeurope", "resource_group": f"we-{paris}"}]}
-    # the default template cannot tell them apart: refused before anything is made
-    err = _refused(fleet, admin, doc)
-    assert err.code == "DuplicateDestination"
-    assert err.message == (f"options.name: disk we-{paris}/app-app-osdisk-westeurope would be made twice, "
-                           f"from vm {paris}/app disk os and from vm {lyon}/app disk os")
-    doc["options"] = {"name": "{source_rg}-{source}-{key}"}
-    job_id = fleet.submit(doc)
-    status = fleet.wait(job_id)
-
-    assert status.phase is Phase.succeeded, status
-    names = sorted(d.name for d in _job_disks(clients, job_id))
-    assert names == sorted(f"{rg}-app-{key}" for rg in (paris, lyon) for key in ("os", "lun0"))
-    assert_same_content(fleet, vm_paris, status)
-    assert_same_content(fleet, vm_lyon, status)
-    assert_clean(fleet, job_id)
-
-
-def test_a_source_listed_twice_is_refused(fleet: Fleet, admin: AdminClient) -> None:
-    rg = _rg("twice")
-    _seed_vms(fleet, rg, {"name": "app", "os_disk": 1})
-    doc = {"sources": [{"resource_group": rg, "vms": ["app"]}, {"resource_group": rg.upper(), "vms": ["APP"]}],
-           "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}]}
-    err = _refused(fleet, admin, doc)
-    assert err.code == "DuplicateSource"
-    assert err.message == f"sources[1]: vm {rg.upper()}/app is listed twice"
