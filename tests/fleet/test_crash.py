@@ -1,0 +1,206 @@
+"""A worker killed mid-job (SIGKILL: no warm shutdown, nothing acknowledged or given back)
+is replaced, and the job completes as if nothing happened: equal content, no second disk,
+copy or snapshot, nothing left behind.
+
+How the messages come back (kombu's Redis transport, ``kombu/transport/redis.py``): a
+delivered message stays in the broker's ``unacked`` hash, indexed by delivery time in
+``unacked_index``, until the worker acknowledges it (``acks_late``: after the task ran; a
+poll's countdown message: after its ETA). ``QoS.restore_visible`` puts back every message
+delivered more than ``visibility_timeout`` seconds ago. It runs once when a worker's
+event loop starts (``on_poll_init``) and then every ``unacked_restore_interval`` (10 s) x
+``unacked_restore_throttle`` (10) = ~100 s. So with a visibility timeout V, a replacement
+started V seconds after the kill takes the dead worker's messages at once, and nothing
+comes back while the dead worker could still have been working on them.
+
+This test's workers run with V = 8 s and polls every 0.5 s (the settings demand V >= 4 x
+the poll interval); production keeps the 12-hour default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+import redis
+
+from config.settings import Settings
+from diskferry.cloud import Cloud
+from diskferry.model import Phase
+from diskferry.state import JobStore
+from diskferry.vault import new_key
+from emulator.admin_client import AdminClient
+from emulator.testing import EmulatorProcess
+from producer import api
+from producer.localfleet import LocalFleet
+from tasks.app import make_app
+from tests.conftest import Clients
+from tests.fleet.checks import assert_clean, assert_same_content, delta
+from tests.fleet.conftest import ROOT, Fleet, vm_job
+
+VISIBILITY = 8
+POLL = 0.5
+#: 1 MiB of data per disk at this rate: each copy takes ~10 s, so the kill lands mid-copy
+BANDWIDTH = 100 * 1024
+
+
+def _env(azure_env: dict[str, str], redis_url: str) -> dict[str, str]:
+    """Workers of their own: Redis databases no other test uses, a short visibility timeout."""
+    base = redis_url.rsplit("/", 1)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}
+    env.update(azure_env)
+    env.update({
+        "DISKFERRY_BROKER_URL": f"{base}/7",
+        "DISKFERRY_RESULT_BACKEND": f"{base}/8",
+        "DISKFERRY_STATE_URL": f"{base}/9",
+        "DISKFERRY_VAULT_KEY": new_key(),
+        "DISKFERRY_VISIBILITY_TIMEOUT": str(VISIBILITY),
+        "DISKFERRY_POLL_SECONDS": str(POLL),
+        "DISKFERRY_CONCURRENCY": "2",
+        "DISKFERRY_JOB_TTL_SECONDS": "3600",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (ppid is [1], start time [19])."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The pool processes of a worker, with their start times (read before it is killed)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and int(stat[1]) == pid:
+            out[int(entry.name)] = stat[19]
+    return out
+
+
+def _end(pool: dict[int, str]) -> None:
+    """Orphaned pool processes exit once they see their parent's pipe close; make sure, by
+    pid, only if the pid is still the same process (same start time)."""
+    for pid, started in pool.items():
+        stat = _stat(pid)
+        if stat is not None and stat[19] == started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def crash_fleet(emulator: EmulatorProcess, redis_url: str, admin: AdminClient,
+                tmp_path: Path) -> Iterator[Fleet]:
+    env = _env(emulator.env, redis_url)
+    settings = Settings.from_env(env)
+    app = make_app(settings)
+    for url in (settings.broker_url, settings.result_backend, settings.state_url):
+        with redis.Redis.from_url(url) as client:
+            client.flushdb()
+    client = redis.Redis.from_url(settings.state_url, decode_responses=True)
+    workers = LocalFleet(env, settings, tmp_path / "first", workers=2, cwd=ROOT)
+    try:
+        with workers.start(app):
+            yield Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings), admin,
+                        workers)
+    finally:
+        api.release_results(app)
+        client.close()
+
+
+def _unacked(fleet: Fleet) -> dict[bytes, float]:
+    """Delivered, unacknowledged messages: delivery tag -> delivery time."""
+    broker = redis.Redis.from_url(fleet.settings.broker_url)
+    try:
+        rows = cast(list[tuple[bytes, float]], broker.zrange("unacked_index", 0, -1, withscores=True))
+        return dict(rows)
+    finally:
+        broker.close()
+
+
+def _copying(fleet: Fleet, job_id: str, timeout: float = 30) -> None:
+    """Until every copy has started and none has ended: the workers hold their polls."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        disks = fleet.store.status(job_id).disks()
+        if all(d.phase is Phase.copying and 0 < d.bytes_copied < d.bytes_total for d in disks):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"copies did not get going: {fleet.store.status(job_id)}\n{fleet.workers.tail()}")
+
+
+def _victim(fleet: Fleet) -> int:
+    """The index of the worker holding the most polls (countdown messages it has not run)."""
+    scheduled = fleet.app.control.inspect(timeout=2.0).scheduled() or {}
+    held = {int(host.split("-", 1)[0].removeprefix("worker")): len(tasks) for host, tasks in scheduled.items()}
+    index = max(held, key=lambda i: held[i])
+    assert held[index] > 0, scheduled
+    return index
+
+
+def _answering(fleet: Fleet, count: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(fleet.app.control.ping(timeout=1.0) or []) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} workers answer"
+
+
+def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, admin: AdminClient,
+                                                           clients: Clients, tmp_path: Path) -> None:
+    fleet = crash_fleet
+    rg = f"crash-{uuid.uuid4().hex[:6]}"
+    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                        "vms": [{"name": "app", "os_disk": 1, "data_disks": [1, 1, 1]}]}).items
+    admin.set(copy_bandwidth=BANDWIDTH, lro_latency=0.0)
+    before = admin.counters()
+    started = time.monotonic()
+    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
+                                               {"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
+    _copying(fleet, job_id)
+
+    index = _victim(fleet)
+    victim = fleet.workers.procs[index]
+    pool = _children(victim.pid)
+    os.kill(victim.pid, signal.SIGKILL)
+    killed, kill_at = time.time(), time.monotonic() - started
+    victim.wait(10)
+    try:
+        # what the survivor holds is acknowledged within a poll interval; what stays is the
+        # dead worker's
+        time.sleep(4 * POLL)
+        orphans = {tag for tag, at in _unacked(fleet).items() if at < killed}
+        assert orphans, "the killed worker held no message: the test proves nothing"
+        time.sleep(max(0.0, killed + VISIBILITY + 0.2 - time.time()))
+        replaced_at = time.monotonic() - started
+        replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
+        with replacement.start(fleet.app):
+            _answering(fleet, 2)  # the survivor answers too: wait for the replacement itself
+            status = fleet.wait(job_id, timeout=45)
+            took = time.monotonic() - started
+    finally:
+        _end(pool)
+    calls = delta(before, admin.counters())
+
+    assert status.phase is Phase.succeeded, status
+    assert orphans.isdisjoint(_unacked(fleet)), "the dead worker's messages were not taken back"
+    assert_same_content(fleet, vm, status)
+    # nothing made twice: one snapshot and one grant per disk, one copy and one disk per
+    # disk and region, one staging account per region
+    assert calls.get("Microsoft.Compute/snapshots/write") == 4
+    assert calls.get("Microsoft.Compute/snapshots/beginGetAccess/action") == 4
+    assert calls.get("blob.CopyBlob") == 8
+    assert calls.get("Microsoft.Compute/disks/write") == 8
+    assert calls.get("Microsoft.Storage/storageAccounts/delete") == 2
+    made = [d for d in clients.compute.disks.list() if (d.tags or {}).get("diskferry-job") == job_id]
+    assert len(made) == 8
+    print(f"\nworker{index} killed {kill_at:.1f} s after submit holding {len(orphans)} messages; replacement "
+          f"started at {replaced_at:.1f} s; job done at {took:.1f} s")
+    assert_clean(fleet, job_id)
