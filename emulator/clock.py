@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from datetime import UTC, datetime
 
@@ -18,8 +20,22 @@ def iso(ts: float | None = None) -> str:
 
 def rfc1123(ts: float | None = None) -> str:
     """Storage-style timestamp for headers such as ``Last-Modified``."""
-    dt = datetime.fromtimestamp(now() if ts is None else ts, UTC)
-    return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return _rfc1123_second(math.floor(now() if ts is None else ts))
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@functools.lru_cache(maxsize=4096)
+def _rfc1123_second(second: int) -> str:
+    # cached per second: every blob answer formats two or three of these, mostly the same
+    # few (a blob's creation and last change); English names whatever the locale
+    t = time.gmtime(second)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def parse_iso(value: str) -> float:
