@@ -144,33 +144,87 @@ ArmHandler = Callable[[ArmRequest], Awaitable[web.StreamResponse]]
 @dataclass
 class _Route:
     method: str
-    regex: re.Pattern[str]
+    #: the pattern's segments: a lower-cased literal, or None for a ``{name}`` parameter
+    segments: tuple[str | None, ...]
+    #: (segment index, name) of each parameter
+    params: tuple[tuple[int, str], ...]
     op: str
     handler: ArmHandler
+    #: registration order: the first route added wins when several match
+    order: int = 0
+
+
+@dataclass
+class _Node:
+    """One path segment of the route tree: literal children by lower-cased name, one
+    child for any parameter, and the routes that end here."""
+
+    literals: dict[str, _Node] = field(default_factory=dict)
+    param: _Node | None = None
+    routes: list[_Route] = field(default_factory=list)
 
 
 class ArmRouter:
+    """Routes looked up segment by segment in a tree, so resolving costs about the path's
+    depth whatever the number of routes (a literal segment before a parameter: both are
+    tried, and among every route that matches, the first added wins, as in a scan)."""
+
     def __init__(self) -> None:
-        self._routes: list[_Route] = []
+        self._root = _Node()
+        self._count = 0
 
     def add(self, method: str, pattern: str, op: str, handler: ArmHandler) -> None:
         """Route ``METHOD pattern``; ``{name}`` matches one path segment."""
-        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern.rstrip("/")) + "/?$"
-        self._routes.append(_Route(method.upper(), re.compile(regex, re.IGNORECASE), op, handler))
+        segments: list[str | None] = []
+        params: list[tuple[int, str]] = []
+        for i, part in enumerate(pattern.strip("/").split("/")):
+            m = _PARAM.fullmatch(part)
+            if m:
+                segments.append(None)
+                params.append((i, m[1]))
+            elif "{" in part or not part:
+                raise ValueError(f"unsupported route segment {part!r} in {pattern!r}")
+            else:
+                segments.append(part.lower())
+        node = self._root
+        for seg in segments:
+            if seg is None:
+                node.param = node.param or _Node()
+                node = node.param
+            else:
+                node = node.literals.setdefault(seg, _Node())
+        node.routes.append(_Route(method.upper(), tuple(segments), tuple(params), op, handler, self._count))
+        self._count += 1
 
     def resolve(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
-        allowed = False
-        for route in self._routes:
-            m = route.regex.match(path)
-            if not m:
-                continue
-            if route.method != method:
-                allowed = True
-                continue
-            return route, {k: unquote(v) for k, v in m.groupdict().items()}
-        if allowed:
+        # one trailing slash is allowed; an empty segment matches nothing
+        rest = path[1:-1] if path.endswith("/") else path[1:]
+        parts = rest.split("/")
+        ok = path.startswith("/") and all(parts)
+        matches = _walk(self._root, [p.lower() for p in parts], 0) if ok else []
+        if not matches:
+            raise AzureError(404, "InvalidResourceType", f"The resource type could not be found for path '{path}'.")
+        chosen = [r for r in matches if r.method == method]
+        if not chosen:
             raise AzureError(405, "MethodNotAllowed", f"The HTTP method '{method}' is not supported.")
-        raise AzureError(404, "InvalidResourceType", f"The resource type could not be found for path '{path}'.")
+        route = min(chosen, key=lambda r: r.order)
+        return route, {name: unquote(parts[i]) for i, name in route.params}
+
+
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def _walk(node: _Node, parts: list[str], i: int) -> list[_Route]:
+    """Every route whose pattern matches ``parts[i:]`` below ``node``."""
+    if i == len(parts):
+        return node.routes
+    found: list[_Route] = []
+    child = node.literals.get(parts[i])
+    if child is not None:
+        found = _walk(child, parts, i + 1)
+    if node.param is not None:
+        found = found + _walk(node.param, parts, i + 1)
+    return found
 
 
 # ---------------------------------------------------------------------------------------
