@@ -49,9 +49,11 @@ def disk_key(lun: int | None) -> DiskKey:
     return "os" if lun is None else f"lun{lun}"
 
 
-def staging_account(job_id: str, region: str) -> str:
-    """``df`` + job id + a digest of the region: 22 lower-case letters and digits."""
-    return f"df{job_id[:12]}{_digest(job_id, normalize_region(region))}"
+def staging_account(job_id: str, subscription_id: str, region: str) -> str:
+    """``df`` + job id + a digest of the subscription and region: 22 lower-case letters and
+    digits. Account names are global: targets of one region in two subscriptions each need
+    their own account, in their own subscription."""
+    return f"df{job_id[:12]}{_digest(job_id, subscription_id.lower(), normalize_region(region))}"
 
 
 def resource_name(raw: str) -> str:

@@ -175,8 +175,9 @@ def _image(cloud: Cloud, sub: str, rg: str, name: str) -> Source:
 
 def _resolve_targets(cloud: Cloud, spec: JobFile, sources: list[Source], job_id: str) -> list[Target]:
     targets: list[Target] = []
-    #: the job-created staging account of each region lives in the first target RG of that region
-    job_accounts: dict[str, StagingAccount] = {}
+    #: the job-created staging account of each (subscription, region) lives in the first target
+    #: RG of that region in that subscription
+    job_accounts: dict[tuple[str, str], StagingAccount] = {}
     default_sub = sources[0].subscription_id
     for i, t in enumerate(spec.targets):
         region = normalize_region(t.region)
@@ -195,7 +196,8 @@ def _resolve_targets(cloud: Cloud, spec: JobFile, sources: list[Source], job_id:
                 staging = StagingAccount(found.name, found.resource_group, region, created_by_job=False)
             else:
                 staging = job_accounts.setdefault(
-                    region, StagingAccount(naming.staging_account(job_id, region), t.resource_group, region, True)
+                    (sub.lower(), region),
+                    StagingAccount(naming.staging_account(job_id, sub, region), t.resource_group, region, True),
                 )
         targets.append(
             Target(key=naming.target_key(region, t.resource_group), region=region, resource_group=t.resource_group,

@@ -33,7 +33,7 @@ def vm_source(name: str = "web-1", data_disks: int = 2, location: str = "francec
 
 
 def target(region: str, rg: str, job_id: str = "0123456789ab", staged: bool = True) -> Target:
-    staging = StagingAccount(naming.staging_account(job_id, region), rg, region, True) if staged else None
+    staging = StagingAccount(naming.staging_account(job_id, SUB, region), rg, region, True) if staged else None
     return Target(naming.target_key(region, rg), region, rg, SUB, staging=staging)
 
 

@@ -9,11 +9,12 @@ from diskferry.model import SourceKind
 
 
 def test_staging_account_is_a_valid_unique_account_name() -> None:
-    a = naming.staging_account("0123456789ab", "brazilsouth")
+    a = naming.staging_account("0123456789ab", "sub-1", "brazilsouth")
     assert re.fullmatch(r"[a-z0-9]{3,24}", a)
-    assert a == naming.staging_account("0123456789ab", "Brazil South")  # same region, same account
-    assert a != naming.staging_account("0123456789ab", "westeurope")
-    assert a != naming.staging_account("0123456789ac", "brazilsouth")
+    assert a == naming.staging_account("0123456789ab", "SUB-1", "Brazil South")  # same region, same account
+    assert a != naming.staging_account("0123456789ab", "sub-1", "westeurope")
+    assert a != naming.staging_account("0123456789ac", "sub-1", "brazilsouth")
+    assert a != naming.staging_account("0123456789ab", "sub-2", "brazilsouth")  # names are global
 
 
 def test_names_are_stable_functions_of_ids() -> None:
