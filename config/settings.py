@@ -23,7 +23,10 @@ Environment variables (defaults in brackets):
 ``DISKFERRY_CONCURRENCY``          worker processes per worker [4]
 ``DISKFERRY_POLL_SECONDS``         countdown between two polls of one copy [15]
 ``DISKFERRY_COPY_DEADLINE_SECONDS`` a copy still pending after this is aborted [7 days]
-``DISKFERRY_SAS_BANDWIDTH``        bytes/s assumed when sizing a SAS lifetime [10 MiB/s]
+``DISKFERRY_COPY_RESTARTS``        restarts of one disk's copy after its source could not be
+                                   read (SAS expired or revoked), each with a fresh SAS [3]
+``DISKFERRY_SAS_BANDWIDTH``        bytes/s assumed when sizing a SAS lifetime and when judging
+                                   whether a SAS lasts a copy [10 MiB/s]
 ``DISKFERRY_SAS_MARGIN``           factor applied to the expected copy time [3]
 ``DISKFERRY_SAS_MIN_SECONDS``      shortest SAS lifetime [3600]
 ``DISKFERRY_SAS_MAX_SECONDS``      longest SAS lifetime [60 days, Azure's limit]
@@ -83,10 +86,14 @@ class SasPolicy:
     min_seconds: int = 3600
     max_seconds: int = AZURE_MAX_SAS_SECONDS
 
+    def expected_seconds(self, total_bytes: int) -> float:
+        """How long a copy of ``total_bytes`` should take at the assumed bandwidth (no margin)."""
+        return total_bytes / self.assumed_bandwidth
+
     def lifetime(self, total_bytes: int) -> int:
         """Seconds a SAS over ``total_bytes`` should live (copies of a source run in parallel,
         but share the same bandwidth assumption per copy, so the largest disk decides)."""
-        expected = total_bytes / self.assumed_bandwidth * self.margin
+        expected = self.expected_seconds(total_bytes) * self.margin
         return int(min(self.max_seconds, max(self.min_seconds, expected)))
 
 
@@ -105,6 +112,8 @@ class Settings:
     concurrency: int = 4
     poll_seconds: float = 15.0
     copy_deadline_seconds: int = 7 * DAY
+    #: a copy whose source could not be read is restarted (with a fresh SAS) this many times
+    copy_restarts: int = 3
     sas: SasPolicy = SasPolicy()
     job_ttl_seconds: int = 14 * DAY
     #: never logged: ``repr`` hides it
@@ -127,6 +136,8 @@ class Settings:
             )
         if self.sas.assumed_bandwidth <= 0 or self.sas.margin < 1:
             raise SettingsError("need DISKFERRY_SAS_BANDWIDTH > 0 and DISKFERRY_SAS_MARGIN >= 1")
+        if self.copy_restarts < 0:
+            raise SettingsError("DISKFERRY_COPY_RESTARTS must be >= 0")
         if self.concurrency < 1:
             raise SettingsError("DISKFERRY_CONCURRENCY must be >= 1")
         if self.queue == self.poll_queue:
@@ -185,6 +196,7 @@ class Settings:
             concurrency=integer("DISKFERRY_CONCURRENCY", d.concurrency),
             poll_seconds=number("DISKFERRY_POLL_SECONDS", d.poll_seconds),
             copy_deadline_seconds=integer("DISKFERRY_COPY_DEADLINE_SECONDS", d.copy_deadline_seconds),
+            copy_restarts=integer("DISKFERRY_COPY_RESTARTS", d.copy_restarts),
             sas=SasPolicy(
                 assumed_bandwidth=number("DISKFERRY_SAS_BANDWIDTH", d.sas.assumed_bandwidth),
                 margin=number("DISKFERRY_SAS_MARGIN", d.sas.margin),

@@ -54,3 +54,14 @@ def test_celery_config_is_safe_on_redis() -> None:
     assert c["result_extended"] is False
     assert c["worker_send_task_events"] and c["task_send_sent_event"]
     assert {r["queue"] for r in c["task_routes"].values()} == {"diskferry"}
+
+
+def test_copy_restarts_and_expected_copy_time() -> None:
+    assert Settings.from_env({}).copy_restarts == 3
+    assert Settings.from_env({"DISKFERRY_COPY_RESTARTS": "0"}).copy_restarts == 0
+    with pytest.raises(SettingsError, match="DISKFERRY_COPY_RESTARTS"):
+        Settings.from_env({"DISKFERRY_COPY_RESTARTS": "-1"})
+    with pytest.raises(SettingsError, match="DISKFERRY_COPY_RESTARTS"):
+        Settings.from_env({"DISKFERRY_COPY_RESTARTS": "1.5"})
+    s = Settings.from_env({"DISKFERRY_SAS_BANDWIDTH": str(1024 * 1024)})
+    assert s.sas.expected_seconds(10 * 1024**3) == 10240  # 10 GiB at 1 MiB/s, no margin
