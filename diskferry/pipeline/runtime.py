@@ -32,7 +32,7 @@ class Runtime:
             settings=settings,
             cloud=cloud or Cloud(settings),
             store=JobStore(client, settings.job_ttl_seconds),
-            vault=Vault(client, settings.vault_key),
+            vault=Vault(client, settings.vault_key, settings.job_ttl_seconds),
         )
 
     def staging_account(self, target: Target, *, required: bool = True, fresh: bool = False) -> AccountInfo | None:
@@ -60,3 +60,8 @@ class Runtime:
 def sas_name(source: SourceKey, disk: DiskKey) -> str:
     """The vault entry of a source disk's read SAS."""
     return f"sas|{source}|{disk}"
+
+
+def export_field(disk: DiskKey) -> str:
+    """The source record's field describing how a disk is read (id, kind, grant, error)."""
+    return f"export|{disk}"
