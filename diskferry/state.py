@@ -64,6 +64,10 @@ class DiskStatus:
     result_name: str | None = None
     result_id: str | None = None
     error: Error | None = None
+    #: times the copy was started again because its source could not be read (SAS expired
+    #: or revoked), and why, oldest first
+    restarts: int = 0
+    restart_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -274,6 +278,8 @@ class JobStore:
                             result_name=ddoc.get("result_name"),
                             result_id=ddoc.get("result_id"),
                             error=_error(ddoc),
+                            restarts=int(ddoc.get("restarts") or 0),
+                            restart_reasons=[str(r) for r in ddoc.get("restart_reasons") or []],
                         )
                     )
                 phase = Phase(tdoc.get("phase", "pending"))

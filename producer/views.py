@@ -88,9 +88,11 @@ def status_table(job: JobStatus) -> Table:
 
 
 def _outcome(d: DiskStatus) -> str:
-    if d.error is not None:
-        return f"{d.error.code}: {d.error.message}"
-    return d.result_name or ""
+    text = f"{d.error.code}: {d.error.message}" if d.error is not None else d.result_name or ""
+    if d.restarts:
+        last = d.restart_reasons[-1].split(":", 1)[0] if d.restart_reasons else "?"
+        text = f"{text} (copy restarted {d.restarts}x, last: {last})".lstrip()
+    return text
 
 
 def failures(job: JobStatus) -> list[str]:

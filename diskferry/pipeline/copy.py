@@ -11,21 +11,26 @@ snapshot (or disk), no SAS and no staging copy.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from typing import Any
 
-from diskferry.cloud import CopyState
+from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import layout
+from diskferry.pipeline import grants, layout
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
-from diskferry.pipeline.prepare import export_field
-from diskferry.pipeline.runtime import Runtime, sas_name
+from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 
 Fields = dict[str, Any]
+log = logging.getLogger(__name__)
 _DESCRIPTION = re.compile(r"^\s*(\d{3})\s+([A-Za-z]+)")
+#: statuses of a failed copy's description that say the source could not be read
+_SOURCE_STATUSES = frozenset({401, 403, 404})
+#: Copy Blob refused because it could not read the source (Azure's code for a bad source SAS)
+_START_REFUSED = frozenset({"CannotVerifyCopySource"})
 #: phases after which a disk's copy has ended (successfully or not)
 _ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed)
 
@@ -102,17 +107,7 @@ def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, s
     status = storage.copy_status(account, STAGING_CONTAINER, blob)
     now = time.time()
     if status is None:
-        sas = rt.vault.get(job.id, sas_name(source.key, disk.key))
-        if sas is None:
-            raise DiskFailed("SasUnavailable", f"the read SAS of {disk.name} expired or was revoked before the copy")
-        # metadata names must be C# identifiers: the tags' hyphens become underscores
-        metadata = {TAG_JOB.replace("-", "_"): job.id, TAG_ROLE.replace("-", "_"): Role.temporary.value}
-        storage.start_copy(account, STAGING_CONTAINER, blob, sas, metadata)
-        rt.store.update_disk(
-            job.id, source.key, target.key, disk.key, phase=Phase.copying, started=now,
-            deadline=now + rt.settings.copy_deadline_seconds, sample_time=now, sample_bytes=0,
-        )
-        return Pending(rt.settings.poll_seconds)
+        return _start(rt, job, source, target, disk, state, account, blob)
     if status.state is CopyState.pending:
         deadline = float(state.get("deadline") or now + rt.settings.copy_deadline_seconds)
         if now > deadline:
@@ -128,7 +123,76 @@ def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, s
         )
         _copy_ended(rt, job, source, target, disk)
         return DiskOutcome(disk.key, True)
-    raise DiskFailed(*_copy_error(status.state, status.description))
+    error = Error(*_copy_error(status.state, status.description))
+    if status.state is CopyState.failed and source_unreadable(status.description):
+        failure = f"copy:{status.copy_id}"
+        if state.get("restart_of") != failure:  # else counted already, by a run that died before restarting
+            state = _count_restart(rt, job, source, target, disk, state, failure, error,
+                                   int(state.get("sas_generation") or 0))
+        # Copy Blob overwrites a destination whose copy is no longer pending
+        return _start(rt, job, source, target, disk, state, account, blob)
+    raise DiskFailed(error.code, error.message)
+
+
+def _start(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
+           account: AccountInfo, blob: str) -> Pending:
+    """Start Copy Blob with a SAS newer than any that failed this copy (one that can last it)."""
+    sas = grants.sas_for(rt, job, source, target, disk, newer_than=int(state.get("stale_generation") or 0))
+    now = time.time()
+    # the generation is recorded before the copy starts: a copy found running after a crash
+    # then has the generation it really uses
+    rt.store.update_disk(
+        job.id, source.key, target.key, disk.key, phase=Phase.copying, sas_generation=sas.generation, started=now,
+        deadline=now + rt.settings.copy_deadline_seconds, sample_time=now, sample_bytes=0, bytes_copied=0,
+        rate=None, eta=None,
+    )
+    # metadata names must be C# identifiers: the tags' hyphens become underscores
+    metadata = {TAG_JOB.replace("-", "_"): job.id, TAG_ROLE.replace("-", "_"): Role.temporary.value}
+    try:
+        rt.cloud.storage.start_copy(account, STAGING_CONTAINER, blob, sas.secret, metadata)
+    except DiskFailed as exc:
+        if exc.code == "PendingCopyOperation":  # a twin run of this task started it just now
+            return Pending(rt.settings.poll_seconds)
+        if exc.code not in _START_REFUSED:
+            raise
+        # the SAS was revoked or expired between the vault and Copy Blob: the next run starts
+        # again with a newer one
+        _count_restart(rt, job, source, target, disk, state, f"refused:{sas.generation}", error_of(exc),
+                       sas.generation)
+    return Pending(rt.settings.poll_seconds)
+
+
+def source_unreadable(description: str | None) -> bool:
+    """Whether a failed copy's ``x-ms-copy-status-description`` says the source could not be
+    read (``403 AuthorizationFailure "Copy failed when reading the source. ..."``: an expired,
+    revoked or wrong SAS; ``404 BlobNotFound``: the source is gone or the URL is wrong)."""
+    m = _DESCRIPTION.match(description or "")
+    return m is not None and int(m.group(1)) in _SOURCE_STATUSES
+
+
+def _count_restart(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
+                   failure: str, error: Error, generation: int) -> Fields:
+    """Record one restart of a copy whose source could not be read with SAS ``generation``.
+
+    Raises :class:`DiskFailed` with Azure's code and message when the restarts are spent, or
+    when the source disk or snapshot itself is gone (no SAS can help then)."""
+    done = int(state.get("restarts") or 0)
+    if done >= rt.settings.copy_restarts:
+        after = f" (still failing after {done} restarts with a fresh SAS)" if done else ""
+        raise DiskFailed(error.code, error.message + after)
+    export = rt.store.source_state(job.id, source.key).get(export_field(disk.key)) or {}
+    if not export.get("id") or rt.cloud.compute.find_disk(export["id"]) is None:
+        raise DiskFailed(error.code, error.message)
+    log.warning("copy of %s %s to %s: restart %d of %d: %s: %s", source.name, disk.key, target.region, done + 1,
+                rt.settings.copy_restarts, error.code, error.message)
+    patch: Fields = {
+        "restarts": done + 1,
+        "restart_reasons": [*(state.get("restart_reasons") or []), f"{error.code}: {error.message}"],
+        "restart_of": failure,
+        "stale_generation": max(generation, int(state.get("stale_generation") or 0)),
+    }
+    rt.store.update_disk(job.id, source.key, target.key, disk.key, **patch)
+    return state | patch
 
 
 def _progress(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,

@@ -2,28 +2,25 @@
 
 The source part is shared by all targets of the source: whichever ``prepare`` comes first
 takes a Redis lock, snapshots the disks (or deallocates the VM), grants one read SAS per
-disk, puts each SAS in the vault and records what it made; the others find that record.
+disk, puts each SAS in the vault (its first generation: see :mod:`.grants` for the
+grants that may follow) and records what it made; the others find that record.
 A disk that cannot be exported is recorded with its error, so that only its copies fail.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound
 from diskferry.model import TAG_JOB, Consistency, Disk, ExportKind, Job, Phase, Role, Source, SourceKind, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
+from diskferry.pipeline.grants import grant
 from diskferry.pipeline.outcome import PairOutcome, error_of
-from diskferry.pipeline.runtime import PREPARE_LOCK_SECONDS, Runtime, sas_name
+from diskferry.pipeline.runtime import PREPARE_LOCK_SECONDS, Runtime
+from diskferry.pipeline.runtime import export_field as export_field  # where cleanup and older code look
 
 Fields = dict[str, Any]
-
-
-def export_field(disk_key: str) -> str:
-    """The source record's field describing how a disk is read (id, kind, grant, error)."""
-    return f"export|{disk_key}"
 
 
 def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
@@ -108,11 +105,8 @@ def _export(rt: Runtime, job: Job, source: Source, disk: Disk, needs_sas: bool) 
         if needs_sas:
             # the intent is recorded first, so that cleanup revokes a grant even after a crash
             rt.store.update_source(job.id, source.key, **{field: entry | {"granted": True}})
-            lifetime = rt.settings.sas.lifetime(disk.size_bytes + 512)
-            expires = time.time() + lifetime
-            sas = rt.cloud.compute.grant_read(export_id, lifetime)
-            rt.vault.put(job.id, sas_name(source.key, disk.key), sas, expires)
-            entry |= {"granted": True, "sas_expires": expires}
+            sas = grant(rt, job, source, disk, export_id)
+            entry |= {"granted": True, "sas_expires": sas.expires_at, "sas_generation": sas.generation}
     except (DiskFailed, NotFound) as exc:
         entry["error"] = error_of(exc).as_dict()
     rt.store.update_source(job.id, source.key, **{field: entry})

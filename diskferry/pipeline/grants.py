@@ -1,0 +1,131 @@
+"""The read SAS of a source disk: granted once, shared by every target, granted again in turn.
+
+``prepare`` grants the first SAS (generation 1); every staged target's copy of the disk
+reads it from the vault. A new ``beginGetAccess`` on a disk replaces its previous SAS
+(Azure revokes the old one), so granting again for one target would break the copies of
+all the others. Hence one rule: **whoever needs a fresh SAS takes the disk's grant lock
+and grants only if the vault does not already hold a usable newer generation**:
+
+* a copy whose source could not be read asks for a generation newer than the one it used —
+  if another target already granted again, that is the answer, and nothing is granted;
+* before a copy starts it also asks that the SAS last the copy: a SAS that expires before
+  the copy's expected end is renewed ahead, when a fresh grant would last it and no other
+  target's copy running on the current SAS would be cut off by the renewal.
+
+A fresh grant is sized (``SasPolicy``) to the bytes still to copy: a restarted Copy Blob
+reads the source again from byte 0, so that is the whole VHD. It is stored only in the
+vault, whose TTL follows the SAS's own expiry (its ``se``, when Azure grants less than
+was asked).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+from diskferry.errors import Busy
+from diskferry.model import Disk, Job, Phase, Source, Target
+from diskferry.pipeline.runtime import Runtime, export_field, sas_name
+from diskferry.vault import VaultEntry
+
+#: a worker holding a disk's grant lock longer than this is presumed dead
+GRANT_LOCK_SECONDS = 5 * 60
+#: the bytes a read SAS of a disk exposes: the disk and the fixed-VHD footer
+FOOTER = 512
+
+
+def sas_expiry(url: str) -> float | None:
+    """The expiry (``se``, epoch seconds) written in a SAS URL, if it has a readable one."""
+    values = parse_qs(urlsplit(url).query).get("se")
+    if not values:
+        return None
+    try:
+        when = datetime.fromisoformat(values[0].replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> VaultEntry:
+    """Grant read access to ``export_id`` for a copy of ``disk`` and keep the SAS in the vault
+    as its next generation (the caller holds the source's or the disk's lock)."""
+    nbytes = disk.size_bytes + FOOTER
+    seconds = rt.settings.sas.lifetime(nbytes)
+    asked = time.time()
+    sas = rt.cloud.compute.grant_read(export_id, seconds)
+    # never keep it past its real expiry: Azure may grant less than was asked
+    expires = min(asked + seconds, sas_expiry(sas) or math.inf)
+    return rt.vault.put(job.id, sas_name(source.key, disk.key), sas, expires, granted_at=asked)
+
+
+def sas_for(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, *, newer_than: int) -> VaultEntry:
+    """A SAS of a generation above ``newer_than`` that can serve this target's copy now;
+    granted again (once, for every target) when the vault holds none.
+
+    Raises :class:`Busy` while another worker grants it."""
+    name = sas_name(source.key, disk.key)
+    entry = rt.vault.entry(job.id, name)
+    if _serves(rt, job, source, target, disk, entry, newer_than):
+        assert entry is not None
+        return entry
+    with rt.store.lock(job.id, f"grant|{source.key}|{disk.key}", GRANT_LOCK_SECONDS) as taken:
+        if not taken:
+            raise Busy("SasBeingGranted", f"another worker grants read access to {disk.name}", retry_after=1)
+        # the worker that held the lock before us may have granted just now
+        entry = rt.vault.entry(job.id, name)
+        if _serves(rt, job, source, target, disk, entry, newer_than):
+            assert entry is not None
+            return entry
+        return _regrant(rt, job, source, disk)
+
+
+def _serves(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, entry: VaultEntry | None,
+            newer_than: int) -> bool:
+    if entry is None or entry.generation <= newer_than:
+        return False
+    policy = rt.settings.sas
+    nbytes = disk.size_bytes + FOOTER
+    now = time.time()
+    # a fresh grant lasts what the policy asks, or what Azure gave last time if that was less
+    fresh = min(policy.lifetime(nbytes), entry.lifetime)
+    if not renew_ahead(entry.seconds_left(now), policy.expected_seconds(nbytes), fresh):
+        return True
+    return _runs_to_end_on(rt, job, source, target, disk, entry, now)
+
+
+def renew_ahead(seconds_left: float, copy_seconds: float, fresh_lifetime: float) -> bool:
+    """Whether to grant again before a copy starts: the SAS will expire before the copy's
+    expected end, and a fresh one would last it (else renewing gains nothing)."""
+    return seconds_left < copy_seconds <= fresh_lifetime
+
+
+def _runs_to_end_on(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, entry: VaultEntry,
+                    now: float) -> bool:
+    """Whether another target's copy running on ``entry`` should finish before it expires:
+    renewing would cut it off, so this copy starts on the current SAS and, should that
+    expire, is restarted with the one granted then."""
+    assumed = rt.settings.sas.assumed_bandwidth
+    for other in job.targets:
+        if other.key == target.key or not job.staged(source, other):
+            continue
+        state = rt.store.disk_state(job.id, source.key, other.key, disk.key)
+        if state.get("phase") != Phase.copying.value or state.get("sas_generation") != entry.generation:
+            continue
+        left = max(0, int(state.get("bytes_total") or disk.size_bytes) - int(state.get("bytes_copied") or 0))
+        eta = state.get("eta")
+        if now + (float(eta) if eta is not None else left / assumed) < entry.expires_at:
+            return True
+    return False
+
+
+def _regrant(rt: Runtime, job: Job, source: Source, disk: Disk) -> VaultEntry:
+    """Grant again (replacing the previous SAS) and note it on the source's export record."""
+    field = export_field(disk.key)
+    export = dict(rt.store.source_state(job.id, source.key)[field])
+    entry = grant(rt, job, source, disk, export["id"])
+    export |= {"granted": True, "sas_generation": entry.generation, "sas_expires": entry.expires_at,
+               "regrants": int(export.get("regrants") or 0) + 1}
+    rt.store.update_source(job.id, source.key, **{field: export})
+    return entry
