@@ -12,6 +12,7 @@ import gc
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ class Fleet:
         return self.admin.leftovers(job_id)
 
 
-def _worker_env(azure_env: dict[str, str], redis_url: str) -> dict[str, str]:
+def _worker_env(azure_env: dict[str, str], redis_url: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
     base = redis_url.rsplit("/", 1)[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}
     env.update(azure_env)
@@ -83,20 +84,30 @@ def _worker_env(azure_env: dict[str, str], redis_url: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(overrides or {})
     return env
 
 
 @pytest.fixture(scope="session")
 def fleet(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    env = _worker_env(emulator.env, redis_url)
+    with running_fleet(emulator, redis_url, tmp_path_factory.mktemp("workers")) as started:
+        yield started
+
+
+@contextmanager
+def running_fleet(emulator: EmulatorProcess, redis_url: str, logdir: Path, overrides: dict[str, str] | None = None,
+                  workers: int = WORKERS) -> Iterator[Fleet]:
+    """Workers with the fleet's environment plus ``overrides``, for tests that need other
+    settings (such a fleet must also take its own broker DB, or the two share tasks)."""
+    env = _worker_env(emulator.env, redis_url, overrides)
     settings = Settings.from_env(env)
     app = make_app(settings)
-    workers = LocalFleet(env, settings, tmp_path_factory.mktemp("workers"), workers=WORKERS, cwd=ROOT)
+    local = LocalFleet(env, settings, logdir, workers=workers, cwd=ROOT)
     client = redis.Redis.from_url(settings.state_url, decode_responses=True)
     admin = emulator.admin()
-    fleet = Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings), admin, workers)
+    fleet = Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings), admin, local)
     try:
-        with workers.start(app):
+        with local.start(app):
             yield fleet
             # results a test waited on keep a Redis subscription: drop it while Redis is up
             gc.collect()
