@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
+from azure.mgmt.compute.models import Image, VirtualMachine
 
 from diskferry.errors import JobFailed
 from diskferry.model import Phase
@@ -472,4 +473,63 @@ def test_twenty_vms_to_two_regions(fleet: Fleet, fast_copies: AdminClient, clien
           f"({calls.get('blob.GetBlobProperties', 0)} copy polls), {calls.get('oauth2.token', 0)} tokens; "
           f"Redis commands: {sum(redis_calls.values())}, most: {sorted(redis_calls.items(), key=lambda i: -i[1])[:6]}")
     assert wall < 60
+    assert_clean(fleet, job_id)
+
+
+# -- where the disks live ------------------------------------------------------------------------
+
+
+def test_vm_whose_disks_live_in_another_group(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
+    """Azure lets a VM attach disks of any group of its region: snapshots go beside the disks."""
+    vm_rg, disk_rg = _rg("vmrg"), _rg("diskrg")
+    (donor,) = _seed_vms(fleet, disk_rg, {"name": "donor", "os_disk": 1, "data_disks": [1]})
+    clients.compute.virtual_machines.begin_delete(disk_rg, "donor").result()  # its disks stay
+    clients.resource.resource_groups.create_or_update(vm_rg, {"location": "francecentral"})
+    os_disk, data_disk = (clients.compute.disks.get(disk_rg, d.name) for d in donor.disks)
+    clients.compute.virtual_machines.begin_create_or_update(vm_rg, "app", VirtualMachine({
+        "location": "francecentral",
+        "properties": {"hardwareProfile": {"vmSize": "Standard_D2s_v5"}, "storageProfile": {
+            "osDisk": {"osType": "Linux", "createOption": "Attach", "managedDisk": {"id": os_disk.id}},
+            "dataDisks": [{"lun": 4, "createOption": "Attach", "managedDisk": {"id": data_disk.id}}]}},
+    })).result()
+    job_id = fleet.submit(vm_job(vm_rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{vm_rg}"},
+                                                  {"region": "francecentral", "resource_group": f"fc-{vm_rg}"}]))
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.succeeded, status
+    assert sorted(d.key for d in status.disks()) == ["lun4", "lun4", "os", "os"]
+    got = {(d.key, fleet.admin.hash(str(d.result_id))["sha256"]) for d in status.disks()}
+    assert got == {("os", donor.disks[0].sha256), ("lun4", donor.disks[1].sha256)}
+    assert_clean(fleet, job_id)
+    audit = fleet.admin.audit(scope=f"/subscriptions/{clients.subscription_id}/resourceGroups/{disk_rg}/")
+    assert [i for i in audit["items"] if i["kind"] in ("grant", "snapshot")] == []
+
+
+def test_image_built_from_a_running_vms_disks(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
+    """An image whose sources are managed disks (attached to a running VM): read through
+    snapshots of the job's own, never through a grant on the attached disks."""
+    rg = _rg("imgvm")
+    (vm,) = _seed_vms(fleet, rg, {"name": "live", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": 6}]})
+    os_id, data_id = (d.id for d in vm.disks)
+    clients.compute.images.begin_create_or_update(rg, "fromdisks", Image({
+        "location": "francecentral",
+        "properties": {"hyperVGeneration": "V2", "storageProfile": {
+            "osDisk": {"osType": "Linux", "osState": "Specialized", "managedDisk": {"id": os_id}},
+            "dataDisks": [{"lun": 6, "managedDisk": {"id": data_id}}]}},
+    })).result()
+    before = fast_copies.counters()
+    job_id = fleet.submit({"source": {"resource_group": rg, "images": ["fromdisks"]},
+                           "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    status = fleet.wait(job_id)
+    calls = delta(before, fast_copies.counters())
+
+    assert status.phase is Phase.succeeded, status
+    assert "Microsoft.Compute/disks/beginGetAccess/action" not in calls
+    assert calls.get("Microsoft.Compute/snapshots/write") == 2
+    (target,) = status.targets()
+    assert target.image_id
+    made = clients.compute.images.get(f"br-{rg}", "fromdisks-brazilsouth")
+    assert made.storage_profile.os_disk.os_state == "Specialized"
+    assert_image_content(fleet, vm, target.image_id)
+    assert _power(clients, rg, "live") == "PowerState/running"
     assert_clean(fleet, job_id)
