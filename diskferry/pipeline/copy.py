@@ -125,10 +125,12 @@ def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, s
         return DiskOutcome(disk.key, True)
     error = Error(*_copy_error(status.state, status.description))
     if status.state is CopyState.failed and source_unreadable(status.description):
-        failure = f"copy:{status.copy_id}"
-        if state.get("restart_of") != failure:  # else counted already, by a run that died before restarting
-            state = _count_restart(rt, job, source, target, disk, state, failure, error,
-                                   int(state.get("sas_generation") or 0))
+        # counted once per failed copy: a run that died before restarting (or whose restart was
+        # refused) finds this failure counted already
+        used = int(state.get("sas_generation") or 0)
+        failed = status.copy_id or f"generation {used}"
+        if state.get("failed_copy") != failed:
+            state = _count_restart(rt, job, source, target, disk, state, error, used, failed_copy=failed)
         # Copy Blob overwrites a destination whose copy is no longer pending
         return _start(rt, job, source, target, disk, state, account, blob)
     raise DiskFailed(error.code, error.message)
@@ -157,8 +159,7 @@ def _start(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, st
             raise
         # the SAS was revoked or expired between the vault and Copy Blob: the next run starts
         # again with a newer one
-        _count_restart(rt, job, source, target, disk, state, f"refused:{sas.generation}", error_of(exc),
-                       sas.generation)
+        _count_restart(rt, job, source, target, disk, state, error_of(exc), sas.generation)
     return Pending(rt.settings.poll_seconds)
 
 
@@ -171,7 +172,7 @@ def source_unreadable(description: str | None) -> bool:
 
 
 def _count_restart(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
-                   failure: str, error: Error, generation: int) -> Fields:
+                   error: Error, generation: int, failed_copy: str | None = None) -> Fields:
     """Record one restart of a copy whose source could not be read with SAS ``generation``.
 
     Raises :class:`DiskFailed` with Azure's code and message when the restarts are spent, or
@@ -188,9 +189,10 @@ def _count_restart(rt: Runtime, job: Job, source: Source, target: Target, disk: 
     patch: Fields = {
         "restarts": done + 1,
         "restart_reasons": [*(state.get("restart_reasons") or []), f"{error.code}: {error.message}"],
-        "restart_of": failure,
         "stale_generation": max(generation, int(state.get("stale_generation") or 0)),
     }
+    if failed_copy is not None:
+        patch["failed_copy"] = failed_copy
     rt.store.update_disk(job.id, source.key, target.key, disk.key, **patch)
     return state | patch
 

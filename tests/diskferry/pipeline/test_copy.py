@@ -1,10 +1,35 @@
-"""How a failed copy is read: a source that could not be read is worth a fresh SAS."""
+"""A copy whose source could not be read is restarted with a fresh SAS, within a budget.
+
+The restart state machine is driven step by step (``copy.advance`` in this process, as the
+task would call it) against the local Azure, so that the test acts between two calls.
+"""
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 
+from diskferry import naming
+from diskferry.cloud import CopyState, CopyStatus, ResourceId
+from diskferry.model import Job, Phase, Source, Target
+from diskferry.naming import STAGING_CONTAINER
+from diskferry.pipeline import cleanup, copy, layout, prepare
 from diskferry.pipeline.copy import source_unreadable
+from diskferry.pipeline.outcome import DiskOutcome, Pending
+from diskferry.pipeline.runtime import Runtime, sas_name
+from emulator.admin_client import AdminClient
+from emulator.seed import SeedSpec, seed
+from emulator.testing import EmulatorProcess
+from producer.jobfile import parse
+from producer.planner import make_plan
+from tests.conftest import Clients
+from tests.diskferry.pipeline.runtimes import runtime_for
+from tests.fleet.checks import delta
 
 
 @pytest.mark.parametrize(
@@ -23,3 +48,142 @@ from diskferry.pipeline.copy import source_unreadable
 )
 def test_source_unreadable(description: str | None, unreadable: bool) -> None:
     assert source_unreadable(description) is unreadable
+
+
+# -- the restart state machine, step by step against the local Azure ------------------------
+
+@dataclass
+class Pair:
+    rt: Runtime
+    job: Job
+    source: Source
+    target: Target
+    clients: Clients
+    admin: AdminClient
+
+    def advance(self) -> DiskOutcome | Pending:
+        return copy.advance(self.rt, self.job.id, self.source.key, self.target.key, "os")
+
+    def state(self) -> dict[str, Any]:
+        return self.rt.store.disk_state(self.job.id, self.source.key, self.target.key, "os")
+
+    def copy_status(self) -> CopyStatus | None:
+        account = self.rt.staging_account(self.target)
+        assert account is not None
+        return self.rt.cloud.storage.copy_status(account, STAGING_CONTAINER,
+                                                 layout.staged_blob(self.job, self.source, self.target,
+                                                                    self.source.disk("os")))
+
+    def revoke(self) -> None:
+        """endGetAccess on the source snapshot, as an outsider would."""
+        snap = ResourceId.parse(layout.snapshot_id(self.job, self.source, self.source.disk("os")))
+        self.clients.compute.snapshots.begin_revoke_access(snap.resource_group, snap.name).result()
+
+    def refuse_next_copy(self) -> None:
+        """The next Copy Blob answers as Azure does when the source SAS no longer works."""
+        self.admin.add_fault("blob.CopyBlob", status=403, code="CannotVerifyCopySource",
+                             message="This request is not authorized to perform this operation.", count=1)
+
+    def until_failed(self) -> CopyStatus:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            status = self.copy_status()
+            if status is not None and status.state is CopyState.failed:
+                return status
+            time.sleep(0.05)
+        raise AssertionError(f"the copy did not fail: {self.copy_status()}")
+
+
+@pytest.fixture
+def pair(emulator: EmulatorProcess, redis_url: str, clients: Clients, admin: AdminClient) -> Iterator[Pair]:
+    """A one-disk VM prepared for one staged target (snapshot, SAS generation 1, staging
+    account), with copies slow enough (1 MiB in ~4 s) to be caught running."""
+    rg = f"restart-{uuid.uuid4().hex[:6]}"
+    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                                                "vms": [{"name": "app", "os_disk": 1}]}))
+    rt = runtime_for(emulator, redis_url)
+    spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
+                  "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
+    rt.store.create(job)
+    source, target = job.sources[0], job.targets[0]
+    assert prepare.prepare(rt, job.id, source.key, target.key).ok
+    admin.set(copy_bandwidth=256 * 1024, lro_latency=0.0)
+    found = Pair(rt, job, source, target, clients, admin)
+    yield found
+    cleanup.cleanup_pair(rt, job, source, target)
+    assert admin.leftovers(job.id) == []
+    assert rt.vault.names(job.id) == []
+    rt.store.delete(job.id)
+    for group in (rg, f"br-{rg}"):
+        clients.resource.resource_groups.begin_delete(group).result()
+
+
+def _calls(p: Pair, before: dict[str, int]) -> tuple[int, int]:
+    """(grants, Copy Blob calls) since ``before``."""
+    calls = delta(before, p.admin.counters())
+    grants = sum(n for op, n in calls.items() if op.endswith("/beginGetAccess/action"))
+    return grants, calls.get("blob.CopyBlob", 0)
+
+
+def test_every_failure_counts_once_and_a_rerun_starts_nothing(pair: Pair) -> None:
+    p = pair
+    assert p.rt.settings.copy_restarts == 3
+    before = p.admin.counters()
+    # 1. Copy Blob refuses the SAS of generation 1: counted, nothing started
+    p.refuse_next_copy()
+    assert isinstance(p.advance(), Pending)
+    assert (p.state()["restarts"], p.state()["stale_generation"]) == (1, 1)
+    assert p.state()["restart_reasons"][0].startswith("CannotVerifyCopySource: ")
+    assert p.copy_status() is None
+    # 2. the next run grants generation 2 and starts the copy
+    assert isinstance(p.advance(), Pending)
+    assert p.state()["sas_generation"] == 2
+    running = p.copy_status()
+    assert running is not None and running.state is CopyState.pending
+    assert _calls(p, before) == (1, 2)
+    # 3. a run again (a redelivered message): no second copy, no grant
+    before = p.admin.counters()
+    assert isinstance(p.advance(), Pending)
+    assert _calls(p, before) == (0, 0)
+    again = p.copy_status()
+    assert again is not None and again.copy_id == running.copy_id
+    # 4. revoked mid-copy, and the restart's Copy Blob refused too: two failures, two restarts
+    p.revoke()
+    failed = p.until_failed()
+    p.refuse_next_copy()
+    assert isinstance(p.advance(), Pending)
+    state = p.state()
+    assert (state["restarts"], state["failed_copy"], state["stale_generation"]) == (3, failed.copy_id, 3)
+    assert [r.split(":", 1)[0] for r in state["restart_reasons"]] == [
+        "CannotVerifyCopySource", "AuthenticationFailed", "CannotVerifyCopySource"]
+    # 5. the blob still shows the failed copy: its failure is not counted again; generation 4 starts
+    before = p.admin.counters()
+    assert isinstance(p.advance(), Pending)
+    assert (p.state()["restarts"], p.state()["sas_generation"]) == (3, 4)
+    assert _calls(p, before) == (1, 1)
+    # 6. one more failure: the budget is spent; Azure's code and message, and the SAS is revoked
+    p.revoke()
+    p.until_failed()
+    outcome = p.advance()
+    assert isinstance(outcome, DiskOutcome) and not outcome.ok
+    assert outcome.code == "AuthenticationFailed"
+    assert outcome.message is not None and "Copy failed when reading the source" in outcome.message
+    assert "after 3 restarts" in outcome.message
+    assert p.state()["phase"] == Phase.failed.value
+    assert p.rt.vault.entry(p.job.id, sas_name(p.source.key, "os")) is None
+
+
+def test_a_copy_whose_source_is_gone_is_not_restarted(pair: Pair) -> None:
+    p = pair
+    assert isinstance(p.advance(), Pending)  # started with generation 1
+    snap = ResourceId.parse(layout.snapshot_id(p.job, p.source, p.source.disk("os")))
+    p.revoke()
+    p.clients.compute.snapshots.begin_delete(snap.resource_group, snap.name).result()
+    p.until_failed()
+    before = p.admin.counters()
+    outcome = p.advance()
+    assert isinstance(outcome, DiskOutcome) and not outcome.ok and outcome.code == "AuthenticationFailed"
+    assert "after" not in (outcome.message or "")
+    assert p.state().get("restarts") is None
+    assert _calls(p, before) == (0, 0)

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from config.settings import Settings
 from diskferry import naming
 from diskferry.errors import Busy
 from diskferry.model import Disk, ExportKind, Job, Phase, Source, SourceKind
 from diskferry.pipeline import grants
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
-from diskferry.vault import VaultEntry, new_key
+from diskferry.vault import VaultEntry
 from emulator.admin_client import AdminClient
 from emulator.testing import EmulatorProcess
 from tests.conftest import Clients
 from tests.diskferry import factories
+from tests.diskferry.pipeline.runtimes import runtime_for
 from tests.emulator.compute.helpers import empty_disk
 from tests.fleet.checks import delta
 
@@ -47,10 +47,8 @@ def exported(emulator: EmulatorProcess, redis_url: str, clients: Clients, rg: st
     """A job whose one source disk (a real 1 GiB disk) is exported to four targets, with its
     first SAS (generation 1) in the vault, as ``prepare`` leaves it. At an assumed 256 MiB/s
     a copy of it is expected to take 4 s, and a fresh SAS lives 12 s."""
-    env = {**emulator.env, "DISKFERRY_BROKER_URL": redis_url, "DISKFERRY_VAULT_KEY": new_key(),
-           "DISKFERRY_SAS_BANDWIDTH": str(256 * 1024 * 1024), "DISKFERRY_SAS_MARGIN": "3",
-           "DISKFERRY_SAS_MIN_SECONDS": "1"}
-    rt = Runtime.from_settings(Settings.from_env(env))
+    rt = runtime_for(emulator, redis_url, DISKFERRY_SAS_BANDWIDTH=str(256 * 1024 * 1024), DISKFERRY_SAS_MARGIN="3",
+                     DISKFERRY_SAS_MIN_SECONDS="1")
     made = empty_disk(clients, rg)
     disk = Disk("os", str(made.name), str(made.id), ExportKind.disk, GIB, "Standard_LRS", os_type="Linux")
     vm_id = str(made.id).replace("/disks/", "/virtualMachines/")
