@@ -5,6 +5,14 @@ and each call does one thing: start the copy when there is none, or read its pro
 Because the staged blob's name is a function of (job, source, target, disk), a call
 after a crash finds the copy the first call started instead of starting another.
 
+A copy that fails (or that Copy Blob refuses to start) because its source could not be
+read — the shared SAS expired or was revoked — is started again onto the same blob with a
+SAS newer than the one that failed it (:mod:`.grants` makes sure only one is granted for
+all targets), at most ``DISKFERRY_COPY_RESTARTS`` times. The job record keeps the count,
+the reasons, the generation each attempt used (``sas_generation``), the newest generation
+that failed (``stale_generation``) and the failed copy already counted (``failed_copy``),
+so that a run after a crash neither counts a failure twice nor grants needlessly.
+
 A target in the source's own region takes the short path: one disk ``Copy`` from the
 snapshot (or disk), no SAS and no staging copy.
 """
