@@ -60,7 +60,7 @@ def test_pending_copy_resumes_after_restart(
             src.upload_page(data[off : off + 4 * MIB], offset=off, length=4 * MIB)
         dest = dst_acct.container("dst").get_blob_client("disk.vhd")
         copy_id = dest.start_copy_from_url(sas_url(src_acct, src))["copy_id"]
-        time.sleep(2.5)  # past one batched save of progress and of the destination's map
+        time.sleep(2.5)  # past one batched save of progress (the map is rebuilt from it)
         before = int(dest.get_blob_properties().copy.progress.split("/")[0])
         assert 0 < before < size
         if how == "kill":
