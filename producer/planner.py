@@ -30,6 +30,13 @@ from diskferry.model import (
 from diskferry.pipeline import layout
 from producer.jobfile import JobFile, SourceSpec
 
+#: the planner's refusals: the job file asks for what cannot be done (bad input, unlike Azure
+#: being unreachable or refusing diskferry's credentials)
+REFUSALS = frozenset({
+    "NoSubscription", "DuplicateSource", "DuplicateDestination", "UnsupportedImageSource", "UnmanagedDisk",
+    "ImageSourceNotFound", "StagingAccountNotFound", "StagingAccountRegion",
+})
+
 
 @dataclass(frozen=True)
 class Step:

@@ -14,6 +14,7 @@ from diskferry.state import JobStatus
 from producer import api, views
 from producer.follow import follow
 from producer.jobfile import JobFile
+from producer.planner import REFUSALS
 from producer.progress import JobProgress
 from producer.terminal import Terminal
 
@@ -49,8 +50,10 @@ def load(term: Terminal, path: Path) -> JobFile:
 
 
 def azure_failure(term: Terminal, err: DiskferryError) -> NoReturn:
-    """Planning hit Azure: a missing source is bad input, anything else unavailability."""
-    code = EXIT_BAD_INPUT if err.code in ("NotFound", "ResourceNotFound", "ResourceGroupNotFound") else EXIT_UNAVAILABLE
+    """Planning failed: a missing source or a job the planner refuses (names that collide, ...)
+    is bad input, anything else unavailability."""
+    bad = err.code in ("NotFound", "ResourceNotFound", "ResourceGroupNotFound") or err.code in REFUSALS
+    code = EXIT_BAD_INPUT if bad else EXIT_UNAVAILABLE
     fail(term, f"{err.code}: {err.message}", code)
 
 

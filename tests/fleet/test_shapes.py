@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from azure.mgmt.compute.models import Image, VirtualMachine
 
 from diskferry.errors import JobFailed
@@ -25,6 +27,7 @@ from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_image_content, assert_same_content, delta
 from tests.fleet.conftest import Fleet, parse_job, vm_job
 from tests.fleet.images import seed_image
+from tests.fleet.test_cli import diskferry
 
 DEALLOCATE = "Microsoft.Compute/virtualMachines/deallocate/action"
 START = "Microsoft.Compute/virtualMachines/start/action"
@@ -207,6 +210,22 @@ def test_a_source_listed_twice_is_refused(fleet: Fleet, admin: AdminClient) -> N
     err = _refused(fleet, admin, doc)
     assert err.code == "DuplicateSource"
     assert err.message == f"sources[1]: vm {rg.upper()}/app is listed twice"
+
+
+@pytest.mark.parametrize("command", ["plan", "submit"])
+def test_colliding_names_exit_2_from_the_cli(fleet: Fleet, admin: AdminClient, tmp_path: Path, command: str) -> None:
+    rg = _rg("clash")
+    _seed_vms(fleet, rg, {"name": "web", "os_disk": 1}, {"name": "db", "os_disk": 1})
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(vm_job(rg, ["web", "db"], [{"region": "westeurope", "resource_group": "we"}],
+                                         name="{region}-{key}")))
+    audit_before = admin.audit()
+
+    done = diskferry(fleet, command, str(job))
+
+    assert done.returncode == 2, done.stderr  # bad input, not "Azure unavailable" (3)
+    assert "DuplicateDestination: options.name: disk we/westeurope-os would be made twice" in done.stderr
+    assert admin.audit() == audit_before
 
 
 def test_an_image_and_a_vm_of_the_same_name(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
