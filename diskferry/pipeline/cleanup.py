@@ -20,8 +20,7 @@ from diskferry.model import TAG_JOB, Error, Job, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.outcome import fail_disk
-from diskferry.pipeline.prepare import export_field
-from diskferry.pipeline.runtime import Runtime, sas_name
+from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 
 log = logging.getLogger(__name__)
 
