@@ -94,6 +94,8 @@ class SourceStatus:
     phase: Phase
     targets: list[TargetStatus] = field(default_factory=list)
     error: Error | None = None
+    #: what the source's cleanup could not undo (a VM that would not start again, ...)
+    cleanup_error: Error | None = None
 
 
 @dataclass
@@ -117,8 +119,11 @@ class JobStatus:
 
     @property
     def cleaned(self) -> bool:
-        """Nothing temporary is left: every pair's cleanup ran to the end."""
+        """Every pair's cleanup ran to the end (see ``cleanup_errors`` for what it could not undo)."""
         return all(t.cleaned for t in self.targets())
+
+    def cleanup_errors(self) -> list[tuple[SourceStatus, Error]]:
+        return [(s, s.cleanup_error) for s in self.sources if s.cleanup_error is not None]
 
 
 @dataclass
@@ -134,8 +139,8 @@ class JobSummary:
     disks_failed: int
 
 
-def _error(doc: Fields) -> Error | None:
-    err = doc.get("error")
+def _error(doc: Fields, name: str = "error") -> Error | None:
+    err = doc.get(name)
     if isinstance(err, dict) and err.get("code"):
         return Error(str(err["code"]), str(err.get("message", "")))
     return None
@@ -310,6 +315,7 @@ class JobStore:
                     phase=overall([t.phase for t in targets]),
                     targets=targets,
                     error=_error(sdoc),
+                    cleanup_error=_error(sdoc, "cleanup_error"),
                 )
             )
         return JobStatus(

@@ -96,11 +96,13 @@ def _outcome(d: DiskStatus) -> str:
 
 
 def failures(job: JobStatus) -> list[str]:
-    """One line per failed disk, target or source: what failed and why."""
+    """One line per failed disk, target or source (or source cleanup): what failed and why."""
     lines = []
     for src in job.sources:
         if src.error:
             lines.append(f"{src.name}: {src.error.code}: {src.error.message}")
+        if src.cleanup_error:
+            lines.append(f"{src.name}: cleanup: {src.cleanup_error.code}: {src.cleanup_error.message}")
         for tgt in src.targets:
             if tgt.error:
                 lines.append(f"{src.name} → {tgt.region}: {tgt.error.code}: {tgt.error.message}")

@@ -13,10 +13,13 @@ Cleanup runs after success, failure and unexpected errors alike (finalize and th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from diskferry.cloud import CopyState
-from diskferry.errors import DiskferryError
-from diskferry.model import TAG_JOB, Error, Job, Phase, Source, Target
+from diskferry.errors import DiskferryError, RetryLater
+from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.outcome import fail_disk
@@ -90,30 +93,49 @@ def _delete_orphan_image_disks(rt: Runtime, job: Job, source: Source, target: Ta
 
 def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
     """Revoke, delete temporary snapshots, restart the VM. Each item is tried even when another
-    fails; the first failure is raised at the end so the task can run cleanup again."""
+    fails. A transient failure is raised at the end, so that the task runs cleanup again; one
+    that running again will not mend (the VM cannot be started: ``AllocationFailed``, or was
+    deleted meanwhile) is recorded as the source's ``cleanup_error`` instead, so that the rest
+    of the job's cleanup goes on and the job ends, failed, saying what was left."""
     state = rt.store.source_state(job.id, source.key)
-    first: DiskferryError | None = None
-    compute = rt.cloud.compute
-    for disk in source.disks:
-        export = state.get(export_field(disk.key)) or {}
-        snapshot_id = layout.snapshot_id(job, source, disk)
-        try:
-            rt.vault.delete(job.id, sas_name(source.key, disk.key))
-            if export.get("granted"):
-                compute.revoke(export["id"])
-            snapshot = compute.find_disk(snapshot_id)
-            if snapshot is not None and snapshot.tags.get(TAG_JOB) == job.id:
-                compute.revoke(snapshot_id)
-                compute.delete(snapshot_id)
-        except DiskferryError as exc:
-            log.warning("cleanup of %s/%s: %s", source.name, disk.key, exc)
-            first = first or exc
+    #: (what is left if the step fails, the step)
+    steps: list[tuple[str, Callable[[], None]]] = [
+        (f"the SAS or snapshot of disk {disk.key} may be left", partial(_undo_export, rt, job, source, disk, state))
+        for disk in source.disks
+    ]
     if state.get("deallocated") and not state.get("restarted"):
+        steps.append((f"VM {source.name} is left deallocated", partial(_restart, rt, job, source)))
+    transient: RetryLater | None = None
+    lasting: Error | None = None
+    for left, step in steps:
         try:
-            compute.start_vm(source.resource_id)
-            rt.store.update_source(job.id, source.key, restarted=True)
+            step()
+        except RetryLater as exc:
+            log.warning("cleanup of %s: %s (will retry)", source.name, exc)
+            transient = transient or exc
         except DiskferryError as exc:
-            log.warning("restart of %s: %s", source.name, exc)
-            first = first or exc
-    if first is not None:
-        raise first
+            log.warning("cleanup of %s: %s; %s", source.name, exc, left)
+            lasting = lasting or Error(exc.code, f"{exc.message}; {left}")
+    if transient is not None:
+        raise transient
+    if lasting is not None or state.get("cleanup_error"):
+        rt.store.update_source(job.id, source.key, cleanup_error=lasting)
+
+
+def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk, state: dict[str, Any]) -> None:
+    """A source disk's SAS revoked (and its vault entry gone), its temporary snapshot deleted."""
+    compute = rt.cloud.compute
+    export = state.get(export_field(disk.key)) or {}
+    snapshot_id = layout.snapshot_id(job, source, disk)
+    rt.vault.delete(job.id, sas_name(source.key, disk.key))
+    if export.get("granted"):
+        compute.revoke(export["id"])
+    snapshot = compute.find_disk(snapshot_id)
+    if snapshot is not None and snapshot.tags.get(TAG_JOB) == job.id:
+        compute.revoke(snapshot_id)
+        compute.delete(snapshot_id)
+
+
+def _restart(rt: Runtime, job: Job, source: Source) -> None:
+    rt.cloud.compute.start_vm(source.resource_id)
+    rt.store.update_source(job.id, source.key, restarted=True)

@@ -89,9 +89,9 @@ def _log_changes(term: Terminal, job: JobStatus, seen: dict[str, str]) -> None:
 
 def report(term: Terminal, job: JobStatus) -> int:
     """Print the end state of a job; EXIT_OK only if every disk of every target made it
-    and every cleanup has run (nothing temporary is left)."""
+    and every cleanup has run and undone everything (nothing temporary is left)."""
     replicated = job.phase is Phase.succeeded and all(d.phase is Phase.succeeded for d in job.disks())
-    ok = replicated and job.cleaned
+    ok = replicated and job.cleaned and not job.cleanup_errors()
     if term.json_mode:
         term.json({"job": job, "ok": ok, "cleaned": job.cleaned})
         return EXIT_OK if ok else EXIT_JOB_FAILED
@@ -102,7 +102,7 @@ def report(term: Terminal, job: JobStatus) -> int:
     if not job.done:
         term.warning(f"job {job.id} is still {job.phase.value}")
         return EXIT_JOB_FAILED
-    if replicated:
+    if replicated and not job.cleanup_errors():
         term.warning(f"job {job.id}: every disk replicated, but its cleanup has not finished")
         return EXIT_JOB_FAILED
     lines = views.failures(job) or [f"job ended {job.phase.value}"]

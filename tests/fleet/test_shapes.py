@@ -495,6 +495,31 @@ def test_twenty_vms_to_two_regions(fleet: Fleet, fast_copies: AdminClient, clien
     assert_clean(fleet, job_id)
 
 
+def test_a_vm_that_cannot_be_started_again_ends_the_job_failed_and_clean(
+        fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
+    """Azure may refuse to start a deallocated VM (``AllocationFailed``): the job still
+    cleans up everything else (the staging account too) and ends, failed, saying so."""
+    rg = _rg("nostart")
+    (vm,) = _seed_vms(fleet, rg, {"name": "big", "os_disk": 1, "data_disks": [1]})
+    fast_copies.add_fault(START, kind="lro", count=-1, status=409, code="AllocationFailed",
+                          message="Allocation failed. We do not have sufficient capacity (injected).")
+    job_id = fleet.submit(vm_job(rg, ["big"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
+                                               {"region": "brazilsouth", "resource_group": f"br-{rg}"}],
+                                 consistency="deallocate"))
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.succeeded and status.cleaned, status
+    assert_same_content(fleet, vm, status)
+    ((source, error),) = status.cleanup_errors()
+    assert source.name == "big" and error.code == "AllocationFailed"
+    assert error.message.endswith("(injected).; VM big is left deallocated"), error.message
+    assert _power(clients, rg, "big") == "PowerState/deallocated"
+    shown = diskferry(fleet, "status", job_id)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert "big: cleanup: AllocationFailed: start VM big: Allocation failed." in shown.stderr
+    assert_clean(fleet, job_id)
+
+
 # -- where the disks live ------------------------------------------------------------------------
 
 
