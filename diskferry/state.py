@@ -83,6 +83,8 @@ class TargetStatus:
     error: Error | None = None
     #: its cleanup ran to the end (with the source's and staging account's, when last)
     cleaned: bool = False
+    #: what its cleanup could not remove (a resource group locked against deletes, ...)
+    cleanup_error: Error | None = None
 
 
 @dataclass
@@ -122,8 +124,15 @@ class JobStatus:
         """Every pair's cleanup ran to the end (see ``cleanup_errors`` for what it could not undo)."""
         return all(t.cleaned for t in self.targets())
 
-    def cleanup_errors(self) -> list[tuple[SourceStatus, Error]]:
-        return [(s, s.cleanup_error) for s in self.sources if s.cleanup_error is not None]
+    def cleanup_errors(self) -> list[tuple[str, Error]]:
+        """(where, what) for each thing a cleanup could not undo: where is a source's name, or
+        ``source → region`` for a pair."""
+        out = []
+        for s in self.sources:
+            if s.cleanup_error is not None:
+                out.append((s.name, s.cleanup_error))
+            out += [(f"{s.name} → {t.region}", t.cleanup_error) for t in s.targets if t.cleanup_error is not None]
+        return out
 
 
 @dataclass
@@ -304,6 +313,7 @@ class JobStore:
                         image_id=tdoc.get("image_id"),
                         error=_error(tdoc),
                         cleaned=bool(tdoc.get("cleaned")),
+                        cleanup_error=_error(tdoc, "cleanup_error"),
                     )
                 )
             sources.append(

@@ -101,8 +101,6 @@ def failures(job: JobStatus) -> list[str]:
     for src in job.sources:
         if src.error:
             lines.append(f"{src.name}: {src.error.code}: {src.error.message}")
-        if src.cleanup_error:
-            lines.append(f"{src.name}: cleanup: {src.cleanup_error.code}: {src.cleanup_error.message}")
         for tgt in src.targets:
             if tgt.error:
                 lines.append(f"{src.name} → {tgt.region}: {tgt.error.code}: {tgt.error.message}")
@@ -110,6 +108,7 @@ def failures(job: JobStatus) -> list[str]:
                 if d.phase is Phase.failed:
                     why = f"{d.error.code}: {d.error.message}" if d.error else "failed"
                     lines.append(f"{src.name} → {tgt.region} {d.key}: {why}")
+    lines += [f"{where}: cleanup: {err.code}: {err.message}" for where, err in job.cleanup_errors()]
     return lines
 
 

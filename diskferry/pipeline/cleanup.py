@@ -19,13 +19,15 @@ from typing import Any
 
 from diskferry.cloud import CopyState
 from diskferry.errors import DiskferryError, RetryLater
-from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, Target
+from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, StagingAccount, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.outcome import fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 
 log = logging.getLogger(__name__)
+#: (what is left if the step fails, the step)
+Step = tuple[str, Callable[[], None]]
 
 
 def abandon_pair(rt: Runtime, job_id: str, source_key: str, target_key: str, error: Error) -> None:
@@ -48,10 +50,16 @@ def fail_unfinished(rt: Runtime, job: Job, source: Source, target: Target, error
 
 
 def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+    """What the pair made for itself; the source's and the staging account's leftovers when
+    it is their last user. What cannot be removed (a resource group locked against deletes)
+    is recorded as the pair's ``cleanup_error``; the job still ends."""
+    steps: list[Step] = []
     if job.staged(source, target) and target.staging is not None:
-        _delete_staged(rt, job, source, target)
+        steps.append((f"staged VHDs may be left in {target.staging.name}", partial(_delete_staged, rt, job, source,
+                                                                                   target)))
     if job.builds_image(source) and not job.options.keep_image_disks:
-        _delete_orphan_image_disks(rt, job, source, target)
+        steps.append(("temporary disks may be left", partial(_delete_orphan_image_disks, rt, job, source, target)))
+    lasting = run_all(steps, f"{source.name} → {target.region}")
     finished = rt.store.add_member(job.id, f"finished|{source.key}", target.key)
     if {t.key for t in job.targets} <= finished:
         cleanup_source(rt, job, source)
@@ -59,11 +67,36 @@ def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
     if job.staged(source, target) and staging is not None and staging.created_by_job:
         done = rt.store.add_member(job.id, f"account|{staging.name}", f"{source.key}|{target.key}")
         if {f"{s.key}|{t.key}" for s, t in job.pairs_using(staging)} <= done:
-            rt.cloud.storage.delete_account(target.subscription_id, staging.resource_group, staging.name)
-            rt.forget_account(staging)
+            left = f"staging account {staging.name} is left"
+            lasting = lasting or run_all([(left, partial(_delete_account, rt, target, staging))], staging.name)
     # last: once every pair is cleaned, so are the sources and accounts (the last pair of
     # each did those before getting here)
-    rt.store.update_target(job.id, source.key, target.key, cleaned=True)
+    rt.store.update_target(job.id, source.key, target.key, cleaned=True, cleanup_error=lasting)
+
+
+def run_all(steps: list[Step], where: str) -> Error | None:
+    """Run every step even when one fails. A transient failure is raised at the end, so that
+    the task runs cleanup again; the first failure that running again will not mend is
+    returned, saying what it leaves behind."""
+    transient: RetryLater | None = None
+    lasting: Error | None = None
+    for left, step in steps:
+        try:
+            step()
+        except RetryLater as exc:
+            log.warning("cleanup of %s: %s (will retry)", where, exc)
+            transient = transient or exc
+        except DiskferryError as exc:
+            log.warning("cleanup of %s: %s; %s", where, exc, left)
+            lasting = lasting or Error(exc.code, f"{exc.message}; {left}")
+    if transient is not None:
+        raise transient
+    return lasting
+
+
+def _delete_account(rt: Runtime, target: Target, staging: StagingAccount) -> None:
+    rt.cloud.storage.delete_account(target.subscription_id, staging.resource_group, staging.name)
+    rt.forget_account(staging)
 
 
 def _delete_staged(rt: Runtime, job: Job, source: Source, target: Target) -> None:
@@ -98,26 +131,13 @@ def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
     deleted meanwhile) is recorded as the source's ``cleanup_error`` instead, so that the rest
     of the job's cleanup goes on and the job ends, failed, saying what was left."""
     state = rt.store.source_state(job.id, source.key)
-    #: (what is left if the step fails, the step)
-    steps: list[tuple[str, Callable[[], None]]] = [
+    steps: list[Step] = [
         (f"the SAS or snapshot of disk {disk.key} may be left", partial(_undo_export, rt, job, source, disk, state))
         for disk in source.disks
     ]
     if state.get("deallocated") and not state.get("restarted"):
         steps.append((f"VM {source.name} is left deallocated", partial(_restart, rt, job, source)))
-    transient: RetryLater | None = None
-    lasting: Error | None = None
-    for left, step in steps:
-        try:
-            step()
-        except RetryLater as exc:
-            log.warning("cleanup of %s: %s (will retry)", source.name, exc)
-            transient = transient or exc
-        except DiskferryError as exc:
-            log.warning("cleanup of %s: %s; %s", source.name, exc, left)
-            lasting = lasting or Error(exc.code, f"{exc.message}; {left}")
-    if transient is not None:
-        raise transient
+    lasting = run_all(steps, source.name)
     if lasting is not None or state.get("cleanup_error"):
         rt.store.update_source(job.id, source.key, cleanup_error=lasting)
 

@@ -510,13 +510,41 @@ def test_a_vm_that_cannot_be_started_again_ends_the_job_failed_and_clean(
 
     assert status.phase is Phase.succeeded and status.cleaned, status
     assert_same_content(fleet, vm, status)
-    ((source, error),) = status.cleanup_errors()
-    assert source.name == "big" and error.code == "AllocationFailed"
+    ((where, error),) = status.cleanup_errors()
+    assert where == "big" and error.code == "AllocationFailed"
     assert error.message.endswith("(injected).; VM big is left deallocated"), error.message
     assert _power(clients, rg, "big") == "PowerState/deallocated"
     shown = diskferry(fleet, "status", job_id)
     assert shown.returncode == 1, shown.stdout + shown.stderr
     assert "big: cleanup: AllocationFailed: start VM big: Allocation failed." in shown.stderr
+    assert_clean(fleet, job_id)
+
+
+def test_a_staging_account_azure_will_not_delete_ends_the_job_failed(fleet: Fleet, fast_copies: AdminClient) -> None:
+    """A resource group locked against deletes (``ScopeLocked``) keeps the job's staging
+    account: the job ends all the same, every disk replicated, and says what was left."""
+    rg = _rg("locked")
+    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
+    fast_copies.add_fault("Microsoft.Storage/storageAccounts/delete", count=-1, status=409, code="ScopeLocked",
+                          message=f"The scope 'br-{rg}' cannot perform delete operation because following scope(s) "
+                                  "are locked: 'no-delete'. (injected)")
+    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.succeeded and status.cleaned, status
+    assert_same_content(fleet, vm, status)
+    ((where, error),) = status.cleanup_errors()
+    account = fleet.store.job(job_id).targets[0].staging
+    assert account is not None
+    assert where == "app → brazilsouth" and error.code == "ScopeLocked"
+    assert error.message.endswith(f"; staging account {account.name} is left"), error.message
+    # only the account: its staged VHDs, the snapshots and the grants are gone
+    assert [i["kind"] for i in fleet.leftovers(job_id)] == ["storageaccount"]
+    shown = diskferry(fleet, "status", job_id)
+    assert shown.returncode == 1
+    assert f"app → brazilsouth: cleanup: ScopeLocked: delete storage account {account.name}" in shown.stderr
+    fast_copies.clear_faults()
+    fleet.cloud.storage.delete_account(fleet.settings.subscription_id or "", f"br-{rg}", account.name)
     assert_clean(fleet, job_id)
 
 
