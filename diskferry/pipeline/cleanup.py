@@ -1,13 +1,16 @@
 """What a job leaves behind, removed as soon as nobody needs it — and "not found" is done.
 
 * a **pair** (source, target): its staged VHDs (aborting a copy still pending), and the
-  temporary disks of an image that was not built;
+  temporary disks an image was built from (or was to be);
 * a **source**, once its last target has finished (a Redis set of finished targets, so
   the check is idempotent under re-runs): every SAS revoked, vault entries deleted,
   temporary snapshots deleted, a VM the job deallocated started again;
 * a **staging account** the job created, once the last pair using it has finished.
 
 Cleanup runs after success, failure and unexpected errors alike (finalize and the errback).
+A transient failure makes the task run it again; what Azure will not remove (a group locked
+against deletes, a VM it cannot start again) is recorded as a ``cleanup_error`` on the pair
+or source, and the job still ends — failed, naming what was left.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
         done = rt.store.add_member(job.id, f"account|{staging.name}", f"{source.key}|{target.key}")
         if {f"{s.key}|{t.key}" for s, t in job.pairs_using(staging)} <= done:
             left = f"staging account {staging.name} is left"
-            lasting = lasting or run_all([(left, partial(_delete_account, rt, target, staging))], staging.name)
+            refused = run_all([(left, partial(_delete_account, rt, target, staging))], staging.name)
+            lasting = lasting or refused
     # last: once every pair is cleaned, so are the sources and accounts (the last pair of
     # each did those before getting here)
     rt.store.update_target(job.id, source.key, target.key, cleaned=True, cleanup_error=lasting)
@@ -115,8 +119,8 @@ def _delete_staged(rt: Runtime, job: Job, source: Source, target: Target) -> Non
 
 
 def _delete_orphan_image_disks(rt: Runtime, job: Job, source: Source, target: Target) -> None:
-    """Temporary disks made for an image are deleted once the image exists or cannot be built;
-    after an unexpected error they may still be there."""
+    """The temporary disks an image is built from: once it exists (it holds its own copy of the
+    data), or cannot be built, or after an unexpected error."""
     for disk in source.disks:
         dest = layout.destination(job, source, target, disk)
         found = rt.cloud.compute.find_disk(dest.id)

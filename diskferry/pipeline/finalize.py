@@ -105,11 +105,8 @@ def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[st
     """An image with the source's OS type/state and LUN layout, from the destination disks."""
     image_id = layout.image_id(job, source, target)
     image_name = image_id.rsplit("/", 1)[1]
-    keep = job.options.keep_image_disks
     if failed:
-        if not keep:
-            for disk_id in disks.values():
-                rt.cloud.compute.delete(disk_id)
+        # the temporary disks already made go in cleanup (unless kept)
         for key in disks:
             fail_disk(rt.store, job.id, source.key, target.key, key,
                       Error("ImageNotBuilt", f"the image was not built: disks {', '.join(failed)} failed"))
@@ -137,13 +134,14 @@ def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[st
 
 def _image_done(rt: Runtime, job: Job, source: Source, target: Target, image_id: str,
                 disks: dict[str, str]) -> PairOutcome:
+    """The image exists: the pair succeeded. The disks it was built from are results only when
+    kept; otherwise cleanup deletes them (the image holds its own copy of the data), and a
+    delete Azure refuses is a leftover to report, not a failed replication."""
     keep = job.options.keep_image_disks
     rt.store.update_target(job.id, source.key, target.key, image_id=image_id,
                            image_name=image_id.rsplit("/", 1)[1])
     for disk in source.disks:
         disk_id = disks.get(disk.key) or layout.destination(job, source, target, disk).id
-        if not keep:
-            rt.cloud.compute.delete(disk_id)
         rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.succeeded,
                              result_id=disk_id if keep else None)
     return _conclude(rt, job, source, target, [])

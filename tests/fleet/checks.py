@@ -41,7 +41,7 @@ def assert_clean(fleet: Fleet, job_id: str) -> None:
     """Nothing temporary is left: no grant in the job's resource groups (the job's own, or on
     the source disks themselves), no snapshot, staged blob or account of the job, no vault
     entry. (Other tests share the emulator, so grants are looked for where this job worked.)"""
-    assert fleet.leftovers(job_id) == []
+    assert fleet.leftovers(job_id) == [], fleet.leftovers(job_id)
     job = fleet.store.job(job_id)
     groups = {(s.subscription_id, s.resource_group) for s in job.sources}
     groups |= {(t.subscription_id, t.resource_group) for t in job.targets}

@@ -548,6 +548,32 @@ def test_a_staging_account_azure_will_not_delete_ends_the_job_failed(fleet: Flee
     assert_clean(fleet, job_id)
 
 
+def test_temporary_image_disks_azure_will_not_delete_leave_the_image_made(fleet: Fleet, fast_copies: AdminClient,
+                                                                          clients: Clients) -> None:
+    rg = _rg("lockimg")
+    image = seed_image(fleet, rg, "golden", 1, [1])
+    fast_copies.add_fault("Microsoft.Compute/disks/delete", count=-1, status=409, code="ScopeLocked",
+                          message=f"The scope 'we-{rg}' cannot perform delete operation (injected)")
+    job_id = fleet.submit({"source": {"resource_group": rg, "images": ["golden"]},
+                           "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}]})
+    status = fleet.wait(job_id)
+
+    # the image was made: the replication succeeded; the disks it was built from are left
+    assert status.phase is Phase.succeeded and status.cleaned, status
+    (target,) = status.targets()
+    assert target.image_id
+    assert_image_content(fleet, image, target.image_id)
+    ((where, error),) = status.cleanup_errors()
+    assert where == "golden → westeurope" and error.code == "ScopeLocked"
+    assert error.message.endswith("; temporary disks may be left")
+    left = _job_disks(clients, job_id)
+    assert len(left) == 2 and {(d.tags or {})["diskferry-role"] for d in left} == {"temporary"}
+    fast_copies.clear_faults()
+    for disk in left:
+        fleet.cloud.compute.delete(str(disk.id))
+    assert_clean(fleet, job_id)
+
+
 # -- where the disks live ------------------------------------------------------------------------
 
 
