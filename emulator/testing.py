@@ -13,6 +13,17 @@ from types import TracebackType
 from emulator.admin_client import AdminClient, read_env
 
 
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """End a child we started: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class EmulatorProcess:
     """``diskferry-emulator serve`` in a subprocess on free loopback ports.
 
@@ -62,13 +73,8 @@ class EmulatorProcess:
         return AdminClient.from_env(self.env)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
         if getattr(self, "_log", None) is not None:
             self._log.close()

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from emulator.testing import stop_process
+
 AZURITE_VERSION = "3.37.0"
 MIN_NODE_MAJOR = 18
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -178,13 +180,8 @@ class AzuriteProcess:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def __enter__(self) -> AzuriteProcess:
