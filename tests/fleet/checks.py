@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from diskferry.model import Phase, SourceKind
 from diskferry.naming import source_key
 from diskferry.state import JobStatus
 from diskferry.vault import Vault
 from emulator.seed import Seeded
+from tests.conftest import Clients
 from tests.fleet.conftest import Fleet
 
 
@@ -58,3 +61,14 @@ def assert_clean(fleet: Fleet, job_id: str) -> None:
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     """Calls per operation between two counter readings."""
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def power_state(clients: Clients, rg: str, vm: str) -> str:
+    """``PowerState/running``, ``PowerState/deallocated``, ..."""
+    view = clients.compute.virtual_machines.get(rg, vm, expand="instanceView")
+    return str(next(s.code for s in view.instance_view.statuses if s.code.startswith("PowerState/")))
+
+
+def job_disks(clients: Clients, job_id: str) -> list[Any]:
+    """Managed disks tagged with the job (results, and temporary disks left behind)."""
+    return [d for d in clients.compute.disks.list() if (d.tags or {}).get("diskferry-job") == job_id]

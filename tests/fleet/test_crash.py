@@ -127,6 +127,18 @@ def _unacked(fleet: Fleet) -> dict[bytes, float]:
         broker.close()
 
 
+def _broker_state(fleet: Fleet, killed: float) -> str:
+    """What the broker holds, for a failure message: queues, unacked messages and their age."""
+    broker = redis.Redis.from_url(fleet.settings.broker_url)
+    try:
+        queues = {q: broker.llen(q) for q in (fleet.settings.queue, fleet.settings.poll_queue)}
+        unacked = {tag.decode(): round(at - killed, 2) for tag, at in _unacked(fleet).items()}
+        mutex = broker.ttl("unacked_mutex")
+        return f"queues {queues}; unacked (delivered s after the kill) {unacked}; unacked_mutex ttl {mutex}"
+    finally:
+        broker.close()
+
+
 def _copying(fleet: Fleet, job_id: str, timeout: float = 30) -> None:
     """Until every copy has started and none has ended: the workers hold their polls."""
     deadline = time.monotonic() + timeout
@@ -183,7 +195,10 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, a
         replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
         with replacement.start(fleet.app):
             _answering(fleet, 2)  # the survivor answers too: wait for the replacement itself
-            status = fleet.wait(job_id, timeout=45)
+            try:
+                status = fleet.wait(job_id, timeout=45)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{_broker_state(fleet, killed)}\n{replacement.tail()}") from None
             took = time.monotonic() - started
     finally:
         _end(pool)

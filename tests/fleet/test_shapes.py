@@ -1,15 +1,15 @@
 """Shapes of jobs beyond the README's: every one replicates byte for byte and leaves nothing.
 
 VMs with only an OS disk or with LUN gaps, images with only an OS disk, with LUN gaps or
-Windows, several sources sharing a target, three targets including the source's own
-region with a zone, an operator's staging account, every ``consistency`` against VMs in
-every power state, names that would collide (refused before anything is made), and a
-target resource group that lives in another region than its disks.
+Windows, several sources sharing a target (same-named ones from two groups too), three
+targets including the source's own region with a zone, an operator's staging account,
+``consistency`` against VMs in every power state, VMs whose disks live in another group,
+images built from a running VM's disks, names that would collide (refused before anything
+is made), and a target resource group that lives in another region than its disks.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,29 +21,23 @@ from azure.mgmt.compute.models import Image, VirtualMachine
 from diskferry.errors import JobFailed
 from diskferry.model import Phase
 from emulator.admin_client import AdminClient
-from emulator.seed import Seeded
 from producer import api
 from tests.conftest import Clients
-from tests.fleet.checks import assert_clean, assert_image_content, assert_same_content, delta
+from tests.fleet.checks import (
+    assert_clean,
+    assert_image_content,
+    assert_same_content,
+    delta,
+    job_disks,
+    power_state,
+)
 from tests.fleet.conftest import Fleet, parse_job, vm_job
 from tests.fleet.images import seed_image
+from tests.fleet.sources import seed_vms, unique_rg
 from tests.fleet.test_cli import diskferry
 
 DEALLOCATE = "Microsoft.Compute/virtualMachines/deallocate/action"
 START = "Microsoft.Compute/virtualMachines/start/action"
-
-
-def _rg(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def _seed_vms(fleet: Fleet, rg: str, *vms: dict[str, Any], location: str = "francecentral") -> list[Seeded]:
-    return fleet.seed({"resource_group": rg, "location": location, "data_mib": 1, "vms": list(vms)}).items
-
-
-def _power(clients: Clients, rg: str, vm: str) -> str:
-    view = clients.compute.virtual_machines.get(rg, vm, expand="instanceView")
-    return str(next(s.code for s in view.instance_view.statuses if s.code.startswith("PowerState/")))
 
 
 def _refused(fleet: Fleet, admin: AdminClient, doc: dict[str, Any]) -> JobFailed:
@@ -60,16 +54,12 @@ def _refused(fleet: Fleet, admin: AdminClient, doc: dict[str, Any]) -> JobFailed
     return err.value
 
 
-def _job_disks(clients: Clients, job_id: str) -> list[Any]:
-    return [d for d in clients.compute.disks.list() if (d.tags or {}).get("diskferry-job") == job_id]
-
-
 # -- VMs ------------------------------------------------------------------------------------------
 
 
 def test_vm_with_only_an_os_disk(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("osonly")
-    (vm,) = _seed_vms(fleet, rg, {"name": "solo", "os_disk": 2, "os_type": "Windows", "hyper_v_generation": "V1"})
+    rg = unique_rg("osonly")
+    (vm,) = seed_vms(fleet, rg, {"name": "solo", "os_disk": 2, "os_type": "Windows", "hyper_v_generation": "V1"})
     job_id = fleet.submit(vm_job(rg, ["solo"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
     status = fleet.wait(job_id)
 
@@ -85,24 +75,24 @@ def test_vm_with_only_an_os_disk(fleet: Fleet, fast_copies: AdminClient, clients
 
 
 def test_vm_with_many_data_disks_and_lun_gaps(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("luns")
+    rg = unique_rg("luns")
     luns = [0, 3, 7, 15, 31, 63]
-    (vm,) = _seed_vms(fleet, rg, {"name": "wide", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": n} for n in luns]})
+    (vm,) = seed_vms(fleet, rg, {"name": "wide", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": n} for n in luns]})
     job_id = fleet.submit(vm_job(rg, ["wide"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}],
                                  name="{source}-{key}"))
     status = fleet.wait(job_id)
 
     assert status.phase is Phase.succeeded, status
     assert sorted(d.key for d in status.disks()) == sorted(["os", *(f"lun{n}" for n in luns)])
-    names = sorted(d.name for d in _job_disks(clients, job_id))
+    names = sorted(d.name for d in job_disks(clients, job_id))
     assert names == sorted(["wide-os", *(f"wide-lun{n}" for n in luns)])
     assert_same_content(fleet, vm, status)
     assert_clean(fleet, job_id)
 
 
 def test_vm_as_an_image_keeps_its_lun_gaps(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("vmimg")
-    _seed_vms(fleet, rg, {"name": "tmpl", "os_disk": 1,
+    rg = unique_rg("vmimg")
+    seed_vms(fleet, rg, {"name": "tmpl", "os_disk": 1,
                           "data_disks": [{"size_gb": 1, "lun": 2}, {"size_gb": 1, "lun": 9}]})
     job_id = fleet.submit(vm_job(rg, ["tmpl"], [{"region": "westeurope", "resource_group": f"we-{rg}"}], image=True))
     status = fleet.wait(job_id)
@@ -111,7 +101,7 @@ def test_vm_as_an_image_keeps_its_lun_gaps(fleet: Fleet, fast_copies: AdminClien
     made = clients.compute.images.get(f"we-{rg}", "tmpl-westeurope")
     assert made.storage_profile.os_disk.os_state == "Specialized"
     assert sorted(d.lun for d in made.storage_profile.data_disks) == [2, 9]
-    assert _job_disks(clients, job_id) == []  # the image holds the data
+    assert job_disks(clients, job_id) == []  # the image holds the data
     assert_clean(fleet, job_id)
 
 
@@ -119,7 +109,7 @@ def test_vm_as_an_image_keeps_its_lun_gaps(fleet: Fleet, fast_copies: AdminClien
 
 
 def test_image_with_only_an_os_disk(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("imgos")
+    rg = unique_rg("imgos")
     image = seed_image(fleet, rg, "bare", 2, [])
     job_id = fleet.submit({"source": {"resource_group": rg, "images": ["bare"]},
                            "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
@@ -136,7 +126,7 @@ def test_image_with_only_an_os_disk(fleet: Fleet, fast_copies: AdminClient, clie
 
 
 def test_windows_image_with_data_disks_at_lun_gaps(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("imgwin")
+    rg = unique_rg("imgwin")
     image = seed_image(fleet, rg, "win2022", 2, [{"size_gb": 1, "lun": 1}, {"size_gb": 2, "lun": 4},
                                                  {"size_gb": 1, "lun": 10}], os_type="Windows")
     original = clients.compute.images.get(rg, "win2022")
@@ -159,15 +149,15 @@ def test_windows_image_with_data_disks_at_lun_gaps(fleet: Fleet, fast_copies: Ad
 
 
 def test_several_vms_share_a_target(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("many")
-    vms = _seed_vms(fleet, rg, {"name": "web", "os_disk": 1, "data_disks": [1]},
+    rg = unique_rg("many")
+    vms = seed_vms(fleet, rg, {"name": "web", "os_disk": 1, "data_disks": [1]},
                     {"name": "api", "os_disk": 1, "data_disks": [1, 1]}, {"name": "db", "os_disk": 1})
     job_id = fleet.submit(vm_job(rg, ["web", "api", "db"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
     status = fleet.wait(job_id)
 
     assert status.phase is Phase.succeeded, status
     # the default template {source}-{disk}-{region} keeps them apart
-    names = sorted(d.name for d in _job_disks(clients, job_id))
+    names = sorted(d.name for d in job_disks(clients, job_id))
     assert names == sorted(f"{vm.name}-{d.name}-westeurope" for vm in vms for d in vm.disks)
     for vm in vms:
         assert_same_content(fleet, vm, status)
@@ -176,10 +166,10 @@ def test_several_vms_share_a_target(fleet: Fleet, fast_copies: AdminClient, clie
 
 def test_same_named_vms_of_two_groups_share_a_target(fleet: Fleet, fast_copies: AdminClient,
                                                      clients: Clients, admin: AdminClient) -> None:
-    paris, lyon = _rg("paris"), _rg("lyon")
+    paris, lyon = unique_rg("paris"), unique_rg("lyon")
     spec = {"name": "app", "os_disk": 1, "data_disks": [1]}
-    (vm_paris,) = _seed_vms(fleet, paris, spec)
-    (vm_lyon,) = _seed_vms(fleet, lyon, spec)
+    (vm_paris,) = seed_vms(fleet, paris, spec)
+    (vm_lyon,) = seed_vms(fleet, lyon, spec)
     assert [d.name for d in vm_paris.disks] == [d.name for d in vm_lyon.disks]
     assert [d.sha256 for d in vm_paris.disks] != [d.sha256 for d in vm_lyon.disks]
     doc: dict[str, Any] = {"sources": [{"resource_group": paris, "vms": ["app"]},
@@ -195,7 +185,7 @@ def test_same_named_vms_of_two_groups_share_a_target(fleet: Fleet, fast_copies: 
     status = fleet.wait(job_id)
 
     assert status.phase is Phase.succeeded, status
-    names = sorted(d.name for d in _job_disks(clients, job_id))
+    names = sorted(d.name for d in job_disks(clients, job_id))
     assert names == sorted(f"{rg}-app-{key}" for rg in (paris, lyon) for key in ("os", "lun0"))
     assert_same_content(fleet, vm_paris, status)
     assert_same_content(fleet, vm_lyon, status)
@@ -203,8 +193,8 @@ def test_same_named_vms_of_two_groups_share_a_target(fleet: Fleet, fast_copies: 
 
 
 def test_a_source_listed_twice_is_refused(fleet: Fleet, admin: AdminClient) -> None:
-    rg = _rg("twice")
-    _seed_vms(fleet, rg, {"name": "app", "os_disk": 1})
+    rg = unique_rg("twice")
+    seed_vms(fleet, rg, {"name": "app", "os_disk": 1})
     doc = {"sources": [{"resource_group": rg, "vms": ["app"]}, {"resource_group": rg.upper(), "vms": ["APP"]}],
            "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}]}
     err = _refused(fleet, admin, doc)
@@ -214,8 +204,8 @@ def test_a_source_listed_twice_is_refused(fleet: Fleet, admin: AdminClient) -> N
 
 @pytest.mark.parametrize("command", ["plan", "submit"])
 def test_colliding_names_exit_2_from_the_cli(fleet: Fleet, admin: AdminClient, tmp_path: Path, command: str) -> None:
-    rg = _rg("clash")
-    _seed_vms(fleet, rg, {"name": "web", "os_disk": 1}, {"name": "db", "os_disk": 1})
+    rg = unique_rg("clash")
+    seed_vms(fleet, rg, {"name": "web", "os_disk": 1}, {"name": "db", "os_disk": 1})
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(vm_job(rg, ["web", "db"], [{"region": "westeurope", "resource_group": "we"}],
                                          name="{region}-{key}")))
@@ -229,8 +219,8 @@ def test_colliding_names_exit_2_from_the_cli(fleet: Fleet, admin: AdminClient, t
 
 
 def test_an_image_and_a_vm_of_the_same_name(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("twin")
-    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
+    rg = unique_rg("twin")
+    (vm,) = seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
     image = seed_image(fleet, rg, "app", 1, [1])
     job_id = fleet.submit({"source": {"resource_group": rg, "vms": ["app"], "images": ["app"]},
                            "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}]})
@@ -241,14 +231,14 @@ def test_an_image_and_a_vm_of_the_same_name(fleet: Fleet, fast_copies: AdminClie
     assert_same_content(fleet, vm, status)  # the VM's disks
     made = clients.compute.images.get(f"we-{rg}", "app-westeurope")
     assert_image_content(fleet, image, str(made.id))  # the image, from the image's disks
-    assert sorted(d.name for d in _job_disks(clients, job_id)) == ["app-app-data0-westeurope",
+    assert sorted(d.name for d in job_disks(clients, job_id)) == ["app-app-data0-westeurope",
                                                                   "app-app-osdisk-westeurope"]
     assert_clean(fleet, job_id)
 
 
 def test_an_image_and_a_vm_that_would_make_one_image_are_refused(fleet: Fleet, admin: AdminClient) -> None:
-    rg = _rg("twini")
-    _seed_vms(fleet, rg, {"name": "app", "os_disk": 1})
+    rg = unique_rg("twini")
+    seed_vms(fleet, rg, {"name": "app", "os_disk": 1})
     seed_image(fleet, rg, "app", 1, [])
     doc = {"source": {"resource_group": rg, "vms": ["app"], "images": ["app"]},
            "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}], "options": {"image": True}}
@@ -259,8 +249,8 @@ def test_an_image_and_a_vm_that_would_make_one_image_are_refused(fleet: Fleet, a
 
 
 def test_colliding_disk_names_are_refused_at_plan_time(fleet: Fleet, admin: AdminClient) -> None:
-    rg = _rg("clash")
-    _seed_vms(fleet, rg, {"name": "web", "os_disk": 1, "data_disks": [1]}, {"name": "db", "os_disk": 1})
+    rg = unique_rg("clash")
+    seed_vms(fleet, rg, {"name": "web", "os_disk": 1, "data_disks": [1]}, {"name": "db", "os_disk": 1})
     doc = vm_job(rg, ["web", "db"], [{"region": "westeurope", "resource_group": f"we-{rg}"}], name="{key}-{region}")
     err = _refused(fleet, admin, doc)
     assert err.code == "DuplicateDestination"
@@ -270,7 +260,7 @@ def test_colliding_disk_names_are_refused_at_plan_time(fleet: Fleet, admin: Admi
 
 def test_an_image_name_taken_at_the_target_fails_the_pair_cleanly(fleet: Fleet, fast_copies: AdminClient,
                                                                   clients: Clients) -> None:
-    rg = _rg("taken")
+    rg = unique_rg("taken")
     image = seed_image(fleet, rg, "golden", 1, [1])
     squatter = seed_image(fleet, f"we-{rg}", "golden-westeurope", 1, [], location="westeurope")
     doc = {"source": {"resource_group": rg, "images": ["golden"]},
@@ -293,7 +283,7 @@ def test_an_image_name_taken_at_the_target_fails_the_pair_cleanly(fleet: Fleet, 
     kept = clients.compute.images.get(f"we-{rg}", "golden-westeurope")
     assert kept.id == squatter.id and "diskferry-job" not in (kept.tags or {})
     assert_image_content(fleet, squatter, str(kept.id))
-    assert _job_disks(clients, job_id) == []
+    assert job_disks(clients, job_id) == []
     summary = next(j for j in fleet.store.list(1000) if j.id == job_id)
     assert (summary.disks_succeeded, summary.disks_failed) == (2, 2)
     assert_clean(fleet, job_id)
@@ -304,8 +294,8 @@ def test_an_image_name_taken_at_the_target_fails_the_pair_cleanly(fleet: Fleet, 
 
 def test_three_regions_and_the_source_region_with_a_zone(fleet: Fleet, fast_copies: AdminClient,
                                                          clients: Clients) -> None:
-    rg = _rg("tri")
-    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": 5}]})
+    rg = unique_rg("tri")
+    (vm,) = seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": 5}]})
     image = seed_image(fleet, rg, "golden", 1, [{"size_gb": 1, "lun": 2}])
     targets = [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
                {"region": "westeurope", "resource_group": f"we-{rg}", "sku": "StandardSSD_LRS"},
@@ -327,7 +317,7 @@ def test_three_regions_and_the_source_region_with_a_zone(fleet: Fleet, fast_copi
             made = clients.compute.images.get(target.resource_group, f"golden-{target.region}")
             assert made.location == target.region
             assert [d.lun for d in made.storage_profile.data_disks] == [2]
-    zonal = [d for d in _job_disks(clients, job_id) if d.location == "francecentral"]
+    zonal = [d for d in job_disks(clients, job_id) if d.location == "francecentral"]
     assert sorted(d.name for d in zonal) == ["app-app-data5-francecentral", "app-app-osdisk-francecentral"]
     assert all(d.zones == ["3"] and d.creation_data.create_option == "Copy" for d in zonal)
     # one snapshot of each VM disk (the image's own snapshots are read as they are), one grant
@@ -341,8 +331,8 @@ def test_three_regions_and_the_source_region_with_a_zone(fleet: Fleet, fast_copi
 
 
 def test_target_group_in_another_region(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    rg = _rg("elsewhere")
-    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
+    rg = unique_rg("elsewhere")
+    (vm,) = seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
     image = seed_image(fleet, rg, "golden", 1, [])
     # Azure resources may live in a group of any region: this one's metadata is in eastus
     clients.resource.resource_groups.create_or_update(f"x-{rg}", {"location": "eastus"})
@@ -354,7 +344,7 @@ def test_target_group_in_another_region(fleet: Fleet, fast_copies: AdminClient, 
     status = fleet.wait(job_id)
 
     assert status.phase is Phase.succeeded, status
-    assert {d.location for d in _job_disks(clients, job_id)} == {"westeurope"}
+    assert {d.location for d in job_disks(clients, job_id)} == {"westeurope"}
     assert clients.compute.images.get(f"x-{rg}", "golden-westeurope").location == "westeurope"
     assert clients.resource.resource_groups.get(f"x-{rg}").location == "eastus"
     assert_same_content(fleet, vm, status)
@@ -366,8 +356,8 @@ def test_target_group_in_another_region(fleet: Fleet, fast_copies: AdminClient, 
 
 def test_an_operators_staging_account_is_used_and_kept(fleet: Fleet, fast_copies: AdminClient,
                                                        clients: Clients) -> None:
-    rg = _rg("own")
-    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
+    rg = unique_rg("own")
+    (vm,) = seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
     image = seed_image(fleet, rg, "golden", 1, [1])
     ops_rg, account = f"ops-{rg}", f"ops{uuid.uuid4().hex[:12]}"
     clients.resource.resource_groups.create_or_update(ops_rg, {"location": "westeurope"})
@@ -396,7 +386,7 @@ def test_an_operators_staging_account_is_used_and_kept(fleet: Fleet, fast_copies
     info = fleet.cloud.storage.get_account(clients.subscription_id, ops_rg, account)
     assert info is not None
     assert fleet.cloud.storage.list_blobs(info, "diskferry-staging") == []
-    imported = {d.creation_data.storage_account_id for d in _job_disks(clients, job_id)
+    imported = {d.creation_data.storage_account_id for d in job_disks(clients, job_id)
                 if d.location == "westeurope"}
     assert imported == {made.id}
     assert_clean(fleet, job_id)
@@ -408,8 +398,8 @@ def test_an_operators_staging_account_is_used_and_kept(fleet: Fleet, fast_copies
 @pytest.mark.parametrize("consistency", ["none", "deallocate"])
 def test_a_deallocated_vm_is_read_as_it_is_and_stays_deallocated(fleet: Fleet, fast_copies: AdminClient,
                                                                   clients: Clients, consistency: str) -> None:
-    rg = _rg(consistency)
-    (vm,) = _seed_vms(fleet, rg, {"name": "cold", "os_disk": 1, "data_disks": [1]})
+    rg = unique_rg(consistency)
+    (vm,) = seed_vms(fleet, rg, {"name": "cold", "os_disk": 1, "data_disks": [1]})
     clients.compute.virtual_machines.begin_deallocate(rg, "cold").result()
     before = fast_copies.counters()
     job_id = fleet.submit(vm_job(rg, ["cold"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
@@ -424,7 +414,7 @@ def test_a_deallocated_vm_is_read_as_it_is_and_stays_deallocated(fleet: Fleet, f
     assert calls.get("Microsoft.Compute/disks/beginGetAccess/action") == 2  # the disks themselves, once
     # deallocate: the VM already was, so the job neither deallocates it nor starts it afterwards
     assert DEALLOCATE not in calls and START not in calls
-    assert _power(clients, rg, "cold") == "PowerState/deallocated"
+    assert power_state(clients, rg, "cold") == "PowerState/deallocated"
     assert {clients.compute.disks.get(rg, d.name).disk_state for d in vm.disks} == {"Reserved"}
     assert_same_content(fleet, vm, status)
     assert_clean(fleet, job_id)
@@ -432,8 +422,8 @@ def test_a_deallocated_vm_is_read_as_it_is_and_stays_deallocated(fleet: Fleet, f
 
 def test_consistency_none_on_a_running_vm_fails_each_disk_cleanly(fleet: Fleet, fast_copies: AdminClient,
                                                                   clients: Clients) -> None:
-    rg = _rg("hot")
-    (vm,) = _seed_vms(fleet, rg, {"name": "hot", "os_disk": 1, "data_disks": [1]})
+    rg = unique_rg("hot")
+    (vm,) = seed_vms(fleet, rg, {"name": "hot", "os_disk": 1, "data_disks": [1]})
     job_id = fleet.submit(vm_job(rg, ["hot"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
                                                {"region": "brazilsouth", "resource_group": f"br-{rg}"}],
                                  consistency="none"))
@@ -446,131 +436,9 @@ def test_consistency_none_on_a_running_vm_fails_each_disk_cleanly(fleet: Fleet, 
         assert disk.error is not None and disk.error.code == "Conflict"
         assert f"Access not permitted because disk {disk.name} is currently attached to running VM" in (
             disk.error.message), disk.error
-    assert _power(clients, rg, "hot") == "PowerState/running"
+    assert power_state(clients, rg, "hot") == "PowerState/running"
     assert {clients.compute.disks.get(rg, d.name).disk_state for d in vm.disks} == {"Attached"}
-    assert _job_disks(clients, job_id) == []
-    assert_clean(fleet, job_id)
-
-
-# -- scale ------------------------------------------------------------------------------------------
-
-
-def _redis_commands(fleet: Fleet) -> dict[str, int]:
-    """Commands the fleet's Redis (broker, results, job records: one server) has run, by name."""
-    stats = fleet.store._r.info("commandstats")
-    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
-
-
-def test_twenty_vms_to_two_regions(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    """A smoke test of scale: 20 VMs (27 disks) to 2 regions on the session's 2 workers."""
-    rg = _rg("fleet20")
-    vms = _seed_vms(fleet, rg, *({"name": f"vm{i:02}", "os_disk": 1, "data_disks": [1] * (i % 3 == 0)}
-                                for i in range(20)))
-    disks = sum(len(vm.disks) for vm in vms)
-    before, redis_before = fast_copies.counters(), _redis_commands(fleet)
-    started = time.monotonic()
-    targets = [{"region": "westeurope", "resource_group": f"we-{rg}"},
-               {"region": "brazilsouth", "resource_group": f"br-{rg}"}]
-    job_id = fleet.submit(vm_job(rg, [vm.name for vm in vms], targets))
-    status = fleet.wait(job_id, timeout=60)
-    wall = time.monotonic() - started
-    calls = delta(before, fast_copies.counters())
-    redis_calls = delta(redis_before, _redis_commands(fleet))
-
-    assert status.phase is Phase.succeeded, status
-    assert len(status.disks()) == 2 * disks == 54
-    for vm in vms:
-        assert_same_content(fleet, vm, status)
-    assert calls.get("blob.CopyBlob") == 2 * disks
-    assert calls.get("Microsoft.Compute/snapshots/write") == disks
-    assert calls.get("Microsoft.Compute/disks/write") == 2 * disks
-    # one staging account per region (two pairs may both PUT it: Azure's create is idempotent)
-    assert calls.get("Microsoft.Storage/storageAccounts/delete") == 2
-    arm = sum(n for op, n in calls.items() if not op.startswith(("blob.", "oauth2.")))
-    blob = sum(n for op, n in calls.items() if op.startswith("blob."))
-    print(f"\n20 VMs, {disks} disks → 2 regions: {wall:.1f} s; emulator calls: {arm} ARM, {blob} blob "
-          f"({calls.get('blob.GetBlobProperties', 0)} copy polls), {calls.get('oauth2.token', 0)} tokens; "
-          f"Redis commands: {sum(redis_calls.values())}, most: {sorted(redis_calls.items(), key=lambda i: -i[1])[:6]}")
-    assert wall < 60
-    assert_clean(fleet, job_id)
-
-
-def test_a_vm_that_cannot_be_started_again_ends_the_job_failed_and_clean(
-        fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
-    """Azure may refuse to start a deallocated VM (``AllocationFailed``): the job still
-    cleans up everything else (the staging account too) and ends, failed, saying so."""
-    rg = _rg("nostart")
-    (vm,) = _seed_vms(fleet, rg, {"name": "big", "os_disk": 1, "data_disks": [1]})
-    fast_copies.add_fault(START, kind="lro", count=-1, status=409, code="AllocationFailed",
-                          message="Allocation failed. We do not have sufficient capacity (injected).")
-    job_id = fleet.submit(vm_job(rg, ["big"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
-                                               {"region": "brazilsouth", "resource_group": f"br-{rg}"}],
-                                 consistency="deallocate"))
-    status = fleet.wait(job_id)
-
-    assert status.phase is Phase.succeeded and status.cleaned, status
-    assert_same_content(fleet, vm, status)
-    ((where, error),) = status.cleanup_errors()
-    assert where == "big" and error.code == "AllocationFailed"
-    assert error.message.endswith("(injected).; VM big is left deallocated"), error.message
-    assert _power(clients, rg, "big") == "PowerState/deallocated"
-    shown = diskferry(fleet, "status", job_id)
-    assert shown.returncode == 1, shown.stdout + shown.stderr
-    assert "big: cleanup: AllocationFailed: start VM big: Allocation failed." in shown.stderr
-    assert_clean(fleet, job_id)
-
-
-def test_a_staging_account_azure_will_not_delete_ends_the_job_failed(fleet: Fleet, fast_copies: AdminClient) -> None:
-    """A resource group locked against deletes (``ScopeLocked``) keeps the job's staging
-    account: the job ends all the same, every disk replicated, and says what was left."""
-    rg = _rg("locked")
-    (vm,) = _seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
-    fast_copies.add_fault("Microsoft.Storage/storageAccounts/delete", count=-1, status=409, code="ScopeLocked",
-                          message=f"The scope 'br-{rg}' cannot perform delete operation because following scope(s) "
-                                  "are locked: 'no-delete'. (injected)")
-    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
-    status = fleet.wait(job_id)
-
-    assert status.phase is Phase.succeeded and status.cleaned, status
-    assert_same_content(fleet, vm, status)
-    ((where, error),) = status.cleanup_errors()
-    account = fleet.store.job(job_id).targets[0].staging
-    assert account is not None
-    assert where == "app → brazilsouth" and error.code == "ScopeLocked"
-    assert error.message.endswith(f"; staging account {account.name} is left"), error.message
-    # only the account: its staged VHDs, the snapshots and the grants are gone
-    assert [i["kind"] for i in fleet.leftovers(job_id)] == ["storageaccount"]
-    shown = diskferry(fleet, "status", job_id)
-    assert shown.returncode == 1
-    assert f"app → brazilsouth: cleanup: ScopeLocked: delete storage account {account.name}" in shown.stderr
-    fast_copies.clear_faults()
-    fleet.cloud.storage.delete_account(fleet.settings.subscription_id or "", f"br-{rg}", account.name)
-    assert_clean(fleet, job_id)
-
-
-def test_temporary_image_disks_azure_will_not_delete_leave_the_image_made(fleet: Fleet, fast_copies: AdminClient,
-                                                                          clients: Clients) -> None:
-    rg = _rg("lockimg")
-    image = seed_image(fleet, rg, "golden", 1, [1])
-    fast_copies.add_fault("Microsoft.Compute/disks/delete", count=-1, status=409, code="ScopeLocked",
-                          message=f"The scope 'we-{rg}' cannot perform delete operation (injected)")
-    job_id = fleet.submit({"source": {"resource_group": rg, "images": ["golden"]},
-                           "targets": [{"region": "westeurope", "resource_group": f"we-{rg}"}]})
-    status = fleet.wait(job_id)
-
-    # the image was made: the replication succeeded; the disks it was built from are left
-    assert status.phase is Phase.succeeded and status.cleaned, status
-    (target,) = status.targets()
-    assert target.image_id
-    assert_image_content(fleet, image, target.image_id)
-    ((where, error),) = status.cleanup_errors()
-    assert where == "golden → westeurope" and error.code == "ScopeLocked"
-    assert error.message.endswith("; temporary disks may be left")
-    left = _job_disks(clients, job_id)
-    assert len(left) == 2 and {(d.tags or {})["diskferry-role"] for d in left} == {"temporary"}
-    fast_copies.clear_faults()
-    for disk in left:
-        fleet.cloud.compute.delete(str(disk.id))
+    assert job_disks(clients, job_id) == []
     assert_clean(fleet, job_id)
 
 
@@ -579,8 +447,8 @@ def test_temporary_image_disks_azure_will_not_delete_leave_the_image_made(fleet:
 
 def test_vm_whose_disks_live_in_another_group(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
     """Azure lets a VM attach disks of any group of its region: snapshots go beside the disks."""
-    vm_rg, disk_rg = _rg("vmrg"), _rg("diskrg")
-    (donor,) = _seed_vms(fleet, disk_rg, {"name": "donor", "os_disk": 1, "data_disks": [1]})
+    vm_rg, disk_rg = unique_rg("vmrg"), unique_rg("diskrg")
+    (donor,) = seed_vms(fleet, disk_rg, {"name": "donor", "os_disk": 1, "data_disks": [1]})
     clients.compute.virtual_machines.begin_delete(disk_rg, "donor").result()  # its disks stay
     clients.resource.resource_groups.create_or_update(vm_rg, {"location": "francecentral"})
     os_disk, data_disk = (clients.compute.disks.get(disk_rg, d.name) for d in donor.disks)
@@ -606,8 +474,8 @@ def test_vm_whose_disks_live_in_another_group(fleet: Fleet, fast_copies: AdminCl
 def test_image_built_from_a_running_vms_disks(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
     """An image whose sources are managed disks (attached to a running VM): read through
     snapshots of the job's own, never through a grant on the attached disks."""
-    rg = _rg("imgvm")
-    (vm,) = _seed_vms(fleet, rg, {"name": "live", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": 6}]})
+    rg = unique_rg("imgvm")
+    (vm,) = seed_vms(fleet, rg, {"name": "live", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": 6}]})
     os_id, data_id = (d.id for d in vm.disks)
     clients.compute.images.begin_create_or_update(rg, "fromdisks", Image({
         "location": "francecentral",
@@ -629,5 +497,5 @@ def test_image_built_from_a_running_vms_disks(fleet: Fleet, fast_copies: AdminCl
     made = clients.compute.images.get(f"br-{rg}", "fromdisks-brazilsouth")
     assert made.storage_profile.os_disk.os_state == "Specialized"
     assert_image_content(fleet, vm, target.image_id)
-    assert _power(clients, rg, "live") == "PowerState/running"
+    assert power_state(clients, rg, "live") == "PowerState/running"
     assert_clean(fleet, job_id)
