@@ -22,12 +22,20 @@ FINALIZE = "diskferry.finalize"
 CLEANUP = "diskferry.cleanup"
 
 
+#: how a dead worker's messages come back (kombu's Redis transport): once delivered more than
+#: the visibility timeout ago, the next sweep of any worker (``restore_visible``) requeues
+#: them. Workers sweep when they start and then every ``unacked_restore_interval`` seconds
+#: times ``unacked_restore_throttle`` (kombu's defaults: 10 x 10 = 100 s): sweeping at every
+#: tick brings them back within 10 s of the timeout, for one cheap ZRANGE per worker.
+RESTORE = {"unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     visibility = {"visibility_timeout": settings.visibility_timeout}
     return {
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend,
-        "broker_transport_options": dict(visibility),
+        "broker_transport_options": visibility | RESTORE,
         "result_backend_transport_options": dict(visibility),
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",

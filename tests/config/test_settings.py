@@ -49,6 +49,9 @@ def test_celery_config_is_safe_on_redis() -> None:
     assert c["task_acks_late"] and c["task_reject_on_worker_lost"]
     assert c["worker_prefetch_multiplier"] == 1
     assert c["broker_transport_options"]["visibility_timeout"] == s.visibility_timeout
+    # a dead worker's messages come back within 10 s of the visibility timeout, not 100 s
+    assert c["broker_transport_options"]["unacked_restore_interval"] == 10
+    assert c["broker_transport_options"]["unacked_restore_throttle"] == 1
     assert c["result_backend_transport_options"]["visibility_timeout"] == s.visibility_timeout
     assert c["result_expires"] > s.copy_deadline_seconds
     assert c["result_extended"] is False

@@ -6,11 +6,17 @@ How the messages come back (kombu's Redis transport, ``kombu/transport/redis.py`
 delivered message stays in the broker's ``unacked`` hash, indexed by delivery time in
 ``unacked_index``, until the worker acknowledges it (``acks_late``: after the task ran; a
 poll's countdown message: after its ETA). ``QoS.restore_visible`` puts back every message
-delivered more than ``visibility_timeout`` seconds ago. It runs once when a worker's
-event loop starts (``on_poll_init``) and then every ``unacked_restore_interval`` (10 s) x
-``unacked_restore_throttle`` (10) = ~100 s. So with a visibility timeout V, a replacement
-started V seconds after the kill takes the dead worker's messages at once, and nothing
-comes back while the dead worker could still have been working on them.
+delivered more than ``visibility_timeout`` seconds ago. Every worker runs it when its event
+loop starts (``on_poll_init``) and then every ``unacked_restore_interval`` x
+``unacked_restore_throttle`` seconds: kombu's 10 x 10 = 100 s, diskferry's 10 x 1 = 10 s
+(``config.celeryconfig.RESTORE``). So with a visibility timeout V, a replacement started V
+seconds after the kill takes the dead worker's messages at once (and without one, the
+survivor's sweep would, within V + 10 s); nothing comes back while the dead worker could
+still have been working on them.
+
+What no setting can bring back: a message Redis handed to the worker (BRPOP) that the
+worker had not yet written to ``unacked`` when it died is gone (kombu#305, kombu#1733). Its
+copy's poll chain ends there, and so does its pair: the chord waits for it forever.
 
 This test's workers run with V = 8 s and polls every 0.5 s (the settings demand V >= 4 x
 the poll interval); production keeps the 12-hour default.
