@@ -73,14 +73,17 @@ def prepare_source(rt: Runtime, job: Job, source: Source) -> Fields:
 
 
 def _freeze(rt: Runtime, job: Job, source: Source) -> None:
-    """Deallocate a running VM when the job asks for it (and remember to start it again)."""
+    """Deallocate the VM when the job asks for it; start it again at the end only if it was
+    running (a VM stopped but still allocated ends deallocated: its disks cannot be read
+    while it holds them, and nothing was running to bring back)."""
     if source.kind is not SourceKind.vm or job.options.consistency is not Consistency.deallocate:
         return
     power = rt.cloud.compute.vm_power_state(source.resource_id)
     if power == "deallocated":
         return
-    # recorded before acting: a crash right after deallocating must still restart the VM
-    rt.store.update_source(job.id, source.key, deallocated=True)
+    if power in ("running", "starting"):
+        # recorded before acting: a crash right after deallocating must still restart the VM
+        rt.store.update_source(job.id, source.key, deallocated=True)
     rt.cloud.compute.deallocate_vm(source.resource_id)
 
 

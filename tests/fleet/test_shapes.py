@@ -420,6 +420,26 @@ def test_a_deallocated_vm_is_read_as_it_is_and_stays_deallocated(fleet: Fleet, f
     assert_clean(fleet, job_id)
 
 
+def test_deallocate_on_a_stopped_vm_leaves_it_deallocated(fleet: Fleet, fast_copies: AdminClient,
+                                                          clients: Clients) -> None:
+    rg = unique_rg("stopped")
+    (vm,) = seed_vms(fleet, rg, {"name": "idle", "os_disk": 1})
+    clients.compute.virtual_machines.begin_power_off(rg, "idle").result()
+    before = fast_copies.counters()
+    job_id = fleet.submit(vm_job(rg, ["idle"], [{"region": "westeurope", "resource_group": f"we-{rg}"}],
+                                 consistency="deallocate"))
+    status = fleet.wait(job_id)
+    calls = delta(before, fast_copies.counters())
+
+    assert status.phase is Phase.succeeded, status
+    # its disks are held while it is allocated: deallocated to read them, and not started after
+    assert calls.get(DEALLOCATE) == 1
+    assert START not in calls
+    assert power_state(clients, rg, "idle") == "PowerState/deallocated"
+    assert_same_content(fleet, vm, status)
+    assert_clean(fleet, job_id)
+
+
 def test_consistency_none_on_a_running_vm_fails_each_disk_cleanly(fleet: Fleet, fast_copies: AdminClient,
                                                                   clients: Clients) -> None:
     rg = unique_rg("hot")
