@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the job failed, 2 bad input (nothing enqueued or create
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="diskferry", standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
+    except BrokenPipeError:
+        # the reader went away (`| head`): not an error of ours; keep Python's exit quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except click.ClickException as exc:
         exc.show()
         return EXIT_BAD_INPUT
