@@ -20,6 +20,7 @@ PREPARE = "diskferry.prepare"
 COPY_DISK = "diskferry.copy_disk"
 FINALIZE = "diskferry.finalize"
 CLEANUP = "diskferry.cleanup"
+WATCHDOG = "diskferry.watchdog"
 
 
 #: how a dead worker's messages come back (kombu's Redis transport): once delivered more than
@@ -28,6 +29,8 @@ CLEANUP = "diskferry.cleanup"
 #: times ``unacked_restore_throttle`` (kombu's defaults: 10 x 10 = 100 s): sweeping at every
 #: tick brings them back within 10 s of the timeout, for one cheap ZRANGE per worker.
 RESTORE = {"unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+#: at most this long after its visibility timeout, a dead worker's message is back
+RESTORE_SECONDS = RESTORE["unacked_restore_interval"] * RESTORE["unacked_restore_throttle"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -56,6 +59,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             COPY_DISK: {"queue": settings.queue},
             FINALIZE: {"queue": settings.queue},
             CLEANUP: {"queue": settings.queue},
+            WATCHDOG: {"queue": settings.poll_queue},
         },
         # errbacks go on prepare and finalize explicitly (see producer.canvas); this keeps
         # Celery's future default and silences its pending-deprecation warning

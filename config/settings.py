@@ -35,6 +35,9 @@ Environment variables (defaults in brackets):
                                    workers; ``python -m diskferry.vault`` prints a new one)
 ``DISKFERRY_VISIBILITY_TIMEOUT``   Redis visibility timeout, seconds [43200]
 ``DISKFERRY_ETA_TASK_LIMIT``       polls (ETA messages) one worker holds at most [1000]
+``DISKFERRY_WATCHDOG_SECONDS``     countdown between two rounds of a job's watchdog [60]
+``DISKFERRY_WATCHDOG_GRACE_SECONDS`` a copy's poll overdue by the visibility timeout, the
+                                   sweep interval and this much is presumed lost [600]
 =================================  ==============================================================
 """
 
@@ -120,6 +123,10 @@ class Settings:
     vault_key: str | None = None
     visibility_timeout: int = 12 * 3600
     eta_task_limit: int = 1000
+    #: the watchdog (``tasks.watchdog``) looks at a job this often, from the poll queue
+    watchdog_seconds: float = 60.0
+    #: how far past every redelivery a poll must be overdue before the watchdog re-sends it
+    watchdog_grace_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         if self.poll_seconds <= 0:
@@ -130,6 +137,13 @@ class Settings:
             raise SettingsError(
                 "DISKFERRY_VISIBILITY_TIMEOUT must be at least 4 x DISKFERRY_POLL_SECONDS"
             )
+        # the watchdog's own countdown message is held like a poll's
+        if self.watchdog_seconds <= 0 or self.watchdog_seconds * 4 > self.visibility_timeout:
+            raise SettingsError(
+                "DISKFERRY_WATCHDOG_SECONDS must be > 0 and at most DISKFERRY_VISIBILITY_TIMEOUT / 4"
+            )
+        if self.watchdog_grace_seconds < 0:
+            raise SettingsError("DISKFERRY_WATCHDOG_GRACE_SECONDS must be >= 0")
         if not 0 < self.sas.min_seconds <= self.sas.max_seconds <= AZURE_MAX_SAS_SECONDS:
             raise SettingsError(
                 "need 0 < DISKFERRY_SAS_MIN_SECONDS <= DISKFERRY_SAS_MAX_SECONDS <= 60 days"
@@ -207,6 +221,8 @@ class Settings:
             vault_key=text("DISKFERRY_VAULT_KEY"),
             visibility_timeout=integer("DISKFERRY_VISIBILITY_TIMEOUT", d.visibility_timeout),
             eta_task_limit=integer("DISKFERRY_ETA_TASK_LIMIT", d.eta_task_limit),
+            watchdog_seconds=number("DISKFERRY_WATCHDOG_SECONDS", d.watchdog_seconds),
+            watchdog_grace_seconds=number("DISKFERRY_WATCHDOG_GRACE_SECONDS", d.watchdog_grace_seconds),
         )
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from celery import Celery
 
+from config.celeryconfig import WATCHDOG
 from config.settings import Settings, get_settings
 from diskferry import naming
 from diskferry.cloud import Cloud
 from diskferry.errors import JobFailed
 from diskferry.state import JobStatus, JobStore, JobSummary
 from producer import jobfile
-from producer.canvas import job_canvases
+from producer.canvas import header_ids, job_canvases
 from producer.jobfile import JobFile
 from producer.planner import Plan, make_plan
 
@@ -45,11 +46,20 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
         from tasks.app import make_app
 
         app = make_app(settings)
-    store.create(plan.job, spec.model_dump(mode="json"))
-    for canvas in job_canvases(app, settings, plan.job):
+    job = plan.job
+    store.create(job, spec.model_dump(mode="json"))
+    canvases = job_canvases(app, settings, job)
+    for (source, target), canvas in zip(job.pairs(), canvases, strict=True):
+        for disk, (task_id, index) in header_ids(canvas, source).items():
+            store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
+    for canvas in canvases:
         canvas.apply_async()
+    # the safety net for polls the broker loses (tasks.watchdog)
+    app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(
+        queue=settings.poll_queue, countdown=settings.watchdog_seconds
+    )
     release_results(app)
-    return plan.job.id
+    return job.id
 
 
 def release_results(app: Celery) -> None:

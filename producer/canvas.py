@@ -11,6 +11,10 @@ instead of raising, so the chord body always runs; the errback (on prepare and o
 chord body, which Celery also calls when a header task fails unexpectedly) cleans up
 what the unexpected left. It is not put on the header tasks: it would then run while the
 other copies of the pair are still going.
+
+Freezing a canvas (:func:`header_ids`) fixes the header tasks' ids and group indexes, which
+the job's watchdog needs to send a lost poll again; the group id is not fixed: Celery makes
+a new one when prepare's worker applies the chord, so the copy tasks record it themselves.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from celery.canvas import Signature
 
 from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
 from config.settings import Settings
-from diskferry.model import Job, Source, Target
+from diskferry.model import DiskKey, Job, Source, Target
 
 
 def pair_canvas(app: Celery, settings: Settings, job: Job, source: Source, target: Target) -> Signature:
@@ -43,3 +47,10 @@ def pair_canvas(app: Celery, settings: Settings, job: Job, source: Source, targe
 
 def job_canvases(app: Celery, settings: Settings, job: Job) -> list[Signature]:
     return [pair_canvas(app, settings, job, source, target) for source, target in job.pairs()]
+
+
+def header_ids(canvas: Signature, source: Source) -> dict[DiskKey, tuple[str, int]]:
+    """Freeze a pair's canvas; its copy tasks' ids and group indexes, by disk."""
+    canvas.freeze()
+    header = canvas.tasks[1].tasks  # chain(prepare, chord(group(copies), finalize))
+    return {disk.key: (sig.id, index) for index, (disk, sig) in enumerate(zip(source.disks, header.tasks, strict=True))}

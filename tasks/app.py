@@ -10,9 +10,9 @@ from config.settings import Settings, get_settings
 
 def make_app(settings: Settings) -> Celery:
     """A Celery app for ``settings``; the tasks (shared tasks) register on every app made."""
-    import tasks.replicate  # noqa: F401 - registers the shared tasks
+    from tasks import replicate, watchdog  # noqa: F401 - registers the shared tasks
 
-    celery = Celery("diskferry", include=["tasks.replicate"], set_as_current=False)
+    celery = Celery("diskferry", include=["tasks.replicate", "tasks.watchdog"], set_as_current=False)
     celery.conf.update(celery_config(settings))
     return celery
 

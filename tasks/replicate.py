@@ -8,6 +8,7 @@ always runs); anything else fails the task, and the errback cleans up.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Task
@@ -21,6 +22,7 @@ from diskferry.pipeline import copy
 from diskferry.pipeline import finalize as finalize_step
 from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending
+from diskferry.pipeline.watchdog import request_fields
 from tasks.base import runtime, task
 
 _settings = get_settings()
@@ -64,14 +66,29 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     Budget: one poll every ``DISKFERRY_POLL_SECONDS`` until the copy's absolute deadline
     (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started), then the copy is aborted.
     """
+    ids = (job_id, source, target, disk)
+    if not self.request.retries:
+        _watched(self, *ids, first=True, countdown=0.0)
     try:
-        step = copy.advance(runtime(), job_id, source, target, disk)
+        step = copy.advance(runtime(), *ids)
     except RetryLater as exc:
-        raise self.retry(countdown=_countdown(exc, self.request.retries), max_retries=None,
-                         queue=_settings.poll_queue, exc=exc) from None
+        countdown = _countdown(exc, self.request.retries)
+        _watched(self, *ids, first=False, countdown=countdown)
+        raise self.retry(countdown=countdown, max_retries=None, queue=_settings.poll_queue, exc=exc) from None
     if isinstance(step, Pending):
+        _watched(self, *ids, first=False, countdown=step.countdown)
         raise self.retry(countdown=step.countdown, max_retries=None, queue=_settings.poll_queue)
     return step.as_dict()
+
+
+def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, first: bool, countdown: float) -> None:
+    """Tell the job's watchdog (``tasks.watchdog``) when this disk's next poll is due and how
+    to send it again if the broker loses it (the request's ids and chord options)."""
+    now = time.time()
+    patch: dict[str, Any] = {"poll": request_fields(task.request), "poll_due": now + countdown}
+    if first:
+        patch["poll_first"] = now
+    runtime().store.update_disk(job_id, source, target, disk, **patch)
 
 
 @task(bind=True, name=FINALIZE, max_retries=None)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.celeryconfig import celery_config
+from config.celeryconfig import WATCHDOG, celery_config
 from config.settings import Settings, SettingsError
 
 
@@ -56,7 +56,19 @@ def test_celery_config_is_safe_on_redis() -> None:
     assert c["result_expires"] > s.copy_deadline_seconds
     assert c["result_extended"] is False
     assert c["worker_send_task_events"] and c["task_send_sent_event"]
-    assert {r["queue"] for r in c["task_routes"].values()} == {"diskferry"}
+    # the watchdog re-enqueues itself with a countdown, like a poll: on the poll queue
+    assert {n: r["queue"] for n, r in c["task_routes"].items() if r["queue"] != "diskferry"} == {
+        WATCHDOG: "diskferry.poll"}
+
+
+def test_the_watchdog_is_held_like_a_poll() -> None:
+    s = Settings.from_env({})
+    assert (s.watchdog_seconds, s.watchdog_grace_seconds) == (60.0, 600.0)
+    with pytest.raises(SettingsError, match="DISKFERRY_WATCHDOG_SECONDS"):
+        Settings.from_env({"DISKFERRY_VISIBILITY_TIMEOUT": "100", "DISKFERRY_POLL_SECONDS": "1",
+                           "DISKFERRY_WATCHDOG_SECONDS": "30"})
+    with pytest.raises(SettingsError, match="DISKFERRY_WATCHDOG_GRACE_SECONDS"):
+        Settings.from_env({"DISKFERRY_WATCHDOG_GRACE_SECONDS": "-1"})
 
 
 def test_copy_restarts_and_expected_copy_time() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from diskferry.model import Phase, SourceKind
@@ -56,6 +57,17 @@ def assert_clean(fleet: Fleet, job_id: str) -> None:
                  if i["tags"].get("diskferry-job") == job_id]
     assert temporary == []
     assert Vault(fleet.store._r, fleet.settings.vault_key).names(job_id) == []
+
+
+def copying(fleet: Fleet, job_id: str, timeout: float = 30) -> None:
+    """Until every copy has started and none has ended: the workers hold their polls."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        disks = fleet.store.status(job_id).disks()
+        if all(d.phase is Phase.copying and 0 < d.bytes_copied < d.bytes_total for d in disks):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"copies did not get going: {fleet.store.status(job_id)}\n{fleet.workers.tail()}")
 
 
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -79,6 +79,9 @@ def _worker_env(azure_env: dict[str, str], redis_url: str, overrides: dict[str, 
             "DISKFERRY_STATE_URL": f"{base}/3",
             "DISKFERRY_VAULT_KEY": new_key(),
             "DISKFERRY_POLL_SECONDS": "0.3",
+            # each job's watchdog sees it done within a second (it re-sends nothing: the
+            # visibility timeout is the default 12 h)
+            "DISKFERRY_WATCHDOG_SECONDS": "1",
             "DISKFERRY_CONCURRENCY": "2",
             "DISKFERRY_JOB_TTL_SECONDS": "3600",
             "PYTHONUNBUFFERED": "1",

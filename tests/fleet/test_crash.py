@@ -16,7 +16,8 @@ still have been working on them.
 
 What no setting can bring back: a message Redis handed to the worker (BRPOP) that the
 worker had not yet written to ``unacked`` when it died is gone (kombu#305, kombu#1733). Its
-copy's poll chain ends there, and so does its pair: the chord waits for it forever.
+copy's poll chain ends there; the job's watchdog (``tasks.watchdog``) sends it again once no
+redelivery can come any more (``tests/fleet/test_watchdog.py`` loses one on purpose).
 
 This test's workers run with V = 8 s and polls every 0.5 s (the settings demand V >= 4 x
 the poll interval); production keeps the 12-hour default.
@@ -47,7 +48,7 @@ from producer import api
 from producer.localfleet import LocalFleet
 from tasks.app import make_app
 from tests.conftest import Clients
-from tests.fleet.checks import assert_clean, assert_same_content, delta
+from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
 from tests.fleet.conftest import ROOT, Fleet, vm_job
 
 VISIBILITY = 8
@@ -68,6 +69,10 @@ def _env(azure_env: dict[str, str], redis_url: str) -> dict[str, str]:
         "DISKFERRY_VAULT_KEY": new_key(),
         "DISKFERRY_VISIBILITY_TIMEOUT": str(VISIBILITY),
         "DISKFERRY_POLL_SECONDS": str(POLL),
+        # a poll lost in the BRPOP window is sent again by the job's watchdog once it is
+        # V + 10 + 5 s overdue (well after the replacement took the dead worker's messages)
+        "DISKFERRY_WATCHDOG_SECONDS": "1",
+        "DISKFERRY_WATCHDOG_GRACE_SECONDS": "5",
         "DISKFERRY_CONCURRENCY": "2",
         "DISKFERRY_JOB_TTL_SECONDS": "3600",
         "PYTHONUNBUFFERED": "1",
@@ -145,17 +150,6 @@ def _broker_state(fleet: Fleet, killed: float) -> str:
         broker.close()
 
 
-def _copying(fleet: Fleet, job_id: str, timeout: float = 30) -> None:
-    """Until every copy has started and none has ended: the workers hold their polls."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        disks = fleet.store.status(job_id).disks()
-        if all(d.phase is Phase.copying and 0 < d.bytes_copied < d.bytes_total for d in disks):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"copies did not get going: {fleet.store.status(job_id)}\n{fleet.workers.tail()}")
-
-
 def _victim(fleet: Fleet) -> int:
     """The index of the worker holding the most polls (countdown messages it has not run)."""
     scheduled = fleet.app.control.inspect(timeout=2.0).scheduled() or {}
@@ -182,7 +176,7 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, a
     started = time.monotonic()
     job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"},
                                                {"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
-    _copying(fleet, job_id)
+    copying(fleet, job_id)
 
     index = _victim(fleet)
     victim = fleet.workers.procs[index]

@@ -70,7 +70,7 @@ def test_flower_lists_the_job_tasks_by_name(fleet: Fleet, fast_copies: AdminClie
         tasks = requests.get(f"{flower}/api/tasks", auth=AUTH, timeout=5).json()
         mine = {k: t for k, t in tasks.items() if job_id in str(t.get("args"))}
         names = sorted({t["name"] for t in mine.values()})
-        if names == ["diskferry.copy_disk", "diskferry.finalize", "diskferry.prepare"] and all(
+        if names == ["diskferry.copy_disk", "diskferry.finalize", "diskferry.prepare", "diskferry.watchdog"] and all(
             t["state"] == "SUCCESS" for t in mine.values()
         ):
             break

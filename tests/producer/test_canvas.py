@@ -5,7 +5,7 @@ from celery.canvas import Signature, _chain, _chord, group
 
 from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, celery_config
 from config.settings import Settings
-from producer.canvas import job_canvases, pair_canvas
+from producer.canvas import header_ids, job_canvases, pair_canvas
 from tests.diskferry import factories
 
 SETTINGS = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://127.0.0.1:1/0"})
@@ -66,3 +66,16 @@ def test_no_secret_or_object_in_any_argument() -> None:
     header: group = canvas.tasks[1].tasks
     for sig in (canvas.tasks[0], canvas.tasks[1].body, *header):
         assert all(isinstance(a, str) and len(a) < 100 for a in sig.args)
+
+
+def test_freezing_fixes_the_copy_tasks_ids_and_group_indexes() -> None:
+    job = factories.job(sources=[factories.vm_source("a", 3)])
+    source = job.sources[0]
+    app = _app()
+    app.conf.result_backend = "cache+memory://"  # freezing asks the result backend for nothing real
+    canvas = pair_canvas(app, SETTINGS, job, source, job.targets[0])
+    ids = header_ids(canvas, source)
+    header = canvas.tasks[1].tasks.tasks
+    assert ids == {d.key: (sig.id, i) for i, (d, sig) in enumerate(zip(source.disks, header, strict=True))}
+    assert len({task_id for task_id, _ in ids.values()}) == len(source.disks)
+    assert [sig.options["group_index"] for sig in header] == list(range(len(source.disks)))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
+from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, WATCHDOG
 from config.settings import Settings
 from tasks.app import make_app
 
@@ -9,7 +9,7 @@ SETTINGS = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://127.0.0.1:1/0", "
 
 def test_tasks_are_registered_by_name_on_any_app() -> None:
     app = make_app(SETTINGS)
-    names = {PREPARE, COPY_DISK, FINALIZE, CLEANUP}
+    names = {PREPARE, COPY_DISK, FINALIZE, CLEANUP, WATCHDOG}
     assert names <= set(app.tasks)
     # copies poll until their own deadline; the others bound transient retries themselves
     # (tasks.replicate.MAX_RETRIES) but wait for a busy lock without limit
@@ -21,6 +21,7 @@ def test_routes_and_safety_settings() -> None:
     for name in (PREPARE, COPY_DISK, FINALIZE, CLEANUP):
         route = app.amqp.router.route({}, name)
         assert route["queue"].name == "diskferry"
+    assert app.amqp.router.route({}, WATCHDOG)["queue"].name == "polls"
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
     assert conf.broker_url == "redis://127.0.0.1:1/0"

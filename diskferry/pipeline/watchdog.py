@@ -1,0 +1,113 @@
+"""A job's safety net against a copy poll lost by the broker.
+
+kombu's Redis transport loses a message for good when its worker dies between popping it
+(BRPOP) and recording it as unacknowledged (kombu#305, kombu#1733). If that message is a
+``copy_disk`` poll, the disk's poll chain ends, the pair's chord never completes and
+finalize/cleanup never run. The watchdog, a job-level task re-enqueued on the poll queue,
+finds such a disk and sends its poll again — as the broker would have redelivered it: the
+same task id, group id, group index and chord body.
+
+Why that counts the disk's chord part once (Celery 5.7, ``celery/backends/redis.py``,
+``CHORD_PART_RETURN_LUA``): a header task's return is added to the chord only if
+``task id:group index`` is not yet in the group's ``.d`` set, so two runs of one header
+task — the lost one's replacement and an original that was only slow — count once, and a
+run after the chord completed finds its ``.c`` ``done`` marker (or, once that expired, no
+chord size) and dispatches nothing. A run that ends after another returns the recorded
+outcome (:func:`diskferry.pipeline.copy.advance` reads the disk's phase first), so both
+return the same. A duplicate that *skipped* its return (``Ignore``) would be unsafe: the
+run that set such a marker may die before Celery stores its result, and the redelivered
+run would then never count.
+
+A poll is presumed lost only when it is overdue (its countdown, ``poll_due``, passed) by
+more than the visibility timeout plus the sweep interval in which kombu brings back a dead
+worker's messages, plus a grace: until then the broker may still deliver it.
+
+What each disk's record holds for this (written by the copy task, ids only): ``poll`` —
+``id`` and ``group_index`` from the canvas frozen at submit, then, from each run's request,
+``group``, ``chord`` (the body's signature: ids), ``root_id``, ``parent_id``; ``poll_due``
+and ``poll_first`` (times); ``resent`` (how often the watchdog re-sent it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from config.celeryconfig import RESTORE_SECONDS
+from diskferry.errors import NotFound
+from diskferry.pipeline.runtime import Runtime
+
+Fields = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resend:
+    """One header task to send again, with the options Celery's retry would give it."""
+
+    source: str
+    target: str
+    disk: str
+    options: Fields
+
+
+def overdue_after(rt: Runtime) -> float:
+    """Seconds past its due time after which no redelivery can bring a poll back."""
+    return rt.settings.visibility_timeout + RESTORE_SECONDS + rt.settings.watchdog_grace_seconds
+
+
+def request_fields(request: Any) -> Fields:
+    """What a header task's request must carry again to count in its chord (ids only)."""
+    return {
+        "id": request.id, "group": request.group, "group_index": request.group_index, "chord": request.chord,
+        "root_id": request.root_id, "parent_id": request.parent_id,
+    }
+
+
+def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool],
+          now: float | None = None) -> tuple[bool, list[Resend]]:
+    """Whether the job is over (done and cleaned, or gone), and the polls to send again.
+
+    ``ready(task_id)`` tells whether Celery stored a final result for a task (its chord part
+    is counted then). Each re-send is recorded before it is returned, so the next round waits
+    a whole ``overdue_after`` again."""
+    now = time.time() if now is None else now
+    try:
+        status = rt.store.status(job_id)
+        job = rt.store.job(job_id)
+    except NotFound:
+        return True, []
+    if status.done and status.cleaned:
+        return True, []
+    out = []
+    for source, target in job.pairs():
+        if rt.store.target_state(job.id, source.key, target.key).get("cleaned"):
+            continue
+        docs = {d.key: rt.store.disk_state(job.id, source.key, target.key, d.key) for d in source.disks}
+        # the chord is applied once any of its header tasks ran: its group and body are known
+        ran = [doc for doc in docs.values() if (doc.get("poll") or {}).get("group")]
+        if not ran:
+            continue
+        template = ran[0]["poll"]
+        first = min(float(doc.get("poll_first") or now) for doc in ran)
+        for key, doc in docs.items():
+            poll = doc.get("poll") or {}
+            if not poll.get("id") or ready(poll["id"]):
+                continue
+            due = float(doc.get("poll_due") or first)
+            if now <= due + overdue_after(rt):
+                continue
+            known = template | {k: v for k, v in poll.items() if v is not None}
+            options = {
+                "task_id": known["id"], "group_id": known["group"], "group_index": known.get("group_index"),
+                "chord": known.get("chord"), "root_id": known.get("root_id"), "parent_id": known.get("parent_id"),
+            }
+            resent = int(doc.get("resent") or 0) + 1
+            log.warning("job %s: the poll of %s %s to %s is %.0f s overdue: sending it again (%d)", job.id,
+                        source.name, key, target.region, now - due, resent)
+            rt.store.update_disk(job.id, source.key, target.key, key, poll_due=now, resent=resent)
+            out.append(Resend(source.key, target.key, key, options))
+    return False, out

@@ -1,0 +1,133 @@
+"""A copy poll the broker lost for good (kombu#305, kombu#1733: a worker killed between
+BRPOP and recording the message as unacked) no longer hangs the job: the job's watchdog
+sends the poll again with the task id and chord options the lost one had, the chord counts
+that disk once, and the job ends with equal content and nothing left behind.
+
+The loss is made deterministic: the workers stop consuming the poll queue, the test takes
+one disk's next poll message out of it, and the workers consume again. Nothing can bring that
+message back; only the watchdog's re-send, once the poll is overdue by the visibility timeout,
+kombu's sweep interval and the grace, moves the disk on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis
+
+from config.celeryconfig import COPY_DISK, FINALIZE
+from diskferry.model import Phase
+from emulator.admin_client import AdminClient
+from emulator.testing import EmulatorProcess
+from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
+from tests.fleet.conftest import Fleet, running_fleet, vm_job
+
+VISIBILITY = 4
+POLL = 0.5
+#: 1 MiB of data per disk at this rate: each copy takes ~10 s, so the loss lands mid-copy
+BANDWIDTH = 100 * 1024
+
+
+@pytest.fixture
+def watched_fleet(emulator: EmulatorProcess, redis_url: str, tmp_path: Path) -> Iterator[Fleet]:
+    base = redis_url.rsplit("/", 1)[0]
+    overrides = {
+        "DISKFERRY_BROKER_URL": f"{base}/10",
+        "DISKFERRY_RESULT_BACKEND": f"{base}/11",
+        "DISKFERRY_STATE_URL": f"{base}/12",
+        "DISKFERRY_VISIBILITY_TIMEOUT": str(VISIBILITY),
+        "DISKFERRY_POLL_SECONDS": str(POLL),
+        "DISKFERRY_WATCHDOG_SECONDS": "1",
+        "DISKFERRY_WATCHDOG_GRACE_SECONDS": "1",
+    }
+    for db in (10, 11, 12):
+        with redis.Redis.from_url(f"{base}/{db}") as client:
+            client.flushdb()
+    with running_fleet(emulator, redis_url, tmp_path, overrides) as fleet:
+        yield fleet
+
+
+def _lose_poll(fleet: Fleet, task_id: str, timeout: float = 15) -> dict[str, Any]:
+    """Take the next poll message of ``task_id`` out of the poll queue while no worker
+    consumes it; return its headers."""
+    queue = fleet.settings.poll_queue
+    replies = fleet.app.control.cancel_consumer(queue, reply=True, timeout=2.0)
+    assert len(replies or []) == len(fleet.workers.procs), replies
+    broker = redis.Redis.from_url(fleet.settings.broker_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for raw in cast(list[bytes], broker.lrange(queue, 0, -1)):
+                headers = cast(dict[str, Any], json.loads(raw)["headers"])
+                if headers.get("id") == task_id and broker.lrem(queue, 1, raw) == 1:
+                    return headers
+            time.sleep(0.05)
+        raise AssertionError(f"no poll of {task_id} reached {queue}\n{fleet.workers.tail()}")
+    finally:
+        fleet.app.control.add_consumer(queue, reply=True, timeout=2.0)
+        broker.close()
+
+
+def _runs(fleet: Fleet, task: str) -> int:
+    """How many runs of ``task`` (a name, or ``name[id]``) succeeded, from the workers' logs."""
+    done = re.compile(rf"\] Task {re.escape(task)}\S* succeeded in ")
+    return sum(len(done.findall(log.read_text())) for log in fleet.workers.logs)
+
+
+def test_a_lost_poll_is_sent_again_and_the_job_completes(watched_fleet: Fleet, admin: AdminClient) -> None:
+    fleet = watched_fleet
+    rg = f"watch-{uuid.uuid4().hex[:6]}"
+    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                        "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]}).items
+    admin.set(copy_bandwidth=BANDWIDTH, lro_latency=0.0)
+    before = admin.counters()
+    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
+    copying(fleet, job_id)
+    job = fleet.store.job(job_id)
+    source, target = job.sources[0], job.targets[0]
+    victim = source.disks[-1].key
+    recorded = fleet.store.disk_state(job_id, source.key, target.key, victim)["poll"]
+    assert recorded["group"] and recorded["chord"]["task"] == "diskferry.finalize"
+
+    lost = _lose_poll(fleet, recorded["id"])
+    lost_at = time.time()
+    assert lost["task"] == COPY_DISK and lost["group"] == recorded["group"]
+
+    status = fleet.wait(job_id, timeout=60)
+    calls = delta(before, admin.counters())
+    docs = {d.key: fleet.store.disk_state(job_id, source.key, target.key, d.key) for d in source.disks}
+
+    assert status.phase is Phase.succeeded, status
+    assert_same_content(fleet, vm, status)
+    # only the lost disk was sent again, and only once no redelivery could have come
+    assert {k: int(d.get("resent") or 0) for k, d in docs.items()} == {d.key: int(d.key == victim)
+                                                                        for d in source.disks}
+    assert float(docs[victim]["poll_due"]) - lost_at > VISIBILITY
+    # each disk counted once in its chord: finalize ran once; one copy and one disk per disk
+    assert _runs(fleet, FINALIZE) == 1
+    assert calls.get("blob.CopyBlob") == len(source.disks)
+    assert calls.get("Microsoft.Compute/disks/write") == len(source.disks)
+    assert_clean(fleet, job_id)
+
+    # a late duplicate of a counted part (the lost poll was only slow after all) finishes
+    # with the recorded outcome and makes the chord run nothing again
+    options = {k: recorded[k] for k in ("group_index", "chord", "root_id", "parent_id")}
+    fleet.app.signature(COPY_DISK, args=(job_id, source.key, target.key, victim), immutable=True).apply_async(
+        task_id=recorded["id"], group_id=recorded["group"], queue=fleet.settings.poll_queue, **options
+    )
+    sent = time.time()
+    deadline = time.monotonic() + 15
+    while float(fleet.store.disk_state(job_id, source.key, target.key, victim).get("poll_first") or 0) < sent:
+        assert time.monotonic() < deadline, "the duplicate did not run"
+        time.sleep(0.1)
+    time.sleep(2)
+    assert _runs(fleet, f"{COPY_DISK}[{recorded['id']}]") == 2  # the re-sent poll and the duplicate
+    assert _runs(fleet, FINALIZE) == 1
+    assert fleet.store.status(job_id).phase is Phase.succeeded
