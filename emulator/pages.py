@@ -10,6 +10,9 @@ and copying, snapshotting or hashing it touches only those 10 MiB.
 from __future__ import annotations
 
 import bisect
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import json
 import os
@@ -306,18 +309,27 @@ def _write_map(path: Path, size: int, ranges: RangeSet) -> None:
     os.replace(tmp, path)
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """libc, looked up once: ``find_library`` runs ``ldconfig``, far too slow per call."""
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name, use_errno=True) if name else None
+
+
+#: FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+_PUNCH_HOLE_KEEP_SIZE = 0x02 | 0x01
+
+
 def _punch_hole(path: Path, offset: int, length: int) -> None:
     """Give cleared pages back to the file system (reads are zero either way)."""
+    libc = _libc()
+    if libc is None:
+        return  # not fatal: the range map already reads these pages as zeros
     try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        falloc_punch_hole_keep_size = 0x02 | 0x01
         fd = os.open(path, os.O_WRONLY)
-        try:
-            libc.fallocate(fd, falloc_punch_hole_keep_size, ctypes.c_longlong(offset), ctypes.c_longlong(length))
-        finally:
-            os.close(fd)
     except OSError:
-        pass  # not fatal: the range map already reads these pages as zeros
+        return
+    try:
+        libc.fallocate(fd, _PUNCH_HOLE_KEEP_SIZE, ctypes.c_longlong(offset), ctypes.c_longlong(length))
+    finally:
+        os.close(fd)
