@@ -123,7 +123,7 @@ class Settings:
     vault_key: str | None = None
     visibility_timeout: int = 12 * 3600
     eta_task_limit: int = 1000
-    #: the watchdog (``tasks.watchdog``) looks at a job this often, from the poll queue
+    #: the watchdog (``diskferry.tasks.watchdog``) looks at a job this often, from the poll queue
     watchdog_seconds: float = 60.0
     #: how far past every redelivery a poll must be overdue before the watchdog re-sends it
     watchdog_grace_seconds: float = 600.0

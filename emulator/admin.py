@@ -1,7 +1,7 @@
 """The admin API: knobs, counters and inspection, outside Azure's paths.
 
 Every route lives under ``/_admin/`` on the management port and needs the header
-``x-emulator-admin-token`` (the token is in ``azure.env``). ``emulator.admin_client``
+``x-emulator-admin-token`` (the token is in ``azure.env``). ``diskferry.emulator.admin_client``
 wraps it; ``diskferry-emulator`` (the CLI) wraps the client.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.context import Emulator
-from emulator.faults import FaultRule
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.faults import FaultRule
 
 AdminHandler = Callable[[web.Request, Emulator], Awaitable[Any]]
 #: extra admin routes contributed by other modules: (method, path below /_admin, handler)
@@ -89,7 +89,7 @@ async def _patch_settings(request: web.Request, emu: Emulator) -> Any:
 
 def register(app: web.Application) -> None:
     # modules that add admin routes are imported first so their decorators have run
-    from emulator import inspect  # noqa: F401
+    from diskferry.emulator import inspect  # noqa: F401
 
     for method, path, fn in EXTRA_ROUTES:
         app.router.add_route(method, "/_admin" + path, _wrap(fn))

@@ -25,9 +25,9 @@ from urllib.parse import unquote, urlencode
 
 from aiohttp import web
 
-from emulator import clock
-from emulator.context import Emulator
-from emulator.errors import AzureError
+from diskferry.emulator import clock
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
 
 Doc = dict[str, Any]
 

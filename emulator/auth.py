@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.context import Emulator
-from emulator.errors import AzureError
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
 
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
 STORAGE_AUDIENCES = ("https://storage.azure.com",)

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emulator import inspect_cli
-from emulator.admin_client import AdminClient, AdminError, read_env
+from diskferry.emulator import inspect_cli
+from diskferry.emulator.admin_client import AdminClient, AdminError, read_env
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from emulator.server import serve
+    from diskferry.emulator.server import serve
 
     async def main() -> None:
         task = asyncio.ensure_future(serve(Path(args.state_dir), args.host, args.port, args.blob_port, args.advertise))

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.faults import Faults
-from emulator.pages import Content, PageFile
-from emulator.store import Store
+from diskferry.emulator.faults import Faults
+from diskferry.emulator.pages import Content, PageFile
+from diskferry.emulator.store import Store
 
 
 @dataclass

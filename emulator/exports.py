@@ -16,11 +16,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from emulator import clock, sas
-from emulator.context import Emulator
-from emulator.errors import AzureError
-from emulator.pages import Content, PageFile, VhdView
-from emulator.vhd import make_footer
+from diskferry.emulator import clock, sas
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.pages import Content, PageFile, VhdView
+from diskferry.emulator.vhd import make_footer
 
 KIND = "grant"
 BLOB_NAME = "abcd"

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from emulator.store import Store
+from diskferry.emulator.store import Store
 
 FaultKind = Literal["http", "lro", "copy"]
 

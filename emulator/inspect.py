@@ -19,20 +19,20 @@ from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 
-from emulator import clock, exports
-from emulator.admin import admin_route
-from emulator.arm import parse_id
-from emulator.compute.content import Frozen
-from emulator.context import Emulator
-from emulator.pages import VhdView, content_sha256
-from emulator.storage.lookup import find_blob
+from diskferry.emulator import clock, exports
+from diskferry.emulator.admin import admin_route
+from diskferry.emulator.arm import parse_id
+from diskferry.emulator.compute.content import Frozen
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.pages import VhdView, content_sha256
+from diskferry.emulator.storage.lookup import find_blob
 
 Doc = dict[str, Any]
 
 #: the ARM resource types whose content can be hashed, and their store kinds
 HASHABLE = {"microsoft.compute/disks": "disk", "microsoft.compute/snapshots": "snapshot"}
 IMAGE_TYPE = "microsoft.compute/images"
-#: store kind of blob documents (see emulator.storage.model)
+#: store kind of blob documents (see diskferry.emulator.storage.model)
 BLOB_KIND = "blob"
 #: the tag whose presence marks a disk or image as made by diskferry (unfiltered audit)
 JOB_TAG = "diskferry-job"

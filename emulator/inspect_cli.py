@@ -1,6 +1,6 @@
 """The ``hash``, ``audit`` and ``seed`` commands of ``diskferry-emulator``.
 
-Thin shells over ``AdminClient.hash/audit`` and ``emulator.seed``: they parse arguments
+Thin shells over ``AdminClient.hash/audit`` and ``diskferry.emulator.seed``: they parse arguments
 and print — human tables by default, JSON with ``--json``. Exit codes: 0 done, 1 the
 emulator or Azure refused, 2 a bad spec or argument, 3 ``audit --check`` found leftovers.
 """
@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from emulator.admin_client import LEFTOVER_KINDS, AdminClient
+from diskferry.emulator.admin_client import LEFTOVER_KINDS, AdminClient
 
 if TYPE_CHECKING:
-    from emulator.seed import SeedSpec
+    from diskferry.emulator.seed import SeedSpec
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -152,7 +152,7 @@ def _owner(text: str) -> dict[str, Any]:
 
 
 def spec_from_args(ns: argparse.Namespace) -> SeedSpec:
-    from emulator import seed as seeding
+    from diskferry.emulator import seed as seeding
 
     if ns.demo:
         data: dict[str, Any] = dict(seeding.DEMO_SPEC)
@@ -181,7 +181,7 @@ def seed_cmd(env: dict[str, str], ns: argparse.Namespace) -> int:
     from azure.core.exceptions import AzureError as SdkError
     from azure.core.exceptions import HttpResponseError
 
-    from emulator import seed as seeding
+    from diskferry.emulator import seed as seeding
 
     try:
         spec = spec_from_args(ns)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from emulator.vhd import FOOTER_SIZE
+from diskferry.emulator.vhd import FOOTER_SIZE
 
 PAGE = 512
 #: bytes per segment file of a PageFile

@@ -13,8 +13,8 @@ import hmac
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlencode
 
-from emulator import clock
-from emulator.errors import AzureError
+from diskferry.emulator import clock
+from diskferry.emulator.errors import AzureError
 
 #: the service version the emulator signs its own SAS with
 SAS_VERSION = "2020-12-06"

@@ -35,8 +35,8 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.blob import BlobClient
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from emulator.admin_client import AdminClient
-from emulator.vhd import make_footer
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.vhd import make_footer
 
 GIB = 1024**3
 MIB = 1024**2

@@ -16,10 +16,10 @@ from pathlib import Path
 import trustme
 from aiohttp import web
 
-from emulator import admin, auth, compute, storage
-from emulator.arm import ArmRequest, ArmRouter, Operations, error_response, register_operations
-from emulator.context import Emulator
-from emulator.errors import AzureError
+from diskferry.emulator import admin, auth, compute, storage
+from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, error_response, register_operations
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
 
 
 def tls_context(state_dir: Path, names: tuple[str, ...] = ()) -> tuple[ssl.SSLContext, Path]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from emulator.admin_client import AdminClient, read_env
+from diskferry.emulator.admin_client import AdminClient, read_env
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
@@ -53,7 +53,7 @@ class EmulatorProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "emulator.cli", "serve", "--state-dir", str(self.state_dir)],
+            [sys.executable, "-m", "diskferry.emulator.cli", "serve", "--state-dir", str(self.state_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -10,16 +10,16 @@ from pathlib import Path
 
 from celery import Celery
 
-from config.celeryconfig import WATCHDOG
-from config.settings import Settings, get_settings
 from diskferry import naming
 from diskferry.cloud import Cloud
+from diskferry.config.celeryconfig import WATCHDOG
+from diskferry.config.settings import Settings, get_settings
 from diskferry.errors import JobFailed
+from diskferry.producer import jobfile
+from diskferry.producer.canvas import header_ids, job_canvases
+from diskferry.producer.jobfile import JobFile
+from diskferry.producer.planner import Plan, make_plan
 from diskferry.state import JobStatus, JobStore, JobSummary
-from producer import jobfile
-from producer.canvas import header_ids, job_canvases
-from producer.jobfile import JobFile
-from producer.planner import Plan, make_plan
 
 __all__ = ["JobFailed", "JobFile", "Plan", "job_status", "jobfile", "list_jobs", "load_jobfile", "plan_job",
            "release_results", "submit_job"]
@@ -43,7 +43,7 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
     plan = make_plan(spec, cloud or Cloud(settings), settings, job_id=naming.new_job_id())
     store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
     if app is None:
-        from tasks.app import make_app
+        from diskferry.tasks.app import make_app
 
         app = make_app(settings)
     job = plan.job
@@ -54,7 +54,7 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
             store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
     for canvas in canvases:
         canvas.apply_async()
-    # the safety net for polls the broker loses (tasks.watchdog)
+    # the safety net for polls the broker loses (diskferry.tasks.watchdog)
     app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(
         queue=settings.poll_queue, countdown=settings.watchdog_seconds
     )

@@ -22,8 +22,8 @@ from __future__ import annotations
 from celery import Celery, chain, chord, group
 from celery.canvas import Signature
 
-from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
-from config.settings import Settings
+from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
+from diskferry.config.settings import Settings
 from diskferry.model import DiskKey, Job, Source, Target
 
 

@@ -1,4 +1,4 @@
-"""``diskferry``: the producer CLI, a thin shell over ``producer.api``.
+"""``diskferry``: the producer CLI, a thin shell over ``diskferry.producer.api``.
 
 Exit codes: 0 success, 1 the job failed, 2 bad input (nothing enqueued or created),
 3 Azure or Redis unavailable, 130 interrupted.
@@ -11,14 +11,14 @@ import sys
 
 import click
 
-from config.settings import SettingsError
-from producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
-from producer.commands.jobs import list_jobs
-from producer.commands.plan import plan
-from producer.commands.status import status
-from producer.commands.submit import submit
-from producer.commands.watch import watch
-from producer.commands.worker import worker
+from diskferry.config.settings import SettingsError
+from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+from diskferry.producer.commands.jobs import list_jobs
+from diskferry.producer.commands.plan import plan
+from diskferry.producer.commands.status import status
+from diskferry.producer.commands.submit import submit
+from diskferry.producer.commands.watch import watch
+from diskferry.producer.commands.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

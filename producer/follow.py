@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from config.settings import Settings, get_settings
+from diskferry.config.settings import Settings, get_settings
 from diskferry.state import JobStatus, JobStore
 
 

@@ -1,6 +1,6 @@
 """The job file: what an operator asks for, validated before anything is planned or enqueued.
 
-YAML or JSON. ``python -m producer.jobfile`` prints the JSON Schema (kept in
+YAML or JSON. ``python -m diskferry.producer.jobfile`` prints the JSON Schema (kept in
 ``docs/jobfile.schema.json``). A file that does not validate raises
 :class:`~diskferry.errors.JobFileError` naming the field (``targets[1].region``).
 """

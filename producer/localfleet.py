@@ -19,7 +19,7 @@ from types import TracebackType
 
 from celery import Celery
 
-from config.settings import Settings
+from diskferry.config.settings import Settings
 
 
 def free_port() -> int:
@@ -82,7 +82,7 @@ class LocalFleet:
         with open(log, "ab") as out:
             self.procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "celery", "--app=tasks.app:app", *args],
+                    [sys.executable, "-m", "celery", "--app=diskferry.tasks.app:app", *args],
                     cwd=self.cwd,
                     env=self.env,
                     stdout=out,

@@ -10,9 +10,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from config.settings import Settings
 from diskferry import naming
 from diskferry.cloud import Cloud, ResourceId
+from diskferry.config.settings import Settings
 from diskferry.errors import DiskferryError, JobFailed, NotFound
 from diskferry.model import (
     Consistency,
@@ -28,7 +28,7 @@ from diskferry.model import (
     same_region,
 )
 from diskferry.pipeline import layout
-from producer.jobfile import JobFile, SourceSpec
+from diskferry.producer.jobfile import JobFile, SourceSpec
 
 #: the planner's refusals: the job file asks for what cannot be done (bad input, unlike Azure
 #: being unreachable or refusing diskferry's credentials)

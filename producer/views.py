@@ -8,8 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from diskferry.model import Phase
+from diskferry.producer.planner import Plan
 from diskferry.state import DiskStatus, JobStatus, JobSummary
-from producer.planner import Plan
 
 _PHASE_STYLE = {
     Phase.succeeded: "green",

@@ -61,7 +61,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from emulator.testing import EmulatorProcess
+from diskferry.emulator.testing import EmulatorProcess
 
 ARM_SCOPE = "https://management.azure.com/.default"
 #: what azure-mgmt-storage 25 sends (the emulator accepts any api-version)

@@ -21,15 +21,15 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from config.settings import Settings
+from diskferry.config.settings import Settings
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import SeedResult, demo_spec, seed
+from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
+from diskferry.producer.localfleet import LocalFleet
 from diskferry.state import JobStatus, JobStore
+from diskferry.tasks.app import make_app
 from diskferry.vault import new_key
-from emulator.admin_client import AdminClient
-from emulator.seed import SeedResult, demo_spec, seed
-from emulator.testing import EmulatorProcess
-from producer.localfleet import LocalFleet
-from tasks.app import make_app
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB_FILE = ROOT / "jobs" / "demo.yaml"
@@ -55,7 +55,8 @@ def fleet_env(azure_env: dict[str, str], redis_base: str) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "producer.cli", *args], env=env, cwd=ROOT, text=True, capture_output=capture, check=False
+        [sys.executable, "-m", "diskferry.producer.cli", *args],
+        env=env, cwd=ROOT, text=True, capture_output=capture, check=False,
     )
 
 

@@ -8,14 +8,14 @@ from typing import Any, cast
 
 from celery import shared_task
 
-from config.settings import get_settings
+from diskferry.config.settings import get_settings
 from diskferry.pipeline.runtime import Runtime
 
 
 def task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     """``shared_task`` with a type (Celery ships none), so that strict mypy accepts the tasks.
 
-    Shared, so that any app built by ``tasks.app.make_app`` (a producer's, a test's) knows them."""
+    Shared, so that any app built by ``diskferry.tasks.app.make_app`` (a producer's, a test's) knows them."""
     return cast(Callable[[Callable[..., Any]], Any], shared_task(**options))
 
 

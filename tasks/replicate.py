@@ -1,6 +1,6 @@
 """The four tasks of a replication canvas. Each is a few lines around a pipeline step.
 
-Queues are declared in ``config.celeryconfig`` (``task_routes``): Celery 5.7 deprecates the
+Queues are declared in ``diskferry.config.celeryconfig`` (``task_routes``): Celery 5.7 deprecates the
 ``queue`` task attribute. Retry policy lives here, at the task boundary, by error class: ``RetryLater`` runs the
 task again after a countdown; business failures come back as outcomes (so a chord body
 always runs); anything else fails the task, and the errback cleans up.
@@ -13,8 +13,8 @@ from typing import Any
 
 from celery import Task
 
-from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
-from config.settings import get_settings
+from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
+from diskferry.config.settings import get_settings
 from diskferry.errors import Busy, RetryLater, redact
 from diskferry.model import Error
 from diskferry.pipeline import cleanup as cleanup_step
@@ -23,7 +23,7 @@ from diskferry.pipeline import finalize as finalize_step
 from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending
 from diskferry.pipeline.watchdog import request_fields
-from tasks.base import runtime, task
+from diskferry.tasks.base import runtime, task
 
 _settings = get_settings()
 #: transient failures of prepare/finalize are retried this many times
@@ -82,7 +82,7 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
 
 
 def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, first: bool, countdown: float) -> None:
-    """Tell the job's watchdog (``tasks.watchdog``) when this disk's next poll is due and how
+    """Tell the job's watchdog (``diskferry.tasks.watchdog``) when this disk's next poll is due and how
     to send it again if the broker loses it (the request's ids and chord options)."""
     now = time.time()
     patch: dict[str, Any] = {"poll": request_fields(task.request), "poll_due": now + countdown}

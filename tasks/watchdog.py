@@ -1,6 +1,6 @@
 """The job-level watchdog: re-sends a copy poll the broker lost (see ``diskferry.pipeline.watchdog``).
 
-Enqueued by ``producer.api.submit_job`` on the poll queue; it re-enqueues itself every
+Enqueued by ``diskferry.producer.api.submit_job`` on the poll queue; it re-enqueues itself every
 ``DISKFERRY_WATCHDOG_SECONDS`` (well under the visibility timeout, like a poll) until the job
 is done and cleaned, or its record is gone. No beat process is needed.
 """
@@ -12,10 +12,10 @@ import logging
 from celery import Task
 from celery.states import READY_STATES
 
-from config.celeryconfig import COPY_DISK, WATCHDOG
-from config.settings import get_settings
+from diskferry.config.celeryconfig import COPY_DISK, WATCHDOG
+from diskferry.config.settings import get_settings
 from diskferry.pipeline import watchdog as watch
-from tasks.base import runtime, task
+from diskferry.tasks.base import runtime, task
 
 _settings = get_settings()
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
 
-from emulator.admin_client import AdminClient
-from emulator.testing import EmulatorProcess
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import EmulatorProcess
 
 ARM_SCOPE = "https://management.azure.com/.default"
 

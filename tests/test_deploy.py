@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from config.settings import Settings
+from diskferry.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def test_compose_runs_the_fleet_as_deployed() -> None:
     defaults = Settings()
     worker = " ".join(services["worker"]["command"])
     assert f"--queues={defaults.queue},{defaults.poll_queue}" in worker
-    assert "--app=tasks.app:app" in worker
+    assert "--app=diskferry.tasks.app:app" in worker
     assert services["producer"]["profiles"] == ["producer"]
     assert services["local-azure"]["profiles"] == ["local-azure"]
     assert any("--read_only" in arg for arg in services["flower"]["command"])
@@ -45,7 +45,7 @@ def test_every_setting_compose_sets_is_one_diskferry_reads() -> None:
 
 
 def test_the_app_the_workers_run_exists() -> None:
-    from tasks.app import app
+    from diskferry.tasks.app import app
 
     names = set(app.tasks)
     assert {"diskferry.prepare", "diskferry.copy_disk", "diskferry.finalize", "diskferry.cleanup"} <= names

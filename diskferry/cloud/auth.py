@@ -7,7 +7,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
-from config.settings import Settings
+from diskferry.config.settings import Settings
 
 
 def credential(settings: Settings) -> TokenCredential:

@@ -6,10 +6,10 @@ import logging
 
 from azure.core.credentials import TokenCredential
 
-from config.settings import Settings
 from diskferry.cloud import auth
 from diskferry.cloud.compute import Compute
 from diskferry.cloud.storage import Storage
+from diskferry.config.settings import Settings
 
 #: the SDKs log every request and token at INFO: at fleet scale that buries diskferry's own
 #: lines (a worker at INFO wrote thousands of lines a minute). Their warnings still show.

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from config.settings import Settings
 from diskferry.cloud import AccountInfo, Cloud
+from diskferry.config.settings import Settings
 from diskferry.errors import DiskFailed
 from diskferry.model import DiskKey, SourceKey, StagingAccount, Target
 from diskferry.state import JobStore

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from config.celeryconfig import RESTORE_SECONDS
+from diskferry.config.celeryconfig import RESTORE_SECONDS
 from diskferry.errors import NotFound
 from diskferry.pipeline.runtime import Runtime
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from emulator.arm import ArmRouter
+from diskferry.emulator.arm import ArmRouter
 
 
 def register(router: ArmRouter) -> None:
-    from emulator.compute import disks, images, resourcegroups, snapshots, vms
+    from diskferry.emulator.compute import disks, images, resourcegroups, snapshots, vms
 
     resourcegroups.register(router)
     disks.register(router)

@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.arm import ArmRequest, json_response, page, resource_id
-from emulator.compute import resourcegroups
-from emulator.context import Emulator
-from emulator.errors import AzureError, bad_request, not_found
+from diskferry.emulator.arm import ArmRequest, json_response, page, resource_id
+from diskferry.emulator.compute import resourcegroups
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError, bad_request, not_found
 
 Doc = dict[str, Any]
 

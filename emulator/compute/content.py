@@ -13,12 +13,12 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
-from emulator.arm import parse_id
-from emulator.context import Emulator
-from emulator.errors import AzureError, bad_request, conflict, not_found
-from emulator.pages import Content, PageFile
-from emulator.storage.lookup import BlobRef, find_blob
-from emulator.vhd import FOOTER_SIZE, import_problem
+from diskferry.emulator.arm import parse_id
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError, bad_request, conflict, not_found
+from diskferry.emulator.pages import Content, PageFile
+from diskferry.emulator.storage.lookup import BlobRef, find_blob
+from diskferry.emulator.vhd import FOOTER_SIZE, import_problem
 
 Doc = dict[str, Any]
 

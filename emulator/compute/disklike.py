@@ -3,7 +3,7 @@
 A disk and a snapshot are the same thing to DiskRP — a content with a size, a SKU, a
 ``creationData`` and a ``diskState`` — and differ in the create options they accept and
 in attachment (only disks attach to VMs). ``Flavor`` carries the differences;
-``emulator.compute.disks`` and ``emulator.compute.snapshots`` each define one and route
+``diskferry.emulator.compute.disks`` and ``diskferry.emulator.compute.snapshots`` each define one and route
 its calls here.
 
 Document (store kind ``disk`` or ``snapshot``, key = lower-cased ARM id): the ARM resource
@@ -32,14 +32,14 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import clock, exports
-from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
-from emulator.compute import common, content, resourcegroups
-from emulator.compute.common import GIB, Doc, ResourceType, invalid, required
-from emulator.context import Emulator
-from emulator.errors import AzureError, bad_request, conflict
-from emulator.pages import Content
-from emulator.vhd import FOOTER_SIZE, MIB
+from diskferry.emulator import clock, exports
+from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
+from diskferry.emulator.compute import common, content, resourcegroups
+from diskferry.emulator.compute.common import GIB, Doc, ResourceType, invalid, required
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError, bad_request, conflict
+from diskferry.emulator.pages import Content
+from diskferry.emulator.vhd import FOOTER_SIZE, MIB
 
 #: Upload size limits (content + footer), as DiskRP states them
 MIN_UPLOAD = 20 * MIB + FOOTER_SIZE

@@ -7,12 +7,12 @@ disks, and attachment to virtual machines (``managedBy``).
 
 from __future__ import annotations
 
-from emulator import clock
-from emulator.arm import ArmRouter
-from emulator.compute import disklike
-from emulator.compute.common import Doc, ResourceType
-from emulator.context import Emulator
-from emulator.errors import AzureError, conflict
+from diskferry.emulator import clock
+from diskferry.emulator.arm import ArmRouter
+from diskferry.emulator.compute import disklike
+from diskferry.emulator.compute.common import Doc, ResourceType
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError, conflict
 
 TYPE = ResourceType("disk", "disks")
 #: SKU name -> tier

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
-from emulator.compute import common, content, resourcegroups
-from emulator.compute.common import Doc, ResourceType, invalid, required
-from emulator.context import Emulator
-from emulator.errors import AzureError
-from emulator.vhd import FOOTER_SIZE
+from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
+from diskferry.emulator.compute import common, content, resourcegroups
+from diskferry.emulator.compute.common import Doc, ResourceType, invalid, required
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.vhd import FOOTER_SIZE
 
 TYPE = ResourceType("image", "images")
 OS_TYPES = {"linux": "Linux", "windows": "Windows"}

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from emulator import clock
-from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, page
-from emulator.context import Emulator
-from emulator.errors import AzureError, bad_request, rg_not_found
+from diskferry.emulator import clock
+from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, page
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError, bad_request, rg_not_found
 
 KIND = "resourcegroup"
 RGS = "/subscriptions/{sub}/resourcegroups"

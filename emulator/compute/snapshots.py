@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 
-from emulator.arm import ArmRouter
-from emulator.compute import disklike
-from emulator.compute.common import Doc, ResourceType
-from emulator.context import Emulator
+from diskferry.emulator.arm import ArmRouter
+from diskferry.emulator.compute import disklike
+from diskferry.emulator.compute.common import Doc, ResourceType
+from diskferry.emulator.context import Emulator
 
 TYPE = ResourceType("snapshot", "snapshots")
 SKUS = {"Standard_LRS": "Standard", "Premium_LRS": "Premium", "Standard_ZRS": "Standard"}

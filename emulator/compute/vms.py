@@ -18,12 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import clock
-from emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure, parse_id
-from emulator.compute import common, disklike, disks, resourcegroups
-from emulator.compute.common import Doc, ResourceType, invalid, public, required
-from emulator.context import Emulator
-from emulator.errors import AzureError, conflict, not_found
+from diskferry.emulator import clock
+from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure, parse_id
+from diskferry.emulator.compute import common, disklike, disks, resourcegroups
+from diskferry.emulator.compute.common import Doc, ResourceType, invalid, public, required
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError, conflict, not_found
 
 TYPE = ResourceType("vm", "virtualMachines")
 #: properties the service computes: never taken from a request body

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from emulator.arm import ArmRouter
-from emulator.context import Emulator
+from diskferry.emulator.arm import ArmRouter
+from diskferry.emulator.context import Emulator
 
 
 def register(router: ArmRouter) -> None:
     """ARM routes of Microsoft.Storage (storage accounts)."""
-    from emulator.storage import accounts
+    from diskferry.emulator.storage import accounts
 
     accounts.register(router)
 
 
 def blob_app(emu: Emulator) -> web.Application:
     """The blob-port application: every account's blob service and disk export URLs."""
-    from emulator.storage import service
+    from diskferry.emulator.storage import service
 
     return service.app(emu)
 
 
 async def start(emu: Emulator) -> None:
     """Start background services: the copy engine (resuming copies left pending)."""
-    from emulator.storage.copyengine import CopyEngine
+    from diskferry.emulator.storage.copyengine import CopyEngine
 
     engine = CopyEngine(emu)
     emu.services["copyengine"] = engine

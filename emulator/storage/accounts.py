@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import clock
-from emulator.arm import ArmRequest, ArmRouter, completion, json_response, page, resource_id
-from emulator.compute import resourcegroups
-from emulator.context import Emulator
-from emulator.errors import AzureError, bad_request, not_found
-from emulator.storage import model
+from diskferry.emulator import clock
+from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, page, resource_id
+from diskferry.emulator.compute import resourcegroups
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError, bad_request, not_found
+from diskferry.emulator.storage import model
 
 Doc = dict[str, Any]
 

@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from emulator import auth, sas
-from emulator.context import Emulator
-from emulator.errors import AzureError
-from emulator.storage import model
+from diskferry.emulator import auth, sas
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.storage import model
 
 #: "sharedkey", "sas" or "bearer": how a call was authorized
 Principal = Literal["sharedkey", "sas", "bearer"]

@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from emulator import clock
-from emulator.errors import AzureError
+from diskferry.emulator import clock
+from diskferry.emulator.errors import AzureError
 
 Doc = dict[str, Any]
 

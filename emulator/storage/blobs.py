@@ -14,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import clock
-from emulator.errors import AzureError
-from emulator.pages import PAGE, Content, PageFile
-from emulator.storage import model, xmlbodies
-from emulator.storage.blobheaders import (
+from diskferry.emulator import clock
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.pages import PAGE, Content, PageFile
+from diskferry.emulator.storage import model, xmlbodies
+from diskferry.emulator.storage.blobheaders import (
     CONTENT_HEADERS,
     blob_headers,
     check_conditions,
@@ -29,7 +29,7 @@ from emulator.storage.blobheaders import (
     parse_range,
     write_headers,
 )
-from emulator.storage.service import BlobCall
+from diskferry.emulator.storage.service import BlobCall
 
 Doc = dict[str, Any]
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import clock
-from emulator.errors import AzureError
-from emulator.storage import model, xmlbodies
-from emulator.storage.blobheaders import check_conditions, metadata_from, metadata_headers
-from emulator.storage.service import BlobCall
+from diskferry.emulator import clock
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.storage import model, xmlbodies
+from diskferry.emulator.storage.blobheaders import check_conditions, metadata_from, metadata_headers
+from diskferry.emulator.storage.service import BlobCall
 
 Doc = dict[str, Any]
 

@@ -35,13 +35,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import clock
-from emulator.context import Emulator
-from emulator.errors import AzureError
-from emulator.faults import FaultRule
-from emulator.pages import Content, PageFile
-from emulator.storage import copysource, model
-from emulator.storage.copysource import CopySource, Recheck
+from diskferry.emulator import clock
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.faults import FaultRule
+from diskferry.emulator.pages import Content, PageFile
+from diskferry.emulator.storage import copysource, model
+from diskferry.emulator.storage.copysource import CopySource, Recheck
 
 Doc = dict[str, Any]
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from emulator import clock, exports
-from emulator.context import Emulator
-from emulator.errors import AzureError
-from emulator.pages import Content
-from emulator.storage import blobauth, model
+from diskferry.emulator import clock, exports
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.pages import Content
+from diskferry.emulator.storage import blobauth, model
 
 Doc = dict[str, Any]
 

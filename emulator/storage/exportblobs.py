@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from emulator import clock, exports
-from emulator.errors import AzureError
-from emulator.pages import Content, PageFile
-from emulator.storage import blobs
-from emulator.storage.service import BlobCall, Route
+from diskferry.emulator import clock, exports
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.pages import Content, PageFile
+from diskferry.emulator.storage import blobs
+from diskferry.emulator.storage.service import BlobCall, Route
 
 #: operation → permission it needs on the grant's SAS
 SERVED = {

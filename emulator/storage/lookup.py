@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from emulator.context import Emulator
-from emulator.pages import PageFile
-from emulator.storage import model
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.pages import PageFile
+from diskferry.emulator.storage import model
 
 
 @dataclass(frozen=True)

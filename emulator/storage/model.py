@@ -36,8 +36,8 @@ import secrets
 import uuid
 from typing import Any
 
-from emulator import clock
-from emulator.context import Emulator
+from diskferry.emulator import clock
+from diskferry.emulator.context import Emulator
 
 Doc = dict[str, Any]
 

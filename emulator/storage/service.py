@@ -4,7 +4,7 @@ URLs are path-style (``/{account}/{container}/{blob}``). A call is named by its 
 operation (``blob.GetBlobProperties``, ``blob.CopyBlob``, ...) from its method, ``restype``,
 ``comp`` and a few headers; the name drives counters, latency and ``http`` fault rules
 exactly as the management port does for ARM. Accounts named ``md-…`` are managed-disk
-exports and go to :mod:`emulator.storage.exportblobs`.
+exports and go to :mod:`diskferry.emulator.storage.exportblobs`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from urllib.parse import unquote
 from aiohttp import web
 from multidict import CIMultiDictProxy, MultiMapping
 
-from emulator import exports
-from emulator.context import Emulator
-from emulator.errors import AzureError
-from emulator.storage import blobauth, model, xmlbodies
+from diskferry.emulator import exports
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.errors import AzureError
+from diskferry.emulator.storage import blobauth, model, xmlbodies
 
 Doc = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Route:
 
 def _routes() -> dict[tuple[str, str, str], Route]:
     """(level, method, selector) → route; selector is ``comp`` (or a header-derived name)."""
-    from emulator.storage import blobs, containers, copyblob
+    from diskferry.emulator.storage import blobs, containers, copyblob
 
     r = Route
     return {
@@ -185,7 +185,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             extra = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.retry_after is not None else {}
             raise AzureError(fault.status, fault.code, fault.message, headers=extra)
         if exports.is_export_account(account):
-            from emulator.storage import exportblobs
+            from diskferry.emulator.storage import exportblobs
 
             call = BlobCall(request, emu, route.op, account, container, blob, None, common=common)
             response = await exportblobs.handle(call, route)

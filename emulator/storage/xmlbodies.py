@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from emulator import clock
+from diskferry.emulator import clock
 
 Doc = dict[str, Any]
 

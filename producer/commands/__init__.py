@@ -1,1 +1,1 @@
-"""One module per ``diskferry`` command; ``producer.cli`` wires them into the group."""
+"""One module per ``diskferry`` command; ``diskferry.producer.cli`` wires them into the group."""

@@ -10,13 +10,13 @@ import click
 
 from diskferry.errors import DiskferryError, JobFileError
 from diskferry.model import Phase
+from diskferry.producer import api, views
+from diskferry.producer.follow import follow
+from diskferry.producer.jobfile import JobFile
+from diskferry.producer.planner import REFUSALS
+from diskferry.producer.progress import JobProgress
+from diskferry.producer.terminal import Terminal
 from diskferry.state import JobStatus
-from producer import api, views
-from producer.follow import follow
-from producer.jobfile import JobFile
-from producer.planner import REFUSALS
-from producer.progress import JobProgress
-from producer.terminal import Terminal
 
 #: every disk of every target replicated
 EXIT_OK = 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from producer import api, views
-from producer.commands.common import json_option
-from producer.terminal import Terminal
+from diskferry.producer import api, views
+from diskferry.producer.commands.common import json_option
+from diskferry.producer.terminal import Terminal
 
 
 @click.command(name="list")

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from diskferry.errors import DiskferryError
-from producer import api, views
-from producer.commands.common import azure_failure, json_option, load
-from producer.terminal import Terminal
+from diskferry.producer import api, views
+from diskferry.producer.commands.common import azure_failure, json_option, load
+from diskferry.producer.terminal import Terminal
 
 
 @click.command()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from diskferry.errors import NotFound
-from producer import api
-from producer.commands.common import EXIT_BAD_INPUT, fail, json_option, report
-from producer.terminal import Terminal
+from diskferry.producer import api
+from diskferry.producer.commands.common import EXIT_BAD_INPUT, fail, json_option, report
+from diskferry.producer.terminal import Terminal
 
 
 @click.command()

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from diskferry.errors import DiskferryError
-from producer import api
-from producer.commands.common import EXIT_OK, azure_failure, json_option, load, wait
-from producer.terminal import Terminal
+from diskferry.producer import api
+from diskferry.producer.commands.common import EXIT_OK, azure_failure, json_option, load, wait
+from diskferry.producer.terminal import Terminal
 
 
 @click.command()

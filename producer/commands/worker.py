@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from config.settings import get_settings
-from tasks.app import make_app
+from diskferry.config.settings import get_settings
+from diskferry.tasks.app import make_app
 
 
 @click.command(context_settings={"ignore_unknown_options": True})

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.celeryconfig import WATCHDOG, celery_config
-from config.settings import Settings, SettingsError
+from diskferry.config.celeryconfig import WATCHDOG, celery_config
+from diskferry.config.settings import Settings, SettingsError
 
 
 def test_defaults_and_derived_urls() -> None:

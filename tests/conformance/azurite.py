@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from emulator.testing import stop_process
+from diskferry.emulator.testing import stop_process
 
 AZURITE_VERSION = "3.37.0"
 MIN_NODE_MAJOR = 18

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from azure.mgmt.storage.models import Sku, StorageAccountCreateParameters
 
-from emulator.testing import EmulatorProcess
+from diskferry.emulator.testing import EmulatorProcess
 from tests.conformance import azurite
 from tests.conformance.azurite import Account
 from tests.conformance.backends import Backend

@@ -10,9 +10,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from emulator import compute, storage
-from emulator.arm import ArmHandler, ArmRequest, ArmRouter, register_operations
-from emulator.errors import AzureError
+from diskferry.emulator import compute, storage
+from diskferry.emulator.arm import ArmHandler, ArmRequest, ArmRouter, register_operations
+from diskferry.emulator.errors import AzureError
 
 METHODS = ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD")
 

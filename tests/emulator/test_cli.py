@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator import cli
-from emulator.admin_client import AdminClient
-from emulator.testing import EmulatorProcess
+from diskferry.emulator import cli
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import Clients
 
 
@@ -113,7 +113,8 @@ def test_bad_seed_spec_exits_2_naming_the_field(
 def test_exit_codes_as_a_process(env_file: str, tmp_path: Path) -> None:
     def cmd(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "emulator.cli", *argv], capture_output=True, text=True, timeout=60, check=False
+            [sys.executable, "-m", "diskferry.emulator.cli", *argv],
+            capture_output=True, text=True, timeout=60, check=False,
         )
 
     done = cmd("audit", "--env", env_file, "--tag", f"diskferry-job={uuid.uuid4().hex}", "--json")

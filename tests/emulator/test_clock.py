@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from email.utils import formatdate
 
-from emulator import clock
+from diskferry.emulator import clock
 
 
 def test_rfc1123_is_the_http_date_of_the_second() -> None:

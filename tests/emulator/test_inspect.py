@@ -17,10 +17,10 @@ import requests
 from azure.mgmt.compute import models as cm
 from azure.storage.blob import BlobServiceClient
 
-from emulator.admin_client import AdminClient, AdminError
-from emulator.pages import RangeSet, content_sha256
-from emulator.testing import EmulatorProcess
-from emulator.vhd import make_footer
+from diskferry.emulator.admin_client import AdminClient, AdminError
+from diskferry.emulator.pages import RangeSet, content_sha256
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.emulator.vhd import make_footer
 from tests.conftest import Clients
 
 GIB = 1024**3

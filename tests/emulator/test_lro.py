@@ -8,7 +8,7 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from emulator.pages import DIGEST_CHUNK, PageFile, RangeSet, VhdView, content_sha256
-from emulator.vhd import FOOTER_SIZE, make_footer, parse_footer
+from diskferry.emulator.pages import DIGEST_CHUNK, PageFile, RangeSet, VhdView, content_sha256
+from diskferry.emulator.vhd import FOOTER_SIZE, make_footer, parse_footer
 
 TIB = 1024**4
 MIB = 1024**2

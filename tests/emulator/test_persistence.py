@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from emulator.testing import EmulatorProcess
+from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import clients_for
 
 

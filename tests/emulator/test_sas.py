@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl
 import pytest
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
-from emulator import sas
-from emulator.errors import AzureError
+from diskferry.emulator import sas
+from diskferry.emulator.errors import AzureError
 
 KEY = base64.b64encode(os.urandom(32)).decode()
 

@@ -18,9 +18,9 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.blob import BlobClient
 
-from emulator.admin_client import read_env
-from emulator.testing import EmulatorProcess
-from emulator.vhd import make_footer, parse_footer
+from diskferry.emulator.admin_client import read_env
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.emulator.vhd import make_footer, parse_footer
 
 MIB = 1024**2
 FOOTER = 512

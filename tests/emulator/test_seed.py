@@ -13,9 +13,9 @@ import pytest
 from azure.mgmt.compute import models as cm
 from pydantic import ValidationError
 
-from emulator import seed as seeding
-from emulator.seed import GIB, MIB, PAGE, SeedResult, SeedSpec, layout, parse_size_gib, region_bytes
-from emulator.testing import EmulatorProcess
+from diskferry.emulator import seed as seeding
+from diskferry.emulator.seed import GIB, MIB, PAGE, SeedResult, SeedSpec, layout, parse_size_gib, region_bytes
+from diskferry.emulator.testing import EmulatorProcess
 
 # ---------------------------------------------------------------------------------------
 # the spec

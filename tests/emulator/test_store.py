@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from emulator.store import Store
+from diskferry.emulator.store import Store
 
 
 def test_items_match_a_sorted_scan_through_puts_and_deletes(tmp_path: Path) -> None:

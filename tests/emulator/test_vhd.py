@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from emulator.vhd import FOOTER_SIZE, MIB, import_problem, make_footer, parse_footer
+from diskferry.emulator.vhd import FOOTER_SIZE, MIB, import_problem, make_footer, parse_footer
 
 
 def test_footer_fields_follow_the_vhd_specification() -> None:

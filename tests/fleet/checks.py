@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from diskferry.emulator.seed import Seeded
 from diskferry.model import Phase, SourceKind
 from diskferry.naming import source_key
 from diskferry.state import JobStatus
 from diskferry.vault import Vault
-from emulator.seed import Seeded
 from tests.conftest import Clients
 from tests.fleet.conftest import Fleet
 

@@ -2,7 +2,7 @@
 both queues, and the local Azure over HTTPS. Workers get the emulator's ``azure.env`` in
 their environment, exactly as a deployment gets its credentials.
 
-Seeding goes through ``emulator.seed`` (the SDK, as any client would); every test checks
+Seeding goes through ``diskferry.emulator.seed`` (the SDK, as any client would); every test checks
 the emulator's audit afterwards: a finished job leaves nothing temporary behind.
 """
 
@@ -21,17 +21,17 @@ import pytest
 import redis
 from celery import Celery
 
-from config.settings import Settings
 from diskferry.cloud import Cloud
+from diskferry.config.settings import Settings
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import SeedResult, SeedSpec, seed
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.producer import api
+from diskferry.producer.jobfile import JobFile, parse
+from diskferry.producer.localfleet import LocalFleet
 from diskferry.state import JobStatus, JobStore
+from diskferry.tasks.app import make_app
 from diskferry.vault import new_key
-from emulator.admin_client import AdminClient
-from emulator.seed import SeedResult, SeedSpec, seed
-from emulator.testing import EmulatorProcess
-from producer import api
-from producer.jobfile import JobFile, parse
-from producer.localfleet import LocalFleet
-from tasks.app import make_app
 
 WORKERS = 2
 ROOT = Path(__file__).resolve().parents[2]

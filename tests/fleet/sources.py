@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from emulator.seed import Seeded
+from diskferry.emulator.seed import Seeded
 from tests.fleet.conftest import Fleet
 
 

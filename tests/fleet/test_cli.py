@@ -12,14 +12,14 @@ from typing import Any
 
 import yaml
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.fleet.checks import assert_clean, assert_same_content, delta
 from tests.fleet.conftest import ROOT, Fleet, vm_job
 
 
 def diskferry(fleet: Fleet, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "producer.cli", *args],
+        [sys.executable, "-m", "diskferry.producer.cli", *args],
         env=fleet.env,
         cwd=ROOT,
         capture_output=True,

@@ -16,7 +16,7 @@ still have been working on them.
 
 What no setting can bring back: a message Redis handed to the worker (BRPOP) that the
 worker had not yet written to ``unacked`` when it died is gone (kombu#305, kombu#1733). Its
-copy's poll chain ends there; the job's watchdog (``tasks.watchdog``) sends it again once no
+copy's poll chain ends there; the job's watchdog (``diskferry.tasks.watchdog``) sends it again once no
 redelivery can come any more (``tests/fleet/test_watchdog.py`` loses one on purpose).
 
 This test's workers run with V = 8 s and polls every 0.5 s (the settings demand V >= 4 x
@@ -37,16 +37,16 @@ from typing import cast
 import pytest
 import redis
 
-from config.settings import Settings
 from diskferry.cloud import Cloud
+from diskferry.config.settings import Settings
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
+from diskferry.producer import api
+from diskferry.producer.localfleet import LocalFleet
 from diskferry.state import JobStore
+from diskferry.tasks.app import make_app
 from diskferry.vault import new_key
-from emulator.admin_client import AdminClient
-from emulator.testing import EmulatorProcess
-from producer import api
-from producer.localfleet import LocalFleet
-from tasks.app import make_app
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
 from tests.fleet.conftest import ROOT, Fleet, vm_job

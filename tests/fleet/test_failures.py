@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.errors import JobFailed
 from diskferry.model import Phase
-from emulator.admin_client import AdminClient
 from tests.fleet.checks import assert_clean, assert_same_content
 from tests.fleet.conftest import Fleet, vm_job
 

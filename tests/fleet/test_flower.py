@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.model import Phase
-from emulator.admin_client import AdminClient
 from tests.fleet.conftest import ROOT, Fleet, vm_job
 
 AUTH = ("ops", "flower-test-password")
@@ -30,7 +30,7 @@ def flower(fleet: Fleet, tmp_path: Path) -> Iterator[str]:
     log = tmp_path / "flower.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "--app=tasks.app:app", "flower", "--address=127.0.0.1",
+            [sys.executable, "-m", "celery", "--app=diskferry.tasks.app:app", "flower", "--address=127.0.0.1",
              f"--port={port}", f"--basic-auth={AUTH[0]}:{AUTH[1]}", "--read_only"],
             cwd=ROOT, env=fleet.env, stdout=out, stderr=subprocess.STDOUT,
         )

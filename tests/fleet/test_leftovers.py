@@ -7,8 +7,8 @@ with nothing else left behind.
 
 from __future__ import annotations
 
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.model import Phase
-from emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_image_content, assert_same_content, job_disks, power_state
 from tests.fleet.conftest import Fleet, vm_job

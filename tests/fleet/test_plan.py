@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.errors import JobFileError
-from emulator.admin_client import AdminClient
-from producer import api
+from diskferry.producer import api
 from tests.conftest import Clients
 from tests.fleet.checks import delta
 from tests.fleet.conftest import Fleet, vm_job

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.errors import JobFailed
 from diskferry.model import Phase
-from emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_image_content, assert_same_content
 from tests.fleet.conftest import Fleet

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.model import Phase
-from emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_same_content
 from tests.fleet.conftest import Fleet, vm_job

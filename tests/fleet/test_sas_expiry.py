@@ -20,14 +20,14 @@ import pytest
 from rich.console import Console
 
 from diskferry.cloud import ResourceId
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import Seeded
+from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from diskferry.pipeline import layout
 from diskferry.pipeline.runtime import export_field
+from diskferry.producer.views import status_table
 from diskferry.state import JobStatus
-from emulator.admin_client import AdminClient
-from emulator.seed import Seeded
-from emulator.testing import EmulatorProcess
-from producer.views import status_table
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_same_content, delta
 from tests.fleet.conftest import Fleet, running_fleet, vm_job

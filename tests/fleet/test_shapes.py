@@ -18,10 +18,10 @@ import pytest
 import yaml
 from azure.mgmt.compute.models import Image, VirtualMachine
 
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.errors import JobFailed
 from diskferry.model import Phase
-from emulator.admin_client import AdminClient
-from producer import api
+from diskferry.producer import api
 from tests.conftest import Clients
 from tests.fleet.checks import (
     assert_clean,

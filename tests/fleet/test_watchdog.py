@@ -22,10 +22,10 @@ from typing import Any, cast
 import pytest
 import redis
 
-from config.celeryconfig import COPY_DISK, FINALIZE
+from diskferry.config.celeryconfig import COPY_DISK, FINALIZE
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
-from emulator.admin_client import AdminClient
-from emulator.testing import EmulatorProcess
 from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
 from tests.fleet.conftest import Fleet, running_fleet, vm_job
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from celery import Celery
 from celery.canvas import Signature, _chain, _chord, group
 
-from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, celery_config
-from config.settings import Settings
-from producer.canvas import header_ids, job_canvases, pair_canvas
+from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, celery_config
+from diskferry.config.settings import Settings
+from diskferry.producer.canvas import header_ids, job_canvases, pair_canvas
 from tests.diskferry import factories
 
 SETTINGS = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://127.0.0.1:1/0"})

@@ -8,7 +8,7 @@ import pytest
 
 from diskferry.errors import JobFileError
 from diskferry.model import Consistency, ImageMode
-from producer import jobfile
+from diskferry.producer import jobfile
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,10 +5,10 @@ without a named staging account must not call Azure at all."""
 
 from __future__ import annotations
 
-from config.settings import AzureIdentity, Settings
 from diskferry.cloud import Cloud
-from producer.jobfile import parse
-from producer.planner import _resolve_targets
+from diskferry.config.settings import AzureIdentity, Settings
+from diskferry.producer.jobfile import parse
+from diskferry.producer.planner import _resolve_targets
 from tests.diskferry.factories import SUB, vm_source
 
 OTHER_SUB = "00000000-0000-0000-0000-000000000002"

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, WATCHDOG
-from config.settings import Settings
-from tasks.app import make_app
+from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, WATCHDOG
+from diskferry.config.settings import Settings
+from diskferry.tasks.app import make_app
 
 SETTINGS = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://127.0.0.1:1/0", "DISKFERRY_POLL_QUEUE": "polls"})
 
@@ -30,7 +30,7 @@ def test_routes_and_safety_settings() -> None:
 def test_task_signatures_take_ids_only() -> None:
     import inspect
 
-    from tasks import replicate
+    from diskferry.tasks import replicate
 
     for fn, params in ((replicate.prepare, ["job_id", "source", "target"]),
                        (replicate.copy_disk, ["job_id", "source", "target", "disk"]),

@@ -3,10 +3,10 @@ Azure and Redis, so a test can act between two calls of a step (a revocation, a 
 
 from __future__ import annotations
 
-from config.settings import Settings
+from diskferry.config.settings import Settings
+from diskferry.emulator.testing import EmulatorProcess
 from diskferry.pipeline.runtime import Runtime
 from diskferry.vault import new_key
-from emulator.testing import EmulatorProcess
 
 
 def runtime_for(emulator: EmulatorProcess, redis_url: str, **env: str) -> Runtime:

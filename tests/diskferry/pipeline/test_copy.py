@@ -16,17 +16,17 @@ import pytest
 
 from diskferry import naming
 from diskferry.cloud import CopyState, CopyStatus, ResourceId
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import SeedSpec, seed
+from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Job, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, layout, prepare
 from diskferry.pipeline.copy import source_unreadable
 from diskferry.pipeline.outcome import DiskOutcome, Pending
 from diskferry.pipeline.runtime import Runtime, sas_name
-from emulator.admin_client import AdminClient
-from emulator.seed import SeedSpec, seed
-from emulator.testing import EmulatorProcess
-from producer.jobfile import parse
-from producer.planner import make_plan
+from diskferry.producer.jobfile import parse
+from diskferry.producer.planner import make_plan
 from tests.conftest import Clients
 from tests.diskferry.pipeline.runtimes import runtime_for
 from tests.fleet.checks import delta

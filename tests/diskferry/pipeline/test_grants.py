@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import pytest
 
 from diskferry import naming
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import EmulatorProcess
 from diskferry.errors import Busy
 from diskferry.model import Disk, ExportKind, Job, Phase, Source, SourceKind
 from diskferry.pipeline import grants
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 from diskferry.vault import VaultEntry
-from emulator.admin_client import AdminClient
-from emulator.testing import EmulatorProcess
 from tests.conftest import Clients
 from tests.diskferry import factories
 from tests.diskferry.pipeline.runtimes import runtime_for

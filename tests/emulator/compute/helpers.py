@@ -14,7 +14,7 @@ from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import models as m
 from azure.storage.blob import BlobClient
 
-from emulator.vhd import make_footer
+from diskferry.emulator.vhd import make_footer
 from tests.conftest import ARM_SCOPE, Clients
 
 #: the region of the ``rg`` fixture

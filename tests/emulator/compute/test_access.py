@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import RawArm, code_of, copy_of, empty_disk, grant, sas_query
 

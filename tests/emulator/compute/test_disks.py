@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from emulator.admin_client import AdminClient
-from emulator.testing import EmulatorProcess
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import (
     FOOTER,

@@ -13,9 +13,9 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.storage.blob import BlobClient
 
-from emulator.admin_client import AdminClient
-from emulator.testing import EmulatorProcess
-from emulator.vhd import COOKIE, DISK_TYPE_FIXED, make_footer, parse_footer
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.emulator.vhd import COOKIE, DISK_TYPE_FIXED, make_footer, parse_footer
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import CHUNKS, FOOTER, GIB, MIB, copy_of, fill, grant, upload_disk
 

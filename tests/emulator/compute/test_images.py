@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import LOCATION, RawArm, code_of, copy_of, empty_disk, name, upload_disk
 

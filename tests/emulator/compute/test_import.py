@@ -14,8 +14,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import BlobClient
 
-from emulator.admin_client import AdminClient
-from emulator.vhd import make_footer
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.vhd import make_footer
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import CHUNKS, FOOTER, LOCATION, MIB, code_of, fill, grant, name, upload_disk
 from tests.emulator.storage.conftest import Account, make_account, storage_rg  # noqa: F401 (fixtures)

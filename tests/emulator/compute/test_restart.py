@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.testing import EmulatorProcess
+from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import clients_for
 from tests.emulator.compute.helpers import LOCATION, copy_of, empty_body, empty_disk, grant, new_vm
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import GIB, LOCATION, code_of, copy_of, empty_disk, name, new_vm
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import LOCATION, code_of, empty_disk, name, new_vm, upload_disk, vm_body
 

@@ -11,7 +11,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.identity import ClientSecretCredential
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, LinearRetry
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.emulator.storage.conftest import MIB, Account
 
 

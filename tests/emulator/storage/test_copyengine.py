@@ -13,7 +13,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobProperties
 
-from emulator.admin_client import AdminClient
+from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.emulator.storage.conftest import MIB, Account
 

@@ -11,8 +11,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobClient
 
-from emulator.admin_client import AdminClient
-from emulator.vhd import make_footer
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.vhd import make_footer
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import grant, upload_disk
 from tests.emulator.storage.conftest import MIB, Account

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.context import Emulator
-from emulator.storage import model
-from emulator.storage.lookup import find_blob
+from diskferry.emulator.context import Emulator
+from diskferry.emulator.storage import model
+from diskferry.emulator.storage.lookup import find_blob
 
 ACCOUNT_ID = "/subscriptions/s/resourceGroups/RG-One/providers/Microsoft.Storage/storageAccounts/stage1"
 

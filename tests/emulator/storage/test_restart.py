@@ -11,7 +11,7 @@ import pytest
 from azure.identity import ClientSecretCredential
 from azure.storage.blob import BlobServiceClient
 
-from emulator.testing import EmulatorProcess
+from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import make_clients
 from tests.emulator.storage.conftest import MIB, Account
 from tests.emulator.storage.test_copyengine import sas_url, watch
