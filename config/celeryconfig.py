@@ -29,8 +29,6 @@ WATCHDOG = "diskferry.watchdog"
 #: times ``unacked_restore_throttle`` (kombu's defaults: 10 x 10 = 100 s): sweeping at every
 #: tick brings them back within 10 s of the timeout, for one cheap ZRANGE per worker.
 RESTORE = {"unacked_restore_interval": 10, "unacked_restore_throttle": 1}
-#: at most this long after its visibility timeout, a dead worker's message is back
-RESTORE_SECONDS = RESTORE["unacked_restore_interval"] * RESTORE["unacked_restore_throttle"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

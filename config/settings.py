@@ -81,6 +81,19 @@ class AzureIdentity:
 
 
 @dataclass(frozen=True)
+class AzureAccess:
+    """How diskferry reaches Azure: all the cloud facade (``diskferry.cloud``) is given."""
+
+    arm_endpoint: str = "https://management.azure.com"
+    arm_scope: str = "https://management.azure.com/.default"
+    #: the default subscription of job files that name none
+    subscription_id: str | None = None
+    identity: AzureIdentity = AzureIdentity()
+    #: CA bundle that verifies Azure's endpoints (None: the system store)
+    ca_bundle: str | None = None
+
+
+@dataclass(frozen=True)
 class SasPolicy:
     """How long a read SAS lives: the expected copy time with a margin, within bounds."""
 
@@ -105,11 +118,7 @@ class Settings:
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str = "redis://127.0.0.1:6379/0"
     state_url: str = "redis://127.0.0.1:6379/0"
-    arm_endpoint: str = "https://management.azure.com"
-    arm_scope: str = "https://management.azure.com/.default"
-    subscription_id: str | None = None
-    identity: AzureIdentity = AzureIdentity()
-    ca_bundle: str | None = None
+    azure: AzureAccess = AzureAccess()
     queue: str = "diskferry"
     poll_queue: str = "diskferry.poll"
     concurrency: int = 4
@@ -195,16 +204,18 @@ class Settings:
             broker_url=broker,
             result_backend=text("DISKFERRY_RESULT_BACKEND", broker) or broker,
             state_url=text("DISKFERRY_STATE_URL", broker) or broker,
-            arm_endpoint=(text("DISKFERRY_ARM_ENDPOINT", d.arm_endpoint) or "").rstrip("/"),
-            arm_scope=text("DISKFERRY_ARM_SCOPE", d.arm_scope) or d.arm_scope,
-            subscription_id=text("AZURE_SUBSCRIPTION_ID"),
-            identity=AzureIdentity(
-                tenant_id=text("AZURE_TENANT_ID"),
-                client_id=text("AZURE_CLIENT_ID"),
-                client_secret=text("AZURE_CLIENT_SECRET"),
-                authority_host=text("AZURE_AUTHORITY_HOST"),
+            azure=AzureAccess(
+                arm_endpoint=(text("DISKFERRY_ARM_ENDPOINT", d.azure.arm_endpoint) or "").rstrip("/"),
+                arm_scope=text("DISKFERRY_ARM_SCOPE", d.azure.arm_scope) or d.azure.arm_scope,
+                subscription_id=text("AZURE_SUBSCRIPTION_ID"),
+                identity=AzureIdentity(
+                    tenant_id=text("AZURE_TENANT_ID"),
+                    client_id=text("AZURE_CLIENT_ID"),
+                    client_secret=text("AZURE_CLIENT_SECRET"),
+                    authority_host=text("AZURE_AUTHORITY_HOST"),
+                ),
+                ca_bundle=text("REQUESTS_CA_BUNDLE"),
             ),
-            ca_bundle=text("REQUESTS_CA_BUNDLE"),
             queue=text("DISKFERRY_QUEUE", d.queue) or d.queue,
             poll_queue=text("DISKFERRY_POLL_QUEUE", d.poll_queue) or d.poll_queue,
             concurrency=integer("DISKFERRY_CONCURRENCY", d.concurrency),

@@ -7,7 +7,9 @@
   refused): report it and go on with the other disks;
 * :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
   credentials refused, invalid job file): report it and stop;
-* :class:`NotFound` — the resource does not exist: done, for a delete; a failure for a read.
+* :class:`NotFound` — the resource does not exist: done, for a delete; a failure for a read;
+* :class:`Unavailable` — a service diskferry needs (Redis, the broker, Azure's endpoints)
+  cannot be reached: nothing was done; try again once it is back.
 
 Every error carries Azure's error code (or one of ours) and a message with secrets removed.
 """
@@ -15,6 +17,10 @@ Every error carries Azure's error code (or one of ours) and a message with secre
 from __future__ import annotations
 
 import re
+import sys
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: query strings of URLs (SAS tokens live there) and bare ``sig=`` values
 _SECRET_PATTERNS = (
@@ -66,6 +72,20 @@ class JobFailed(DiskferryError):
 
 class NotFound(DiskferryError):
     """The resource does not exist."""
+
+
+class Unavailable(DiskferryError):
+    """A service diskferry needs cannot be reached; nothing was done."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says a server (Redis, the broker) did not answer. redis-py's errors do not
+    subclass the builtin ``ConnectionError``, and kombu wraps the broker's in its
+    ``OperationalError`` (looked up only when kombu is loaded: the CLI's reads never load it)."""
+    if isinstance(exc, ConnectionError | TimeoutError | RedisConnectionError | RedisTimeoutError):
+        return True
+    kombu = sys.modules.get("kombu.exceptions")
+    return kombu is not None and isinstance(exc, kombu.OperationalError)
 
 
 class JobFileError(JobFailed):

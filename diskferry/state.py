@@ -20,11 +20,13 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from diskferry.errors import NotFound
 from diskferry.model import DiskKey, Error, Job, Phase, SourceKey, TargetKey
@@ -40,10 +42,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 Fields = dict[str, Any]
 
@@ -183,7 +181,6 @@ class JobStore:
         self._r = client
         self.ttl = ttl_seconds
         self._merge = client.register_script(_MERGE)
-        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
@@ -380,19 +377,24 @@ class JobStore:
         return set(cast(set[str], self._r.smembers(self._set_key(job_id, set_name))))
 
     @contextmanager
-    def lock(self, job_id: str, name: str, ttl_seconds: int) -> Iterator[bool]:
+    def lock(self, job_id: str, name: str, ttl_seconds: int, owner: str | None = None) -> Iterator[bool]:
         """Try once to take a lock; yields whether it was taken (and releases it if so).
 
-        The TTL frees a lock whose holder died; callers retry later instead of waiting.
+        Never waits: callers that find it taken retry later (a countdown, not a sleep). The TTL
+        frees a lock whose holder died; an ``owner`` (a task id) that finds the lock still held
+        in its own name takes it back at once — a redelivered task is the holder that died.
         """
-        key = self._lock_key(job_id, name)
-        token = secrets.token_hex(8)
-        taken = bool(self._r.set(key, token, nx=True, ex=ttl_seconds))
+        lock = Lock(self._r, self._lock_key(job_id, name), timeout=ttl_seconds, blocking=False,
+                    thread_local=False)
+        token = owner or secrets.token_hex(8)
+        lock.local.token = token.encode()
+        taken = lock.reacquire() if lock.owned() else lock.acquire(token=token)
         try:
             yield taken
         finally:
             if taken:
-                self._release(keys=[key], args=[token])
+                with suppress(LockError):  # it expired meanwhile: nothing of ours to release
+                    lock.release()
 
     def delete(self, job_id: str) -> None:
         """Remove a job record and its coordination keys (for tests and ``forget``)."""

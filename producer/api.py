@@ -7,19 +7,23 @@ needs; tests and long-lived callers may pass their own ``cloud``/``store``/``app
 from __future__ import annotations
 
 from pathlib import Path
-
-from celery import Celery
+from typing import TYPE_CHECKING
 
 from diskferry import naming
-from diskferry.cloud import Cloud
 from diskferry.config.celeryconfig import WATCHDOG
 from diskferry.config.settings import Settings, get_settings
-from diskferry.errors import JobFailed
+from diskferry.errors import JobFailed, Unavailable, unreachable
+from diskferry.model import Job
 from diskferry.producer import jobfile
-from diskferry.producer.canvas import header_ids, job_canvases
 from diskferry.producer.jobfile import JobFile
 from diskferry.producer.planner import Plan, make_plan
 from diskferry.state import JobStatus, JobStore, JobSummary
+
+if TYPE_CHECKING:
+    # Celery and the Azure SDKs cost a second of imports: only plan and submit load them
+    from celery import Celery
+
+    from diskferry.cloud import Cloud
 
 __all__ = ["JobFailed", "JobFile", "Plan", "job_status", "jobfile", "list_jobs", "load_jobfile", "plan_job",
            "release_results", "submit_job"]
@@ -33,21 +37,49 @@ def load_jobfile(path: Path | str) -> JobFile:
 def plan_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud | None = None) -> Plan:
     """Resolve the job against Azure (reads only) into every step it would take."""
     settings = settings or get_settings()
-    return make_plan(spec, cloud or Cloud(settings), settings)
+    return make_plan(spec, cloud or _cloud(settings), settings)
 
 
 def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud | None = None,
                store: JobStore | None = None, app: Celery | None = None) -> str:
     """Plan, record and enqueue a job; returns its id. Nothing is enqueued if planning fails."""
     settings = settings or get_settings()
-    plan = make_plan(spec, cloud or Cloud(settings), settings, job_id=naming.new_job_id())
+    plan = make_plan(spec, cloud or _cloud(settings), settings, job_id=naming.new_job_id())
     store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
     if app is None:
         from diskferry.tasks.app import make_app
 
         app = make_app(settings)
     job = plan.job
+    _check_broker(app)
     store.create(job, spec.model_dump(mode="json"))
+    try:
+        _enqueue(app, settings, store, job)
+    except Exception as exc:
+        # what was sent finds no record and stops at its first step, before touching Azure
+        store.delete(job.id)
+        if not unreachable(exc):
+            raise
+        raise Unavailable("BrokerUnavailable", f"the broker failed while the job was sent ({exc}); "
+                          "nothing was submitted") from exc
+    release_results(app)
+    return job.id
+
+
+def _check_broker(app: Celery) -> None:
+    """Refuse to record a job the broker would not take (one connection attempt, bounded)."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+    except Exception as exc:
+        if not unreachable(exc):
+            raise
+        raise Unavailable("BrokerUnavailable", f"cannot reach the broker: {exc}") from exc
+
+
+def _enqueue(app: Celery, settings: Settings, store: JobStore, job: Job) -> None:
+    from diskferry.producer.canvas import header_ids, job_canvases
+
     canvases = job_canvases(app, settings, job)
     for (source, target), canvas in zip(job.pairs(), canvases, strict=True):
         for disk, (task_id, index) in header_ids(canvas, source).items():
@@ -58,8 +90,12 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
     app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(
         queue=settings.poll_queue, countdown=settings.watchdog_seconds
     )
-    release_results(app)
-    return job.id
+
+
+def _cloud(settings: Settings) -> Cloud:
+    from diskferry.cloud import Cloud
+
+    return Cloud(settings.azure)
 
 
 def release_results(app: Celery) -> None:

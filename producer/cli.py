@@ -1,7 +1,11 @@
 """``diskferry``: the producer CLI, a thin shell over ``diskferry.producer.api``.
 
-Exit codes: 0 success, 1 the job failed, 2 bad input (nothing enqueued or created),
-3 Azure or Redis unavailable, 130 interrupted.
+Exit codes: 0 success, 1 the job failed, 2 bad input or settings (nothing enqueued or
+created), 3 Azure or Redis unavailable, 130 interrupted. Every failure that is not a bug
+ends in one line on stderr (a JSON document on stdout with ``--json``), never a traceback.
+
+The commands import what they use when they run: ``--help``, ``status`` and ``list`` load
+neither Celery nor an Azure SDK.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import sys
 import click
 
 from diskferry.config.settings import SettingsError
+from diskferry.errors import Unavailable, redact, unreachable
 from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 from diskferry.producer.commands.jobs import list_jobs
 from diskferry.producer.commands.plan import plan
@@ -19,6 +24,7 @@ from diskferry.producer.commands.status import status
 from diskferry.producer.commands.submit import submit
 from diskferry.producer.commands.watch import watch
 from diskferry.producer.commands.worker import worker
+from diskferry.producer.terminal import Terminal
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,8 +38,10 @@ for command in (submit, plan, status, watch, list_jobs, worker):
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    term = Terminal(json_mode="--json" in args)
     try:
-        cli.main(args=argv, prog_name="diskferry", standalone_mode=False)
+        cli.main(args=args, prog_name="diskferry", standalone_mode=False)
     except SystemExit as exc:
         return int(exc.code or 0)
     except BrokenPipeError:
@@ -46,10 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         return 130
     except SettingsError as exc:
-        click.echo(f"error: invalid settings: {exc}", err=True)
+        term.error(f"invalid settings: {exc}")
         return EXIT_BAD_INPUT
-    except ConnectionError as exc:
-        click.echo(f"error: cannot reach Redis: {exc}", err=True)
+    except Unavailable as exc:
+        term.error(f"{exc.code}: {exc.message}")
+        return EXIT_UNAVAILABLE
+    except Exception as exc:
+        if not unreachable(exc):
+            raise  # a bug: its traceback is what a report needs
+        term.error(f"cannot reach Redis or the broker: {redact(str(exc))}")
         return EXIT_UNAVAILABLE
     return 0
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diskferry import naming
-from diskferry.cloud import Cloud, ResourceId
+from diskferry.cloud import ResourceId
 from diskferry.config.settings import Settings
 from diskferry.errors import DiskferryError, JobFailed, NotFound
 from diskferry.model import (
-    Consistency,
     Disk,
     ExportKind,
     Job,
@@ -29,6 +28,9 @@ from diskferry.model import (
 )
 from diskferry.pipeline import layout
 from diskferry.producer.jobfile import JobFile, SourceSpec
+
+if TYPE_CHECKING:
+    from diskferry.cloud import Cloud
 
 #: the planner's refusals: the job file asks for what cannot be done (bad input, unlike Azure
 #: being unreachable or refusing diskferry's credentials)
@@ -87,7 +89,7 @@ def make_plan(spec: JobFile, cloud: Cloud, settings: Settings, job_id: str | Non
     sources: list[Source] = []
     for i, source_spec in enumerate(spec.all_sources):
         where = "source" if spec.source is not None else f"sources[{i}]"
-        sub = source_spec.subscription_id or settings.subscription_id
+        sub = source_spec.subscription_id or settings.azure.subscription_id
         if not sub:
             raise JobFailed("NoSubscription", f"{where}.subscription_id: not given and AZURE_SUBSCRIPTION_ID is unset")
         for source in _resolve_sources(cloud, source_spec, sub, where):
@@ -214,82 +216,113 @@ def _resolve_targets(cloud: Cloud, spec: JobFile, sources: list[Source], job_id:
 
 
 def _steps(plan: Plan, cloud: Cloud) -> None:
+    """Every step, in the order it happens: per source its export, per pair its copies and
+    results, per source its release; the staging accounts the job made go last."""
     job = plan.job
-    add = plan.steps.append
     #: destination disk and image ids (lower case) -> what makes them: one of each per id
     made_by: dict[str, str] = {}
-    accounts_made: set[str] = set()
+    accounts: dict[str, StagingAccount] = {}
     groups_seen: set[str] = set()
     for source in job.sources:
-        needs_sas = any(job.staged(source, t) for t in job.targets)
-        if source.kind is SourceKind.vm and job.options.consistency is Consistency.deallocate:
-            add(Step("deallocate", source.name, source.location, source=source.key, detail="started again at the end"))
-        for disk in source.disks:
-            snap = _snapshot_taken(job, source, disk)
-            if snap:
-                add(Step("snapshot", snap, source.location, disk.size_bytes, source.key, detail=f"of {disk.name}"))
-            if needs_sas:
-                add(Step("grant", snap or disk.name, source.location, disk.size_bytes, source.key,
-                         detail="one read SAS, shared by every target"))
+        plan.steps += _export_steps(job, source)
         for target in job.targets:
             if target.key not in groups_seen:
                 groups_seen.add(target.key)
-                rg_there = cloud.storage.resource_group_location(target.subscription_id, target.resource_group)
-                if rg_there is None:
-                    add(Step("resource-group", target.resource_group, target.region, target=target.key,
-                             detail="created when absent (kept)"))
-                elif not same_region(rg_there, target.region):
-                    plan.warnings.append(f"resource group {target.resource_group} is in {rg_there}; "
-                                         f"its disks go to {target.region} all the same")
-            staged = job.staged(source, target)
+                plan.steps += _group_steps(plan, cloud, target)
             staging = target.staging
-            if staged and staging is not None and staging.created_by_job and staging.name not in accounts_made:
-                accounts_made.add(staging.name)
-                add(Step("staging-account", staging.name, target.region, target=target.key,
-                         detail="created by the job, deleted at the end"))
-            for disk in source.disks:
-                dest = layout.destination(job, source, target, disk)
-                _claim(made_by, dest.id, f"{_what(source)} disk {disk.key}", "options.name")
-                if cloud.compute.find_disk(dest.id) is not None:
-                    plan.warnings.append(f"disk {dest.name} already exists in {target.resource_group}")
-                if staged:
-                    blob = layout.staged_blob(job, source, target, disk)
-                    add(Step("copy", blob, target.region, disk.size_bytes + 512, source.key, target.key,
-                             detail=f"{disk.name} into {staging.name if staging else '?'}"))
-                    add(Step("import", dest.name, target.region, disk.size_bytes, source.key, target.key,
-                             detail=f"sku {target.sku or disk.sku}" + (f", zone {target.zone}" if target.zone else "")))
-                else:
-                    add(Step("clone", dest.name, target.region, disk.size_bytes, source.key, target.key,
-                             detail=f"disk Copy in-region, sku {target.sku or disk.sku}"
-                             + (f", zone {target.zone}" if target.zone else "")))
-            if job.builds_image(source):
-                image_id = layout.image_id(job, source, target)
-                _claim(made_by, image_id, _what(source), "options.image_name")
-                image = image_id.rsplit("/", 1)[1]
-                if cloud.compute.find_image(image_id) is not None:
-                    plan.warnings.append(f"image {image} already exists in {target.resource_group}")
-                add(Step("image", image, target.region, source=source.key, target=target.key,
-                         detail=f"{len(source.disks)} disks, OS {_os(source)}"))
-                if not job.options.keep_image_disks:
-                    for disk in source.disks:
-                        add(Step("delete-disk", layout.destination(job, source, target, disk).name, target.region,
-                                 source=source.key, target=target.key, detail="the image holds the data"))
-            if staged:
-                for disk in source.disks:
-                    add(Step("delete-staged", layout.staged_blob(job, source, target, disk), target.region,
-                             source=source.key, target=target.key))
-        for disk in source.disks:
-            snap = _snapshot_taken(job, source, disk)
-            if needs_sas:
-                add(Step("revoke", snap or disk.name, source.location, source=source.key))
-            if snap:
-                add(Step("delete-snapshot", snap, source.location, source=source.key))
-        if source.kind is SourceKind.vm and job.options.consistency is Consistency.deallocate:
-            add(Step("start-vm", source.name, source.location, source=source.key, detail="if the job deallocated it"))
-    for name in sorted(accounts_made):
-        account = next(t.staging for t in job.targets if t.staging and t.staging.name == name)
-        assert account is not None
-        add(Step("delete-account", name, account.region))
+            if job.staged(source, target) and staging is not None and staging.created_by_job \
+                    and staging.name not in accounts:
+                accounts[staging.name] = staging
+                plan.steps.append(Step("staging-account", staging.name, target.region, target=target.key,
+                                       detail="created by the job, deleted at the end"))
+            plan.steps += _pair_steps(plan, cloud, source, target, made_by)
+        plan.steps += _release_steps(job, source)
+    plan.steps += [Step("delete-account", name, accounts[name].region) for name in sorted(accounts)]
+
+
+def _export_steps(job: Job, source: Source) -> list[Step]:
+    """Freezing the source and reading each disk: once per source, shared by its targets."""
+    steps = []
+    if layout.deallocates(job, source):
+        steps.append(Step("deallocate", source.name, source.location, source=source.key,
+                          detail="started again at the end"))
+    needs_sas = layout.needs_sas(job, source)
+    for disk in source.disks:
+        read = layout.read_from(job, source, disk)
+        if read.temporary:
+            steps.append(Step("snapshot", read.name, source.location, disk.size_bytes, source.key,
+                              detail=f"of {disk.name}"))
+        if needs_sas:
+            steps.append(Step("grant", read.name, source.location, disk.size_bytes, source.key,
+                              detail="one read SAS, shared by every target"))
+    return steps
+
+
+def _group_steps(plan: Plan, cloud: Cloud, target: Target) -> list[Step]:
+    """The target's resource group: made when absent; a warning when it lies elsewhere."""
+    rg_there = cloud.storage.resource_group_location(target.subscription_id, target.resource_group)
+    if rg_there is None:
+        return [Step("resource-group", target.resource_group, target.region, target=target.key,
+                     detail="created when absent (kept)")]
+    if not same_region(rg_there, target.region):
+        plan.warnings.append(f"resource group {target.resource_group} is in {rg_there}; "
+                             f"its disks go to {target.region} all the same")
+    return []
+
+
+def _pair_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_by: dict[str, str]) -> list[Step]:
+    """One source to one target: each disk copied (or cloned in-region), the image, the
+    temporary disks and staged VHDs removed."""
+    job = plan.job
+    staged = job.staged(source, target)
+    sku_zone = (f", zone {target.zone}" if target.zone else "")
+    steps = []
+    for disk in source.disks:
+        dest = layout.destination(job, source, target, disk)
+        _claim(made_by, dest.id, f"{_what(source)} disk {disk.key}", "options.name")
+        if cloud.compute.find_disk(dest.id) is not None:
+            plan.warnings.append(f"disk {dest.name} already exists in {target.resource_group}")
+        if staged:
+            into = target.staging.name if target.staging else "?"
+            steps.append(Step("copy", layout.staged_blob(job, source, target, disk), target.region,
+                              disk.size_bytes + 512, source.key, target.key, detail=f"{disk.name} into {into}"))
+            steps.append(Step("import", dest.name, target.region, disk.size_bytes, source.key, target.key,
+                              detail=f"sku {target.sku or disk.sku}{sku_zone}"))
+        else:
+            steps.append(Step("clone", dest.name, target.region, disk.size_bytes, source.key, target.key,
+                              detail=f"disk Copy in-region, sku {target.sku or disk.sku}{sku_zone}"))
+    if job.builds_image(source):
+        image_id = layout.image_id(job, source, target)
+        _claim(made_by, image_id, _what(source), "options.image_name")
+        image = ResourceId.parse(image_id).name
+        if cloud.compute.find_image(image_id) is not None:
+            plan.warnings.append(f"image {image} already exists in {target.resource_group}")
+        steps.append(Step("image", image, target.region, source=source.key, target=target.key,
+                          detail=f"{len(source.disks)} disks, OS {_os(source)}"))
+        if not job.options.keep_image_disks:
+            steps += [Step("delete-disk", layout.destination(job, source, target, disk).name, target.region,
+                           source=source.key, target=target.key, detail="the image holds the data")
+                      for disk in source.disks]
+    if staged:
+        steps += [Step("delete-staged", layout.staged_blob(job, source, target, disk), target.region,
+                       source=source.key, target=target.key) for disk in source.disks]
+    return steps
+
+
+def _release_steps(job: Job, source: Source) -> list[Step]:
+    """What the source's last target undoes: grants, temporary snapshots, the deallocation."""
+    steps = []
+    needs_sas = layout.needs_sas(job, source)
+    for disk in source.disks:
+        read = layout.read_from(job, source, disk)
+        if needs_sas:
+            steps.append(Step("revoke", read.name, source.location, source=source.key))
+        if read.temporary:
+            steps.append(Step("delete-snapshot", read.name, source.location, source=source.key))
+    if layout.deallocates(job, source):
+        steps.append(Step("start-vm", source.name, source.location, source=source.key,
+                          detail="if the job deallocated it"))
+    return steps
 
 
 def _claim(made_by: dict[str, str], resource_id: str, what: str, option: str) -> None:
@@ -306,15 +339,6 @@ def _claim(made_by: dict[str, str], resource_id: str, what: str, option: str) ->
 
 def _what(source: Source) -> str:
     return f"{source.kind.value} {source.resource_group}/{source.name}"
-
-
-def _snapshot_taken(job: Job, source: Source, disk: Disk) -> str | None:
-    """The name of the temporary snapshot the job takes of a disk, if it takes one."""
-    if source.kind is SourceKind.image and disk.kind is ExportKind.snapshot:
-        return None
-    if source.kind is SourceKind.vm and job.options.consistency is not Consistency.snapshot:
-        return None
-    return ResourceId.parse(layout.snapshot_id(job, source, disk)).name
 
 
 def _os(source: Source) -> str:

@@ -1,15 +1,17 @@
-"""What the tasks share: a typed task decorator and the worker process's runtime."""
+"""What the tasks share: a typed task decorator and the runtime of a task's app."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any, cast
 
-from celery import shared_task
+from celery import Task, shared_task
 
-from diskferry.config.settings import get_settings
 from diskferry.pipeline.runtime import Runtime
+from diskferry.tasks.app import settings_of
+
+#: the attribute of an app that holds its worker process's Runtime
+_RUNTIME = "diskferry_runtime"
 
 
 def task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -19,7 +21,12 @@ def task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     return cast(Callable[[Callable[..., Any]], Any], shared_task(**options))
 
 
-@cache
-def runtime() -> Runtime:
-    """Azure clients, Redis and the vault of this worker process, built on first use."""
-    return Runtime.from_settings(get_settings())
+def runtime(task: Task) -> Runtime:
+    """Azure clients, Redis and the vault of this worker process, built on first use from the
+    settings of the task's app (a pool child builds its own after the fork)."""
+    app = task.app
+    rt = getattr(app, _RUNTIME, None)
+    if not isinstance(rt, Runtime):
+        rt = Runtime.from_settings(settings_of(app))
+        setattr(app, _RUNTIME, rt)
+    return rt

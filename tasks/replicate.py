@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.utils.time import get_exponential_backoff_interval
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
-from diskferry.config.settings import get_settings
 from diskferry.errors import Busy, RetryLater, redact
 from diskferry.model import Error
 from diskferry.pipeline import cleanup as cleanup_step
@@ -22,18 +22,22 @@ from diskferry.pipeline import copy
 from diskferry.pipeline import finalize as finalize_step
 from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending
-from diskferry.pipeline.watchdog import request_fields
+from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
+from diskferry.tasks.watchdog import request_fields
 
-_settings = get_settings()
 #: transient failures of prepare/finalize are retried this many times
 MAX_RETRIES = 30
+#: the longest back-off of a transient failure that names no Retry-After
+MAX_BACKOFF_SECONDS = 60
 
 
 def _countdown(exc: RetryLater, retries: int) -> float:
+    """Azure's Retry-After when it gave one; else exponential back-off with full jitter, so that
+    the tasks a throttled or failing endpoint turned away do not all come back at once."""
     if exc.retry_after:
         return exc.retry_after
-    return float(min(60, 2 ** min(retries, 6)))
+    return float(get_exponential_backoff_interval(1, retries, MAX_BACKOFF_SECONDS, full_jitter=True)) or 1.0
 
 
 def _again(task: Task, exc: RetryLater) -> BaseException:
@@ -54,7 +58,7 @@ def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]
     While another target's prepare exports the shared source, this one waits (re-enqueued
     every few seconds, without limit: the source lock expires if its holder died)."""
     try:
-        return prepare_step.prepare(runtime(), job_id, source, target).as_dict()
+        return prepare_step.prepare(runtime(self), job_id, source, target, owner=self.request.id).as_dict()
     except RetryLater as exc:
         raise _again(self, exc) from None
 
@@ -67,17 +71,18 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started), then the copy is aborted.
     """
     ids = (job_id, source, target, disk)
+    poll_queue = settings_of(self.app).poll_queue
     if not self.request.retries:
         _watched(self, *ids, first=True, countdown=0.0)
     try:
-        step = copy.advance(runtime(), *ids)
+        step = copy.advance(runtime(self), *ids)
     except RetryLater as exc:
         countdown = _countdown(exc, self.request.retries)
         _watched(self, *ids, first=False, countdown=countdown)
-        raise self.retry(countdown=countdown, max_retries=None, queue=_settings.poll_queue, exc=exc) from None
+        raise self.retry(countdown=countdown, max_retries=None, queue=poll_queue, exc=exc) from None
     if isinstance(step, Pending):
         _watched(self, *ids, first=False, countdown=step.countdown)
-        raise self.retry(countdown=step.countdown, max_retries=None, queue=_settings.poll_queue)
+        raise self.retry(countdown=step.countdown, max_retries=None, queue=poll_queue)
     return step.as_dict()
 
 
@@ -88,14 +93,14 @@ def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, fi
     patch: dict[str, Any] = {"poll": request_fields(task.request), "poll_due": now + countdown}
     if first:
         patch["poll_first"] = now
-    runtime().store.update_disk(job_id, source, target, disk, **patch)
+    runtime(task).store.update_disk(job_id, source, target, disk, **patch)
 
 
 @task(bind=True, name=FINALIZE, max_retries=None)
 def finalize(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
     """Import what was copied, build the image, clean up (the chord body)."""
     try:
-        return finalize_step.finalize(runtime(), job_id, source, target).as_dict()
+        return finalize_step.finalize(runtime(self), job_id, source, target).as_dict()
     except RetryLater as exc:
         raise _again(self, exc) from None
 
@@ -113,6 +118,6 @@ def cleanup(self: Task, failed_task_id: str, job_id: str, source: str, target: s
     else:
         error = Error("UnexpectedError", f"task {failed_task_id} failed")
     try:
-        cleanup_step.abandon_pair(runtime(), job_id, source, target, error)
+        cleanup_step.abandon_pair(runtime(self), job_id, source, target, error)
     except RetryLater as exc_:
         raise _again(self, exc_) from None

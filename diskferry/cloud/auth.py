@@ -1,4 +1,4 @@
-"""The credential and client options, from the settings."""
+"""The credential and client options, from how diskferry reaches Azure."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
-from diskferry.config.settings import Settings
+from diskferry.config.settings import AzureAccess
 
 
-def credential(settings: Settings) -> TokenCredential:
+def credential(azure: AzureAccess) -> TokenCredential:
     """A service principal when one is configured, else DefaultAzureCredential."""
-    ident = settings.identity
+    ident = azure.identity
     options: dict[str, Any] = {}
-    if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
+    if azure.ca_bundle:
+        options["connection_verify"] = azure.ca_bundle
     if ident.uses_client_secret:
         assert ident.tenant_id and ident.client_id and ident.client_secret
         if ident.authority_host:
@@ -26,12 +26,12 @@ def credential(settings: Settings) -> TokenCredential:
     return DefaultAzureCredential(**options)
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+def client_options(azure: AzureAccess) -> dict[str, Any]:
     """Keyword arguments for every management client: endpoint, scope, TLS trust."""
     options: dict[str, Any] = {
-        "base_url": settings.arm_endpoint,
-        "credential_scopes": [settings.arm_scope],
+        "base_url": azure.arm_endpoint,
+        "credential_scopes": [azure.arm_scope],
     }
-    if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
+    if azure.ca_bundle:
+        options["connection_verify"] = azure.ca_bundle
     return options

@@ -1,4 +1,4 @@
-"""``Cloud``: the compute and storage facades, built once from the settings."""
+"""``Cloud``: the compute and storage facades, built once from how diskferry reaches Azure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from azure.core.credentials import TokenCredential
 from diskferry.cloud import auth
 from diskferry.cloud.compute import Compute
 from diskferry.cloud.storage import Storage
-from diskferry.config.settings import Settings
+from diskferry.config.settings import AzureAccess
 
 #: the SDKs log every request and token at INFO: at fleet scale that buries diskferry's own
 #: lines (a worker at INFO wrote thousands of lines a minute). Their warnings still show.
@@ -18,10 +18,10 @@ for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identi
 
 
 class Cloud:
-    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
-        self.credential = credential or auth.credential(settings)
-        options = auth.client_options(settings)
-        blob_options = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
+    def __init__(self, azure: AzureAccess, credential: TokenCredential | None = None) -> None:
+        self.credential = credential or auth.credential(azure)
+        options = auth.client_options(azure)
+        blob_options = {"connection_verify": azure.ca_bundle} if azure.ca_bundle else {}
         self.compute = Compute(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)
-        self.default_subscription = settings.subscription_id
+        self.default_subscription = azure.subscription_id

@@ -1,7 +1,9 @@
-"""Where each step puts what it makes: ids of snapshots, destination disks and images.
+"""What a job does with each disk, and where each step puts what it makes.
 
-All of them are pure functions of the job (ids, names, options), so that a step run
-again, a cleanup after a crash and the planner agree on every name.
+The one place that decides what is read for each disk (the disk, a snapshot the job takes,
+an image's own snapshot), whether a source needs a read SAS, and the ids of snapshots,
+destination disks, images and staged blobs. All are pure functions of the job (ids, names,
+options), so that the planner, a step, a step run again and a cleanup after a crash agree.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 
 from diskferry import naming
 from diskferry.cloud.types import ResourceId
-from diskferry.model import Disk, Job, Role, Source, Target, tags_for
+from diskferry.model import Consistency, Disk, ExportKind, Job, Role, Source, SourceKind, Target, tags_for
 
 COMPUTE = "Microsoft.Compute"
 
@@ -22,6 +24,44 @@ class Destination:
     id: str
     name: str
     role: Role
+
+
+@dataclass(frozen=True)
+class ReadFrom:
+    """What a source disk's data is read from."""
+
+    id: str
+    kind: ExportKind
+    #: a snapshot the job takes for this (and deletes at the end)
+    temporary: bool
+
+    @property
+    def name(self) -> str:
+        return ResourceId.parse(self.id).name
+
+
+def read_from(job: Job, source: Source, disk: Disk) -> ReadFrom:
+    """An image's snapshot as it is; an image's disk, or a VM's disk under ``consistency:
+    snapshot``, through a snapshot the job takes; a VM's disk as it is otherwise (deallocated,
+    or ``consistency: none``)."""
+    if source.kind is SourceKind.image:
+        if disk.kind is ExportKind.snapshot:
+            return ReadFrom(disk.resource_id, ExportKind.snapshot, temporary=False)
+        return ReadFrom(snapshot_id(job, source, disk), ExportKind.snapshot, temporary=True)
+    if job.options.consistency is Consistency.snapshot:
+        return ReadFrom(snapshot_id(job, source, disk), ExportKind.snapshot, temporary=True)
+    return ReadFrom(disk.resource_id, ExportKind.disk, temporary=False)
+
+
+def needs_sas(job: Job, source: Source) -> bool:
+    """Whether a source's disks are read over a SAS: when any target copies through a staging
+    account (a same-region clone reads the snapshot or disk directly)."""
+    return any(job.staged(source, t) for t in job.targets)
+
+
+def deallocates(job: Job, source: Source) -> bool:
+    """Whether the job deallocates the source VM to read its disks (and starts it again)."""
+    return source.kind is SourceKind.vm and job.options.consistency is Consistency.deallocate
 
 
 def snapshot_id(job: Job, source: Source, disk: Disk) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound
-from diskferry.model import TAG_JOB, Consistency, Disk, ExportKind, Job, Phase, Role, Source, SourceKind, Target
+from diskferry.model import TAG_JOB, Disk, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.grants import grant
@@ -23,7 +23,9 @@ from diskferry.pipeline.runtime import export_field as export_field  # where cle
 Fields = dict[str, Any]
 
 
-def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
+def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: str | None = None) -> PairOutcome:
+    """``owner`` (the task's id) holds the source lock, so that a redelivery of the same task
+    takes back the lock its dead first run held instead of waiting for the lock to expire."""
     job = rt.store.job(job_id)
     source, target = job.source(source_key), job.target(target_key)
     done = rt.store.target_state(job_id, source.key, target.key)
@@ -33,7 +35,7 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairO
         err = done.get("error") or {}
         return PairOutcome(source.key, target.key, not err, err.get("code"), err.get("message"))
     rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing)
-    state = prepare_source(rt, job, source)
+    state = prepare_source(rt, job, source, owner)
     if state.get("error"):
         err = state["error"]
         rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing, error=err)
@@ -47,13 +49,13 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairO
     return PairOutcome(source.key, target.key, True)
 
 
-def prepare_source(rt: Runtime, job: Job, source: Source) -> Fields:
+def prepare_source(rt: Runtime, job: Job, source: Source, owner: str | None = None) -> Fields:
     """The source's record once it is exported (or failed); raises RetryLater while another
     worker is at it."""
     state = rt.store.source_state(job.id, source.key)
     if state.get("prepared") or state.get("error"):
         return state
-    with rt.store.lock(job.id, f"prepare|{source.key}", PREPARE_LOCK_SECONDS) as taken:
+    with rt.store.lock(job.id, f"prepare|{source.key}", PREPARE_LOCK_SECONDS, owner) as taken:
         if not taken:
             raise Busy("SourceBeingPrepared", f"another worker prepares {source.name}", retry_after=2)
         state = rt.store.source_state(job.id, source.key)
@@ -62,7 +64,7 @@ def prepare_source(rt: Runtime, job: Job, source: Source) -> Fields:
         rt.store.update_source(job.id, source.key, phase=Phase.preparing)
         try:
             _freeze(rt, job, source)
-            needs_sas = any(job.staged(source, t) for t in job.targets)
+            needs_sas = layout.needs_sas(job, source)
             for disk in source.disks:
                 _export(rt, job, source, disk, needs_sas)
         except (JobFailed, NotFound) as exc:
@@ -76,7 +78,7 @@ def _freeze(rt: Runtime, job: Job, source: Source) -> None:
     """Deallocate the VM when the job asks for it; start it again at the end only if it was
     running (a VM stopped but still allocated ends deallocated: its disks cannot be read
     while it holds them, and nothing was running to bring back)."""
-    if source.kind is not SourceKind.vm or job.options.consistency is not Consistency.deallocate:
+    if not layout.deallocates(job, source):
         return
     power = rt.cloud.compute.vm_power_state(source.resource_id)
     if power == "deallocated":
@@ -87,28 +89,17 @@ def _freeze(rt: Runtime, job: Job, source: Source) -> None:
     rt.cloud.compute.deallocate_vm(source.resource_id)
 
 
-def _read_from(job: Job, source: Source, disk: Disk) -> tuple[str, ExportKind, bool]:
-    """(resource id, kind, temporary) of what a disk's data is read from."""
-    if source.kind is SourceKind.image:
-        if disk.kind is ExportKind.snapshot:
-            return disk.resource_id, ExportKind.snapshot, False
-        return layout.snapshot_id(job, source, disk), ExportKind.snapshot, True
-    if job.options.consistency is Consistency.snapshot:
-        return layout.snapshot_id(job, source, disk), ExportKind.snapshot, True
-    return disk.resource_id, ExportKind.disk, False
-
-
 def _export(rt: Runtime, job: Job, source: Source, disk: Disk, needs_sas: bool) -> None:
     field = export_field(disk.key)
-    export_id, kind, temporary = _read_from(job, source, disk)
-    entry: Fields = {"id": export_id, "kind": kind.value, "temporary": temporary, "granted": False}
+    read = layout.read_from(job, source, disk)
+    entry: Fields = {"id": read.id, "kind": read.kind.value, "temporary": read.temporary, "granted": False}
     try:
-        if temporary:
-            _ensure_snapshot(rt, job, source, disk, export_id)
+        if read.temporary:
+            _ensure_snapshot(rt, job, source, disk, read.id)
         if needs_sas:
             # the intent is recorded first, so that cleanup revokes a grant even after a crash
             rt.store.update_source(job.id, source.key, **{field: entry | {"granted": True}})
-            sas = grant(rt, job, source, disk, export_id)
+            sas = grant(rt, job, source, disk, read.id)
             entry |= {"granted": True, "sas_expires": sas.expires_at, "sas_generation": sas.generation}
     except (DiskFailed, NotFound) as exc:
         entry["error"] = error_of(exc).as_dict()

@@ -30,7 +30,7 @@ class Runtime:
         client = redis.Redis.from_url(settings.state_url, decode_responses=True)
         return cls(
             settings=settings,
-            cloud=cloud or Cloud(settings),
+            cloud=cloud or Cloud(settings.azure),
             store=JobStore(client, settings.job_ttl_seconds),
             vault=Vault(client, settings.vault_key, settings.job_ttl_seconds),
         )

@@ -19,8 +19,10 @@ run that set such a marker may die before Celery stores its result, and the rede
 run would then never count.
 
 A poll is presumed lost only when it is overdue (its countdown, ``poll_due``, passed) by
-more than the visibility timeout plus the sweep interval in which kombu brings back a dead
-worker's messages, plus a grace: until then the broker may still deliver it.
+more than ``overdue_after`` seconds — the caller's: the visibility timeout plus the sweep
+interval in which kombu brings back a dead worker's messages, plus a grace (see
+``diskferry.tasks.watchdog``): until then the broker may still deliver it. This module
+decides which polls are lost; sending them again, with Celery's options, is the task's.
 
 What each disk's record holds for this (written by the copy task, ids only): ``poll`` —
 ``id`` and ``group_index`` from the canvas frozen at submit, then, from each run's request,
@@ -36,7 +38,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from diskferry.config.celeryconfig import RESTORE_SECONDS
 from diskferry.errors import NotFound
 from diskferry.pipeline.runtime import Runtime
 
@@ -45,35 +46,24 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Resend:
-    """One header task to send again, with the options Celery's retry would give it."""
+class Overdue:
+    """A copy poll no redelivery can bring back, and what its runs recorded of their request."""
 
     source: str
     target: str
     disk: str
-    options: Fields
+    #: the request's ids (``id``, ``group``, ``group_index``, ``chord``, ...), completed from
+    #: another disk of the same chord where this one never ran
+    poll: Fields
 
 
-def overdue_after(rt: Runtime) -> float:
-    """Seconds past its due time after which no redelivery can bring a poll back."""
-    return rt.settings.visibility_timeout + RESTORE_SECONDS + rt.settings.watchdog_grace_seconds
-
-
-def request_fields(request: Any) -> Fields:
-    """What a header task's request must carry again to count in its chord (ids only)."""
-    return {
-        "id": request.id, "group": request.group, "group_index": request.group_index, "chord": request.chord,
-        "root_id": request.root_id, "parent_id": request.parent_id,
-    }
-
-
-def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool],
-          now: float | None = None) -> tuple[bool, list[Resend]]:
+def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool], overdue_after: float,
+          now: float | None = None) -> tuple[bool, list[Overdue]]:
     """Whether the job is over (done and cleaned, or gone), and the polls to send again.
 
-    ``ready(task_id)`` tells whether Celery stored a final result for a task (its chord part
-    is counted then). Each re-send is recorded before it is returned, so the next round waits
-    a whole ``overdue_after`` again."""
+    ``ready(task_id)`` tells whether a final result is stored for a task (its chord part is
+    counted then). Each re-send is recorded before it is returned, so the next round waits a
+    whole ``overdue_after`` again."""
     now = time.time() if now is None else now
     try:
         status = rt.store.status(job_id)
@@ -98,16 +88,12 @@ def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool],
             if not poll.get("id") or ready(poll["id"]):
                 continue
             due = float(doc.get("poll_due") or first)
-            if now <= due + overdue_after(rt):
+            if now <= due + overdue_after:
                 continue
-            known = template | {k: v for k, v in poll.items() if v is not None}
-            options = {
-                "task_id": known["id"], "group_id": known["group"], "group_index": known.get("group_index"),
-                "chord": known.get("chord"), "root_id": known.get("root_id"), "parent_id": known.get("parent_id"),
-            }
             resent = int(doc.get("resent") or 0) + 1
             log.warning("job %s: the poll of %s %s to %s is %.0f s overdue: sending it again (%d)", job.id,
                         source.name, key, target.region, now - due, resent)
             rt.store.update_disk(job.id, source.key, target.key, key, poll_due=now, resent=resent)
-            out.append(Resend(source.key, target.key, key, options))
+            known = template | {k: v for k, v in poll.items() if v is not None}
+            out.append(Overdue(source.key, target.key, key, known))
     return False, out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from diskferry.config.settings import get_settings
-from diskferry.tasks.app import make_app
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -13,12 +12,22 @@ from diskferry.tasks.app import make_app
 @click.option("--concurrency", "-c", type=int, help="worker processes [DISKFERRY_CONCURRENCY]")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.option("--hostname", "-n", default="diskferry@%h", show_default=True)
+@click.option("--skip-azure-check", is_flag=True,
+              help="start without first getting an Azure token (e.g. a managed identity not assigned yet)")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(
-    queues: str | None, concurrency: int | None, loglevel: str, hostname: str, celery_args: tuple[str, ...]
+    queues: str | None, concurrency: int | None, loglevel: str, hostname: str, skip_azure_check: bool,
+    celery_args: tuple[str, ...],
 ) -> None:
-    """Start a worker (extra arguments go to `celery worker`)."""
+    """Start a worker (extra arguments go to `celery worker`).
+
+    It refuses to start (exit 2: settings, 3: Redis or Azure unreachable) when it could not
+    do the work: invalid settings or vault key, Redis not answering, no Azure token."""
+    from diskferry.tasks.app import make_app
+    from diskferry.tasks.preflight import check_worker
+
     settings = get_settings()
+    check_worker(settings, azure=not skip_azure_check)
     app = make_app(settings)
     argv = [
         "worker",

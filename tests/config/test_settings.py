@@ -9,8 +9,8 @@ from diskferry.config.settings import Settings, SettingsError
 def test_defaults_and_derived_urls() -> None:
     s = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://h:1/3"})
     assert s.result_backend == s.state_url == "redis://h:1/3"
-    assert s.arm_endpoint == "https://management.azure.com"
-    assert not s.identity.uses_client_secret
+    assert s.azure.arm_endpoint == "https://management.azure.com"
+    assert not s.azure.identity.uses_client_secret
     assert (s.queue, s.poll_queue) == ("diskferry", "diskferry.poll")
 
 
@@ -24,8 +24,8 @@ def test_client_secret_identity_and_secrets_hidden() -> None:
             "DISKFERRY_ARM_ENDPOINT": "https://127.0.0.1:9/",
         }
     )
-    assert s.identity.uses_client_secret
-    assert s.arm_endpoint == "https://127.0.0.1:9"
+    assert s.azure.identity.uses_client_secret
+    assert s.azure.arm_endpoint == "https://127.0.0.1:9"
     assert "very-secret" not in repr(s) and "vault-secret" not in repr(s)
 
 

@@ -102,3 +102,16 @@ def test_sets_and_locks(store: JobStore) -> None:
     with store.lock("state000006", "prepare", 30) as again:
         assert again
     store.delete("state000006")
+
+
+def test_a_lock_held_in_a_dead_runs_name_is_taken_back_by_its_redelivery(store: JobStore) -> None:
+    # the first run of task-1 took the lock and died holding it (its context never exited)
+    first_run = store.lock("state000007", "prepare", 900, owner="task-1")
+    assert first_run.__enter__()
+    with store.lock("state000007", "prepare", 900, owner="task-2") as other:
+        assert not other  # another task still waits for it
+    with store.lock("state000007", "prepare", 900, owner="task-1") as redelivered:
+        assert redelivered  # the same task, delivered again, goes on at once
+    with store.lock("state000007", "prepare", 900, owner="task-2") as other:
+        assert other  # and releasing it freed it for the others
+    store.delete("state000007")

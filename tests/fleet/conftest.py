@@ -108,7 +108,7 @@ def running_fleet(emulator: EmulatorProcess, redis_url: str, logdir: Path, overr
     local = LocalFleet(env, settings, logdir, workers=workers, cwd=ROOT)
     client = redis.Redis.from_url(settings.state_url, decode_responses=True)
     admin = emulator.admin()
-    fleet = Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings), admin, local)
+    fleet = Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings.azure), admin, local)
     try:
         with local.start(app):
             yield fleet

@@ -4,6 +4,7 @@ in its environment, against real workers and the local Azure. Exit codes and out
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import uuid
@@ -133,3 +134,37 @@ def test_plan_prints_steps_and_unknown_job_is_bad_input(fleet: Fleet, admin: Adm
     unknown = diskferry(fleet, "status", "0000deadbeef")
     assert unknown.returncode == 2
     assert "no job '0000deadbeef'" in unknown.stderr
+
+
+def test_submit_with_the_broker_down_exits_3_and_records_nothing(fleet: Fleet, admin: AdminClient,
+                                                                 tmp_path: Path) -> None:
+    rg = f"clib-{uuid.uuid4().hex[:6]}"
+    _seed_vm(fleet, rg, [])
+    job = _job_file(tmp_path, vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
+    with socket.socket() as s:  # a port nothing listens on: the broker is down, the state Redis up
+        s.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    env = fleet.env | {"DISKFERRY_BROKER_URL": down, "DISKFERRY_RESULT_BACKEND": down}
+    jobs_before = fleet.store.list(1000)
+    audit_before = admin.audit()
+
+    done = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", "submit", str(job)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stderr.startswith("error: BrokerUnavailable: cannot reach the broker")
+    assert "Traceback" not in done.stderr
+    assert fleet.store.list(1000) == jobs_before  # no orphan record, pending forever
+    assert admin.audit() == audit_before
+
+
+def test_a_worker_that_cannot_sign_in_to_azure_refuses_to_start(fleet: Fleet) -> None:
+    env = fleet.env | {"AZURE_CLIENT_SECRET": "wrong-secret"}
+
+    done = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", "worker"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stderr.startswith("error: AzureSignInFailed: cannot get an Azure token")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "wrong-secret" not in done.stderr

@@ -121,7 +121,7 @@ def crash_fleet(emulator: EmulatorProcess, redis_url: str, admin: AdminClient,
     workers = LocalFleet(env, settings, tmp_path / "first", workers=2, cwd=ROOT)
     try:
         with workers.start(app):
-            yield Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings), admin,
+            yield Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings.azure), admin,
                         workers)
     finally:
         api.release_results(app)

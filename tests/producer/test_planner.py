@@ -6,13 +6,13 @@ without a named staging account must not call Azure at all."""
 from __future__ import annotations
 
 from diskferry.cloud import Cloud
-from diskferry.config.settings import AzureIdentity, Settings
+from diskferry.config.settings import AzureAccess, AzureIdentity
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import _resolve_targets
 from tests.diskferry.factories import SUB, vm_source
 
 OTHER_SUB = "00000000-0000-0000-0000-000000000002"
-NOWHERE = Settings(arm_endpoint="https://127.0.0.1:9", identity=AzureIdentity("t", "c", "s", "https://127.0.0.1:9"))
+NOWHERE = AzureAccess(arm_endpoint="https://127.0.0.1:9", identity=AzureIdentity("t", "c", "s", "https://127.0.0.1:9"))
 
 
 def test_targets_of_one_region_share_an_account_per_subscription() -> None:
