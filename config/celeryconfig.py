@@ -1,4 +1,4 @@
-"""The Celery configuration diskferry needs to be safe on Redis (see DESIGN.md, Celery facts).
+"""The Celery configuration diskferry needs to be safe on Redis (see docs/azure-and-celery.md, Celery facts).
 
 * ``task_acks_late`` + ``task_reject_on_worker_lost`` + prefetch 1: a task whose worker dies
   is delivered again, so every task is idempotent.
