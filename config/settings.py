@@ -33,7 +33,11 @@ Environment variables (defaults in brackets):
 ``DISKFERRY_JOB_TTL_SECONDS``      a job record expires this long after its last update [14 days]
 ``DISKFERRY_VAULT_KEY``            Fernet key encrypting SAS URLs between tasks (required by
                                    workers; ``python -m diskferry.vault`` prints a new one)
-``DISKFERRY_VISIBILITY_TIMEOUT``   Redis visibility timeout, seconds [43200]
+``DISKFERRY_VISIBILITY_TIMEOUT``   Redis visibility timeout, seconds [600]: a message taken by a
+                                   worker that died comes back after this long (so it bounds
+                                   recovery from a lost worker); every countdown and every task
+                                   must stay well under it (at most a quarter), or a message
+                                   still held by a live worker is delivered a second time
 ``DISKFERRY_ETA_TASK_LIMIT``       polls (ETA messages) one worker holds at most [1000]
 ``DISKFERRY_WATCHDOG_SECONDS``     countdown between two rounds of a job's watchdog [60]
 ``DISKFERRY_WATCHDOG_GRACE_SECONDS`` a copy's poll overdue by the visibility timeout, the
@@ -52,6 +56,9 @@ DAY = 24 * 3600
 MIB = 1024 * 1024
 #: Azure refuses a disk SAS longer than this
 AZURE_MAX_SAS_SECONDS = 60 * DAY
+#: the longest back-off of a task retried after a transient failure (Retry-After aside),
+#: unless a quarter of the visibility timeout is shorter
+MAX_BACKOFF_SECONDS = 60
 
 
 class SettingsError(ValueError):
@@ -130,7 +137,9 @@ class Settings:
     job_ttl_seconds: int = 14 * DAY
     #: never logged: ``repr`` hides it
     vault_key: str | None = None
-    visibility_timeout: int = 12 * 3600
+    #: every task is short (Azure's long operations are started, then checked by re-enqueued
+    #: runs), so minutes suffice; see ``longest_countdown``
+    visibility_timeout: int = 600
     eta_task_limit: int = 1000
     #: the watchdog (``diskferry.tasks.watchdog``) looks at a job this often, from the poll queue
     watchdog_seconds: float = 60.0
@@ -170,6 +179,17 @@ class Settings:
         fields = {k: v for k, v in self.__dict__.items() if k != "vault_key"}
         fields["vault_key"] = "***" if self.vault_key else None
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
+
+    @property
+    def max_backoff_seconds(self) -> float:
+        """The longest back-off of a task retried after a transient failure."""
+        return min(MAX_BACKOFF_SECONDS, self.visibility_timeout / 4)
+
+    @property
+    def longest_countdown(self) -> float:
+        """The longest countdown any task is re-enqueued with (Azure's Retry-After included:
+        longer ones are cut to this): a quarter of the visibility timeout at most."""
+        return max(self.poll_seconds, self.watchdog_seconds, self.max_backoff_seconds)
 
     @property
     def result_expires_seconds(self) -> int:

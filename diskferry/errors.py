@@ -2,7 +2,9 @@
 
 * :class:`RetryLater` — a transient condition (throttling, a busy server): run the same
   step again after ``retry_after`` seconds; :class:`Busy` — another worker holds the work
-  (a lock): the same, without a retry limit;
+  (a lock): the same, without a retry limit; :class:`Waiting` — Azure is still at an
+  operation the step started: the same, without a retry limit (the operation's deadline
+  bounds it);
 * :class:`DiskFailed` — this disk cannot be replicated (the copy failed, the VHD was
   refused): report it and go on with the other disks;
 * :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
@@ -60,6 +62,11 @@ class RetryLater(DiskferryError):
 class Busy(RetryLater):
     """Another worker holds this work (a lock); wait for it without a retry limit — the
     lock's own expiry frees it if its holder died."""
+
+
+class Waiting(RetryLater):
+    """Azure is still working on an operation this step started: come back after
+    ``retry_after`` seconds (no retry limit: the operation's own deadline bounds it)."""
 
 
 class DiskFailed(DiskferryError):

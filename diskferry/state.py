@@ -396,6 +396,22 @@ class JobStore:
                 with suppress(LockError):  # it expired meanwhile: nothing of ours to release
                     lock.release()
 
+    # -- Azure operations in flight -----------------------------------------------------------
+    # one hash per job, ``P:ops``: name -> the operation's JSON (see diskferry.cloud.operations)
+    def operation(self, job_id: str, name: str) -> Fields | None:
+        raw = self._r.hget(f"{self.key(job_id)}:ops", name)
+        return cast(Fields, json.loads(cast(str, raw))) if raw else None
+
+    def put_operation(self, job_id: str, name: str, doc: Fields) -> None:
+        key = f"{self.key(job_id)}:ops"
+        with self._r.pipeline() as pipe:
+            pipe.hset(key, name, json.dumps(doc))
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+
+    def drop_operation(self, job_id: str, name: str) -> None:
+        self._r.hdel(f"{self.key(job_id)}:ops", name)
+
     def delete(self, job_id: str) -> None:
         """Remove a job record and its coordination keys (for tests and ``forget``)."""
         prefix = self.key(job_id)

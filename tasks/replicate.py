@@ -15,7 +15,7 @@ from celery import Task
 from celery.utils.time import get_exponential_backoff_interval
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
-from diskferry.errors import Busy, RetryLater, redact
+from diskferry.errors import Busy, RetryLater, Waiting, redact
 from diskferry.model import Error
 from diskferry.pipeline import cleanup as cleanup_step
 from diskferry.pipeline import copy
@@ -28,27 +28,30 @@ from diskferry.tasks.watchdog import request_fields
 
 #: transient failures of prepare/finalize are retried this many times
 MAX_RETRIES = 30
-#: the longest back-off of a transient failure that names no Retry-After
-MAX_BACKOFF_SECONDS = 60
 
 
-def _countdown(exc: RetryLater, retries: int) -> float:
+def _countdown(task: Task, exc: RetryLater, retries: int) -> float:
     """Azure's Retry-After when it gave one; else exponential back-off with full jitter, so that
-    the tasks a throttled or failing endpoint turned away do not all come back at once."""
+    the tasks a throttled or failing endpoint turned away do not all come back at once. Never
+    longer than the settings allow: a countdown past the visibility timeout would make Redis
+    hand the message to a second worker."""
+    settings = settings_of(task.app)
     if exc.retry_after:
-        return exc.retry_after
-    return float(get_exponential_backoff_interval(1, retries, MAX_BACKOFF_SECONDS, full_jitter=True)) or 1.0
+        return min(exc.retry_after, settings.longest_countdown)
+    backoff = get_exponential_backoff_interval(1, retries, int(settings.max_backoff_seconds), full_jitter=True)
+    return float(backoff) or 1.0
 
 
 def _again(task: Task, exc: RetryLater) -> BaseException:
-    """The retry of a task that ran into a transient error: a lock another worker holds is
-    waited for without limit, anything else at most MAX_RETRIES times (the tasks themselves
-    are declared without a limit, because Celery's counter counts both)."""
-    if isinstance(exc, Busy):
-        return task.retry(countdown=_countdown(exc, 0), exc=exc)  # type: ignore[no-any-return]
+    """The retry of a task that ran into a transient error: a lock another worker holds, or an
+    operation Azure is still at, is waited for without limit (the lock's expiry and the
+    operation's deadline bound those), anything else at most MAX_RETRIES times (the tasks
+    themselves are declared without a limit, because Celery's counter counts both)."""
+    if isinstance(exc, Busy | Waiting):
+        return task.retry(countdown=_countdown(task, exc, 0), exc=exc)  # type: ignore[no-any-return]
     if task.request.retries >= MAX_RETRIES:
         return exc
-    return task.retry(countdown=_countdown(exc, task.request.retries), exc=exc)  # type: ignore[no-any-return]
+    return task.retry(countdown=_countdown(task, exc, task.request.retries), exc=exc)  # type: ignore[no-any-return]
 
 
 @task(bind=True, name=PREPARE, max_retries=None)
@@ -77,7 +80,7 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     try:
         step = copy.advance(runtime(self), *ids)
     except RetryLater as exc:
-        countdown = _countdown(exc, self.request.retries)
+        countdown = _countdown(self, exc, self.request.retries)
         _watched(self, *ids, first=False, countdown=countdown)
         raise self.retry(countdown=countdown, max_retries=None, queue=poll_queue, exc=exc) from None
     if isinstance(step, Pending):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from functools import partial
 from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk, Image, Snapshot
 
+from diskferry.cloud import operations
 from diskferry.cloud.errors import azure_call
+from diskferry.cloud.operations import Checked, Operation
 from diskferry.cloud.types import DiskInfo, ImageDiskInfo, ImageInfo, ResourceId, VmDisk, VmInfo
 from diskferry.errors import DiskFailed, NotFound
 
@@ -31,6 +35,7 @@ def _disk_info(doc: Json) -> DiskInfo:
         tags=dict(doc.get("tags") or {}),
         state=props.get("diskState"),
         managed_by=doc.get("managedBy"),
+        provisioning_state=props.get("provisioningState"),
     )
 
 
@@ -67,6 +72,24 @@ class Compute:
     def _ops(self, rid: ResourceId) -> Any:
         client = self._client(rid.subscription_id)
         return client.snapshots if rid.is_snapshot else client.disks
+
+    def _start(self, rid: ResourceId, what: str, begin: Any) -> Operation:
+        return operations.start(what, rid.subscription_id, self._client(rid.subscription_id)._client, begin)
+
+    # -- long-running operations: started by the methods below, then checked ----------------------
+    def check(self, op: Operation) -> Checked:
+        """One look at an operation this facade (or the storage one: ARM polls alike) started
+        (see :mod:`diskferry.cloud.operations`)."""
+        return operations.check(self._client(op.subscription_id)._client, op)
+
+    def wait(self, op: Operation, timeout: float = 600, interval: float = 0.5) -> Checked:
+        """Check until the operation ends: for scripts and tests, never for a task."""
+        deadline = time.monotonic() + timeout
+        while True:
+            checked = self.check(op)
+            if checked.done or time.monotonic() > deadline:
+                return checked
+            time.sleep(interval)
 
     # -- reads ---------------------------------------------------------------------------------
     def get_vm(self, subscription_id: str, resource_group: str, name: str) -> VmInfo:
@@ -147,8 +170,8 @@ class Compute:
         return self._image_info(image.as_dict())
 
     # -- snapshots and grants ------------------------------------------------------------------------
-    def create_snapshot(self, snapshot_id: str, *, source_id: str, location: str, tags: dict[str, str]) -> DiskInfo:
-        """A full snapshot of a disk (or a copy of a snapshot)."""
+    def create_snapshot(self, snapshot_id: str, *, source_id: str, location: str, tags: dict[str, str]) -> Operation:
+        """Start a full snapshot of a disk (or a copy of a snapshot)."""
         rid = ResourceId.parse(snapshot_id)
         body = {
             "location": location,
@@ -158,52 +181,44 @@ class Compute:
                 "incremental": False,
             },
         }
-        with azure_call(f"snapshot {ResourceId.parse(source_id).name}"):
-            made = self._client(rid.subscription_id).snapshots.begin_create_or_update(
-                rid.resource_group, rid.name, Snapshot(body)
-            ).result()
-        return _disk_info(made.as_dict())
+        client = self._client(rid.subscription_id)
+        return self._start(rid, f"snapshot {ResourceId.parse(source_id).name}", partial(
+            client.snapshots.begin_create_or_update, rid.resource_group, rid.name, Snapshot(body)))
 
-    def grant_read(self, resource_id: str, seconds: int) -> str:
-        """A read SAS on a disk or snapshot; the caller keeps it out of logs and task args."""
+    def grant_read(self, resource_id: str, seconds: int) -> Operation:
+        """Start a read grant on a disk or snapshot; its SAS comes in the ended operation's body
+        (:func:`access_sas`), which the caller keeps out of logs, records and task args."""
         rid = ResourceId.parse(resource_id)
-        with azure_call(f"grant read access to {rid.name}"):
-            access = self._ops(rid).begin_grant_access(
-                rid.resource_group, rid.name, {"access": "Read", "durationInSeconds": seconds}
-            ).result()
-        sas = getattr(access, "access_sas", None)
-        if not sas:
-            raise DiskFailed("NoAccessSas", f"grant on {rid.name} returned no SAS")
-        return str(sas)
+        return self._start(rid, f"grant read access to {rid.name}", partial(
+            self._ops(rid).begin_grant_access, rid.resource_group, rid.name,
+            {"access": "Read", "durationInSeconds": seconds}))
 
-    def revoke(self, resource_id: str) -> None:
-        """End every SAS on a disk or snapshot; a missing resource needs none."""
+    def revoke(self, resource_id: str) -> Operation | None:
+        """Start ending every SAS on a disk or snapshot; None when it is gone (it needs none)."""
         rid = ResourceId.parse(resource_id)
         try:
-            with azure_call(f"revoke access to {rid.name}"):
-                self._ops(rid).begin_revoke_access(rid.resource_group, rid.name).result()
+            return self._start(rid, f"revoke access to {rid.name}", partial(
+                self._ops(rid).begin_revoke_access, rid.resource_group, rid.name))
         except NotFound:
-            return
+            return None
 
     # -- VMs -------------------------------------------------------------------------------------
-    def deallocate_vm(self, vm_id: str) -> None:
+    def deallocate_vm(self, vm_id: str) -> Operation:
         rid = ResourceId.parse(vm_id)
-        with azure_call(f"deallocate VM {rid.name}"):
-            self._client(rid.subscription_id).virtual_machines.begin_deallocate(rid.resource_group, rid.name).result()
+        vms = self._client(rid.subscription_id).virtual_machines
+        return self._start(rid, f"deallocate VM {rid.name}",
+                           partial(vms.begin_deallocate, rid.resource_group, rid.name))
 
-    def start_vm(self, vm_id: str) -> None:
+    def start_vm(self, vm_id: str) -> Operation:
         rid = ResourceId.parse(vm_id)
-        with azure_call(f"start VM {rid.name}"):
-            self._client(rid.subscription_id).virtual_machines.begin_start(rid.resource_group, rid.name).result()
+        vms = self._client(rid.subscription_id).virtual_machines
+        return self._start(rid, f"start VM {rid.name}", partial(vms.begin_start, rid.resource_group, rid.name))
 
     # -- disks at the target ---------------------------------------------------------------------
-    def _create_disk(self, disk_id: str, body: Json, what: str) -> DiskInfo:
+    def _create_disk(self, disk_id: str, body: Json, what: str) -> Operation:
         rid = ResourceId.parse(disk_id)
-        with azure_call(what):
-            made = self._client(rid.subscription_id).disks.begin_create_or_update(
-                rid.resource_group, rid.name, Disk(body)
-            ).result()
-        return _disk_info(made.as_dict())
+        disks = self._client(rid.subscription_id).disks
+        return self._start(rid, what, partial(disks.begin_create_or_update, rid.resource_group, rid.name, Disk(body)))
 
     @staticmethod
     def _disk_body(location: str, creation: Json, *, sku: str | None, zone: str | None, os_type: str | None,
@@ -222,16 +237,16 @@ class Compute:
 
     def import_disk(self, disk_id: str, *, location: str, source_uri: str, storage_account_id: str,
                     sku: str | None, zone: str | None, os_type: str | None, hyper_v_generation: str | None,
-                    tags: dict[str, str]) -> DiskInfo:
-        """A managed disk from a staged VHD (``createOption: Import``)."""
+                    tags: dict[str, str]) -> Operation:
+        """Start making a managed disk from a staged VHD (``createOption: Import``)."""
         creation = {"createOption": "Import", "sourceUri": source_uri, "storageAccountId": storage_account_id}
         body = self._disk_body(location, creation, sku=sku, zone=zone, os_type=os_type,
                                hyper_v_generation=hyper_v_generation, tags=tags)
         return self._create_disk(disk_id, body, f"import disk {ResourceId.parse(disk_id).name}")
 
     def copy_disk(self, disk_id: str, *, location: str, source_id: str, sku: str | None, zone: str | None,
-                  os_type: str | None, hyper_v_generation: str | None, tags: dict[str, str]) -> DiskInfo:
-        """A managed disk copied from a disk or snapshot in the same region (``Copy``)."""
+                  os_type: str | None, hyper_v_generation: str | None, tags: dict[str, str]) -> Operation:
+        """Start copying a disk or snapshot into a managed disk in the same region (``Copy``)."""
         creation = {"createOption": "Copy", "sourceResourceId": source_id}
         body = self._disk_body(location, creation, sku=sku, zone=zone, os_type=os_type,
                                hyper_v_generation=hyper_v_generation, tags=tags)
@@ -240,8 +255,9 @@ class Compute:
     # -- images ------------------------------------------------------------------------------------
     def create_image(self, image_id: str, *, location: str, os_type: str, os_state: str,
                      hyper_v_generation: str | None, os_disk: ImageDiskInfo, data_disks: list[ImageDiskInfo],
-                     tags: dict[str, str]) -> ImageInfo:
-        """A managed image from managed disks (``source_id`` of each entry), keeping the LUNs."""
+                     tags: dict[str, str]) -> Operation:
+        """Start building a managed image from managed disks (``source_id`` of each entry),
+        keeping the LUNs."""
         rid = ResourceId.parse(image_id)
 
         def entry(d: ImageDiskInfo) -> Json:
@@ -259,21 +275,27 @@ class Compute:
         if hyper_v_generation:
             props["hyperVGeneration"] = hyper_v_generation
         body = {"location": location, "tags": tags, "properties": props}
-        with azure_call(f"create image {rid.name}"):
-            made = self._client(rid.subscription_id).images.begin_create_or_update(
-                rid.resource_group, rid.name, Image(body)
-            ).result()
-        return self._image_info(made.as_dict())
+        images = self._client(rid.subscription_id).images
+        return self._start(rid, f"create image {rid.name}", partial(
+            images.begin_create_or_update, rid.resource_group, rid.name, Image(body)))
 
     # -- deletes: "not found" is done ---------------------------------------------------------------
-    def delete(self, resource_id: str) -> bool:
-        """Delete a disk, snapshot or image; False when it was already gone."""
+    def delete(self, resource_id: str) -> Operation | None:
+        """Start deleting a disk, snapshot or image (Azure answers 204 for one that is gone: the
+        operation is done at once); None when its resource group is gone too."""
         rid = ResourceId.parse(resource_id)
         client = self._client(rid.subscription_id)
         ops: Any = {"disks": client.disks, "snapshots": client.snapshots, "images": client.images}[rid.type.lower()]
         try:
-            with azure_call(f"delete {rid.type} {rid.name}"):
-                ops.begin_delete(rid.resource_group, rid.name).result()
+            return self._start(rid, f"delete {rid.type} {rid.name}", partial(ops.begin_delete, rid.resource_group,
+                                                                             rid.name))
         except NotFound:
-            return False
-        return True
+            return None
+
+
+def access_sas(body: Json | None, what: str) -> str:
+    """The SAS of an ended grant (its final body ``{"accessSAS": ...}``)."""
+    sas = (body or {}).get("accessSAS")
+    if not sas:
+        raise DiskFailed("NoAccessSas", f"{what} returned no SAS")
+    return str(sas)

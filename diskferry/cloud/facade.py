@@ -8,6 +8,7 @@ from azure.core.credentials import TokenCredential
 
 from diskferry.cloud import auth
 from diskferry.cloud.compute import Compute
+from diskferry.cloud.operations import Checked, Operation
 from diskferry.cloud.storage import Storage
 from diskferry.config.settings import AzureAccess
 
@@ -25,3 +26,7 @@ class Cloud:
         self.compute = Compute(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)
         self.default_subscription = azure.subscription_id
+
+    def check(self, op: Operation) -> Checked:
+        """One look at a long-running operation either facade started."""
+        return self.compute.check(op)

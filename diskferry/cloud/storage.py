@@ -7,6 +7,7 @@ calls; they never leave the facade.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -15,7 +16,9 @@ from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.storage.models import StorageAccountCreateParameters
 from azure.storage.blob import BlobServiceClient
 
+from diskferry.cloud import operations
 from diskferry.cloud.errors import azure_call
+from diskferry.cloud.operations import Operation
 from diskferry.cloud.types import AccountInfo, CopyState, CopyStatus, ResourceId
 from diskferry.errors import NotFound
 
@@ -105,7 +108,8 @@ class Storage:
         return None
 
     def create_account(self, subscription_id: str, resource_group: str, name: str, location: str,
-                       tags: dict[str, str]) -> AccountInfo:
+                       tags: dict[str, str]) -> Operation:
+        """Start creating a staging account (StorageV2, Standard_LRS, TLS 1.2, no public blobs)."""
         body = {
             "location": location,
             "kind": "StorageV2",
@@ -113,11 +117,9 @@ class Storage:
             "tags": tags,
             "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False},
         }
-        with azure_call(f"create storage account {name}"):
-            account = self._storage_client(subscription_id).storage_accounts.begin_create(
-                resource_group, name, StorageAccountCreateParameters(body)
-            ).result()
-        return _account_info(account)
+        client = self._storage_client(subscription_id)
+        return operations.start(f"create storage account {name}", subscription_id, client._client, partial(
+            client.storage_accounts.begin_create, resource_group, name, StorageAccountCreateParameters(body)))
 
     def delete_account(self, subscription_id: str, resource_group: str, name: str) -> bool:
         """False when it was already gone."""

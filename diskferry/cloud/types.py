@@ -57,6 +57,8 @@ class DiskInfo:
     #: Unattached, Attached, Reserved, ActiveSAS, ...
     state: str | None = None
     managed_by: str | None = None
+    #: Succeeded once made; Creating/Updating while an operation makes it; Failed
+    provisioning_state: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from diskferry.cloud import CopyState
-from diskferry.errors import DiskferryError, RetryLater
+from diskferry.errors import DiskferryError, RetryLater, Waiting
 from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, StagingAccount, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
+from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import fail_disk
-from diskferry.pipeline.runtime import Runtime, export_field, sas_name
+from diskferry.pipeline.runtime import Runtime, sas_name
+from diskferry.pipeline.waits import awaited, still_running
 
 log = logging.getLogger(__name__)
 #: (what is left if the step fails, the step)
@@ -87,6 +88,8 @@ def run_all(steps: list[Step], where: str) -> Error | None:
     for left, step in steps:
         try:
             step()
+        except Waiting as exc:
+            transient = transient or exc  # Azure is at it: the task comes back
         except RetryLater as exc:
             log.warning("cleanup of %s: %s (will retry)", where, exc)
             transient = transient or exc
@@ -121,11 +124,23 @@ def _delete_staged(rt: Runtime, job: Job, source: Source, target: Target) -> Non
 def _delete_orphan_image_disks(rt: Runtime, job: Job, source: Source, target: Target) -> None:
     """The temporary disks an image is built from: once it exists (it holds its own copy of the
     data), or cannot be built, or after an unexpected error."""
+    deleting = []
     for disk in source.disks:
-        dest = layout.destination(job, source, target, disk)
-        found = rt.cloud.compute.find_disk(dest.id)
-        if found is not None and found.tags.get(TAG_JOB) == job.id:
-            rt.cloud.compute.delete(dest.id)
+        name = f"delete|{source.key}|{target.key}|{disk.key}"
+        if not _delete_own(rt, job, layout.destination(job, source, target, disk).id, name):
+            deleting.append(name)
+    if deleting:
+        raise still_running(rt, job.id, deleting, f"delete the temporary disks of {source.name} in {target.region}")
+
+
+def _delete_own(rt: Runtime, job: Job, resource_id: str, name: str) -> bool:
+    """Delete a disk, snapshot or image the job made (tagged with its id); whether it is gone."""
+    compute = rt.cloud.compute
+    if rt.store.operation(job.id, name) is None:
+        found = compute.find_disk(resource_id)
+        if found is None or found.tags.get(TAG_JOB) != job.id:
+            return True
+    return awaited(rt, job.id, name, lambda: compute.delete(resource_id)).done
 
 
 def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
@@ -136,7 +151,7 @@ def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
     of the job's cleanup goes on and the job ends, failed, saying what was left."""
     state = rt.store.source_state(job.id, source.key)
     steps: list[Step] = [
-        (f"the SAS or snapshot of disk {disk.key} may be left", partial(_undo_export, rt, job, source, disk, state))
+        (f"the SAS or snapshot of disk {disk.key} may be left", partial(_undo_export, rt, job, source, disk))
         for disk in source.disks
     ]
     if state.get("deallocated") and not state.get("restarted"):
@@ -146,20 +161,19 @@ def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
         rt.store.update_source(job.id, source.key, cleanup_error=lasting)
 
 
-def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk, state: dict[str, Any]) -> None:
-    """A source disk's SAS revoked (and its vault entry gone), its temporary snapshot deleted."""
-    compute = rt.cloud.compute
-    export = state.get(export_field(disk.key)) or {}
-    snapshot_id = layout.snapshot_id(job, source, disk)
+def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk) -> None:
+    """A source disk's SAS revoked (and its vault entry gone), then its temporary snapshot
+    deleted (Azure refuses to delete a snapshot with an active SAS)."""
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
-    if export.get("granted"):
-        compute.revoke(export["id"])
-    snapshot = compute.find_disk(snapshot_id)
-    if snapshot is not None and snapshot.tags.get(TAG_JOB) == job.id:
-        compute.revoke(snapshot_id)
-        compute.delete(snapshot_id)
+    revoke(rt, job, source, disk)
+    name = f"delete|{source.key}|{disk.key}"
+    if not _delete_own(rt, job, layout.snapshot_id(job, source, disk), name):
+        raise still_running(rt, job.id, [name], f"delete the snapshot of {disk.name}")
 
 
 def _restart(rt: Runtime, job: Job, source: Source) -> None:
-    rt.cloud.compute.start_vm(source.resource_id)
+    name = f"start|{source.key}"
+    compute = rt.cloud.compute
+    if not awaited(rt, job.id, name, lambda: compute.start_vm(source.resource_id)).done:
+        raise still_running(rt, job.id, [name], f"start VM {source.name}")
     rt.store.update_source(job.id, source.key, restarted=True)

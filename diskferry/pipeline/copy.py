@@ -29,8 +29,10 @@ from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import grants, layout
+from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
+from diskferry.pipeline.waits import awaited, still_running
 
 Fields = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -86,23 +88,31 @@ def _blocker(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) 
 
 
 def _clone(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) -> DiskOutcome:
-    """Same region: a disk ``Copy`` of the snapshot (or disk), honouring sku, zone and names."""
+    """Same region: a disk ``Copy`` of the snapshot (or disk), honouring sku, zone and names;
+    raises Waiting while Azure copies."""
     export = rt.store.source_state(job.id, source.key)[export_field(disk.key)]
     dest = layout.destination(job, source, target, disk)
-    rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.copying, result_name=dest.name)
-    found = rt.cloud.compute.find_disk(dest.id)
-    if found is not None and found.tags.get(TAG_JOB) != job.id:
-        raise DiskFailed("DiskAlreadyExists", f"disk {dest.name} exists and is not this job's")
-    if found is None:
-        found = rt.cloud.compute.copy_disk(
+    name = f"clone|{source.key}|{target.key}|{disk.key}"
+    done = False
+    if rt.store.operation(job.id, name) is None:
+        rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.copying, result_name=dest.name)
+        found = rt.cloud.compute.find_disk(dest.id)
+        if found is not None and found.tags.get(TAG_JOB) != job.id:
+            raise DiskFailed("DiskAlreadyExists", f"disk {dest.name} exists and is not this job's")
+        done = found is not None and found.provisioning_state in (None, "Succeeded")
+    if not done:
+        compute = rt.cloud.compute
+        copied = awaited(rt, job.id, name, lambda: compute.copy_disk(
             dest.id, location=target.region, source_id=export["id"], sku=target.sku or disk.sku, zone=target.zone,
             os_type=disk.os_type, hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
             tags=layout.tags(job, dest.role),
-        )
+        ))
+        if not copied.done:
+            raise still_running(rt, job.id, [name], f"copy {disk.name} to {dest.name}")
     total = disk.size_bytes
     rt.store.update_disk(
         job.id, source.key, target.key, disk.key, phase=Phase.copied, bytes_copied=total, bytes_total=total,
-        result_id=found.id, eta=0,
+        result_id=dest.id, eta=0,
     )
     return DiskOutcome(disk.key, True)
 
@@ -239,7 +249,6 @@ def _copy_ended(rt: Runtime, job: Job, source: Source, target: Target, disk: Dis
     ended = rt.store.add_member(job.id, f"copied|{source.key}|{disk.key}", target.key)
     if not staged <= ended:
         return
-    export = rt.store.source_state(job.id, source.key).get(export_field(disk.key)) or {}
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
-    if export.get("granted"):
-        rt.cloud.compute.revoke(export["id"])
+    # started, not waited for: the source's cleanup finds the same operation and finishes it
+    revoke(rt, job, source, disk, wait=False)

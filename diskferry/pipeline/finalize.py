@@ -13,6 +13,7 @@ from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, layout
 from diskferry.pipeline.outcome import PairOutcome, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime
+from diskferry.pipeline.waits import awaited, still_running
 
 
 def finalize(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
@@ -43,13 +44,14 @@ def _recorded(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutc
 
 
 def _finish(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcome:
-    if job.builds_image(source):
+    if job.builds_image(source) and rt.store.operation(job.id, _image_op(source, target)) is None:
         image = rt.cloud.compute.find_image(layout.image_id(job, source, target))
         if image is not None and image.tags.get(TAG_JOB) == job.id:
             # an earlier run built it and may have deleted the disks it was built from
             return _image_done(rt, job, source, target, image.id, {})
     disks: dict[str, str] = {}  # disk key -> destination disk id
     failed: list[str] = []
+    importing: list[str] = []  # operations still running
     for disk in source.disks:
         state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
         phase = Phase(state.get("phase", "pending"))
@@ -62,10 +64,17 @@ def _finish(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcom
             failed.append(disk.key)
             continue
         try:
-            disks[disk.key] = _materialize(rt, job, source, target, disk, state.get("result_id"))
+            made = _materialize(rt, job, source, target, disk, state.get("result_id"))
         except (DiskFailed, JobFailed, NotFound) as exc:
             fail_disk(rt.store, job.id, source.key, target.key, disk.key, error_of(exc))
             failed.append(disk.key)
+            continue
+        if made is None:
+            importing.append(_import_op(source, target, disk))
+        else:
+            disks[disk.key] = made
+    if importing:
+        raise still_running(rt, job.id, importing, f"import the disks of {source.name} in {target.region}")
 
     if job.builds_image(source):
         return _image(rt, job, source, target, disks, failed)
@@ -74,30 +83,46 @@ def _finish(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcom
     return _conclude(rt, job, source, target, failed)
 
 
-def _materialize(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, result_id: str | None) -> str:
-    """The destination disk: imported from the staged VHD, or already made by a same-region Copy."""
+def _import_op(source: Source, target: Target, disk: Disk) -> str:
+    return f"import|{source.key}|{target.key}|{disk.key}"
+
+
+def _image_op(source: Source, target: Target) -> str:
+    return f"image|{source.key}|{target.key}"
+
+
+def _materialize(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk,
+                 result_id: str | None) -> str | None:
+    """The destination disk: imported from the staged VHD (None while Azure imports it), or
+    already made by a same-region Copy."""
     if not job.staged(source, target):
         if not result_id:
             raise DiskFailed("CopyIncomplete", f"the same-region copy of {disk.name} left no disk")
         return result_id
     dest = layout.destination(job, source, target, disk)
-    found = rt.cloud.compute.find_disk(dest.id)
-    if found is not None:
-        if found.tags.get(TAG_JOB) != job.id:
-            raise DiskFailed("DiskAlreadyExists", f"disk {dest.name} exists and is not this job's")
-        return found.id
-    rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.importing, result_name=dest.name)
+    name = _import_op(source, target, disk)
+    if rt.store.operation(job.id, name) is None:
+        found = rt.cloud.compute.find_disk(dest.id)
+        if found is not None:
+            if found.tags.get(TAG_JOB) != job.id:
+                raise DiskFailed("DiskAlreadyExists", f"disk {dest.name} exists and is not this job's")
+            if found.provisioning_state in (None, "Succeeded"):
+                return found.id
+        rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.importing, result_name=dest.name)
     account = rt.staging_account(target)
     assert account is not None
     blob_url = rt.cloud.storage.blob_url(account, STAGING_CONTAINER, layout.staged_blob(job, source, target, disk))
-    made = rt.cloud.compute.import_disk(
+    compute = rt.cloud.compute
+    made = awaited(rt, job.id, name, lambda: compute.import_disk(
         dest.id, location=target.region, source_uri=blob_url, storage_account_id=account.id,
         sku=target.sku or disk.sku, zone=target.zone, os_type=disk.os_type,
         hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
         tags=layout.tags(job, dest.role),
-    )
-    rt.store.update_disk(job.id, source.key, target.key, disk.key, result_id=made.id)
-    return made.id
+    ))
+    if not made.done:
+        return None
+    rt.store.update_disk(job.id, source.key, target.key, disk.key, result_id=dest.id)
+    return dest.id
 
 
 def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[str, str],
@@ -112,7 +137,8 @@ def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[st
                       Error("ImageNotBuilt", f"the image was not built: disks {', '.join(failed)} failed"))
         return _conclude(rt, job, source, target, failed, Error("ImageNotBuilt", f"disks {', '.join(failed)} failed"))
     rt.store.update_target(job.id, source.key, target.key, phase=Phase.imaging, image_name=image_name)
-    existing = rt.cloud.compute.find_image(image_id)
+    name = _image_op(source, target)
+    existing = rt.cloud.compute.find_image(image_id) if rt.store.operation(job.id, name) is None else None
     if existing is not None and existing.tags.get(TAG_JOB) != job.id:
         raise DiskFailed("ImageAlreadyExists", f"image {image_name} exists and is not this job's")
     if existing is None:
@@ -123,13 +149,16 @@ def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[st
         os_disk = next(e for e in entries if e.lun is None)
         os_type = next((d.os_type for d in source.disks if d.lun is None and d.os_type), None) or "Linux"
         os_state = source.os_state or ("Generalized" if source.kind is SourceKind.image else "Specialized")
-        existing = rt.cloud.compute.create_image(
+        compute = rt.cloud.compute
+        built = awaited(rt, job.id, name, lambda: compute.create_image(
             image_id, location=target.region, os_type=os_type, os_state=os_state,
             hyper_v_generation=source.hyper_v_generation or _os_generation(source),
             os_disk=os_disk, data_disks=sorted((e for e in entries if e.lun is not None), key=lambda e: e.lun or 0),
             tags=layout.tags(job, Role.result),
-        )
-    return _image_done(rt, job, source, target, existing.id, disks)
+        ))
+        if not built.done:
+            raise still_running(rt, job.id, [name], f"build image {image_name}")
+    return _image_done(rt, job, source, target, image_id, disks)
 
 
 def _image_done(rt: Runtime, job: Job, source: Source, target: Target, image_id: str,

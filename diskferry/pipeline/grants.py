@@ -25,9 +25,11 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
+from diskferry.cloud.compute import access_sas
 from diskferry.errors import Busy
 from diskferry.model import Disk, Job, Phase, Source, Target
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
+from diskferry.pipeline.waits import awaited, still_running
 from diskferry.vault import VaultEntry
 
 #: a worker holding a disk's grant lock longer than this is presumed dead
@@ -48,16 +50,26 @@ def sas_expiry(url: str) -> float | None:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> VaultEntry:
+def grant_op(source: Source, disk: Disk) -> str:
+    """The name of a disk's grant operation while Azure grants it."""
+    return f"grant|{source.key}|{disk.key}"
+
+
+def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> VaultEntry | None:
     """Grant read access to ``export_id`` for a copy of ``disk`` and keep the SAS in the vault
-    as its next generation (the caller holds the source's or the disk's lock)."""
+    as its next generation (the caller holds the source's or the disk's lock); None while
+    Azure is still granting (the caller comes back)."""
     nbytes = disk.size_bytes + FOOTER
     seconds = rt.settings.sas.lifetime(nbytes)
-    asked = time.time()
-    sas = rt.cloud.compute.grant_read(export_id, seconds)
+    compute = rt.cloud.compute
+    checked = awaited(rt, job.id, grant_op(source, disk), lambda: compute.grant_read(export_id, seconds))
+    if not checked.done:
+        return None
+    sas = access_sas(checked.body, f"grant read access to {disk.name}")
+    granted = time.time()
     # never keep it past its real expiry: Azure may grant less than was asked
-    expires = min(asked + seconds, sas_expiry(sas) or math.inf)
-    return rt.vault.put(job.id, sas_name(source.key, disk.key), sas, expires, granted_at=asked)
+    expires = min(granted + seconds, sas_expiry(sas) or math.inf)
+    return rt.vault.put(job.id, sas_name(source.key, disk.key), sas, expires, granted_at=granted)
 
 
 def sas_for(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, *, newer_than: int) -> VaultEntry:
@@ -120,12 +132,32 @@ def _runs_to_end_on(rt: Runtime, job: Job, source: Source, target: Target, disk:
     return False
 
 
+def revoke(rt: Runtime, job: Job, source: Source, disk: Disk, *, wait: bool = True) -> bool:
+    """End a source disk's SAS: once per grant (the export record notes it), whoever asks
+    first — the disk's last copy to end starts it, the source's cleanup finishes it. Whether
+    it is done; with ``wait``, raises Waiting instead while Azure revokes."""
+    field = export_field(disk.key)
+    export = rt.store.source_state(job.id, source.key).get(field) or {}
+    if not export.get("granted") or export.get("revoked"):
+        return True
+    name = f"revoke|{source.key}|{disk.key}"
+    compute = rt.cloud.compute
+    if not awaited(rt, job.id, name, lambda: compute.revoke(export["id"])).done:
+        if wait:
+            raise still_running(rt, job.id, [name], f"revoke access to {disk.name}")
+        return False
+    rt.store.update_source(job.id, source.key, **{field: export | {"revoked": True}})
+    return True
+
+
 def _regrant(rt: Runtime, job: Job, source: Source, disk: Disk) -> VaultEntry:
     """Grant again (replacing the previous SAS) and note it on the source's export record."""
     field = export_field(disk.key)
     export = dict(rt.store.source_state(job.id, source.key)[field])
     entry = grant(rt, job, source, disk, export["id"])
-    export |= {"granted": True, "sas_generation": entry.generation, "sas_expires": entry.expires_at,
+    if entry is None:
+        raise still_running(rt, job.id, [grant_op(source, disk)], f"grant read access to {disk.name}")
+    export |= {"granted": True, "revoked": False, "sas_generation": entry.generation, "sas_expires": entry.expires_at,
                "regrants": int(export.get("regrants") or 0) + 1}
     rt.store.update_source(job.id, source.key, **{field: export})
     return entry

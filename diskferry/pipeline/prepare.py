@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound
+from diskferry.errors import Busy, DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, Disk, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
-from diskferry.pipeline.grants import grant
+from diskferry.pipeline.grants import grant, grant_op
 from diskferry.pipeline.outcome import PairOutcome, error_of
 from diskferry.pipeline.runtime import PREPARE_LOCK_SECONDS, Runtime
 from diskferry.pipeline.runtime import export_field as export_field  # where cleanup and older code look
+from diskferry.pipeline.waits import awaited, still_running
 
 Fields = dict[str, Any]
 
@@ -63,10 +64,13 @@ def prepare_source(rt: Runtime, job: Job, source: Source, owner: str | None = No
             return state
         rt.store.update_source(job.id, source.key, phase=Phase.preparing)
         try:
-            _freeze(rt, job, source)
-            needs_sas = layout.needs_sas(job, source)
-            for disk in source.disks:
-                _export(rt, job, source, disk, needs_sas)
+            # every disk goes as far as it can in this run; the task comes back for the rest
+            waiting = [] if _freeze(rt, job, source) else [_deallocation(source)]
+            if not waiting:
+                needs_sas = layout.needs_sas(job, source)
+                waiting = [name for disk in source.disks for name in _export(rt, job, source, disk, needs_sas)]
+            if waiting:
+                raise still_running(rt, job.id, waiting, f"prepare {source.name}")
         except (JobFailed, NotFound) as exc:
             rt.store.update_source(job.id, source.key, phase=Phase.failed, error=error_of(exc))
             return rt.store.source_state(job.id, source.key)
@@ -74,47 +78,69 @@ def prepare_source(rt: Runtime, job: Job, source: Source, owner: str | None = No
     return rt.store.source_state(job.id, source.key)
 
 
-def _freeze(rt: Runtime, job: Job, source: Source) -> None:
-    """Deallocate the VM when the job asks for it; start it again at the end only if it was
-    running (a VM stopped but still allocated ends deallocated: its disks cannot be read
-    while it holds them, and nothing was running to bring back)."""
+def _deallocation(source: Source) -> str:
+    return f"deallocate|{source.key}"
+
+
+def _freeze(rt: Runtime, job: Job, source: Source) -> bool:
+    """Deallocate the VM when the job asks for it (whether it is done); start it again at the
+    end only if it was running (a VM stopped but still allocated ends deallocated: its disks
+    cannot be read while it holds them, and nothing was running to bring back)."""
     if not layout.deallocates(job, source):
-        return
-    power = rt.cloud.compute.vm_power_state(source.resource_id)
-    if power == "deallocated":
-        return
-    if power in ("running", "starting"):
-        # recorded before acting: a crash right after deallocating must still restart the VM
-        rt.store.update_source(job.id, source.key, deallocated=True)
-    rt.cloud.compute.deallocate_vm(source.resource_id)
+        return True
+    compute = rt.cloud.compute
+    name = _deallocation(source)
+    if rt.store.operation(job.id, name) is None:
+        power = compute.vm_power_state(source.resource_id)
+        if power == "deallocated":
+            return True
+        if power in ("running", "starting"):
+            # recorded before acting: a crash right after deallocating must still restart the VM
+            rt.store.update_source(job.id, source.key, deallocated=True)
+    return awaited(rt, job.id, name, lambda: compute.deallocate_vm(source.resource_id)).done
 
 
-def _export(rt: Runtime, job: Job, source: Source, disk: Disk, needs_sas: bool) -> None:
+def _export(rt: Runtime, job: Job, source: Source, disk: Disk, needs_sas: bool) -> list[str]:
+    """Take the disk's snapshot, then grant read access to what is read (each once); the
+    operations still running (none once the disk's export is recorded, or failed)."""
     field = export_field(disk.key)
     read = layout.read_from(job, source, disk)
     entry: Fields = {"id": read.id, "kind": read.kind.value, "temporary": read.temporary, "granted": False}
     try:
-        if read.temporary:
-            _ensure_snapshot(rt, job, source, disk, read.id)
+        if read.temporary and not _snapshot_taken(rt, job, source, disk, read.id):
+            return [_snapshot_op(source, disk)]
         if needs_sas:
             # the intent is recorded first, so that cleanup revokes a grant even after a crash
             rt.store.update_source(job.id, source.key, **{field: entry | {"granted": True}})
             sas = grant(rt, job, source, disk, read.id)
+            if sas is None:
+                return [grant_op(source, disk)]
             entry |= {"granted": True, "sas_expires": sas.expires_at, "sas_generation": sas.generation}
     except (DiskFailed, NotFound) as exc:
         entry["error"] = error_of(exc).as_dict()
     rt.store.update_source(job.id, source.key, **{field: entry})
+    return []
 
 
-def _ensure_snapshot(rt: Runtime, job: Job, source: Source, disk: Disk, snapshot_id: str) -> None:
-    found = rt.cloud.compute.find_disk(snapshot_id)
-    if found is not None:
-        if found.tags.get(TAG_JOB) != job.id:
-            raise DiskFailed("SnapshotNameTaken", f"snapshot {found.name} exists and is not this job's")
-        return
-    rt.cloud.compute.create_snapshot(
+def _snapshot_op(source: Source, disk: Disk) -> str:
+    return f"snapshot|{source.key}|{disk.key}"
+
+
+def _snapshot_taken(rt: Runtime, job: Job, source: Source, disk: Disk, snapshot_id: str) -> bool:
+    """Whether the job's snapshot of ``disk`` exists and is complete (started once)."""
+    name = _snapshot_op(source, disk)
+    if rt.store.operation(job.id, name) is None:
+        found = rt.cloud.compute.find_disk(snapshot_id)
+        if found is not None:
+            if found.tags.get(TAG_JOB) != job.id:
+                raise DiskFailed("SnapshotNameTaken", f"snapshot {found.name} exists and is not this job's")
+            if found.provisioning_state in (None, "Succeeded"):
+                return True
+            # made by a run that died before recording its operation: taken again, by name
+    compute = rt.cloud.compute
+    return awaited(rt, job.id, name, lambda: compute.create_snapshot(
         snapshot_id, source_id=disk.resource_id, location=source.location, tags=layout.tags(job, Role.temporary)
-    )
+    )).done
 
 
 def prepare_target(rt: Runtime, job: Job, source: Source, target: Target) -> None:
@@ -128,19 +154,21 @@ def prepare_target(rt: Runtime, job: Job, source: Source, target: Target) -> Non
     staging = target.staging
     if staging is None:
         raise DiskFailed("NoStagingAccount", f"target {target.key} has no staging account")
-    account = rt.staging_account(target, required=not staging.created_by_job)
+    name = f"account|{staging.name}"
+    account = None
+    if rt.store.operation(job.id, name) is None:
+        account = rt.staging_account(target, required=not staging.created_by_job)
     if account is None:
+        # one operation for the job: every pair that uses the account checks the same one
         storage.ensure_resource_group(
             target.subscription_id, staging.resource_group, staging.region, layout.tags(job, Role.result)
         )
-        try:
-            account = storage.create_account(
-                target.subscription_id, staging.resource_group, staging.name, staging.region,
-                layout.tags(job, Role.temporary),
-            )
-        except DiskferryError:
-            # another pair of this job may have created it at the same moment
-            account = rt.staging_account(target, required=False)
-            if account is None:
-                raise
+        made = awaited(rt, job.id, name, lambda: storage.create_account(
+            target.subscription_id, staging.resource_group, staging.name, staging.region,
+            layout.tags(job, Role.temporary),
+        ))
+        if not made.done:
+            raise still_running(rt, job.id, [name], f"create staging account {staging.name}")
+        account = rt.staging_account(target, fresh=True)
+        assert account is not None
     storage.ensure_container(account, STAGING_CONTAINER)

@@ -68,7 +68,7 @@ def test_a_staging_account_azure_will_not_delete_ends_the_job_failed(fleet: Flee
     assert shown.returncode == 1
     assert f"app → brazilsouth: cleanup: ScopeLocked: delete storage account {account.name}" in shown.stderr
     fast_copies.clear_faults()
-    fleet.cloud.storage.delete_account(fleet.settings.subscription_id or "", f"br-{rg}", account.name)
+    fleet.cloud.storage.delete_account(fleet.settings.azure.subscription_id or "", f"br-{rg}", account.name)
     assert_clean(fleet, job_id)
 
 
@@ -94,5 +94,6 @@ def test_temporary_image_disks_azure_will_not_delete_leave_the_image_made(fleet:
     assert len(left) == 2 and {(d.tags or {})["diskferry-role"] for d in left} == {"temporary"}
     fast_copies.clear_faults()
     for disk in left:
-        fleet.cloud.compute.delete(str(disk.id))
+        if (deleting := fleet.cloud.compute.delete(str(disk.id))) is not None:
+            fleet.cloud.compute.wait(deleting)
     assert_clean(fleet, job_id)

@@ -19,7 +19,7 @@ import pytest
 from diskferry import naming
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import Busy
+from diskferry.errors import Busy, Waiting
 from diskferry.model import Disk, ExportKind, Job, Phase, Source, SourceKind
 from diskferry.pipeline import grants
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
@@ -60,12 +60,14 @@ def exported(emulator: EmulatorProcess, redis_url: str, clients: Clients, rg: st
     job = factories.job([source], targets, job_id=job_id)
     rt.store.create(job)
     rt.store.update_source(job.id, source.key, **{export_field("os"): {"id": disk.resource_id, "granted": True}})
-    first = grants.grant(rt, job, source, disk, disk.resource_id)
+    while (first := grants.grant(rt, job, source, disk, disk.resource_id)) is None:
+        time.sleep(0.05)  # Azure is still granting: what the task's countdown does
     assert first.generation == 1
     yield Exported(rt, job, source, disk)
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
     rt.store.delete(job.id)
-    rt.cloud.compute.revoke(disk.resource_id)
+    if (revoking := rt.cloud.compute.revoke(disk.resource_id)) is not None:
+        rt.cloud.compute.wait(revoking)
     clients.resource.resource_groups.begin_delete(rg).result()
 
 
@@ -74,7 +76,7 @@ def _ask(e: Exported, target_index: int, newer_than: int) -> VaultEntry:
     while True:
         try:
             return grants.sas_for(e.rt, e.job, e.source, e.job.targets[target_index], e.disk, newer_than=newer_than)
-        except Busy:
+        except (Busy, Waiting):
             time.sleep(0.02)
 
 

@@ -1,0 +1,113 @@
+"""Azure's long-running operations, started and then checked — never waited for in a task.
+
+A task that creates a snapshot, grants access, imports a disk, builds an image, deletes or
+deallocates starts the operation (``begin_*`` with ``polling=False``), keeps an
+:class:`Operation` in the job record and ends; a later run checks it once
+(:func:`check`: one status request, and the final GET when it has ended) and re-enqueues
+itself with a countdown until it has. No worker slot is held while Azure works.
+
+An operation is kept as azure-core's continuation token: since azure-core 1.38 a JSON
+document of the initial request's method and URL and the initial response's status,
+non-sensitive headers (``Azure-AsyncOperation``, ``Location``, ``Retry-After``) and body —
+no credential, no SAS (a grant's SAS arrives only in the final GET, which is never kept).
+ARM's LRO protocol itself is azure-mgmt-core's ``ARMPolling``, driven one step at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from azure.core.pipeline import PipelineResponse
+from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+from diskferry.cloud.errors import azure_call
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A long-running operation diskferry started (what is kept of it between task runs)."""
+
+    #: what it does, for messages ("create snapshot x")
+    what: str
+    #: whose ARM client checks it
+    subscription_id: str
+    #: the azure-core continuation token (JSON, base64; no credential)
+    token: str
+    #: when it was started (epoch seconds)
+    started: float
+    #: it had ended with its first answer (no status to check)
+    done: bool = False
+    #: the final resource or result when ``done`` (never a SAS: see ``check``)
+    body: Json | None = None
+
+    def to_json(self) -> Json:
+        doc = asdict(self)
+        doc.pop("body")
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Json) -> Operation:
+        return cls(what=str(doc["what"]), subscription_id=str(doc["subscription_id"]), token=str(doc["token"]),
+                   started=float(doc["started"]), done=bool(doc.get("done")))
+
+    def age(self, now: float | None = None) -> float:
+        return (time.time() if now is None else now) - self.started
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What one check of an operation found."""
+
+    done: bool
+    #: the final GET's body when done (a grant's ``accessSAS``, a created resource); None else
+    body: Json | None = None
+
+
+def _json(response: PipelineResponse[Any, Any]) -> Json | None:
+    text = response.http_response.text()
+    return json.loads(text) if text else None
+
+
+def start(what: str, subscription_id: str, pipeline: Any, begin: Callable[..., Any]) -> Operation:
+    """Send the operation's first request (``begin(polling=False, raw_response_hook=...)``);
+    an operation Azure ended at once (200 with its final state) comes back ``done``."""
+    answers: list[PipelineResponse[Any, Any]] = []
+    with azure_call(what):
+        begin(polling=False, raw_response_hook=answers.append)
+    initial = answers[-1]
+    polling = ARMPolling(timeout=0)
+    polling.initialize(pipeline, initial, _json)
+    token = polling.get_continuation_token()
+    if polling.finished():
+        checked = _finish(what, polling)
+        return Operation(what, subscription_id, token, time.time(), done=True, body=checked.body)
+    return Operation(what, subscription_id, token, time.time())
+
+
+def check(pipeline: Any, op: Operation) -> Checked:
+    """One status request; when the operation has ended, its final GET (raises the diskferry
+    error of a failed operation, with Azure's code and message)."""
+    if op.done:
+        return Checked(True, op.body)
+    with azure_call(op.what):
+        _, initial, _ = ARMPolling.from_continuation_token(op.token, client=pipeline, deserialization_callback=_json)
+        polling = ARMPolling(timeout=0)
+        polling.initialize(pipeline, initial, _json)
+        if not polling.finished():
+            polling.update_status()
+        if not polling.finished():
+            return Checked(False)
+    return _finish(op.what, polling)
+
+
+def _finish(what: str, polling: ARMPolling) -> Checked:
+    with azure_call(what):
+        polling.run()  # ended: no wait; the final GET when the operation names one
+        body = polling.resource()
+    return Checked(True, body if isinstance(body, dict) else None)

@@ -1,0 +1,62 @@
+"""Waiting for Azure without waiting: a step starts an operation, records it, and comes back.
+
+:func:`awaited` is how every step meets a long-running operation (snapshot, grant, import,
+image, delete, revoke, deallocate, start): the first run starts it and records it in the job
+record under a name derived from the job (``snapshot|<source>|<disk>``); each later run checks
+it once. The step raises :class:`~diskferry.errors.Waiting` while any of its operations is in
+flight, and its task comes back after a countdown that grows with the operation's age — no
+worker slot is held while Azure works, and every task stays short (which is what lets the
+Redis visibility timeout be minutes).
+
+A run after a crash finds the recorded operation and checks it instead of starting another;
+a crash between starting and recording starts it again, which every operation here allows
+(PUTs by name, grants, revokes, deletes and power actions are idempotent in effect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from diskferry.cloud.operations import Checked, Operation
+from diskferry.errors import DiskFailed, DiskferryError, RetryLater, Waiting
+from diskferry.pipeline.runtime import Runtime
+
+#: an operation still running after this long is given up (Azure's own LROs time out sooner)
+OPERATION_DEADLINE_SECONDS = 6 * 3600
+#: the countdown between two checks: a quarter of the operation's age, within these bounds
+MIN_CHECK_SECONDS = 1.0
+MAX_CHECK_SECONDS = 30.0
+
+
+def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation | None]) -> Checked:
+    """The job's operation ``name``, started with ``start`` unless one is recorded, then
+    checked once. ``start`` returning None means there is nothing to do (what it would act on
+    is gone): done. An ended operation is forgotten; a failed one too, raising its error."""
+    doc = rt.store.operation(job_id, name)
+    if doc is None:
+        op = start()
+        if op is None or op.done:
+            return Checked(True, op.body if op else None)
+        rt.store.put_operation(job_id, name, op.to_json())
+    else:
+        op = Operation.from_json(doc)
+    try:
+        checked = rt.cloud.check(op)
+    except RetryLater:
+        raise  # Azure did not answer: check the same operation again later
+    except DiskferryError:
+        rt.store.drop_operation(job_id, name)
+        raise
+    if checked.done:
+        rt.store.drop_operation(job_id, name)
+    elif op.age() > OPERATION_DEADLINE_SECONDS:
+        rt.store.drop_operation(job_id, name)
+        raise DiskFailed("OperationTimedOut", f"{op.what} has not ended after {op.age() / 3600:.1f} h")
+    return checked
+
+
+def still_running(rt: Runtime, job_id: str, names: list[str], what: str) -> Waiting:
+    """The error that brings a step back once its operations ``names`` may have ended."""
+    ages = [Operation.from_json(doc).age() for n in names if (doc := rt.store.operation(job_id, n))]
+    countdown = min(MAX_CHECK_SECONDS, max(MIN_CHECK_SECONDS, min(ages, default=0.0) / 4))
+    return Waiting("OperationInProgress", f"{what}: Azure is still working", retry_after=countdown)

@@ -1,0 +1,104 @@
+"""Long-running operations started and then checked, against the local Azure over HTTPS:
+nothing waits in the caller, a failed operation carries Azure's code, and what is kept of an
+operation between task runs holds no credential and no SAS."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+from diskferry.cloud import Cloud
+from diskferry.cloud.compute import access_sas
+from diskferry.cloud.operations import Checked, Operation
+from diskferry.config.settings import Settings
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import SeedSpec, seed
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.errors import DiskFailed
+
+
+@pytest.fixture(scope="module")
+def cloud(emulator: EmulatorProcess) -> Cloud:
+    return Cloud(Settings.from_env(emulator.env).azure)
+
+
+def _vm_disk(emulator: EmulatorProcess, rg: str) -> str:
+    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                                                 "vms": [{"name": "vm", "os_disk": 1, "data_disks": []}]}))
+    sub = emulator.env["AZURE_SUBSCRIPTION_ID"]
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/vm-osdisk"
+
+
+def _until_done(cloud: Cloud, op: Operation) -> tuple[Checked, int]:
+    checks = 0
+    while True:
+        checks += 1
+        checked = cloud.check(Operation.from_json(op.to_json()))  # as a later task run sees it
+        if checked.done:
+            return checked, checks
+        time.sleep(0.2)
+
+
+def test_a_snapshot_is_started_and_checked_until_it_exists(cloud: Cloud, admin: AdminClient,
+                                                           emulator: EmulatorProcess, rg: str) -> None:
+    disk_id = _vm_disk(emulator, rg)
+    admin.set(lro_latency=1.0)
+    snapshot_id = disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-1")
+
+    started = time.monotonic()
+    op = cloud.compute.create_snapshot(snapshot_id, source_id=disk_id, location="francecentral", tags={"k": "v"})
+    assert time.monotonic() - started < 1.0  # nothing waited for the operation
+    assert not op.done
+
+    checked, checks = _until_done(cloud, op)
+    assert checks > 1
+    assert checked.body is not None and checked.body["name"] == "snap-1"
+    found = cloud.compute.find_disk(snapshot_id)
+    assert found is not None and found.provisioning_state == "Succeeded"
+
+
+def test_a_grant_keeps_its_sas_out_of_what_is_stored(cloud: Cloud, admin: AdminClient,
+                                                     emulator: EmulatorProcess, rg: str) -> None:
+    disk_id = _vm_disk(emulator, rg)
+    vm_id = disk_id.replace("/disks/vm-osdisk", "/virtualMachines/vm")
+    cloud.compute.wait(cloud.compute.deallocate_vm(vm_id))
+    admin.set(lro_latency=0.5)
+
+    op = cloud.compute.grant_read(disk_id, 3600)
+    stored = base64.b64decode(op.to_json()["token"]).decode()
+    checked, _ = _until_done(cloud, op)
+
+    sas = access_sas(checked.body, "grant")
+    assert "sig=" in sas
+    assert "sig=" not in stored and "accessSAS" not in stored
+    assert "authorization" not in stored.lower() and "bearer" not in stored.lower()
+    revoking = cloud.compute.revoke(disk_id)
+    assert revoking is not None
+    assert cloud.compute.wait(revoking).done
+
+
+def test_a_failed_operation_raises_azures_code(cloud: Cloud, admin: AdminClient,
+                                               emulator: EmulatorProcess, rg: str) -> None:
+    disk_id = _vm_disk(emulator, rg)
+    admin.set(lro_latency=0.3)
+    admin.add_fault("Microsoft.Compute/snapshots/write", kind="lro", code="InternalDiskManagementError",
+                    message="Snapshot creation failed (injected).")
+    op = cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-bad"),
+                                       source_id=disk_id, location="francecentral", tags={})
+
+    with pytest.raises(DiskFailed) as failed:
+        _until_done(cloud, op)
+
+    assert failed.value.code == "InternalDiskManagementError"
+    assert "Snapshot creation failed (injected)." in failed.value.message
+
+
+def test_deleting_what_is_gone_ends_at_once(cloud: Cloud, admin: AdminClient, emulator: EmulatorProcess,
+                                            rg: str) -> None:
+    admin.set(lro_latency=1.0)
+    sub = emulator.env["AZURE_SUBSCRIPTION_ID"]
+    op = cloud.compute.delete(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/none")
+    # Azure answers 204 No Content: nothing to check later
+    assert op is not None and op.done
