@@ -73,15 +73,27 @@ def _text(value: Any) -> str:
 
 class Vault:
     def __init__(self, client: redis.Redis, key: str | None, generation_ttl: int = DEFAULT_GENERATION_TTL) -> None:
+        # a bad key fails what needs the key (a grant, a copy), as a JobFailed the job records
+        # with its reason, not the worker's every task (cleanups included) at start-up
+        self._fernet: Fernet | None = None
+        self._key_error: JobFailed | None = None
         if not key:
-            raise JobFailed("VaultKeyMissing", "DISKFERRY_VAULT_KEY is not set; workers need it")
-        try:
-            self._fernet = Fernet(key.encode())
-        except ValueError:
-            raise JobFailed("VaultKeyInvalid", "DISKFERRY_VAULT_KEY is not a Fernet key") from None
+            self._key_error = JobFailed("VaultKeyMissing", "DISKFERRY_VAULT_KEY is not set on this worker")
+        else:
+            try:
+                self._fernet = Fernet(key.encode())
+            except ValueError:
+                self._key_error = JobFailed("VaultKeyInvalid", "DISKFERRY_VAULT_KEY on this worker is not a Fernet key")
         self._r = client
         self._generation_ttl = generation_ttl
         self._put = client.register_script(_PUT)
+
+    @property
+    def fernet(self) -> Fernet:
+        if self._fernet is None:
+            assert self._key_error is not None
+            raise self._key_error
+        return self._fernet
 
     @staticmethod
     def _key(job_id: str, name: str) -> str:
@@ -100,7 +112,7 @@ class Vault:
         if ttl_ms <= 0:
             raise DiskFailed("SasExpired", f"the SAS for {name} expired before it could be stored")
         granted = now if granted_at is None else granted_at
-        token = self._fernet.encrypt(secret.encode()).decode()
+        token = self.fernet.encrypt(secret.encode()).decode()
         generation = int(
             self._put(
                 keys=[self._key(job_id, name), self._counter(job_id, name)],
@@ -116,7 +128,7 @@ class Vault:
         if "token" not in doc:
             return None
         try:
-            secret = self._fernet.decrypt(doc["token"].encode()).decode()
+            secret = self.fernet.decrypt(doc["token"].encode()).decode()
         except InvalidToken:
             raise JobFailed("VaultKeyMismatch", f"the vault entry {name} was written with another key") from None
         return VaultEntry(secret, int(doc["generation"]), float(doc["granted"]), float(doc["expires"]))
