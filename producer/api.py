@@ -9,10 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import redis
+
 from diskferry import naming
 from diskferry.config.celeryconfig import WATCHDOG
 from diskferry.config.settings import Settings, get_settings
 from diskferry.errors import JobFailed, Unavailable, unreachable
+from diskferry.liveness import Liveness
 from diskferry.model import Job
 from diskferry.producer import jobfile
 from diskferry.producer.jobfile import JobFile
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from diskferry.cloud import Cloud
 
 __all__ = ["JobFailed", "JobFile", "Plan", "job_status", "jobfile", "list_jobs", "load_jobfile", "plan_job",
-           "release_results", "submit_job"]
+           "release_results", "submit_job", "workers_alive"]
 
 
 def load_jobfile(path: Path | str) -> JobFile:
@@ -120,6 +123,12 @@ def job_status(job_id: str, *, settings: Settings | None = None, store: JobStore
     settings = settings or get_settings()
     store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
     return store.status(job_id)
+
+
+def workers_alive(*, settings: Settings | None = None) -> list[str]:
+    """Hostnames of the workers that beat in the last half-minute (see diskferry.liveness)."""
+    settings = settings or get_settings()
+    return Liveness(redis.Redis.from_url(settings.state_url, decode_responses=True)).alive()
 
 
 def list_jobs(limit: int = 50, *, settings: Settings | None = None, store: JobStore | None = None) -> list[JobSummary]:

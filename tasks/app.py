@@ -23,9 +23,9 @@ def make_app(settings: Settings) -> Celery:
     """A Celery app for ``settings``; the tasks (shared tasks) register on every app made."""
     from diskferry.tasks import replicate, watchdog  # noqa: F401 - registers the shared tasks
 
-    celery = Celery(
-        "diskferry", include=["diskferry.tasks.replicate", "diskferry.tasks.watchdog"], set_as_current=False
-    )
+    celery = Celery("diskferry", set_as_current=False, include=[
+        "diskferry.tasks.replicate", "diskferry.tasks.watchdog", "diskferry.tasks.liveness",
+    ])
     celery.conf.update(celery_config(settings))
     setattr(celery, _SETTINGS, settings)
     return celery

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -57,23 +58,48 @@ def azure_failure(term: Terminal, err: DiskferryError) -> NoReturn:
     fail(term, f"{err.code}: {err.message}", code)
 
 
+#: a job none of whose tasks has started after this long is said to wait for a worker
+UNTAKEN_SECONDS = 30.0
+
+
 def wait(term: Terminal, job_id: str, interval: float) -> int:
     """Follow the job to its end (live progress on a terminal); the exit code it earns."""
     last: JobStatus | None = None
+    _warn_if_no_worker(term, api.workers_alive())
     try:
         if term.interactive:
             with JobProgress(term.out) as progress:
                 for last in follow(job_id, interval=interval):
                     progress.update(last)
+                    _warn_if_untaken(term, last)
         else:
             seen: dict[str, str] = {}
             for last in follow(job_id, interval=interval):
                 _log_changes(term, last, seen)
+                _warn_if_untaken(term, last)
     except KeyboardInterrupt:
         term.warning(f"stopped watching; job {job_id} goes on in the fleet (diskferry watch {job_id})")
         return EXIT_INTERRUPTED
     assert last is not None
     return report(term, last)
+
+
+def _warn_if_no_worker(term: Terminal, alive: list[str]) -> None:
+    if not alive:
+        term.warning("no worker is alive: the job's tasks wait in the queue until one starts (diskferry worker)")
+
+
+_untaken_warned: set[str] = set()
+
+
+def _warn_if_untaken(term: Terminal, job: JobStatus) -> None:
+    """Once per job: none of its tasks has started for a while — say how many workers are up."""
+    if job.phase is not Phase.pending or job.id in _untaken_warned or time.time() - job.created < UNTAKEN_SECONDS:
+        return
+    _untaken_warned.add(job.id)
+    alive = api.workers_alive()
+    term.warning(f"no worker has taken a task of job {job.id} in {time.time() - job.created:.0f} s; "
+                 f"{len(alive)} worker(s) alive" + ("" if alive else " — start one: diskferry worker"))
 
 
 def _log_changes(term: Terminal, job: JobStatus, seen: dict[str, str]) -> None:
@@ -87,20 +113,27 @@ def _log_changes(term: Terminal, job: JobStatus, seen: dict[str, str]) -> None:
                     term.line(f"{key}: {d.phase.value} {views.size(d.bytes_copied)}/{views.size(d.bytes_total)}")
 
 
-def report(term: Terminal, job: JobStatus) -> int:
+def report(term: Terminal, job: JobStatus, workers: list[str] | None = None) -> int:
     """Print the end state of a job; EXIT_OK only if every disk of every target made it
-    and every cleanup has run and undone everything (nothing temporary is left)."""
+    and every cleanup has run and undone everything (nothing temporary is left). For a job
+    still running, ``workers`` (those alive) says whether anything is there to run it."""
     replicated = job.phase is Phase.succeeded and all(d.phase is Phase.succeeded for d in job.disks())
     ok = replicated and job.cleaned and not job.cleanup_errors()
     if term.json_mode:
-        term.json({"job": job, "ok": ok, "cleaned": job.cleaned})
+        doc: dict[str, Any] = {"job": job, "ok": ok, "cleaned": job.cleaned}
+        if workers is not None:
+            doc["workers_alive"] = len(workers)
+        term.json(doc)
         return EXIT_OK if ok else EXIT_JOB_FAILED
     term.print(views.status_table(job))
     if ok:
         term.success(f"job {job.id}: {len(job.disks())} disk(s) replicated, temporary resources removed")
         return EXIT_OK
     if not job.done:
-        term.warning(f"job {job.id} is still {job.phase.value}")
+        alive = "" if workers is None else f"; {len(workers)} worker(s) alive"
+        term.warning(f"job {job.id} is still {job.phase.value}{alive}")
+        if workers is not None:
+            _warn_if_no_worker(term, workers)
         return EXIT_JOB_FAILED
     if replicated and not job.cleanup_errors():
         term.warning(f"job {job.id}: every disk replicated, but its cleanup has not finished")

@@ -20,4 +20,4 @@ def status(job_id: str, as_json: bool) -> None:
         job = api.job_status(job_id)
     except NotFound:
         fail(term, f"no job {job_id!r} (unknown or expired)", EXIT_BAD_INPUT)
-    raise SystemExit(report(term, job))
+    raise SystemExit(report(term, job, None if job.done and job.cleaned else api.workers_alive()))
