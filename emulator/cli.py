@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from diskferry.emulator import inspect_cli
+from diskferry.emulator import commands
 from diskferry.emulator.admin_client import AdminClient, AdminError, read_env
 
 
@@ -82,18 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     a = admin_cmd("hash", "SHA-256 of a disk's, snapshot's, image's or blob's logical content")
     a.add_argument("target", metavar="ID|URL", help="ARM id of a disk, snapshot or image, or a blob URL")
     a.add_argument("--json", action="store_true", help="machine-readable output")
-    a.set_defaults(fn=lambda ns: inspect_cli.hash_cmd(_client(ns), ns))
+    a.set_defaults(fn=lambda ns: commands.hash_cmd(_client(ns), ns))
 
     a = admin_cmd("audit", "list what jobs may leave behind: SAS grants, snapshots, blobs, accounts")
     a.add_argument("--tag", metavar="KEY=VALUE", help="only what carries this tag (e.g. diskferry-job=ID)")
     a.add_argument("--scope", metavar="ID_PREFIX", help="only resources whose id starts with this")
     a.add_argument("--check", action="store_true", help="exit 3 when grants, snapshots, blobs or accounts remain")
     a.add_argument("--json", action="store_true", help="machine-readable output")
-    a.set_defaults(fn=lambda ns: inspect_cli.audit_cmd(_client(ns), ns))
+    a.set_defaults(fn=lambda ns: commands.audit_cmd(_client(ns), ns))
 
     a = admin_cmd("seed", "create resource groups, VMs and images with deterministic random data")
-    inspect_cli.seed_arguments(a)
-    a.set_defaults(fn=lambda ns: inspect_cli.seed_cmd(_env(ns), ns))
+    commands.seed_arguments(a)
+    a.set_defaults(fn=lambda ns: commands.seed_cmd(_env(ns), ns))
     return p
 
 

@@ -8,8 +8,8 @@ from diskferry.emulator.errors import AzureError
 from diskferry.emulator.storage import blobauth, copysource, model
 from diskferry.emulator.storage.blobheaders import CONTENT_HEADERS, check_conditions, invalid_header, write_headers
 from diskferry.emulator.storage.blobs import is_pending, new_blob_doc, pending_copy
+from diskferry.emulator.storage.calls import BlobCall
 from diskferry.emulator.storage.copyengine import CopyEngine
-from diskferry.emulator.storage.service import BlobCall
 
 
 def engine(call: BlobCall) -> CopyEngine:

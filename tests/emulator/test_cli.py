@@ -49,7 +49,7 @@ def test_seed_with_flags_then_hash(capsys: pytest.CaptureFixture[str], env_file:
     disk_id = vm["disks"][0]["id"]
     code, out, _ = run(capsys, "hash", "--env", env_file, disk_id)
     assert code == 0
-    assert out.splitlines() == [
+    assert [line.rstrip() for line in out.splitlines()] == [
         f"disk {admin.hash(disk_id)['id']}",
         "SIZE   ALLOCATED  SHA-256",
         f"8 GiB  1 MiB      {vm['disks'][0]['sha256']}",

@@ -1,7 +1,7 @@
 """The ``hash``, ``audit`` and ``seed`` commands of ``diskferry-emulator``.
 
 Thin shells over ``AdminClient.hash/audit`` and ``diskferry.emulator.seed``: they parse arguments
-and print — human tables by default, JSON with ``--json``. Exit codes: 0 done, 1 the
+and print — Rich tables by default, JSON with ``--json``. Exit codes: 0 done, 1 the
 emulator or Azure refused, 2 a bad spec or argument, 3 ``audit --check`` found leftovers.
 """
 
@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from diskferry.emulator.admin_client import LEFTOVER_KINDS, AdminClient
+from diskferry.sizes import human_size
 
 if TYPE_CHECKING:
     from diskferry.emulator.seed import SeedSpec
@@ -22,27 +27,24 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_LEFTOVERS = 3
 
-_UNITS = (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
+#: a terminal's width wraps long ids; a pipe or file gets every line whole
+_PIPE_WIDTH = 100_000
 
 
-def human_size(n: int | None) -> str:
-    """``64 GiB``, ``1 TiB``, ``2.5 MiB``: exact where the unit divides, else one decimal."""
-    if n is None:
-        return "-"
-    for unit, scale in _UNITS:
-        if n >= scale:
-            return f"{n // scale} {unit}" if n % scale == 0 else f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+def table(headers: list[str], rows: list[list[str]]) -> Table:
+    """Plain columns (no borders, no colour): greppable, and what a pipe shows too."""
+    t = Table(*headers, box=None, pad_edge=False, show_edge=False, header_style="", highlight=False)
+    for row in rows:
+        # Text, not markup: a tag value or an Azure message may hold brackets
+        t.add_row(*(Text(cell) for cell in row))
+    return t
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns, two spaces apart, the last one unpadded."""
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = []
-    for r in [headers, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=False)] + [str(r[-1])]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+def show(renderable: RenderableType) -> None:
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=_PIPE_WIDTH)
+    console.print(renderable)
 
 
 def _tags(tags: dict[str, Any] | None) -> str:
@@ -71,9 +73,9 @@ def hash_cmd(client: AdminClient, ns: argparse.Namespace) -> int:
         rows = [
             [_lun(d["lun"]), human_size(d["size"]), human_size(d["allocated"]), d["sha256"]] for d in result["disks"]
         ]
-        print(table(["DISK", "SIZE", "ALLOCATED", "SHA-256"], rows))
+        show(table(["DISK", "SIZE", "ALLOCATED", "SHA-256"], rows))
     else:
-        print(
+        show(
             table(
                 ["SIZE", "ALLOCATED", "SHA-256"],
                 [[human_size(result["size"]), human_size(result["allocated"]), result["sha256"]]],
@@ -113,7 +115,7 @@ def audit_cmd(client: AdminClient, ns: argparse.Namespace) -> int:
             print(f"audit: nothing left behind{' ' + where if where else ''}")
         else:
             rows = [[i["kind"], i["id"], _detail(i), _tags(i.get("tags"))] for i in items]
-            print(table(["KIND", "ID", "DETAIL", "TAGS"], rows))
+            show(table(["KIND", "ID", "DETAIL", "TAGS"], rows))
             counts = ", ".join(f"{n} {k}" for k, n in sorted(result["counts"].items()))
             print(f"audit: {len(items)} item(s){' ' + where if where else ''}: {counts}")
     return EXIT_LEFTOVERS if ns.check and leftovers else 0
@@ -219,7 +221,7 @@ def seed_cmd(env: dict[str, str], ns: argparse.Namespace) -> int:
                     disk.sha256,
                 ]
             )
-    print(table(["KIND", "NAME", "DISK", "SIZE", "STATE", "SHA-256"], rows))
+    show(table(["KIND", "NAME", "DISK", "SIZE", "STATE", "SHA-256"], rows))
     vms = sum(1 for i in result.items if i.kind == "vm")
     print(f"seeded: {vms} VM(s), {len(result.items) - vms} image(s), {len(rows)} disk(s)")
     return 0
