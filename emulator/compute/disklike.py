@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from diskferry.emulator import clock, exports
-from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
+from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, on_failure
 from diskferry.emulator.compute import common, content, resourcegroups
 from diskferry.emulator.compute.common import GIB, Doc, ResourceType, invalid, required
 from diskferry.emulator.context import Emulator
@@ -304,7 +304,7 @@ def _create_failed(emu: Emulator, args: Doc, error: Doc) -> None:
 
 
 def _begin(ctx: ArmRequest, complete: str, doc: Doc, args: Doc | None = None, **kw: Any) -> web.Response:
-    ops: Operations = ctx.emu.services["ops"]
+    ops = ctx.emu.operations
     full = {"kind": doc["x"]["kind"], "key": doc["id"].lower(), **(args or {})}
     return ops.begin(ctx, complete, full, location=doc["location"], **kw)
 

@@ -13,8 +13,9 @@ from diskferry.emulator.storage.copyengine import CopyEngine
 
 
 def engine(call: BlobCall) -> CopyEngine:
-    found: CopyEngine = call.emu.services["copyengine"]
-    return found
+    if call.emu.copies is None:
+        raise RuntimeError("the copy engine is bound when the server starts")
+    return call.emu.copies
 
 
 async def copy_blob(call: BlobCall) -> web.StreamResponse:

@@ -1,14 +1,17 @@
 """The local Azure's modules import one another without cycles.
 
-A cycle hidden behind a function-level or ``TYPE_CHECKING`` import still ties two modules
-together for the reader, so every import statement counts, wherever it sits. Importing a
-submodule runs its package's ``__init__`` too, but that edge is Python's, not the code's: a
-package that wires its children is not counted as depending on them through each child.
+A cycle hidden behind a function-level import still ties two modules together, so every
+import statement that runs counts, wherever it sits. One that never runs does not: under
+``if TYPE_CHECKING:`` a module names a type for mypy (the context names the services that
+are built on it). Importing a submodule runs its package's ``__init__`` too, but that edge
+is Python's, not the code's: a package that wires its children is not counted as depending
+on them through each child.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import diskferry.emulator
@@ -33,7 +36,7 @@ def imported_modules(path: Path, name: str, modules: set[str]) -> set[str]:
     ``a.b`` when that is a module, else ``a`` (b is then a name defined in a)."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -42,6 +45,24 @@ def imported_modules(path: Path, name: str, modules: set[str]) -> set[str]:
                 child = f"{base}.{alias.name}"
                 found.add(child if child in modules else base)
     return (found & modules) - {name}
+
+
+def runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (its ``else`` runs)."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and is_type_checking(node.test):
+            for branch in node.orelse:
+                yield branch
+                yield from runtime_nodes(branch)
+            continue
+        yield node
+        yield from runtime_nodes(node)
+
+
+def is_type_checking(test: ast.expr) -> bool:
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
 
 
 def resolve(node: ast.ImportFrom, name: str, is_package: bool) -> str:
@@ -92,6 +113,18 @@ def test_the_graph_sees_the_package_and_its_imports() -> None:
     graph = import_graph()
     assert f"{PACKAGE}.storage.blobs" in graph
     assert f"{PACKAGE}.errors" in graph[f"{PACKAGE}.storage.blobs"]
+
+
+def test_imports_only_the_type_checker_sees_are_left_out() -> None:
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import a\nelse:\n    import b\n"
+        "def f():\n    import c\n"
+    )
+    imported = {alias.name for node in runtime_nodes(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported == {"b", "c"}
+    context = f"{PACKAGE}.context"
+    assert f"{PACKAGE}.arm" not in import_graph()[context]
 
 
 def test_a_cycle_is_found_when_there_is_one() -> None:
