@@ -21,7 +21,7 @@ from diskferry.emulator.admin_client import LEFTOVER_KINDS, AdminClient
 from diskferry.sizes import human_size
 
 if TYPE_CHECKING:
-    from diskferry.emulator.seed import SeedSpec
+    from diskferry.emulator.seedspec import SeedSpec
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -154,12 +154,12 @@ def _owner(text: str) -> dict[str, Any]:
 
 
 def spec_from_args(ns: argparse.Namespace) -> SeedSpec:
-    from diskferry.emulator import seed as seeding
+    from diskferry.emulator import seedspec
 
     if ns.demo:
-        data: dict[str, Any] = dict(seeding.DEMO_SPEC)
+        data: dict[str, Any] = dict(seedspec.DEMO_SPEC)
     elif ns.spec:
-        data = seeding.load_spec_data(ns.spec)
+        data = seedspec.load_spec_data(ns.spec)
     elif ns.vm or ns.image:
         if not (ns.resource_group and ns.location):
             raise ValueError("--vm/--image need --resource-group and --location")
@@ -175,7 +175,7 @@ def spec_from_args(ns: argparse.Namespace) -> SeedSpec:
         data["seed"] = ns.seed
     if ns.data_mib is not None:
         data["data_mib"] = ns.data_mib
-    return seeding.SeedSpec.model_validate(data)
+    return seedspec.SeedSpec.model_validate(data)
 
 
 def seed_cmd(env: dict[str, str], ns: argparse.Namespace) -> int:
