@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from diskferry.emulator import commands
 from diskferry.emulator.admin_client import AdminClient, AdminError, read_env
@@ -43,10 +42,6 @@ def _env(args: argparse.Namespace) -> dict[str, str]:
 
 def _client(args: argparse.Namespace) -> AdminClient:
     return AdminClient.from_env(_env(args))
-
-
-def _print(result: Any) -> None:
-    print(json.dumps(result, indent=2, sort_keys=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,19 +96,19 @@ def _counters(ns: argparse.Namespace) -> None:
     client = _client(ns)
     if ns.reset:
         client.reset_counters()
-    _print(client.counters())
+    commands.print_json(client.counters())
 
 
 def _settings(ns: argparse.Namespace) -> None:
     client = _client(ns)
     if not ns.changes:
-        _print(client.settings())
+        commands.print_json(client.settings())
         return
     changes = {}
     for item in ns.changes:
         key, _, value = item.partition("=")
         changes[key] = json.loads(value)
-    _print(client.set(**changes))
+    commands.print_json(client.set(**changes))
 
 
 def _fault(ns: argparse.Namespace) -> None:
@@ -121,9 +116,9 @@ def _fault(ns: argparse.Namespace) -> None:
     if ns.clear:
         client.clear_faults()
     elif ns.rule:
-        _print(client.add_fault(**json.loads(ns.rule)))
+        commands.print_json(client.add_fault(**json.loads(ns.rule)))
     else:
-        _print(client.call("GET", "/faults"))
+        commands.print_json(client.call("GET", "/faults"))
 
 
 def main(argv: list[str] | None = None) -> int:

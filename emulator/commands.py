@@ -55,7 +55,8 @@ def _lun(lun: int | None) -> str:
     return "os" if lun is None else str(lun)
 
 
-def _print_json(result: Any) -> None:
+def print_json(result: Any) -> None:
+    """One JSON document on stdout (``--json``), keys sorted so that output diffs cleanly."""
     print(json.dumps(result, indent=2, sort_keys=True))
 
 
@@ -66,7 +67,7 @@ def _print_json(result: Any) -> None:
 def hash_cmd(client: AdminClient, ns: argparse.Namespace) -> int:
     result = client.hash(ns.target)
     if ns.json:
-        _print_json(result)
+        print_json(result)
         return 0
     print(f"{result['kind']} {result['id']}")
     if result["kind"] == "image":
@@ -108,7 +109,7 @@ def audit_cmd(client: AdminClient, ns: argparse.Namespace) -> int:
     items = result["items"]
     leftovers = [i for i in items if i["kind"] in LEFTOVER_KINDS]
     if ns.json:
-        _print_json(result)
+        print_json(result)
     else:
         where = " ".join(f"{k} {v}" for k, v in (("tagged", ns.tag), ("under", ns.scope)) if v)
         if not items:
@@ -205,7 +206,7 @@ def seed_cmd(env: dict[str, str], ns: argparse.Namespace) -> int:
         print(f"error: seeding failed: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     if ns.json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
         return 0
     rows = []
     for item in result.items:

@@ -32,7 +32,7 @@ IMAGE_TYPE = "microsoft.compute/images"
 
 
 class NotFound(Exception):
-    """The thing to inspect does not exist (answered 404)."""
+    """The thing to hash does not exist (answered 404)."""
 
 
 def digest(content: Frozen) -> Doc:
