@@ -1,8 +1,10 @@
-"""The admin API: knobs, counters and inspection, outside Azure's paths.
+"""The admin API: knobs and counters here, content hashes and the audit beside, all
+outside Azure's paths.
 
 Every route lives under ``/_admin/`` on the management port and needs the header
-``x-emulator-admin-token`` (the token is in ``azure.env``). ``diskferry.emulator.admin_client``
-wraps it; ``diskferry-emulator`` (the CLI) wraps the client.
+``x-emulator-admin-token`` (the token is in ``azure.env``). Each module's routes are a
+table (``ROUTES``) that :func:`register` mounts. ``diskferry.emulator.admin_client`` wraps
+the API; ``diskferry-emulator`` (the CLI) wraps the client.
 """
 
 from __future__ import annotations
@@ -14,22 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
+from diskferry.emulator import audit, hashes
+from diskferry.emulator.adminroute import AdminHandler, AdminRoute
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.faults import FaultRule
-
-AdminHandler = Callable[[web.Request, Emulator], Awaitable[Any]]
-#: extra admin routes contributed by other modules: (method, path below /_admin, handler)
-EXTRA_ROUTES: list[tuple[str, str, AdminHandler]] = []
-
-
-def admin_route(method: str, path: str) -> Callable[[AdminHandler], AdminHandler]:
-    """Register ``handler(request, emu) -> JSON-able`` at ``/_admin{path}``."""
-
-    def deco(fn: AdminHandler) -> AdminHandler:
-        EXTRA_ROUTES.append((method, path, fn))
-        return fn
-
-    return deco
 
 
 def _wrap(fn: AdminHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -49,47 +39,48 @@ def _wrap(fn: AdminHandler) -> Callable[[web.Request], Awaitable[web.StreamRespo
     return handler
 
 
-@admin_route("GET", "/counters")
 async def _counters(request: web.Request, emu: Emulator) -> Any:
     return dict(sorted(emu.faults.counters.items()))
 
 
-@admin_route("POST", "/counters/reset")
 async def _reset(request: web.Request, emu: Emulator) -> Any:
     emu.faults.counters.clear()
     return {}
 
 
-@admin_route("GET", "/faults")
 async def _faults(request: web.Request, emu: Emulator) -> Any:
     return [asdict(r) for r in emu.faults.rules]
 
 
-@admin_route("POST", "/faults")
 async def _add_fault(request: web.Request, emu: Emulator) -> Any:
     body = await request.json()
     return asdict(emu.faults.add(FaultRule(**body)))
 
 
-@admin_route("DELETE", "/faults")
 async def _clear_faults(request: web.Request, emu: Emulator) -> Any:
     emu.faults.clear()
     return {}
 
 
-@admin_route("GET", "/settings")
 async def _settings(request: web.Request, emu: Emulator) -> Any:
     return asdict(emu.faults.settings)
 
 
-@admin_route("PATCH", "/settings")
 async def _patch_settings(request: web.Request, emu: Emulator) -> Any:
     return asdict(emu.faults.update_settings(await request.json()))
 
 
-def register(app: web.Application) -> None:
-    # modules that add admin routes are imported first so their decorators have run
-    from diskferry.emulator import inspect  # noqa: F401
+ROUTES = (
+    AdminRoute("GET", "/counters", _counters),
+    AdminRoute("POST", "/counters/reset", _reset),
+    AdminRoute("GET", "/faults", _faults),
+    AdminRoute("POST", "/faults", _add_fault),
+    AdminRoute("DELETE", "/faults", _clear_faults),
+    AdminRoute("GET", "/settings", _settings),
+    AdminRoute("PATCH", "/settings", _patch_settings),
+)
 
-    for method, path, fn in EXTRA_ROUTES:
-        app.router.add_route(method, "/_admin" + path, _wrap(fn))
+
+def register(app: web.Application) -> None:
+    for route in (*ROUTES, *hashes.ROUTES, *audit.ROUTES):
+        app.router.add_route(route.method, "/_admin" + route.path, _wrap(route.handler))

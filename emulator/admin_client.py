@@ -95,7 +95,7 @@ class AdminClient:
         return dict(self.call("GET", "/hash", params={"id": strip_query(target)}))
 
     def audit(self, tag: str | None = None, scope: str | None = None) -> dict[str, Any]:
-        """What a job may leave behind (see ``diskferry.emulator.inspect``), optionally by tag ``k=v``."""
+        """What a job may leave behind (see ``diskferry.emulator.audit``), optionally by tag ``k=v``."""
         params = {k: v for k, v in (("tag", tag), ("scope", scope)) if v}
         return dict(self.call("GET", "/audit", params=params))
 

@@ -409,7 +409,7 @@ class Operations:
 
 def register_operations(router: ArmRouter) -> None:
     async def status(ctx: ArmRequest) -> web.StreamResponse:
-        ops: Operations = ctx.emu.services["ops"]
+        ops = ctx.emu.operations
         return await ops.handle_status(ctx)
 
     router.add(

@@ -10,9 +10,8 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
-from diskferry.emulator import inspect_cli
+from diskferry.emulator import commands
 from diskferry.emulator.admin_client import AdminClient, AdminError, read_env
 
 
@@ -43,10 +42,6 @@ def _env(args: argparse.Namespace) -> dict[str, str]:
 
 def _client(args: argparse.Namespace) -> AdminClient:
     return AdminClient.from_env(_env(args))
-
-
-def _print(result: Any) -> None:
-    print(json.dumps(result, indent=2, sort_keys=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,18 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     a = admin_cmd("hash", "SHA-256 of a disk's, snapshot's, image's or blob's logical content")
     a.add_argument("target", metavar="ID|URL", help="ARM id of a disk, snapshot or image, or a blob URL")
     a.add_argument("--json", action="store_true", help="machine-readable output")
-    a.set_defaults(fn=lambda ns: inspect_cli.hash_cmd(_client(ns), ns))
+    a.set_defaults(fn=lambda ns: commands.hash_cmd(_client(ns), ns))
 
     a = admin_cmd("audit", "list what jobs may leave behind: SAS grants, snapshots, blobs, accounts")
     a.add_argument("--tag", metavar="KEY=VALUE", help="only what carries this tag (e.g. diskferry-job=ID)")
     a.add_argument("--scope", metavar="ID_PREFIX", help="only resources whose id starts with this")
     a.add_argument("--check", action="store_true", help="exit 3 when grants, snapshots, blobs or accounts remain")
     a.add_argument("--json", action="store_true", help="machine-readable output")
-    a.set_defaults(fn=lambda ns: inspect_cli.audit_cmd(_client(ns), ns))
+    a.set_defaults(fn=lambda ns: commands.audit_cmd(_client(ns), ns))
 
     a = admin_cmd("seed", "create resource groups, VMs and images with deterministic random data")
-    inspect_cli.seed_arguments(a)
-    a.set_defaults(fn=lambda ns: inspect_cli.seed_cmd(_env(ns), ns))
+    commands.seed_arguments(a)
+    a.set_defaults(fn=lambda ns: commands.seed_cmd(_env(ns), ns))
     return p
 
 
@@ -101,19 +96,19 @@ def _counters(ns: argparse.Namespace) -> None:
     client = _client(ns)
     if ns.reset:
         client.reset_counters()
-    _print(client.counters())
+    commands.print_json(client.counters())
 
 
 def _settings(ns: argparse.Namespace) -> None:
     client = _client(ns)
     if not ns.changes:
-        _print(client.settings())
+        commands.print_json(client.settings())
         return
     changes = {}
     for item in ns.changes:
         key, _, value = item.partition("=")
         changes[key] = json.loads(value)
-    _print(client.set(**changes))
+    commands.print_json(client.set(**changes))
 
 
 def _fault(ns: argparse.Namespace) -> None:
@@ -121,9 +116,9 @@ def _fault(ns: argparse.Namespace) -> None:
     if ns.clear:
         client.clear_faults()
     elif ns.rule:
-        _print(client.add_fault(**json.loads(ns.rule)))
+        commands.print_json(client.add_fault(**json.loads(ns.rule)))
     else:
-        _print(client.call("GET", "/faults"))
+        commands.print_json(client.call("GET", "/faults"))
 
 
 def main(argv: list[str] | None = None) -> int:

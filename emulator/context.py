@@ -1,4 +1,9 @@
-"""The emulator's shared state, handed to every handler as ``request.app["emu"]``."""
+"""The emulator's shared state, handed to every handler as ``request.app["emu"]``.
+
+Everything a handler may reach is a named, typed field: the store, the identity, the
+fault knobs, the content files, the indexes kept beside the store, and the two services
+bound once the server runs (the LRO table, the copy engine).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from diskferry.emulator.faults import Faults
 from diskferry.emulator.pages import Content, PageFile
 from diskferry.emulator.store import Store
+
+if TYPE_CHECKING:
+    # named for the type checker only: both services are built on an Emulator, so a
+    # runtime import either way would tie this module to theirs
+    from diskferry.emulator.arm import Operations
+    from diskferry.emulator.storage.copyengine import CopyEngine
 
 
 @dataclass
@@ -51,8 +62,23 @@ class Emulator:
     arm_url: str = ""
     #: https://127.0.0.1:B
     blob_url: str = ""
-    #: late-bound services (the LRO table, the copy engine, ...) by name
-    services: dict[str, Any] = field(default_factory=dict)
+    #: ARM's long-running operations, bound by the server once its listeners are up
+    lro: Operations | None = None
+    #: the blob copy engine, bound by ``storage.start`` and unbound by ``storage.stop``
+    copies: CopyEngine | None = None
+    #: one PageFile per content file for the whole emulator (see :meth:`pages`)
+    pagefiles: dict[str, PageFile] = field(default_factory=dict)
+    #: grant pseudo-accounts by resource (``exports``), built from the store on first use
+    export_index: dict[str, set[str]] | None = None
+    #: storage account name → store key (``storage.model.find_account``)
+    account_index: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def operations(self) -> Operations:
+        """The LRO table; a call that starts an operation only arrives once it is bound."""
+        if self.lro is None:
+            raise RuntimeError("the LRO table is bound when the server starts")
+        return self.lro
 
     @property
     def data_dir(self) -> Path:
@@ -74,27 +100,22 @@ class Emulator:
     # One PageFile instance per file for the whole emulator: its range map is read from
     # disk once and every request and copy sees (and saves) the same map. Two instances of
     # one file would each save their own map and lose the other's writes.
-    def _pagefiles(self) -> dict[str, PageFile]:
-        cache: dict[str, PageFile] = self.services.setdefault("pagefiles", {})
-        return cache
-
     def pages(self, file_id: str) -> PageFile:
         """The shared PageFile of ``file_id``."""
-        cache = self._pagefiles()
-        pf = cache.get(file_id)
+        pf = self.pagefiles.get(file_id)
         if pf is None:
-            pf = cache[file_id] = PageFile(self.data_dir, file_id)
+            pf = self.pagefiles[file_id] = PageFile(self.data_dir, file_id)
         return pf
 
     def new_pages(self, size: int, source: Content | None = None) -> PageFile:
         """A new content file of ``size`` bytes, empty or holding ``source``'s first bytes."""
         pf = PageFile.copy_of(self.data_dir, source, size) if source else PageFile.create(self.data_dir, size)
-        self._pagefiles()[pf.id] = pf
+        self.pagefiles[pf.id] = pf
         return pf
 
     def drop_pages(self, file_id: str) -> None:
         """Delete a content file (missing is fine)."""
-        self._pagefiles().pop(file_id, None)
+        self.pagefiles.pop(file_id, None)
         for path in [*self.data_dir.glob(f"{file_id}.data*"), self.data_dir / f"{file_id}.ranges"]:
             path.unlink(missing_ok=True)
 

@@ -82,13 +82,12 @@ def _resource(resource_kind: str, resource_key: str) -> str:
 def _index(emu: Emulator) -> dict[str, set[str]]:
     """Grant accounts by resource, built from the store once: granting and revoking stay
     O(1) with thousands of grants (each grant replaces the resource's previous ones)."""
-    index: dict[str, set[str]] | None = emu.services.get("exports.by_resource")
-    if index is None:
-        index = {}
+    if emu.export_index is None:
+        index: dict[str, set[str]] = {}
         for acct, doc in emu.store.items(KIND):
             index.setdefault(_resource(doc["resource_kind"], doc["resource_key"]), set()).add(acct)
-        emu.services["exports.by_resource"] = index
-    return index
+        emu.export_index = index
+    return emu.export_index
 
 
 def active(emu: Emulator, resource_kind: str | None = None) -> list[Grant]:

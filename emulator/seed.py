@@ -1,5 +1,8 @@
 """Seeding: resource groups, VMs and images with disks of deterministic random data.
 
+What to seed is a :class:`~diskferry.emulator.seedspec.SeedSpec`; the bytes come from
+:mod:`diskferry.emulator.seeddata`; this module is the seeder.
+
 A client of the local Azure like any other: it reads ``azure.env`` and drives the emulator
 through the unchanged SDKs (``ClientSecretCredential``, azure-mgmt-resource/compute,
 azure-storage-blob), then asks the admin API for each disk's hash. Each disk is created
@@ -16,236 +19,39 @@ cheap: what exists is kept, a disk left half-uploaded is filled again.
 
 from __future__ import annotations
 
-import random
-import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import yaml
 from azure.core.exceptions import ResourceNotFoundError
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute import models as m
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.blob import BlobClient
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seeddata import PAGE, layout, region_bytes
+from diskferry.emulator.seedspec import DiskSpec, GroupSpec, ImageSpec, VmSpec
+
+# what a caller of the seeder passes it, and what it raises: named here too
+from diskferry.emulator.seedspec import SeedError as SeedError
+from diskferry.emulator.seedspec import SeedSpec as SeedSpec
+from diskferry.emulator.seedspec import demo_spec as demo_spec
 from diskferry.emulator.vhd import make_footer
 
 GIB = 1024**3
 MIB = 1024**2
-PAGE = 512
 #: largest Put Page body Azure accepts
 PUT_PAGE_MAX = 4 * MIB
 ARM_SCOPE = "https://management.azure.com/.default"
-#: Azure's managed-disk size limit
-MAX_DISK_GIB = 32767
 #: how many disks are created and filled at once
 PARALLEL_DISKS = 4
 #: SAS lifetime asked for while filling a disk, seconds
 WRITE_SAS_SECONDS = 3600
-
-
-class SeedError(Exception):
-    """Seeding could not be done as asked (bad spec, or Azure refused a step)."""
-
-
-# ---------------------------------------------------------------------------------------
-# the spec
-
-
-def parse_size_gib(value: object) -> int:
-    """Whole GiB from ``32``, ``"32"``, ``"32G"``, ``"32GiB"``, ``"1T"`` or ``"1TiB"``."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a disk size: {value!r}")
-    if isinstance(value, int):
-        gib = value
-    else:
-        m = re.fullmatch(r"\s*(\d+)\s*(g|gb|gib|t|tb|tib)?\s*", str(value), re.IGNORECASE)
-        if not m:
-            raise ValueError(f"not a disk size: {value!r} (use e.g. 32, 32GiB or 1TiB)")
-        gib = int(m[1]) * (1024 if (m[2] or "g").lower().startswith("t") else 1)
-    if not 1 <= gib <= MAX_DISK_GIB:
-        raise ValueError(f"disk size {gib} GiB is outside 1..{MAX_DISK_GIB} GiB")
-    return gib
-
-
-class DiskSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    size_gb: int
-    #: data disks only; defaults to the disk's position in the list
-    lun: int | None = Field(default=None, ge=0, le=63)
-    sku: str = "Standard_LRS"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_size(cls, value: Any) -> Any:
-        # a bare size is the short form: `data_disks: [1TiB, 32]`
-        return {"size_gb": value} if isinstance(value, int | str) else value
-
-    @field_validator("size_gb", mode="before")
-    @classmethod
-    def _size(cls, value: Any) -> int:
-        return parse_size_gib(value)
-
-
-class _WithDisks(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    os_disk: DiskSpec
-    data_disks: list[DiskSpec] = Field(default_factory=list)
-    os_type: str = Field(default="Linux", pattern="^(Linux|Windows)$")
-    hyper_v_generation: str = Field(default="V2", pattern="^V[12]$")
-
-    @model_validator(mode="after")
-    def _luns(self) -> _WithDisks:
-        for i, disk in enumerate(self.data_disks):
-            if disk.lun is None:
-                disk.lun = i
-        luns = [d.lun for d in self.data_disks]
-        if len(set(luns)) != len(luns):
-            raise ValueError(f"{self.name}: data disk LUNs repeat: {luns}")
-        return self
-
-
-class VmSpec(_WithDisks):
-    vm_size: str = "Standard_D2s_v5"
-
-
-class ImageSpec(_WithDisks):
-    #: keep the snapshots the image is built from, as image pipelines usually do; Azure
-    #: cannot read an image's data back, so tools replicate an image from these sources
-    keep_snapshots: bool = False
-
-
-class GroupSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    location: str
-    vms: list[VmSpec] = Field(default_factory=list)
-    images: list[ImageSpec] = Field(default_factory=list)
-
-    @field_validator("location")
-    @classmethod
-    def _location(cls, value: str) -> str:
-        return value.replace(" ", "").lower()
-
-
-class SeedSpec(BaseModel):
-    """What to seed. One group may be written at the top level (``resource_group``,
-    ``location``, ``vms``, ``images``) instead of under ``resource_groups``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    #: the PRNG seed of the data: same seed, same bytes
-    seed: int = 1
-    #: MiB of random data written per disk
-    data_mib: float = Field(default=2.0, gt=0, le=256)
-    #: how many separate regions the data is scattered into
-    regions: int = Field(default=3, ge=1, le=64)
-    #: tags put on every disk, VM, snapshot and image made
-    tags: dict[str, str] = Field(default_factory=lambda: {"seeded-by": "diskferry-emulator"})
-    resource_groups: list[GroupSpec]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _single_group(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "resource_group" in value:
-            value = dict(value)
-            group = {"name": value.pop("resource_group")}
-            for key in ("location", "vms", "images"):
-                if key in value:
-                    group[key] = value.pop(key)
-            value.setdefault("resource_groups", []).append(group)
-        return value
-
-    @classmethod
-    def load(cls, path: Path) -> SeedSpec:
-        return cls.model_validate(load_spec_data(path))
-
-
-def load_spec_data(path: Path) -> dict[str, Any]:
-    """The raw spec in a YAML or JSON file (JSON is YAML), not yet validated."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SeedError(f"cannot read the seed spec {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SeedError(f"the seed spec {path} is not a mapping")
-    return data
-
-
-DEMO_SPEC: dict[str, Any] = {
-    "seed": 2024,
-    "resource_group": "FranceCentral",
-    "location": "francecentral",
-    "vms": [
-        {"name": "MASTER", "os_disk": 64, "data_disks": ["1TiB", 256, 32]},
-        {"name": "web-1", "os_disk": 32, "data_disks": [128]},
-        {"name": "db-1", "os_disk": 32, "data_disks": [512, 64]},
-    ],
-    "images": [
-        {"name": "golden-ubuntu", "os_disk": 32, "data_disks": [64], "keep_snapshots": True},
-        {
-            "name": "app-base",
-            "os_disk": 128,
-            "os_type": "Windows",
-            "data_disks": [{"size_gb": 32, "lun": 0}, {"size_gb": 256, "lun": 3}],
-            "keep_snapshots": True,
-        },
-    ],
-}
-
-
-def demo_spec() -> SeedSpec:
-    """francecentral / FranceCentral: 3 VMs (OS + 1 to 3 data disks, 32 GiB..1 TiB), 2 images."""
-    return SeedSpec.model_validate(DEMO_SPEC)
-
-
-# ---------------------------------------------------------------------------------------
-# the data
-
-
-def layout(seed: int, group: str, disk: str, size: int, data_bytes: int, regions: int) -> list[tuple[int, int]]:
-    """Where a disk's random data goes: sorted, disjoint, page-aligned ``(offset, length)``.
-
-    The first region starts at 0 (where a boot sector lives) and the last ends at the end
-    of the disk, so exports and copies must get both edges right.
-    """
-    rng = _rng(seed, group, disk, "layout")
-    regions = max(1, min(regions, data_bytes // PAGE))
-    slot = size // regions // PAGE * PAGE  # each region in its own slot: they never overlap
-    pages = min(data_bytes, slot * regions) // PAGE
-    out = []
-    for i in range(regions):
-        # the pages split as evenly as they go: the lengths add up to exactly data_bytes
-        length = (pages // regions + (1 if i < pages % regions else 0)) * PAGE
-        if i == 0:
-            offset = 0
-        elif i == regions - 1:
-            offset = size - length
-        else:
-            offset = i * slot + rng.randrange(0, max(1, (slot - length) // PAGE + 1)) * PAGE
-        out.append((offset, length))
-    return out
-
-
-def region_bytes(seed: int, group: str, disk: str, offset: int, length: int) -> bytes:
-    return _rng(seed, group, disk, str(offset)).randbytes(length)
-
-
-def _rng(seed: int, group: str, disk: str, what: str) -> random.Random:
-    # a str seed is hashed with SHA-512 by random.Random: stable across runs and versions
-    return random.Random(f"{seed}/{group.lower()}/{disk.lower()}/{what}")
 
 
 # ---------------------------------------------------------------------------------------

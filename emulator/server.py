@@ -140,7 +140,7 @@ async def serve(
     emu.blob_url = _url(advertise or host, _bound_port(blob_site))
 
     ops = Operations(emu)
-    emu.services["ops"] = ops
+    emu.lro = ops
     ops.resume()
     await storage.start(emu)
 

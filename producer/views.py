@@ -9,6 +9,7 @@ from rich.text import Text
 
 from diskferry.model import Phase
 from diskferry.producer.planner import Plan
+from diskferry.sizes import human_size
 from diskferry.state import DiskStatus, JobStatus, JobSummary
 
 _PHASE_STYLE = {
@@ -19,19 +20,8 @@ _PHASE_STYLE = {
 }
 
 
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def rate(bps: float | None) -> str:
-    return "-" if not bps else f"{size(int(bps))}/s"
+    return "-" if not bps else f"{human_size(int(bps))}/s"
 
 
 def eta(seconds: float | None) -> str:
@@ -50,7 +40,7 @@ def plan_table(plan: Plan) -> Table:
     for col in ("#", "action", "name", "region", "size", "detail"):
         t.add_column(col, justify="right" if col in ("#", "size") else "left", overflow="fold")
     for i, step in enumerate(plan.steps, 1):
-        t.add_row(str(i), step.action, step.name, step.region, size(step.size_bytes), step.detail)
+        t.add_row(str(i), step.action, step.name, step.region, human_size(step.size_bytes), step.detail)
     return t
 
 
@@ -66,8 +56,8 @@ def status_table(job: JobStatus) -> Table:
                     f"{tgt.region}/{tgt.resource_group}",
                     d.key,
                     phase(d.phase),
-                    size(d.bytes_copied),
-                    size(d.bytes_total),
+                    human_size(d.bytes_copied),
+                    human_size(d.bytes_total),
                     rate(d.rate),
                     eta(d.eta),
                     _outcome(d),

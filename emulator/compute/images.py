@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure
+from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, on_failure
 from diskferry.emulator.compute import common, content, resourcegroups
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, required
 from diskferry.emulator.context import Emulator
@@ -156,7 +156,7 @@ def _update(ctx: ArmRequest, doc: Doc, body: Doc, location: str) -> web.Response
 
 
 def _begin(ctx: ArmRequest, complete: str, doc: Doc, args: Doc | None = None, **kw: Any) -> web.Response:
-    ops: Operations = ctx.emu.services["ops"]
+    ops = ctx.emu.operations
     return ops.begin(ctx, complete, {"key": doc["id"].lower(), **(args or {})}, location=doc["location"], **kw)
 
 

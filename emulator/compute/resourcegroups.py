@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from diskferry.emulator import clock
-from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, page
+from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, page
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, bad_request, rg_not_found
 
@@ -84,7 +84,7 @@ async def delete(ctx: ArmRequest) -> web.StreamResponse:
     doc = ctx.emu.store.get(KIND, key)
     if doc is None:
         raise rg_not_found(ctx.rg)
-    ops: Operations = ctx.emu.services["ops"]
+    ops = ctx.emu.operations
     return ops.begin(
         ctx, "resourcegroups.delete", {"sub": ctx.sub, "rg": ctx.rg}, location=str(doc["location"]), async_header=False
     )

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from diskferry.emulator import clock
-from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, completion, json_response, on_failure, parse_id
+from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, on_failure, parse_id
 from diskferry.emulator.compute import common, disklike, disks, resourcegroups
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, public, required
 from diskferry.emulator.context import Emulator
@@ -264,7 +264,7 @@ def _pending_vm(emu: Emulator, args: Doc) -> Doc:
 
 
 def _begin(ctx: ArmRequest, complete: str, vm: Doc, args: Doc | None = None, **kw: Any) -> web.Response:
-    ops: Operations = ctx.emu.services["ops"]
+    ops = ctx.emu.operations
     return ops.begin(ctx, complete, {"key": vm["id"].lower(), **(args or {})}, location=vm["location"], **kw)
 
 

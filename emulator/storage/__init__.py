@@ -27,12 +27,12 @@ async def start(emu: Emulator) -> None:
     from diskferry.emulator.storage.copyengine import CopyEngine
 
     engine = CopyEngine(emu)
-    emu.services["copyengine"] = engine
+    emu.copies = engine
     engine.start_background()
 
 
 async def stop(emu: Emulator) -> None:
     """Stop background services (pending copies are saved and resume on the next start)."""
-    engine = emu.services.pop("copyengine", None)
+    engine, emu.copies = emu.copies, None
     if engine is not None:
         await engine.stop()

@@ -126,7 +126,7 @@ async def create(ctx: ArmRequest) -> web.StreamResponse:
     }
     doc["properties"] = {k: v for k, v in doc["properties"].items() if v is not None}
     ctx.emu.store.put(model.ACCOUNT_KIND, key, doc)
-    ops = ctx.emu.services["ops"]
+    ops = ctx.emu.operations
     response: web.StreamResponse = ops.begin(
         ctx, "storageaccounts.create", {"key": key}, location=location, async_header=False
     )

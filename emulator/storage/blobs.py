@@ -29,7 +29,7 @@ from diskferry.emulator.storage.blobheaders import (
     parse_range,
     write_headers,
 )
-from diskferry.emulator.storage.service import BlobCall
+from diskferry.emulator.storage.calls import BlobCall
 
 Doc = dict[str, Any]
 

@@ -11,7 +11,7 @@ from diskferry.emulator import clock
 from diskferry.emulator.errors import AzureError
 from diskferry.emulator.storage import model, xmlbodies
 from diskferry.emulator.storage.blobheaders import check_conditions, metadata_from, metadata_headers
-from diskferry.emulator.storage.service import BlobCall
+from diskferry.emulator.storage.calls import BlobCall
 
 Doc = dict[str, Any]
 

@@ -8,13 +8,14 @@ from diskferry.emulator.errors import AzureError
 from diskferry.emulator.storage import blobauth, copysource, model
 from diskferry.emulator.storage.blobheaders import CONTENT_HEADERS, check_conditions, invalid_header, write_headers
 from diskferry.emulator.storage.blobs import is_pending, new_blob_doc, pending_copy
+from diskferry.emulator.storage.calls import BlobCall
 from diskferry.emulator.storage.copyengine import CopyEngine
-from diskferry.emulator.storage.service import BlobCall
 
 
 def engine(call: BlobCall) -> CopyEngine:
-    found: CopyEngine = call.emu.services["copyengine"]
-    return found
+    if call.emu.copies is None:
+        raise RuntimeError("the copy engine is bound when the server starts")
+    return call.emu.copies
 
 
 async def copy_blob(call: BlobCall) -> web.StreamResponse:

@@ -13,7 +13,7 @@ from diskferry.emulator import clock, exports
 from diskferry.emulator.errors import AzureError
 from diskferry.emulator.pages import Content, PageFile
 from diskferry.emulator.storage import blobs
-from diskferry.emulator.storage.service import BlobCall, Route
+from diskferry.emulator.storage.calls import BlobCall, Route
 
 #: operation → permission it needs on the grant's SAS
 SERVED = {

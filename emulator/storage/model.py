@@ -82,7 +82,7 @@ def find_account(emu: Emulator, name: str) -> Doc | None:
     A name → key index is kept in memory and re-checked against the store, so documents
     written by other means (seeding) are still found.
     """
-    index: dict[str, str] = emu.services.setdefault("storage.account_index", {})
+    index = emu.account_index
     name = name.lower()
     key = index.get(name)
     if key is not None:
@@ -134,9 +134,8 @@ def touch(doc: Doc) -> None:
 
 def delete_blob_doc(emu: Emulator, doc: Doc) -> None:
     """Delete a blob and its content; any copy writing into it is cancelled."""
-    engine = emu.services.get("copyengine")
-    if engine is not None:
-        engine.forget(doc)
+    if emu.copies is not None:
+        emu.copies.forget(doc)
     emu.store.delete(BLOB_KIND, blob_key(doc["account"], doc["container"], doc["name"]))
     emu.drop_pages(doc["x"]["data"])
 

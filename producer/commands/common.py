@@ -17,6 +17,7 @@ from diskferry.producer.jobfile import JobFile
 from diskferry.producer.planner import REFUSALS
 from diskferry.producer.progress import JobProgress
 from diskferry.producer.terminal import Terminal
+from diskferry.sizes import human_size
 from diskferry.state import JobStatus
 
 #: every disk of every target replicated
@@ -110,7 +111,7 @@ def _log_changes(term: Terminal, job: JobStatus, seen: dict[str, str]) -> None:
                 key = f"{src.name} → {tgt.region} {d.key}"
                 if seen.get(key) != d.phase.value:
                     seen[key] = d.phase.value
-                    term.line(f"{key}: {d.phase.value} {views.size(d.bytes_copied)}/{views.size(d.bytes_total)}")
+                    term.line(f"{key}: {d.phase.value} {human_size(d.bytes_copied)}/{human_size(d.bytes_total)}")
 
 
 def report(term: Terminal, job: JobStatus, workers: list[str] | None = None) -> int:

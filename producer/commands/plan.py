@@ -10,6 +10,7 @@ from diskferry.errors import DiskferryError
 from diskferry.producer import api, views
 from diskferry.producer.commands.common import azure_failure, json_option, load
 from diskferry.producer.terminal import Terminal
+from diskferry.sizes import human_size
 
 
 @click.command()
@@ -29,4 +30,4 @@ def plan(job_file: Path, as_json: bool) -> None:
     term.print(views.plan_table(result))
     for warning in result.warnings:
         term.warning(warning)
-    term.line(f"{len(result.steps)} steps, {views.size(result.total_bytes)} to copy")
+    term.line(f"{len(result.steps)} steps, {human_size(result.total_bytes)} to copy")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from diskferry.emulator import cli
+from diskferry.emulator import cli, commands
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import Clients
@@ -49,7 +49,7 @@ def test_seed_with_flags_then_hash(capsys: pytest.CaptureFixture[str], env_file:
     disk_id = vm["disks"][0]["id"]
     code, out, _ = run(capsys, "hash", "--env", env_file, disk_id)
     assert code == 0
-    assert out.splitlines() == [
+    assert [line.rstrip() for line in out.splitlines()] == [
         f"disk {admin.hash(disk_id)['id']}",
         "SIZE   ALLOCATED  SHA-256",
         f"8 GiB  1 MiB      {vm['disks'][0]['sha256']}",
@@ -143,3 +143,10 @@ def test_seed_from_a_spec_file(
         ("img/lun7", 7, 1, 512 * 1024),
     ]
     assert [d["sha256"] for d in image["disks"]] == [d["sha256"] for d in admin.hash(image["id"])["disks"]]
+
+
+def test_tables_show_cells_literally_and_whole_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    long_id = "/subscriptions/" + "x" * 200
+    commands.show(commands.table(["KIND", "ID", "TAGS"], [["disk", long_id, "note=[bold]kept[/bold]"]]))
+    lines = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    assert lines == ["KIND  ID" + " " * (len(long_id) - 2) + "  TAGS", f"disk  {long_id}  note=[bold]kept[/bold]"]

@@ -1,114 +1,19 @@
-"""Seeding: the spec, the data layout, and the demo seeded into fresh emulators via the SDKs."""
+"""The seeder: the demo seeded twice into two fresh emulators via the SDKs, re-seeding, and a
+half-uploaded disk filled again."""
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from azure.mgmt.compute import models as cm
-from pydantic import ValidationError
 
 from diskferry.emulator import seed as seeding
-from diskferry.emulator.seed import GIB, MIB, PAGE, SeedResult, SeedSpec, layout, parse_size_gib, region_bytes
+from diskferry.emulator.seed import GIB, MIB, SeedResult, SeedSpec
+from diskferry.emulator.seeddata import PAGE
 from diskferry.emulator.testing import EmulatorProcess
-
-# ---------------------------------------------------------------------------------------
-# the spec
-
-
-@pytest.mark.parametrize(
-    ("text", "gib"),
-    [(32, 32), ("32", 32), ("32G", 32), ("64GiB", 64), ("1T", 1024), ("1TiB", 1024), (" 2 tb ", 2048)],
-)
-def test_sizes(text: object, gib: int) -> None:
-    assert parse_size_gib(text) == gib
-
-
-@pytest.mark.parametrize("text", ["0", "32M", "big", 40000, True, "-1"])
-def test_bad_sizes(text: object) -> None:
-    with pytest.raises(ValueError, match="size"):
-        parse_size_gib(text)
-
-
-def test_single_group_shorthand_and_default_luns() -> None:
-    spec = SeedSpec.model_validate(
-        {
-            "resource_group": "RG",
-            "location": "France Central",
-            "vms": [{"name": "v", "os_disk": "64GiB", "data_disks": ["1TiB", {"size_gb": 32, "lun": 5}, 8]}],
-        }
-    )
-    (group,) = spec.resource_groups
-    assert (group.name, group.location) == ("RG", "francecentral")
-    vm = group.vms[0]
-    assert vm.os_disk.size_gb == 64
-    assert [(d.lun, d.size_gb) for d in vm.data_disks] == [(0, 1024), (5, 32), (2, 8)]
-
-
-def test_spec_errors_name_the_field() -> None:
-    with pytest.raises(ValidationError) as err:
-        SeedSpec.model_validate({"resource_group": "RG", "location": "x", "vms": [{"name": "v", "os_disk": "huge"}]})
-    assert err.value.errors()[0]["loc"][:4] == ("resource_groups", 0, "vms", 0)
-    with pytest.raises(ValidationError, match="LUNs repeat"):
-        SeedSpec.model_validate(
-            {
-                "resource_group": "RG",
-                "location": "x",
-                "images": [
-                    {"name": "i", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": 1}, {"size_gb": 1, "lun": 1}]}
-                ],
-            }
-        )
-    with pytest.raises(ValidationError, match="extra"):
-        SeedSpec.model_validate({"resource_groups": [], "colour": "blue"})
-
-
-def test_spec_file(tmp_path: Path) -> None:
-    path = tmp_path / "seed.json"
-    path.write_text(json.dumps(seeding.DEMO_SPEC))
-    assert SeedSpec.load(path) == seeding.demo_spec()
-    (tmp_path / "bad.yaml").write_text("- just\n- a list\n")
-    with pytest.raises(seeding.SeedError, match="not a mapping"):
-        SeedSpec.load(tmp_path / "bad.yaml")
-
-
-def test_demo_spec_is_what_the_demo_promises() -> None:
-    spec = seeding.demo_spec()
-    (group,) = spec.resource_groups
-    assert (group.name, group.location) == ("FranceCentral", "francecentral")
-    assert len(group.vms) == 3 and len(group.images) == 2
-    assert {len(vm.data_disks) for vm in group.vms} == {1, 2, 3}
-    sizes = [d.size_gb for o in [*group.vms, *group.images] for d in [o.os_disk, *o.data_disks]]
-    assert min(sizes) == 32 and max(sizes) == 1024
-
-
-# ---------------------------------------------------------------------------------------
-# the data
-
-
-@pytest.mark.parametrize(("size", "data", "regions"), [(GIB, 2 * MIB, 3), (1024 * GIB, 3 * MIB, 4), (MIB, 4 * MIB, 2)])
-def test_layout_is_disjoint_aligned_and_covers_both_edges(size: int, data: int, regions: int) -> None:
-    spots = layout(7, "rg", "disk", size, data, regions)
-    assert spots == layout(7, "RG", "DISK", size, data, regions)  # Azure names are case-insensitive
-    assert spots[0][0] == 0 and spots[-1][0] + spots[-1][1] == size
-    for (a, alen), (b, _) in itertools.pairwise(spots):
-        assert a + alen <= b
-    assert all(off % PAGE == 0 and length % PAGE == 0 for off, length in spots)
-    assert sum(length for _, length in spots) == min(data, size)
-
-
-def test_data_is_deterministic_per_seed_and_disk() -> None:
-    one = region_bytes(1, "rg", "d1", 0, 4096)
-    assert one == region_bytes(1, "rg", "d1", 0, 4096)
-    assert one != region_bytes(2, "rg", "d1", 0, 4096)
-    assert one != region_bytes(1, "rg", "d2", 0, 4096)
-    assert len(set(one)) > 200  # random bytes, not a pattern
-
 
 # ---------------------------------------------------------------------------------------
 # the demo, seeded twice in two fresh emulators

@@ -1,7 +1,7 @@
 """The ``hash``, ``audit`` and ``seed`` commands of ``diskferry-emulator``.
 
 Thin shells over ``AdminClient.hash/audit`` and ``diskferry.emulator.seed``: they parse arguments
-and print — human tables by default, JSON with ``--json``. Exit codes: 0 done, 1 the
+and print — Rich tables by default, JSON with ``--json``. Exit codes: 0 done, 1 the
 emulator or Azure refused, 2 a bad spec or argument, 3 ``audit --check`` found leftovers.
 """
 
@@ -13,36 +13,38 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
 from diskferry.emulator.admin_client import LEFTOVER_KINDS, AdminClient
+from diskferry.sizes import human_size
 
 if TYPE_CHECKING:
-    from diskferry.emulator.seed import SeedSpec
+    from diskferry.emulator.seedspec import SeedSpec
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_LEFTOVERS = 3
 
-_UNITS = (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024))
+#: a terminal's width wraps long ids; a pipe or file gets every line whole
+_PIPE_WIDTH = 100_000
 
 
-def human_size(n: int | None) -> str:
-    """``64 GiB``, ``1 TiB``, ``2.5 MiB``: exact where the unit divides, else one decimal."""
-    if n is None:
-        return "-"
-    for unit, scale in _UNITS:
-        if n >= scale:
-            return f"{n // scale} {unit}" if n % scale == 0 else f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+def table(headers: list[str], rows: list[list[str]]) -> Table:
+    """Plain columns (no borders, no colour): greppable, and what a pipe shows too."""
+    t = Table(*headers, box=None, pad_edge=False, show_edge=False, header_style="", highlight=False)
+    for row in rows:
+        # Text, not markup: a tag value or an Azure message may hold brackets
+        t.add_row(*(Text(cell) for cell in row))
+    return t
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns, two spaces apart, the last one unpadded."""
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = []
-    for r in [headers, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=False)] + [str(r[-1])]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+def show(renderable: RenderableType) -> None:
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=_PIPE_WIDTH)
+    console.print(renderable)
 
 
 def _tags(tags: dict[str, Any] | None) -> str:
@@ -53,7 +55,8 @@ def _lun(lun: int | None) -> str:
     return "os" if lun is None else str(lun)
 
 
-def _print_json(result: Any) -> None:
+def print_json(result: Any) -> None:
+    """One JSON document on stdout (``--json``), keys sorted so that output diffs cleanly."""
     print(json.dumps(result, indent=2, sort_keys=True))
 
 
@@ -64,16 +67,16 @@ def _print_json(result: Any) -> None:
 def hash_cmd(client: AdminClient, ns: argparse.Namespace) -> int:
     result = client.hash(ns.target)
     if ns.json:
-        _print_json(result)
+        print_json(result)
         return 0
     print(f"{result['kind']} {result['id']}")
     if result["kind"] == "image":
         rows = [
             [_lun(d["lun"]), human_size(d["size"]), human_size(d["allocated"]), d["sha256"]] for d in result["disks"]
         ]
-        print(table(["DISK", "SIZE", "ALLOCATED", "SHA-256"], rows))
+        show(table(["DISK", "SIZE", "ALLOCATED", "SHA-256"], rows))
     else:
-        print(
+        show(
             table(
                 ["SIZE", "ALLOCATED", "SHA-256"],
                 [[human_size(result["size"]), human_size(result["allocated"]), result["sha256"]]],
@@ -106,14 +109,14 @@ def audit_cmd(client: AdminClient, ns: argparse.Namespace) -> int:
     items = result["items"]
     leftovers = [i for i in items if i["kind"] in LEFTOVER_KINDS]
     if ns.json:
-        _print_json(result)
+        print_json(result)
     else:
         where = " ".join(f"{k} {v}" for k, v in (("tagged", ns.tag), ("under", ns.scope)) if v)
         if not items:
             print(f"audit: nothing left behind{' ' + where if where else ''}")
         else:
             rows = [[i["kind"], i["id"], _detail(i), _tags(i.get("tags"))] for i in items]
-            print(table(["KIND", "ID", "DETAIL", "TAGS"], rows))
+            show(table(["KIND", "ID", "DETAIL", "TAGS"], rows))
             counts = ", ".join(f"{n} {k}" for k, n in sorted(result["counts"].items()))
             print(f"audit: {len(items)} item(s){' ' + where if where else ''}: {counts}")
     return EXIT_LEFTOVERS if ns.check and leftovers else 0
@@ -152,12 +155,12 @@ def _owner(text: str) -> dict[str, Any]:
 
 
 def spec_from_args(ns: argparse.Namespace) -> SeedSpec:
-    from diskferry.emulator import seed as seeding
+    from diskferry.emulator import seedspec
 
     if ns.demo:
-        data: dict[str, Any] = dict(seeding.DEMO_SPEC)
+        data: dict[str, Any] = dict(seedspec.DEMO_SPEC)
     elif ns.spec:
-        data = seeding.load_spec_data(ns.spec)
+        data = seedspec.load_spec_data(ns.spec)
     elif ns.vm or ns.image:
         if not (ns.resource_group and ns.location):
             raise ValueError("--vm/--image need --resource-group and --location")
@@ -173,7 +176,7 @@ def spec_from_args(ns: argparse.Namespace) -> SeedSpec:
         data["seed"] = ns.seed
     if ns.data_mib is not None:
         data["data_mib"] = ns.data_mib
-    return seeding.SeedSpec.model_validate(data)
+    return seedspec.SeedSpec.model_validate(data)
 
 
 def seed_cmd(env: dict[str, str], ns: argparse.Namespace) -> int:
@@ -203,7 +206,7 @@ def seed_cmd(env: dict[str, str], ns: argparse.Namespace) -> int:
         print(f"error: seeding failed: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     if ns.json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
         return 0
     rows = []
     for item in result.items:
@@ -219,7 +222,7 @@ def seed_cmd(env: dict[str, str], ns: argparse.Namespace) -> int:
                     disk.sha256,
                 ]
             )
-    print(table(["KIND", "NAME", "DISK", "SIZE", "STATE", "SHA-256"], rows))
+    show(table(["KIND", "NAME", "DISK", "SIZE", "STATE", "SHA-256"], rows))
     vms = sum(1 for i in result.items if i.kind == "vm")
     print(f"seeded: {vms} VM(s), {len(result.items) - vms} image(s), {len(rows)} disk(s)")
     return 0
