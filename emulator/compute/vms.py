@@ -167,7 +167,10 @@ def _network_profile(emu: Emulator, vm_id: str, props: Doc, location: str, size:
     given = props.get("networkProfile")
     if given is None and not NIC_REQUIRED:
         return None
-    refs = common.required((given or {}).get("networkInterfaces") or None, "networkProfile.networkInterfaces")
+    refs = (given or {}).get("networkInterfaces")
+    if not refs:
+        # a VM needs a NIC; Compute names the missing parameter this way
+        raise common.invalid("networkProfile", "Required parameter 'networkProfile' is missing (null).")
     name = vm_id.rsplit("/", 1)[1]
     if len(refs) > size.max_nics:
         raise AzureError(
@@ -244,10 +247,6 @@ def _placement(ctx: ArmRequest, vm_id: str, body: Doc, location: str, docs: list
         raise conflict(
             f"The maximum number of data disks allowed to be attached to a VM of this size is {size.max_data_disks}."
         )
-    for doc in docs:
-        blocker = _zone_blocker(doc, zones)
-        if blocker is not None:
-            raise blocker
     placed: Doc = {"hardwareProfile": hardware, "zones": zones}
     set_ref = props.get("availabilitySet")
     if set_ref:
@@ -255,6 +254,10 @@ def _placement(ctx: ArmRequest, vm_id: str, body: Doc, location: str, docs: list
         zonal = [d["id"] for d in docs if d.get("zones")]
         avset = availabilitysets.for_vm(ctx.emu, set_id, location, zones, zonal, name)
         placed["availabilitySet"] = {"id": avset["id"]}
+    for doc in docs:
+        blocker = _zone_blocker(doc, zones)
+        if blocker is not None:
+            raise blocker
     return placed, size
 
 

@@ -29,7 +29,8 @@ def test_create_get_list_and_subnet_calls(network: NetworkManagementClient, rg: 
     assert made.address_space.address_prefixes == ["10.0.0.0/16"]
     assert [(s.name, s.address_prefix) for s in made.subnets] == [("a", "10.0.1.0/24")]
     assert made.subnets[0].id == f"{made.id}/subnets/a"
-    added = network.subnets.begin_create_or_update(rg, vnet_name, "b", {"properties": {"addressPrefix": "10.0.2.0/24"}}).result()
+    body = {"properties": {"addressPrefix": "10.0.2.0/24"}}
+    added = network.subnets.begin_create_or_update(rg, vnet_name, "b", body).result()
     assert (added.name, added.address_prefix, added.provisioning_state) == ("b", "10.0.2.0/24", "Succeeded")
     assert sorted(s.name for s in network.subnets.list(rg, vnet_name)) == ["a", "b"]
     assert network.subnets.get(rg, vnet_name, "b").id == added.id
