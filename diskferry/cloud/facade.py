@@ -1,4 +1,4 @@
-"""``Cloud``: the compute and storage facades, built once from the settings."""
+"""``Cloud``: the compute, network and storage facades, built once from the settings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from azure.core.credentials import TokenCredential
 
 from diskferry.cloud import auth
 from diskferry.cloud.compute import Compute
+from diskferry.cloud.network import Network
 from diskferry.cloud.storage import Storage
 from diskferry.config.settings import Settings
 
@@ -23,5 +24,6 @@ class Cloud:
         options = auth.client_options(settings)
         blob_options = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
         self.compute = Compute(self.credential, options)
+        self.network = Network(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)
         self.default_subscription = settings.subscription_id
