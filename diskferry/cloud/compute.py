@@ -145,6 +145,7 @@ class Compute:
             availability_set_id=(props.get("availabilitySet") or {}).get("id"),
             os_type=os_disk.get("osType"),
             tags=dict(doc.get("tags") or {}),
+            provisioning_state=props.get("provisioningState"),
         )
 
     def vm_power_state(self, vm_id: str) -> str | None:
@@ -311,9 +312,10 @@ class Compute:
 
     def list_sizes(self, subscription_id: str, location: str) -> tuple[VmSize, ...]:
         """The VM sizes ``location`` offers this subscription, each with the zones it is offered in."""
-        with azure_call(f"list VM sizes of {location}"):
+        where = location.replace(" ", "").lower()
+        with azure_call(f"list VM sizes of {where}"):
             skus = [s.as_dict() for s in self._client(subscription_id).resource_skus.list(
-                filter=f"location eq '{location}'")]
+                filter=f"location eq '{where}'")]
         return tuple(size for sku in skus if (size := _vm_size(sku, location)) is not None)
 
     def start_vm(self, vm_id: str) -> None:

@@ -82,6 +82,8 @@ class VmInfo:
     availability_set_id: str | None = None
     os_type: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: Creating, Succeeded, Failed, ... (a re-run that finds a VM still Creating waits on it)
+    provisioning_state: str | None = None
 
 
 @dataclass(frozen=True)

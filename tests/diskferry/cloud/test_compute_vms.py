@@ -36,8 +36,8 @@ def test_create_vm_from_disks_is_idempotent(
     made = create()
     assert made == create()  # a re-run finds it
     vm = cloud.compute.get_vm(clients.subscription_id, rg, "rebuilt")
-    assert (vm.size, vm.nic_ids, vm.os_type, vm.tags, vm.power_state) == (
-        "Standard_D2s_v5", (nic.id,), "Linux", tags, "running"
+    assert (vm.size, vm.nic_ids, vm.os_type, vm.tags, vm.power_state, vm.provisioning_state) == (
+        "Standard_D2s_v5", (nic.id,), "Linux", tags, "running", "Succeeded"
     )
     assert vm.disks == (VmDisk(None, os_disk.id, "ReadWrite"), VmDisk(3, data.id, "ReadOnly"))
     assert cloud.compute.vm_power_state(vm_id) == "running"
@@ -69,6 +69,6 @@ def test_list_sizes_with_zones(cloud: Cloud, clients: Clients) -> None:
     d2 = sizes["Standard_D2s_v3"]
     assert (d2.location, d2.zones, d2.vcpus, d2.memory_gib, d2.max_nics) == ("eastus", ("1", "2"), 2, 8.0, 2)
     assert sizes["Standard_D2s_v5"].zones == ("1", "2", "3")
-    france = {s.name for s in cloud.compute.list_sizes(clients.subscription_id, "francecentral")}
+    france = {s.name for s in cloud.compute.list_sizes(clients.subscription_id, "France Central")}
     assert "Standard_D2s_v5" in france and "Standard_M64s" not in france
     assert all(not s.zones for s in cloud.compute.list_sizes(clients.subscription_id, "westus"))
