@@ -107,8 +107,8 @@ def check(vm_id: str, sub: str, location: str, size_name: str, zones: list[str])
     return size
 
 
-def check_zones(rtype: str, name: str, location: str, zones: list[str]) -> None:
-    """A zonal request: one zone, and one the region has."""
+def check_zones(rtype: str, name: str, location: str, zones: list[str], *, single: bool = True) -> None:
+    """A zonal request: zones the region has (and only one, for a ``single``-zone resource like a VM)."""
     if not zones:
         return
     place = region(location)
@@ -118,19 +118,20 @@ def check_zones(rtype: str, name: str, location: str, zones: list[str]) -> None:
             "LocationNotSupportAvailabilityZones",
             f"The resource '{rtype}/{name}' does not support availability zones at location '{location}'.",
         )
-    if len(zones) > 1:
+    if single and len(zones) > 1:
         raise AzureError(
             400,
             "ResourceCannotHaveMultipleZonesSpecified",
             f"Resource {rtype}/{name} has {len(zones)} zones specified. Only one zone can be specified for this "
             "resource.",
         )
-    if zones[0] not in place.zones:
+    unknown = [z for z in zones if z not in place.zones]
+    if unknown:
         raise AzureError(
             400,
             "InvalidAvailabilityZone",
-            f"The zone(s) '{zones[0]}' for resource '{rtype}/{name}' is not supported. The supported zones for "
-            f"location '{location}' are '{','.join(place.zones)}'.",
+            f"The zone(s) '{','.join(unknown)}' for resource '{rtype}/{name}' is not supported. The supported zones "
+            f"for location '{location}' are '{','.join(place.zones)}'.",
         )
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from diskferry.emulator.arm import ArmRequest, ArmRouter, completion
 from diskferry.emulator.compute import common as cc
+from diskferry.emulator.compute import sizes
 from diskferry.emulator.compute.common import Doc
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
@@ -54,8 +55,11 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
         },
         "x": {"kind": TYPE.kind},
     }
-    if body.get("zones"):
-        doc["zones"] = [str(z) for z in body["zones"]]
+    zones = [str(z) for z in body.get("zones") or []]
+    # a Standard public IP may be zone-redundant (several zones), in a region that has zones
+    sizes.check_zones(TYPE.type, ctx.params["name"], target.location, zones, single=False)
+    if zones:
+        doc["zones"] = zones
     cc.set_tags(doc, cc.tags_of(body))
     common.save(ctx.emu, TYPE.kind, doc)
     return common.begin_put(ctx, doc, created=target.old is None)

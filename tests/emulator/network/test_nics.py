@@ -66,3 +66,15 @@ def test_public_ip_is_held_by_one_nic(network: NetworkManagementClient, rg: str)
     network.public_ip_addresses.begin_delete(rg, pip.name).result()
     with pytest.raises(ResourceNotFoundError):
         network.public_ip_addresses.get(rg, pip.name)
+
+
+def test_public_ip_zones_need_a_zonal_region(network: NetworkManagementClient, rg: str) -> None:
+    redundant = network.public_ip_addresses.begin_create_or_update(
+        rg, name("pip"), {"location": "francecentral", "sku": {"name": "Standard"}, "zones": ["1", "2", "3"]}
+    ).result()
+    assert redundant.zones == ["1", "2", "3"]
+    with pytest.raises(HttpResponseError) as err:
+        network.public_ip_addresses.begin_create_or_update(
+            rg, name("pip"), {"location": "westus", "sku": {"name": "Standard"}, "zones": ["1"]}
+        )
+    assert (err.value.status_code, code_of(err)) == (400, "LocationNotSupportAvailabilityZones")
