@@ -1,7 +1,8 @@
 """The audit of leftovers for tests and the demo: ``GET /_admin/audit[?tag=k=v][&scope=<id prefix>]``.
 
 What a job may leave behind: active SAS grants, snapshots, blobs, storage accounts, and
-the disks and images that carry the tag. It never shows a SAS URL or a key.
+the disks, images, VMs, NICs and public IPs that carry the tag. It never shows a SAS URL
+or a key.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class Audit:
         out += self.resources("storageaccount")
         out += self.resources("disk", made_by_diskferry)
         out += self.resources("image", made_by_diskferry)
+        # a rebuilt VM and its network: role=result ones are what the operator asked for
+        for kind in ("vm", "nic", "publicip"):
+            out += self.resources(kind, made_by_diskferry)
         return out
 
 

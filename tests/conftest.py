@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
 
@@ -103,6 +104,13 @@ def clients_for(proc: EmulatorProcess) -> Clients:
 @pytest.fixture(scope="session")
 def clients(credential: ClientSecretCredential, azure_env: dict[str, str]) -> Clients:
     return make_clients(credential, azure_env)
+
+
+@pytest.fixture(scope="session")
+def network(credential: ClientSecretCredential, azure_env: dict[str, str]) -> NetworkManagementClient:
+    """The Microsoft.Network client of the session's emulator."""
+    url, sub = azure_env["DISKFERRY_ARM_ENDPOINT"], azure_env["AZURE_SUBSCRIPTION_ID"]
+    return NetworkManagementClient(credential, sub, base_url=url, credential_scopes=[ARM_SCOPE])
 
 
 @pytest.fixture(scope="session")

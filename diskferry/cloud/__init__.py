@@ -1,7 +1,8 @@
 """The only place that imports the Azure SDKs: a small typed facade in diskferry's words.
 
-``Cloud(settings.azure)`` gives ``cloud.compute`` (VMs, disks, snapshots, images, grants) and
-``cloud.storage`` (resource groups, staging accounts, blobs and Copy Blob). Every SDK error
+``Cloud(settings.azure)`` gives ``cloud.compute`` (VMs, disks, snapshots, images, grants, sizes),
+``cloud.network`` (subnets, NICs, public IPs) and ``cloud.storage`` (resource groups,
+staging accounts, blobs and Copy Blob). Every SDK error
 leaves it as a :mod:`diskferry.errors` error carrying Azure's code and message.
 
 The types are plain dataclasses; ``Cloud`` (and with it the SDKs, a second of imports) is
@@ -18,8 +19,11 @@ from diskferry.cloud.types import (
     DiskInfo,
     ImageDiskInfo,
     ImageInfo,
+    NicInfo,
     ResourceId,
+    SubnetInfo,
     VmInfo,
+    VmSize,
 )
 
 if TYPE_CHECKING:
@@ -33,8 +37,11 @@ __all__ = [
     "DiskInfo",
     "ImageDiskInfo",
     "ImageInfo",
+    "NicInfo",
     "ResourceId",
+    "SubnetInfo",
     "VmInfo",
+    "VmSize",
 ]
 
 

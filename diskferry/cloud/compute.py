@@ -8,12 +8,12 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.compute.models import Disk, Image, Snapshot
+from azure.mgmt.compute.models import Disk, Image, Snapshot, VirtualMachine
 
 from diskferry.cloud import operations
 from diskferry.cloud.errors import azure_call
 from diskferry.cloud.operations import Checked, Operation
-from diskferry.cloud.types import DiskInfo, ImageDiskInfo, ImageInfo, ResourceId, VmDisk, VmInfo
+from diskferry.cloud.types import DiskInfo, ImageDiskInfo, ImageInfo, ResourceId, VmDisk, VmInfo, VmSize
 from diskferry.errors import DiskFailed, NotFound
 
 GIB = 1024**3
@@ -56,6 +56,41 @@ def _power_state(doc: Json) -> str | None:
     return None
 
 
+def _capability(sku: Json, name: str) -> float | None:
+    for cap in sku.get("capabilities") or []:
+        if cap.get("name") == name:
+            try:
+                return float(cap.get("value"))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _vm_size(sku: Json, location: str) -> VmSize | None:
+    """A ``resourceSkus`` entry as a size of ``location``: None when it is not a VM size offered
+    there (a ``Location`` restriction); zones named by a ``Zone`` restriction are left out."""
+    if sku.get("resourceType") != "virtualMachines":
+        return None
+    where = location.replace(" ", "").lower()
+    info = [i for i in sku.get("locationInfo") or [] if str(i.get("location", "")).lower() == where]
+    if not info:
+        return None
+    hidden: set[str] = set()
+    for restriction in sku.get("restrictions") or []:
+        if restriction.get("type") == "Location" and where in [str(v).lower() for v in restriction.get("values") or []]:
+            return None
+        if restriction.get("type") == "Zone":
+            hidden.update((restriction.get("restrictionInfo") or {}).get("zones") or [])
+    zones = tuple(sorted(z for z in info[0].get("zones") or [] if z not in hidden))
+
+    def whole(name: str) -> int | None:
+        value = _capability(sku, name)
+        return int(value) if value is not None else None
+
+    return VmSize(sku["name"], where, zones, whole("vCPUs"), _capability(sku, "MemoryGB"),
+                  whole("MaxDataDiskCount"), whole("MaxNetworkInterfaces"))
+
+
 class Compute:
     def __init__(self, credential: TokenCredential, options: dict[str, Any]) -> None:
         self._credential = credential
@@ -95,8 +130,20 @@ class Compute:
     def get_vm(self, subscription_id: str, resource_group: str, name: str) -> VmInfo:
         with azure_call(f"get VM {resource_group}/{name}"):
             vm = self._client(subscription_id).virtual_machines.get(resource_group, name, expand="instanceView")
-        doc = vm.as_dict()
-        profile = doc.get("properties", {}).get("storageProfile", {})
+        return self._vm_info(vm.as_dict())
+
+    def find_vm(self, vm_id: str) -> VmInfo | None:
+        rid = ResourceId.parse(vm_id)
+        try:
+            return self.get_vm(rid.subscription_id, rid.resource_group, rid.name)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _vm_info(doc: Json) -> VmInfo:
+        name = doc["name"]
+        props = doc.get("properties", {})
+        profile = props.get("storageProfile", {})
         os_disk = profile.get("osDisk") or {}
         disks = []
         os_id = (os_disk.get("managedDisk") or {}).get("id")
@@ -108,7 +155,21 @@ class Compute:
             if not disk_id:
                 raise DiskFailed("UnmanagedDisk", f"VM {name}: data disk at LUN {data.get('lun')} is not managed")
             disks.append(VmDisk(int(data["lun"]), disk_id, data.get("caching")))
-        return VmInfo(doc["id"], doc["name"], doc["location"], _power_state(doc), tuple(disks))
+        nics = (props.get("networkProfile") or {}).get("networkInterfaces") or []
+        return VmInfo(
+            doc["id"],
+            name,
+            doc["location"],
+            _power_state(doc),
+            tuple(disks),
+            size=(props.get("hardwareProfile") or {}).get("vmSize"),
+            zones=tuple(doc.get("zones") or ()),
+            nic_ids=tuple(str(n["id"]) for n in nics if n.get("id")),
+            availability_set_id=(props.get("availabilitySet") or {}).get("id"),
+            os_type=os_disk.get("osType"),
+            tags=dict(doc.get("tags") or {}),
+            provisioning_state=props.get("provisioningState"),
+        )
 
     def vm_power_state(self, vm_id: str) -> str | None:
         rid = ResourceId.parse(vm_id)
@@ -209,6 +270,74 @@ class Compute:
         return self._start(rid, f"deallocate VM {rid.name}",
                            partial(vms.begin_deallocate, rid.resource_group, rid.name))
 
+    def create_vm_from_disks(
+        self,
+        vm_id: str,
+        *,
+        location: str,
+        size: str,
+        os_type: str,
+        os_disk: VmDisk,
+        data_disks: list[VmDisk],
+        nic_ids: list[str],
+        tags: dict[str, str],
+        zone: str | None = None,
+        availability_set_id: str | None = None,
+    ) -> VmInfo:
+        """A VM built on existing managed disks (``Attach``) and NICs, the first NIC primary.
+
+        Idempotent: a VM already there under ``vm_id`` (a re-run) is returned as it is. It waits
+        for Azure (for scripts and tests): the VM-rebuild step is to start it and check it, as
+        every other step does (:mod:`diskferry.cloud.operations`).
+        """
+        found = self.find_vm(vm_id)
+        if found is not None:
+            return found
+        rid = ResourceId.parse(vm_id)
+        body = self._vm_body(location, size, os_type, os_disk, data_disks, nic_ids, tags, zone, availability_set_id)
+        with azure_call(f"create VM {rid.name}"):
+            self._client(rid.subscription_id).virtual_machines.begin_create_or_update(
+                rid.resource_group, rid.name, VirtualMachine(body)
+            ).result()
+        return self.get_vm(rid.subscription_id, rid.resource_group, rid.name)
+
+    @staticmethod
+    def _vm_body(location: str, size: str, os_type: str, os_disk: VmDisk, data_disks: list[VmDisk],
+                 nic_ids: list[str], tags: dict[str, str], zone: str | None,
+                 availability_set_id: str | None) -> Json:
+        def attach(disk: VmDisk) -> Json:
+            entry: Json = {"createOption": "Attach", "managedDisk": {"id": disk.disk_id}}
+            if disk.caching:
+                entry["caching"] = disk.caching
+            if disk.lun is not None:
+                entry["lun"] = disk.lun
+            return entry
+
+        props: Json = {
+            "hardwareProfile": {"vmSize": size},
+            "storageProfile": {
+                "osDisk": {**attach(os_disk), "osType": os_type},
+                "dataDisks": [attach(d) for d in data_disks],
+            },
+            "networkProfile": {
+                "networkInterfaces": [{"id": n, "properties": {"primary": i == 0}} for i, n in enumerate(nic_ids)]
+            },
+        }
+        if availability_set_id:
+            props["availabilitySet"] = {"id": availability_set_id}
+        body: Json = {"location": location, "tags": tags, "properties": props}
+        if zone:
+            body["zones"] = [zone]
+        return body
+
+    def list_sizes(self, subscription_id: str, location: str) -> tuple[VmSize, ...]:
+        """The VM sizes ``location`` offers this subscription, each with the zones it is offered in."""
+        where = location.replace(" ", "").lower()
+        with azure_call(f"list VM sizes of {where}"):
+            skus = [s.as_dict() for s in self._client(subscription_id).resource_skus.list(
+                filter=f"location eq '{where}'")]
+        return tuple(size for sku in skus if (size := _vm_size(sku, location)) is not None)
+
     def start_vm(self, vm_id: str) -> Operation:
         rid = ResourceId.parse(vm_id)
         vms = self._client(rid.subscription_id).virtual_machines
@@ -281,11 +410,17 @@ class Compute:
 
     # -- deletes: "not found" is done ---------------------------------------------------------------
     def delete(self, resource_id: str) -> Operation | None:
-        """Start deleting a disk, snapshot or image (Azure answers 204 for one that is gone: the
-        operation is done at once); None when its resource group is gone too."""
+        """Start deleting a disk, snapshot, image or VM (a VM's disks and NICs stay); Azure answers
+        204 for one that is gone: the operation is done at once. None when its resource group is
+        gone too."""
         rid = ResourceId.parse(resource_id)
         client = self._client(rid.subscription_id)
-        ops: Any = {"disks": client.disks, "snapshots": client.snapshots, "images": client.images}[rid.type.lower()]
+        ops: Any = {
+            "disks": client.disks,
+            "snapshots": client.snapshots,
+            "images": client.images,
+            "virtualmachines": client.virtual_machines,
+        }[rid.type.lower()]
         try:
             return self._start(rid, f"delete {rid.type} {rid.name}", partial(ops.begin_delete, rid.resource_group,
                                                                              rid.name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -90,3 +91,13 @@ def azure_call(what: str, *, blob: bool = False) -> Iterator[None]:
         if type(exc).__module__.startswith("azure.identity"):
             raise translate(exc, what, blob=blob) from None
         raise
+
+
+def delete_done(ops: Any, resource_group: str, name: str, what: str) -> bool:
+    """``ops.begin_delete(group, name)`` to the end; False when Azure said "not found" (done)."""
+    try:
+        with azure_call(f"delete {what} {name}"):
+            ops.begin_delete(resource_group, name).result()
+    except NotFound:
+        return False
+    return True

@@ -1,4 +1,4 @@
-"""``Cloud``: the compute and storage facades, built once from how diskferry reaches Azure."""
+"""``Cloud``: the compute, network and storage facades, built once from how diskferry reaches Azure."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from azure.core.credentials import TokenCredential
 
 from diskferry.cloud import auth
 from diskferry.cloud.compute import Compute
+from diskferry.cloud.network import Network
 from diskferry.cloud.operations import Checked, Operation
 from diskferry.cloud.storage import Storage
 from diskferry.config.settings import AzureAccess
@@ -24,6 +25,7 @@ class Cloud:
         options = auth.client_options(azure)
         blob_options = {"connection_verify": azure.ca_bundle} if azure.ca_bundle else {}
         self.compute = Compute(self.credential, options)
+        self.network = Network(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)
         self.default_subscription = azure.subscription_id
 

@@ -77,6 +77,51 @@ class VmInfo:
     #: running, deallocated, stopped, ... (from the instance view)
     power_state: str | None
     disks: tuple[VmDisk, ...]
+    #: what rebuilding the VM elsewhere needs of it
+    size: str | None = None
+    zones: tuple[str, ...] = ()
+    nic_ids: tuple[str, ...] = ()
+    availability_set_id: str | None = None
+    os_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    #: Creating, Succeeded, Failed, ... (a re-run that finds a VM still Creating waits on it)
+    provisioning_state: str | None = None
+
+
+@dataclass(frozen=True)
+class VmSize:
+    """A VM size a region offers, and the zones it is offered in there (none: a regional size)."""
+
+    name: str
+    location: str
+    zones: tuple[str, ...]
+    vcpus: int | None
+    memory_gib: float | None
+    max_data_disks: int | None
+    max_nics: int | None
+
+
+@dataclass(frozen=True)
+class NicInfo:
+    """A network interface: its primary IP configuration's subnet and address, and its VM."""
+
+    id: str
+    name: str
+    location: str
+    subnet_id: str
+    private_ip: str | None
+    public_ip_id: str | None
+    #: the VM that holds it (a NIC belongs to one VM at most)
+    vm_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubnetInfo:
+    id: str
+    name: str
+    location: str
+    address_prefix: str
 
 
 @dataclass(frozen=True)

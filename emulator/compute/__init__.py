@@ -1,4 +1,5 @@
-"""Microsoft.Resources (resource groups) and Microsoft.Compute: disks, snapshots, VMs, images."""
+"""Microsoft.Resources (resource groups) and Microsoft.Compute: disks, snapshots, VMs, images,
+availability sets and the VM sizes of each region."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from diskferry.emulator.arm import ArmRouter
 
 
 def register(router: ArmRouter) -> None:
-    from diskferry.emulator.compute import disks, images, resourcegroups, snapshots, vms
+    from diskferry.emulator.compute import availabilitysets, disks, images, resourcegroups, sizes, snapshots, vms
 
     resourcegroups.register(router)
     disks.register(router)
     snapshots.register(router)
     vms.register(router)
     images.register(router)
+    availabilitysets.register(router)
+    sizes.register(router)

@@ -3,8 +3,13 @@
 A VM here is what diskferry needs of one: an OS disk and data disks attached by id
 (``createOption: Attach``, LUNs) and a power state. Attaching sets each disk's
 ``managedBy``; the disks' ``diskState`` follows the VM's power (``Attached`` while it is
-allocated, ``Reserved`` once deallocated). Networking and the rest of the body are kept
-as given.
+allocated, ``Reserved`` once deallocated). NICs listed in ``networkProfile`` must exist in
+the VM's region and belong to no other VM; they are the VM's until it is deleted. The size
+must be offered in the region (and zone, ``sizes``); an availability set excludes zones;
+zonal disks must be in the VM's zone. Codes and their sources: docs/emulator-network.md.
+
+A PUT without any ``networkProfile`` is still accepted (Azure refuses it): the seeding and
+older tests create VMs without NICs. ``NIC_REQUIRED`` turns the rule on once they make NICs.
 
 Document (store kind ``vm``): the ARM resource plus private ``x``:
 ``power`` (running | deallocated | stopped | starting | stopping | deallocating) and
@@ -20,14 +25,20 @@ from aiohttp import web
 
 from diskferry.emulator import clock
 from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, on_failure, parse_id
-from diskferry.emulator.compute import common, disklike, disks, resourcegroups
+from diskferry.emulator.compute import availabilitysets, common, disklike, disks, resourcegroups, sizes
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, public, required
 from diskferry.emulator.context import Emulator
-from diskferry.emulator.errors import AzureError, conflict, not_found
+from diskferry.emulator.errors import AzureError, bad_request, conflict, not_found
+from diskferry.emulator.network import nics
 
 TYPE = ResourceType("vm", "virtualMachines")
 #: properties the service computes: never taken from a request body
 READ_ONLY = {"vmId", "provisioningState", "instanceView", "timeCreated"}
+#: properties normalized by this module (never kept as given)
+NORMALIZED = {"storageProfile", "networkProfile", "availabilitySet", "hardwareProfile"}
+#: refuse a VM without a networkProfile, as Azure does (off while the seeding makes VMs without NICs)
+NIC_REQUIRED = False
+DEFAULT_SIZE = "Standard_D2s_v3"
 #: power operations: path segment -> (state while in flight, state when done)
 POWER_OPS = {
     "deallocate": ("deallocating", "deallocated"),
@@ -126,6 +137,13 @@ def _check_attachable(emu: Emulator, vm_id: str, ids: list[str]) -> list[Doc]:
         if doc is None:
             parsed = parse_id(rid)
             raise not_found(disks.TYPE.type, parsed[3] if parsed else rid, parsed[1] if parsed else None)
+        owner = doc.get("managedBy")
+        if owner and owner.lower() != vm_id.lower():
+            raise AzureError(
+                409,
+                "ConflictingUserInput",
+                f"Disk '{doc['id']}' cannot be attached as the disk is already owned by VM '{owner}'.",
+            )
         blocker = disks.attach_blocker(doc, vm_id)
         if blocker is not None:
             raise blocker
@@ -141,11 +159,119 @@ def _refresh_disks(emu: Emulator, vm: Doc) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# the network profile
+
+
+def _network_profile(emu: Emulator, vm_id: str, props: Doc, location: str, size: sizes.Size) -> Doc | None:
+    """The normalized network profile (NIC references), after Azure's checks; None when absent."""
+    given = props.get("networkProfile")
+    if given is None and not NIC_REQUIRED:
+        return None
+    refs = (given or {}).get("networkInterfaces")
+    if not refs:
+        # a VM needs a NIC; Compute names the missing parameter this way
+        raise common.invalid("networkProfile", "Required parameter 'networkProfile' is missing (null).")
+    name = vm_id.rsplit("/", 1)[1]
+    if len(refs) > size.max_nics:
+        raise AzureError(
+            400,
+            "NetworkProfileValidationError",
+            f"The number of network interfaces for virtual machine {name} exceeds the maximum allowed for the "
+            f"virtual machine size {size.name}. The number of network interfaces is {len(refs)} and the maximum "
+            f"allowed is {size.max_nics}.",
+        )
+    primaries = [bool(((r or {}).get("properties") or {}).get("primary")) for r in refs]
+    if len(refs) > 1 and primaries.count(True) != 1:
+        raise bad_request(
+            f"Virtual machine {name} has {len(refs)} network interfaces: exactly one must have the primary "
+            "property set.",
+            "NetworkInterfaceMustHavePrimaryPropertySet",
+        )
+    out: list[Doc] = []
+    for i, ref in enumerate(refs):
+        nic_id = str(common.required((ref or {}).get("id"), f"networkProfile.networkInterfaces[{i}].id"))
+        blocker = nics.attach_blocker(emu, nic_id, vm_id, location)
+        if blocker is not None:
+            raise blocker
+        options = (ref.get("properties") or {}).get("deleteOption") or "Detach"
+        out.append({"id": nic_id, "properties": {"primary": len(refs) == 1 or primaries[i], "deleteOption": options}})
+    if len({r["id"].lower() for r in out}) != len(out):
+        raise common.invalid("networkProfile.networkInterfaces", "A network interface is listed more than once.")
+    return {"networkInterfaces": out}
+
+
+def nic_ids(vm: Doc) -> list[str]:
+    profile = vm["properties"].get("networkProfile") or {}
+    return [r["id"] for r in profile.get("networkInterfaces") or []]
+
+
+def _attach_nics(emu: Emulator, vm: Doc) -> None:
+    for nic_id in nic_ids(vm):
+        blocker = nics.attach_blocker(emu, nic_id, vm["id"], vm["location"])
+        if blocker is not None:
+            raise blocker
+    for nic_id in nic_ids(vm):
+        nics.attach(emu, nic_id, vm["id"])
+
+
+# ---------------------------------------------------------------------------------------
+# placement: size, zone, availability set
+
+
+def _zone_blocker(doc: Doc, zones: list[str]) -> AzureError | None:
+    """Why a zonal VM cannot take this disk (a zone-redundant disk goes anywhere)."""
+    if not zones or str(doc["sku"]["name"]).endswith("_ZRS"):
+        return None
+    disk_zones = doc.get("zones") or []
+    if not disk_zones:
+        return bad_request(f"Disk {doc['id']} cannot be attached to the VM because it is not in zone '{zones[0]}'.")
+    if disk_zones[0] != zones[0]:
+        return bad_request(
+            f"Disk {doc['id']} cannot be attached to the VM because it is not in the same zone as the VM. "
+            f"VM zone: '{zones[0]}'. Disk zone: '{disk_zones[0]}'."
+        )
+    return None
+
+
+def _placement(ctx: ArmRequest, vm_id: str, body: Doc, location: str, docs: list[Doc]) -> tuple[Doc, sizes.Size]:
+    """``(hardwareProfile, zones, availabilitySet)`` of a request, after Azure's checks."""
+    props = body.get("properties") or {}
+    name = vm_id.rsplit("/", 1)[1]
+    zones = [str(z) for z in body.get("zones") or []]
+    sizes.check_zones(TYPE.type, name, location, zones)
+    hardware = dict(props.get("hardwareProfile") or {})
+    size = sizes.check(vm_id, ctx.sub, location, str(hardware.get("vmSize") or DEFAULT_SIZE), zones)
+    hardware["vmSize"] = size.name
+    data_count = len(docs) - 1
+    if data_count > size.max_data_disks:
+        raise conflict(
+            f"The maximum number of data disks allowed to be attached to a VM of this size is {size.max_data_disks}."
+        )
+    placed: Doc = {"hardwareProfile": hardware, "zones": zones}
+    set_ref = props.get("availabilitySet")
+    if set_ref:
+        set_id = str(common.required(set_ref.get("id"), "availabilitySet.id"))
+        zonal = [d["id"] for d in docs if d.get("zones")]
+        avset = availabilitysets.for_vm(ctx.emu, set_id, location, zones, zonal, name)
+        placed["availabilitySet"] = {"id": avset["id"]}
+    for doc in docs:
+        blocker = _zone_blocker(doc, zones)
+        if blocker is not None:
+            raise blocker
+    return placed, size
+
+
+def _set_id(vm: Doc) -> str | None:
+    ref = vm["properties"].get("availabilitySet") or {}
+    return str(ref["id"]) if ref.get("id") else None
+
+
+# ---------------------------------------------------------------------------------------
 # create / update
 
 
 def _kept(props: Doc) -> Doc:
-    return {k: v for k, v in props.items() if k not in READ_ONLY and k != "storageProfile" and v is not None}
+    return {k: v for k, v in props.items() if k not in READ_ONLY and k not in NORMALIZED and v is not None}
 
 
 async def put(ctx: ArmRequest) -> web.StreamResponse:
@@ -158,9 +284,11 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
         # an attached OS disk is already provisioned: Azure takes no OS profile with it
         raise invalid("osProfile", "Parameter 'osProfile' is not allowed.")
     profile, docs = _storage_profile(ctx.emu, props, location)
+    vm_id = existing["id"] if existing else TYPE.rid(ctx.sub, ctx.rg, name)
+    placed, size = _placement(ctx, vm_id, body, location, docs)
+    network = _network_profile(ctx.emu, vm_id, props, location, size)
     if existing is not None:
-        return _update(ctx, existing, body, location, profile)
-    vm_id = TYPE.rid(ctx.sub, ctx.rg, name)
+        return _update(ctx, existing, body, location, profile, placed, network)
     _check_attachable(ctx.emu, vm_id, [d["id"] for d in docs])
     doc: Doc = {
         "id": vm_id,
@@ -168,8 +296,10 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
         "type": TYPE.type,
         "location": location,
         "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
             **_kept(props),
+            "hardwareProfile": placed["hardwareProfile"],
+            **({"availabilitySet": placed["availabilitySet"]} if "availabilitySet" in placed else {}),
+            **({"networkProfile": network} if network is not None else {}),
             "storageProfile": profile,
             "vmId": str(uuid.uuid4()),
             "timeCreated": clock.iso(),
@@ -178,8 +308,8 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
         "x": {"kind": TYPE.kind, "power": "starting"},
     }
     common.set_tags(doc, common.tags_of(body))
-    if body.get("zones"):
-        doc["zones"] = [str(z) for z in body["zones"]]
+    if placed["zones"]:
+        doc["zones"] = placed["zones"]
     ctx.emu.store.put(TYPE.kind, vm_id, doc)
     return _begin(ctx, "vms.create", doc, initial_status=201, initial_body=common.accepted(doc))
 
@@ -188,6 +318,10 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
 def _created(emu: Emulator, args: Doc) -> None:
     vm = _pending_vm(emu, args)
     docs = _check_attachable(emu, vm["id"], disk_ids(vm))
+    _attach_nics(emu, vm)
+    set_id = _set_id(vm)
+    if set_id:
+        availabilitysets.join(emu, set_id, vm["id"])
     vm["x"]["power"] = "running"
     _settle(emu, vm, docs)
 
@@ -210,9 +344,15 @@ def _create_failed(emu: Emulator, args: Doc, error: Doc) -> None:
             disks.detach(emu, doc)
 
 
-def _update(ctx: ArmRequest, vm: Doc, body: Doc, location: str, profile: Doc) -> web.Response:
+def _update(
+    ctx: ArmRequest, vm: Doc, body: Doc, location: str, profile: Doc, placed: Doc, network: Doc | None
+) -> web.Response:
     if vm["location"] != location:
         raise common.location_conflict(vm, ctx.rg, location)
+    if placed["zones"] != (vm.get("zones") or []):
+        raise common.property_change("zones", "virtual machine", vm["name"])
+    if (placed.get("availabilitySet") or {}).get("id", "").lower() != (_set_id(vm) or "").lower():
+        raise common.property_change("availabilitySet", "virtual machine", vm["name"])
     old_os = vm["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]
     if profile["osDisk"]["managedDisk"]["id"].lower() != old_os.lower():
         raise common.property_change("osDisk.managedDisk.id", "virtual machine", vm["name"])
@@ -220,7 +360,8 @@ def _update(ctx: ArmRequest, vm: Doc, body: Doc, location: str, profile: Doc) ->
     new_ids = [d["managedDisk"]["id"] for d in profile["dataDisks"]]
     _check_attachable(ctx.emu, vm["id"], [rid for rid in new_ids if rid.lower() not in old])
     props = body.get("properties") or {}
-    changes = {"storageProfile": profile, "tags": common.tags_of(body), "properties": _kept(props)}
+    kept = {**_kept(props), "hardwareProfile": placed["hardwareProfile"]}
+    changes = {"storageProfile": profile, "networkProfile": network, "tags": common.tags_of(body), "properties": kept}
     vm["properties"]["provisioningState"] = "Updating"
     ctx.emu.store.put(TYPE.kind, vm["id"], vm)
     return _begin(ctx, "vms.update", vm, {"changes": changes}, initial_status=200, initial_body=common.accepted(vm))
@@ -237,6 +378,13 @@ def _updated(emu: Emulator, args: Doc) -> None:
     for doc in _disk_docs(emu, vm):
         if doc["id"].lower() not in {rid.lower() for rid in after}:
             disks.detach(emu, doc)
+    old_nics = nic_ids(vm)
+    if changes["networkProfile"] is not None:
+        vm["properties"]["networkProfile"] = changes["networkProfile"]
+    _attach_nics(emu, vm)
+    for nic_id in old_nics:
+        if nic_id.lower() not in {n.lower() for n in nic_ids(vm)}:
+            nics.detach(emu, nic_id, vm["id"])
     vm["properties"].update(changes["properties"])
     vm["properties"]["storageProfile"] = changes["storageProfile"]
     common.set_tags(vm, changes["tags"])
@@ -381,12 +529,26 @@ def remove(emu: Emulator, vm: Doc) -> None:
         if str(e.get("deleteOption", "")).lower() == "delete"
     }
     emu.store.delete(TYPE.kind, vm["id"])
+    _release_network(emu, vm)
+    set_id = _set_id(vm)
+    if set_id:
+        availabilitysets.leave(emu, set_id, vm["id"])
     for doc in _disk_docs(emu, vm):
         if (doc.get("managedBy") or "").lower() != vm["id"].lower():
             continue
         disks.detach(emu, doc)
         if doc["id"].lower() in delete_ids and disklike.deletion_blocker(doc) is None:
             disklike.remove(emu, doc)
+
+
+def _release_network(emu: Emulator, vm: Doc) -> None:
+    """The VM is gone: its NICs are free again, or deleted when their deleteOption says so."""
+    for ref in (vm["properties"].get("networkProfile") or {}).get("networkInterfaces") or []:
+        nics.detach(emu, ref["id"], vm["id"])
+        if str((ref.get("properties") or {}).get("deleteOption", "")).lower() == "delete":
+            nic = nics.TYPE.by_id(emu, ref["id"])
+            if nic is not None:
+                nics.remove(emu, nic)
 
 
 @completion("vms.delete")

@@ -77,7 +77,10 @@ def test_vm_with_only_an_os_disk(fleet: Fleet, fast_copies: AdminClient, clients
 def test_vm_with_many_data_disks_and_lun_gaps(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
     rg = unique_rg("luns")
     luns = [0, 3, 7, 15, 31, 63]
-    (vm,) = seed_vms(fleet, rg, {"name": "wide", "os_disk": 1, "data_disks": [{"size_gb": 1, "lun": n} for n in luns]})
+    # six data disks need a size that takes them (Standard_D2s_v5 takes 4, Standard_E4s_v5 8)
+    wide = {"name": "wide", "os_disk": 1, "vm_size": "Standard_E4s_v5",
+            "data_disks": [{"size_gb": 1, "lun": n} for n in luns]}
+    (vm,) = seed_vms(fleet, rg, wide)
     job_id = fleet.submit(vm_job(rg, ["wide"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}],
                                  name="{source}-{key}"))
     status = fleet.wait(job_id)

@@ -22,8 +22,6 @@ LOCATION = "francecentral"
 MIB = 1024**2
 GIB = 1024**3
 FOOTER = 512
-#: the emulator keeps a VM's networkProfile as given, without checking it
-NIC = "/subscriptions/x/resourceGroups/y/providers/Microsoft.Network/networkInterfaces/nic"
 
 
 def name(prefix: str) -> str:
@@ -69,8 +67,14 @@ def copy_of(clients: Clients, rg: str, source_id: str, kind: str = "disk", **pro
     return ops.begin_create_or_update(rg, name(kind), body).result()
 
 
-def vm_body(os_disk_id: str, data_disk_ids: list[str] = (), location: str = LOCATION) -> dict[str, Any]:  # type: ignore[assignment]
-    return {
+def vm_body(
+    os_disk_id: str,
+    data_disk_ids: list[str] = (),  # type: ignore[assignment]
+    location: str = LOCATION,
+    nic_ids: list[str] = (),  # type: ignore[assignment]
+) -> dict[str, Any]:
+    """A VM PUT body; without ``nic_ids`` it has no networkProfile (see vms.NIC_REQUIRED)."""
+    body: dict[str, Any] = {
         "location": location,
         "properties": {
             "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
@@ -81,9 +85,11 @@ def vm_body(os_disk_id: str, data_disk_ids: list[str] = (), location: str = LOCA
                     for lun, did in enumerate(data_disk_ids)
                 ],
             },
-            "networkProfile": {"networkInterfaces": [{"id": NIC}]},
         },
     }
+    if nic_ids:
+        body["properties"]["networkProfile"] = {"networkInterfaces": [{"id": n} for n in nic_ids]}
+    return body
 
 
 def new_vm(
