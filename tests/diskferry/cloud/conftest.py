@@ -13,7 +13,7 @@ from tests.conftest import Clients
 @pytest.fixture(scope="session")
 def cloud(emulator: EmulatorProcess) -> Cloud:
     """diskferry's facade on the session's local Azure, configured as a worker is (from the env)."""
-    return Cloud(Settings.from_env(emulator.env))
+    return Cloud(Settings.from_env(emulator.env).azure)
 
 
 @pytest.fixture

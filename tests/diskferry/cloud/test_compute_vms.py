@@ -42,7 +42,8 @@ def test_create_vm_from_disks_is_idempotent(
     assert vm.disks == (VmDisk(None, os_disk.id, "ReadWrite"), VmDisk(3, data.id, "ReadOnly"))
     assert cloud.compute.vm_power_state(vm_id) == "running"
     assert network.network_interfaces.get(rg, nic.name).virtual_machine.id == vm.id
-    assert cloud.compute.delete(vm_id) is True
+    deleting = cloud.compute.delete(vm_id)
+    assert deleting is not None and cloud.compute.wait(deleting).done
     assert cloud.compute.find_vm(vm_id) is None
     assert clients.compute.disks.get(rg, os_disk.name).disk_state == "Unattached"  # disks stay
     assert network.network_interfaces.get(rg, nic.name).virtual_machine is None  # NIC released

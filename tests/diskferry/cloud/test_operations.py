@@ -12,16 +12,10 @@ import pytest
 from diskferry.cloud import Cloud
 from diskferry.cloud.compute import access_sas
 from diskferry.cloud.operations import Checked, Operation
-from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.errors import DiskFailed
-
-
-@pytest.fixture(scope="module")
-def cloud(emulator: EmulatorProcess) -> Cloud:
-    return Cloud(Settings.from_env(emulator.env).azure)
 
 
 def _vm_disk(emulator: EmulatorProcess, rg: str) -> str:
