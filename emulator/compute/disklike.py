@@ -38,6 +38,7 @@ from diskferry.emulator.compute import common, content, resourcegroups
 from diskferry.emulator.compute.common import GIB, Doc, ResourceType, invalid, required
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, bad_request, conflict
+from diskferry.emulator.locations import check_location
 from diskferry.emulator.pages import Content
 from diskferry.emulator.vhd import FOOTER_SIZE, MIB
 
@@ -524,6 +525,7 @@ def _revoked(emu: Emulator, args: Doc) -> None:
 async def put(flavor: Flavor, ctx: ArmRequest) -> web.StreamResponse:
     body = await ctx.body()
     location = common.resource_location(ctx.emu, body, ctx.sub, ctx.rg)
+    check_location(location, flavor.rt.type)
     existing = flavor.rt.find(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"])
     if existing is None:
         return await create(flavor, ctx, body, location)
