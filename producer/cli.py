@@ -12,7 +12,7 @@ import sys
 import click
 
 from diskferry.config.settings import SettingsError
-from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, usage_error
 from diskferry.producer.commands.jobs import list_jobs
 from diskferry.producer.commands.plan import plan
 from diskferry.producer.commands.status import status
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except click.ClickException as exc:
         exc.show()
+        usage_error(exc, sys.argv[1:] if argv is None else argv)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         return 130

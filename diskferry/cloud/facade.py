@@ -9,6 +9,7 @@ from azure.core.credentials import TokenCredential
 from diskferry.cloud import auth
 from diskferry.cloud.compute import Compute
 from diskferry.cloud.storage import Storage
+from diskferry.cloud.subscriptions import Subscriptions
 from diskferry.config.settings import Settings
 
 #: the SDKs log every request and token at INFO: at fleet scale that buries diskferry's own
@@ -24,4 +25,5 @@ class Cloud:
         blob_options = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
         self.compute = Compute(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)
+        self.subscriptions = Subscriptions(self.credential, options)
         self.default_subscription = settings.subscription_id

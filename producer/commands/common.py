@@ -36,25 +36,48 @@ def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")(fn)
 
 
-def fail(term: Terminal, message: str, code: int) -> NoReturn:
+def fail(term: Terminal, message: str, code: int, *, error: str = "Error",
+         fields: list[tuple[str, str]] | None = None) -> NoReturn:
+    """Report an error and exit with ``code``: on stderr, and in ``--json`` mode also as one JSON
+    document on stdout (``{"error": {"code", "message", "fields"}, "exit_code"}``), so a script
+    that reads stdout is never left with nothing to parse."""
     term.error(message)
+    if term.json_mode:
+        doc = {"code": error, "message": message,
+               "fields": [{"field": f, "message": m} for f, m in fields or []]}
+        term.json({"error": doc, "exit_code": code})
     raise SystemExit(code)
+
+
+def invalid_job_file(term: Terminal, path: Path, err: JobFileError) -> NoReturn:
+    details = "\n".join(f"  {field or '(file)'}: {msg}" for field, msg in err.errors)
+    fail(term, f"invalid job file {path}:\n{details}", EXIT_BAD_INPUT, error=err.code, fields=err.errors)
 
 
 def load(term: Terminal, path: Path) -> JobFile:
     try:
         return api.load_jobfile(path)
     except JobFileError as err:
-        details = "\n".join(f"  {field or '(file)'}: {msg}" for field, msg in err.errors)
-        fail(term, f"invalid job file {path}:\n{details}", EXIT_BAD_INPUT)
+        invalid_job_file(term, path, err)
 
 
-def azure_failure(term: Terminal, err: DiskferryError) -> NoReturn:
-    """Planning failed: a missing source or a job the planner refuses (names that collide, ...)
-    is bad input, anything else unavailability."""
+def azure_failure(term: Terminal, path: Path, err: DiskferryError) -> NoReturn:
+    """Planning failed: a field that Azure's answers show wrong (an unknown region), a missing
+    source or a job the planner refuses (names that collide, ...) is bad input, anything else
+    unavailability."""
+    if isinstance(err, JobFileError):
+        invalid_job_file(term, path, err)
     bad = err.code in ("NotFound", "ResourceNotFound", "ResourceGroupNotFound") or err.code in REFUSALS
     code = EXIT_BAD_INPUT if bad else EXIT_UNAVAILABLE
-    fail(term, f"{err.code}: {err.message}", code)
+    fail(term, f"{err.code}: {err.message}", code, error=err.code)
+
+
+def usage_error(exc: click.ClickException, argv: list[str]) -> None:
+    """A misused command line in ``--json`` mode is answered in JSON too (click has shown it)."""
+    if "--json" in argv:
+        Terminal(json_mode=True).json(
+            {"error": {"code": "UsageError", "message": exc.format_message(), "fields": []},
+             "exit_code": EXIT_BAD_INPUT})
 
 
 def wait(term: Terminal, job_id: str, interval: float) -> int:
