@@ -207,14 +207,17 @@ def parse(data: Any) -> JobFile:
     try:
         return JobFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _field(tuple(first["loc"]))
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field"
-        err = JobFileError(field, message)
-        err.errors = [(_field(tuple(e["loc"])), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+        problems = [(_field(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+        err = JobFileError(*problems[0])
+        err.errors = problems
         raise err from None
+
+
+def _message(error: Any) -> str:
+    """pydantic's message, in the job file's words (every error, not only the first)."""
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def read_text(p: Path) -> str:
@@ -228,10 +231,12 @@ def read_text(p: Path) -> str:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         raise JobFileError("", f"cannot read {p}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        # checked before wrapping the descriptor: Python refuses to open a directory as a file
+        os.close(fd)
+        raise JobFileError("", f"{p} is not a regular file ({_kind(info.st_mode)})")
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise JobFileError("", f"{p} is not a regular file ({_kind(info.st_mode)})")
         # the size, then a bounded read: a file that grows in between is still cut at the cap
         data = f.read(MAX_BYTES + 1) if info.st_size <= MAX_BYTES else b""
     if info.st_size > MAX_BYTES or len(data) > MAX_BYTES:

@@ -96,7 +96,7 @@ def make_plan(spec: JobFile, cloud: Cloud, settings: Settings, job_id: str | Non
             sources.append(source)
     targets = _resolve_targets(cloud, spec, sources, job_id)
     job = Job(id=job_id, created=time.time(), sources=sources, targets=targets, options=options)
-    validate.check(job, cloud)
+    validate.check(spec, job, cloud)
     plan = Plan(job)
     _steps(plan, cloud)
     return plan

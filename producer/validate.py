@@ -13,35 +13,42 @@ import difflib
 
 from diskferry import rules
 from diskferry.cloud import Cloud, ResourceId
-from diskferry.errors import JobFileError
+from diskferry.errors import JobFileError, NotFound
 from diskferry.model import Job, Role, Source, Target, normalize_region
 from diskferry.pipeline import layout
+from diskferry.producer.jobfile import JobFile
 
 Problem = tuple[str, str]
 
 
-def check(job: Job, cloud: Cloud) -> None:
-    """Raise JobFileError listing every problem of the resolved ``job``; return if there is none."""
-    problems = [*_regions(job, cloud), *_destinations(job)]
+def check(spec: JobFile, job: Job, cloud: Cloud) -> None:
+    """Raise JobFileError listing every problem of ``job``, resolved from ``spec``; return if
+    there is none."""
+    problems = [*_regions(spec, job, cloud), *_destinations(job)]
     if problems:
         err = JobFileError(*problems[0])
         err.errors = problems
         raise err
 
 
-def _regions(job: Job, cloud: Cloud) -> list[Problem]:
+def _regions(spec: JobFile, job: Job, cloud: Cloud) -> list[Problem]:
     """A misspelled region (``westeurpoe``) would otherwise fail only when the first resource is
     created there, after the sources were snapshotted and granted."""
     out: list[Problem] = []
     for i, target in enumerate(job.targets):
-        known = cloud.subscriptions.regions(target.subscription_id)
+        try:
+            known = cloud.subscriptions.regions(target.subscription_id)
+        except NotFound as exc:
+            out.append((f"targets[{i}].subscription_id", f"{target.subscription_id}: {exc.code}: {exc.message}"))
+            continue
         region = normalize_region(target.region)
         if region in known:
             continue
         close = difflib.get_close_matches(region, sorted(known), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
+        written = spec.targets[i].region
         out.append((f"targets[{i}].region",
-                    f"{target.region!r} is not a region of subscription {target.subscription_id}{hint}"))
+                    f"{written!r} is not a region of subscription {target.subscription_id}{hint}"))
     return out
 
 
@@ -64,7 +71,7 @@ def _destinations(job: Job) -> list[Problem]:
                                                                f"disk {hit[1]}", target)))
             if job.builds_image(source):
                 image = layout.image_id(job, source, target)
-                name = ResourceId.parse(image).name
+                name = image.rsplit("/", 1)[1]
                 out += _name("options.image_name", job.options.image_name, name, "image",
                              f"{_what(source)} at {target.key}")
                 if image.lower() in sources:

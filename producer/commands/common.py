@@ -67,7 +67,8 @@ def azure_failure(term: Terminal, path: Path, err: DiskferryError) -> NoReturn:
     unavailability."""
     if isinstance(err, JobFileError):
         invalid_job_file(term, path, err)
-    bad = err.code in ("NotFound", "ResourceNotFound", "ResourceGroupNotFound") or err.code in REFUSALS
+    bad = err.code in ("NotFound", "ResourceNotFound", "ResourceGroupNotFound", "SubscriptionNotFound") \
+        or err.code in REFUSALS
     code = EXIT_BAD_INPUT if bad else EXIT_UNAVAILABLE
     fail(term, f"{err.code}: {err.message}", code, error=err.code)
 
