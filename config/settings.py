@@ -48,6 +48,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from diskferry import rules
+
 DAY = 24 * 3600
 MIB = 1024 * 1024
 #: Azure refuses a disk SAS longer than this
@@ -156,6 +158,9 @@ class Settings:
             raise SettingsError("DISKFERRY_CONCURRENCY must be >= 1")
         if self.queue == self.poll_queue:
             raise SettingsError("DISKFERRY_QUEUE and DISKFERRY_POLL_QUEUE must differ")
+        # the default subscription of job files goes into ARM URLs: a GUID, or nothing
+        if self.subscription_id and (problem := rules.subscription_problem(self.subscription_id)):
+            raise SettingsError(f"AZURE_SUBSCRIPTION_ID: {problem}")
 
     def __repr__(self) -> str:
         fields = {k: v for k, v in self.__dict__.items() if k != "vault_key"}

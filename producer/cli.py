@@ -12,7 +12,7 @@ import sys
 import click
 
 from diskferry.config.settings import SettingsError
-from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, usage_error
+from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, json_error
 from diskferry.producer.commands.jobs import list_jobs
 from diskferry.producer.commands.plan import plan
 from diskferry.producer.commands.status import status
@@ -42,12 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except click.ClickException as exc:
         exc.show()
-        usage_error(exc, sys.argv[1:] if argv is None else argv)
+        json_error(argv, "UsageError", exc.format_message(), EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         return 130
     except SettingsError as exc:
         click.echo(f"error: invalid settings: {exc}", err=True)
+        json_error(argv, "InvalidSettings", f"invalid settings: {exc}", EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT
     except ConnectionError as exc:
         click.echo(f"error: cannot reach Redis: {exc}", err=True)

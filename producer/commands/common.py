@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -73,12 +74,12 @@ def azure_failure(term: Terminal, path: Path, err: DiskferryError) -> NoReturn:
     fail(term, f"{err.code}: {err.message}", code, error=err.code)
 
 
-def usage_error(exc: click.ClickException, argv: list[str]) -> None:
-    """A misused command line in ``--json`` mode is answered in JSON too (click has shown it)."""
-    if "--json" in argv:
-        Terminal(json_mode=True).json(
-            {"error": {"code": "UsageError", "message": exc.format_message(), "fields": []},
-             "exit_code": EXIT_BAD_INPUT})
+def json_error(argv: list[str] | None, code: str, message: str, exit_code: int) -> None:
+    """An error caught outside any command (a misused command line, invalid settings): shown on
+    stderr by the caller, and answered in JSON too when the command line asks for ``--json``."""
+    if "--json" in (sys.argv[1:] if argv is None else argv):
+        Terminal(json_mode=True).json({"error": {"code": code, "message": message, "fields": []},
+                                       "exit_code": exit_code})
 
 
 def wait(term: Terminal, job_id: str, interval: float) -> int:

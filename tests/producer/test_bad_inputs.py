@@ -136,13 +136,22 @@ class Run:
     err: str
 
 
-def _run(bench: Bench, argv: list[str], in_process: bool, capsys: pytest.CaptureFixture[str]) -> Run:
+def _run(bench: Bench, argv: list[str], in_process: bool, capsys: pytest.CaptureFixture[str],
+         env: dict[str, str] | None = None) -> Run:
+    """``diskferry ARGV`` with the bench's environment plus ``env``."""
     if not in_process:
-        done = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", *argv], env=bench.env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", *argv], env={**bench.env, **(env or {})},
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
         return Run(done.returncode, done.stdout, done.stderr)
     capsys.readouterr()
-    code = main(argv)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
+        get_settings.cache_clear()  # settings are read once per process: read these
+        try:
+            code = main(argv)
+        finally:
+            get_settings.cache_clear()
     out, err = capsys.readouterr()
     return Run(code, out, err)
 
@@ -171,7 +180,7 @@ def test_bad_input_exits_2_naming_it_and_changes_nothing(
     for argv in _command_lines(bench, case):
         counters, keys = bench.admin.counters(), bench.redis.dbsize()
 
-        run = _run(bench, argv, not case.get("process"), capsys)
+        run = _run(bench, argv, not case.get("process"), capsys, bench.fill(case.get("env")))
 
         shown = f"{argv}\nstdout: {run.out}\nstderr: {run.err}"
         assert run.code == 2, shown
