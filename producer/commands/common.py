@@ -32,6 +32,10 @@ EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: seconds between progress updates: checked before anything is submitted (a negative value
+#: would otherwise fail only after the job was enqueued, when the first wait begins)
+INTERVAL = click.FloatRange(min=0, min_open=True)
+
 
 def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")(fn)
