@@ -32,6 +32,12 @@ SUBSCRIPTION_RULE = "a GUID such as 00000000-0000-0000-0000-000000000000"
 _GUID = re.compile(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}")
 
 
+#: tag names (docs "Use tags to organize your Azure resources", limitations): up to 512
+#: characters, none of ``< > % & \ ? /``
+TAG_NAME_RULE = "1-512 characters, none of < > % & \\ ? /"
+_TAG_NAME_REFUSED = frozenset("<>%&\\?/")
+
+
 def _describe(name: str) -> str:
     shown = name if len(name) <= 100 else name[:97] + "..."
     return f"{shown!r} ({len(name)} characters)" if len(name) > 80 else repr(shown)
@@ -54,6 +60,12 @@ def storage_account_problem(name: str) -> str | None:
     if _STORAGE_ACCOUNT.fullmatch(name):
         return None
     return f"storage account name {_describe(name)} breaks Azure's rule: {STORAGE_ACCOUNT_RULE}"
+
+
+def tag_name_problem(name: str) -> str | None:
+    if 0 < len(name) <= 512 and not _TAG_NAME_REFUSED.intersection(name):
+        return None
+    return f"tag name {_describe(name)} breaks Azure's rule: {TAG_NAME_RULE}"
 
 
 def subscription_problem(value: str) -> str | None:

@@ -134,6 +134,10 @@ class OptionsSpec(_Model):
         reserved = [k for k in v if k.lower().startswith("diskferry-")]
         if reserved:
             raise ValueError(f"tags starting with 'diskferry-' are diskferry's own: {', '.join(reserved)}")
+        # refused here, not by the first import at a target once the copies are done
+        broken = [problem for k in v if (problem := rules.tag_name_problem(k))]
+        if broken:
+            raise ValueError("; ".join(broken))
         return v
 
     @property

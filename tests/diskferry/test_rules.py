@@ -38,3 +38,10 @@ def test_subscription_ids_are_guids() -> None:
     assert rules.subscription_problem("../../providers") is not None
     assert rules.storage_account_problem("Bad_Name") is not None
     assert rules.storage_account_problem("brazilrepl") is None
+
+
+@pytest.mark.parametrize("name", ["team/owner", "a<b", "cost%", "r&d", "a\\b", "why?", "x" * 513, ""])
+def test_tag_names_azure_refuses(name: str) -> None:
+    problem = rules.tag_name_problem(name)
+    assert problem is not None and rules.TAG_NAME_RULE in problem
+    assert rules.tag_name_problem("owner.team-1 (ops)") is None
