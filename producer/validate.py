@@ -2,7 +2,7 @@
 against the subscription's, destination names against Azure's rules, and destinations that
 would be the sources themselves.
 
-One pass, called by the planner before it reads anything at the targets; every problem is
+One pass, called once by the planner before it plans any step; every problem is
 reported at once, as a :class:`~diskferry.errors.JobFileError` naming the field
 (``targets[1].region``, ``options.name``), so the operator fixes the file in one go.
 """
