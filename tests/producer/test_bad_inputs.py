@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,8 @@ class Bench:
     redis: redis.Redis
     admin: AdminClient
     tmp: Path
+    #: folders made outside ``tmp``, removed at the end
+    outside: list[Path] = field(default_factory=list)
 
     def fill(self, value: Any) -> Any:
         """``value`` with $RG, $SUB, ... replaced, through lists and mappings."""
@@ -85,9 +90,12 @@ def bench(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.Te
         for key, value in env.items():
             mp.setenv(key, value)
         get_settings.cache_clear()
+        bench = Bench(env, values, client, admin, tmp)
         try:
-            yield Bench(env, values, client, admin, tmp)
+            yield bench
         finally:
+            for folder in bench.outside:
+                shutil.rmtree(folder, ignore_errors=True)
             get_settings.cache_clear()
             admin.close()
             client.close()
@@ -120,8 +128,11 @@ def _odd_file(bench: Bench, kind: str, path: Path) -> Path:
         path = bench.tmp / "a-directory"
         path.mkdir(exist_ok=True)
     elif kind == "unreadable":
-        if os.geteuid() == 0:
-            pytest.skip("root reads any file: permissions cannot make one unreadable")
+        # in a folder anyone may enter (pytest's are root's own): only the file's mode refuses
+        folder = Path(tempfile.mkdtemp(prefix="diskferry-unreadable-"))
+        folder.chmod(0o755)
+        bench.outside.append(folder)
+        path = folder / "job.yaml"
         path.write_text(Path(bench.values["FILE"]).read_text())
         path.chmod(0)
     elif kind != "missing":
@@ -136,9 +147,24 @@ class Run:
     err: str
 
 
+@contextmanager
+def _unprivileged() -> Iterator[None]:
+    """Root reads a file whatever its permissions: run as nobody (the effective uid only, so
+    that root comes back after) for a permission to mean anything."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
 def _run(bench: Bench, argv: list[str], in_process: bool, capsys: pytest.CaptureFixture[str],
-         env: dict[str, str] | None = None) -> Run:
-    """``diskferry ARGV`` with the bench's environment plus ``env``."""
+         env: dict[str, str] | None = None, unprivileged: bool = False) -> Run:
+    """``diskferry ARGV`` with the bench's environment plus ``env`` (in-process: as nobody, if
+    ``unprivileged``)."""
     if not in_process:
         done = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", *argv], env={**bench.env, **(env or {})},
                               cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
@@ -149,7 +175,8 @@ def _run(bench: Bench, argv: list[str], in_process: bool, capsys: pytest.Capture
             mp.setenv(key, value)
         get_settings.cache_clear()  # settings are read once per process: read these
         try:
-            code = main(argv)
+            with _unprivileged() if unprivileged else nullcontext():
+                code = main(argv)
         finally:
             get_settings.cache_clear()
     out, err = capsys.readouterr()
@@ -180,7 +207,8 @@ def test_bad_input_exits_2_naming_it_and_changes_nothing(
     for argv in _command_lines(bench, case):
         counters, keys = bench.admin.counters(), bench.redis.dbsize()
 
-        run = _run(bench, argv, not case.get("process"), capsys, bench.fill(case.get("env")))
+        run = _run(bench, argv, not case.get("process"), capsys, bench.fill(case.get("env")),
+                   unprivileged=case.get("file") == "unreadable")
 
         shown = f"{argv}\nstdout: {run.out}\nstderr: {run.err}"
         assert run.code == 2, shown
