@@ -52,6 +52,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from diskferry import rules
+
 DAY = 24 * 3600
 MIB = 1024 * 1024
 #: Azure refuses a disk SAS longer than this
@@ -98,6 +100,11 @@ class AzureAccess:
     identity: AzureIdentity = AzureIdentity()
     #: CA bundle that verifies Azure's endpoints (None: the system store)
     ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        # the default subscription of job files goes into ARM URLs: a GUID, or nothing
+        if self.subscription_id and (problem := rules.subscription_problem(self.subscription_id)):
+            raise SettingsError(f"AZURE_SUBSCRIPTION_ID: {problem}")
 
 
 @dataclass(frozen=True)

@@ -101,15 +101,16 @@ def check_template(template: str, *, image: bool = False) -> None:
 def result_disk(
     template: str, *, source: str, source_rg: str, disk: str, key: DiskKey, region: str, job_id: str, rg: str
 ) -> str:
-    """The destination disk's name from the job's template (``{source}-{disk}-{region}``)."""
+    """The destination disk's name from the job's template (``{source}-{disk}-{region}``), as
+    rendered: never rewritten to fit Azure's rules (the planner refuses a name that breaks them,
+    ``diskferry.rules``), because an operator's naming policy is why the name is what it is."""
     lun = key[3:] if key.startswith("lun") else "os"
-    raw = template.format(
+    return template.format(
         source=source, source_rg=source_rg, disk=disk, key=key, lun=lun, region=normalize_region(region),
         job=job_id, rg=rg,
     )
-    return resource_name(raw)
 
 
 def result_image(template: str, *, source: str, source_rg: str, region: str, job_id: str, rg: str) -> str:
-    raw = template.format(source=source, source_rg=source_rg, region=normalize_region(region), job=job_id, rg=rg)
-    return resource_name(raw)
+    """The destination image's name from the job's template, as rendered (see :func:`result_disk`)."""
+    return template.format(source=source, source_rg=source_rg, region=normalize_region(region), job=job_id, rg=rg)

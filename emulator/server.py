@@ -16,7 +16,7 @@ from pathlib import Path
 import trustme
 from aiohttp import web
 
-from diskferry.emulator import admin, auth, compute, network, storage
+from diskferry.emulator import admin, auth, compute, locations, network, storage
 from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, error_response, register_operations
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
@@ -45,6 +45,7 @@ def build_arm_router() -> ArmRouter:
     register_operations(router)
     compute.register(router)
     network.register(router)
+    locations.register(router)
     storage.register(router)
     return router
 

@@ -17,7 +17,7 @@ import click
 
 from diskferry.config.settings import SettingsError
 from diskferry.errors import Unavailable, redact, unreachable
-from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, json_error
 from diskferry.producer.commands.jobs import list_jobs
 from diskferry.producer.commands.plan import plan
 from diskferry.producer.commands.status import status
@@ -50,19 +50,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except click.ClickException as exc:
         exc.show()
+        json_error(args, "UsageError", exc.format_message(), EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         return 130
     except SettingsError as exc:
         term.error(f"invalid settings: {exc}")
+        json_error(args, "InvalidSettings", f"invalid settings: {exc}", EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT
     except Unavailable as exc:
         term.error(f"{exc.code}: {exc.message}")
+        json_error(args, exc.code, exc.message, EXIT_UNAVAILABLE)
         return EXIT_UNAVAILABLE
     except Exception as exc:
         if not unreachable(exc):
             raise  # a bug: its traceback is what a report needs
-        term.error(f"cannot reach Redis or the broker: {redact(str(exc))}")
+        message = f"cannot reach Redis or the broker: {redact(str(exc))}"
+        term.error(message)
+        json_error(args, "RedisUnavailable", message, EXIT_UNAVAILABLE)
         return EXIT_UNAVAILABLE
     return 0
 

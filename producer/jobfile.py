@@ -8,15 +8,25 @@ YAML or JSON. ``python -m diskferry.producer.jobfile`` prints the JSON Schema (k
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from diskferry import naming
+from diskferry import naming, rules
 from diskferry.errors import JobFileError
 from diskferry.model import Consistency, ImageMode
 
@@ -24,7 +34,27 @@ from diskferry.model import Consistency, ImageMode
 DISK_SKUS = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "PremiumV2_LRS", "UltraSSD_LRS",
              "StandardSSD_ZRS", "Premium_ZRS")
 
-Name = Annotated[str, Field(min_length=1, max_length=90, pattern=r"^[A-Za-z0-9_().-]+$")]
+#: a job file larger than this is refused before it is read (job files are a few KiB; a
+#: mistaken path to a disk image or a log must not be loaded into memory)
+MAX_BYTES = 1024 * 1024
+
+
+def _rule(problem: Any) -> Any:
+    """A validator from a ``diskferry.rules`` check: the value, or the rule it breaks."""
+
+    def check(value: str) -> str:
+        found = problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+
+    return AfterValidator(check)
+
+
+#: checked by Azure's rule (and never put into an ARM URL otherwise: ``..`` would climb the path)
+Name = Annotated[str, _rule(rules.resource_group_problem), Field(json_schema_extra={
+    "minLength": 1, "maxLength": 90, "pattern": r"^[A-Za-z0-9_().-]*[A-Za-z0-9_()-]$"})]
+SubscriptionId = Annotated[str, _rule(rules.subscription_problem), Field(json_schema_extra={"format": "uuid"})]
 ResourceName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
 
@@ -35,7 +65,7 @@ class _Model(BaseModel):
 class SourceSpec(_Model):
     """VMs and managed images in one resource group."""
 
-    subscription_id: str | None = Field(None, description="default: AZURE_SUBSCRIPTION_ID")
+    subscription_id: SubscriptionId | None = Field(None, description="default: AZURE_SUBSCRIPTION_ID")
     resource_group: Name
     vms: list[ResourceName] = Field(default_factory=list, description="OS + data disks of each VM")
     images: list[ResourceName] = Field(default_factory=list, description="managed images: their OS + data disks")
@@ -57,7 +87,7 @@ class TargetSpec(_Model):
 
     region: Annotated[str, Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9 ]+$")]
     resource_group: Name = Field(description="created when absent")
-    subscription_id: str | None = Field(None, description="default: the source's subscription")
+    subscription_id: SubscriptionId | None = Field(None, description="default: the source's subscription")
     staging_account: Annotated[str, Field(pattern=r"^[a-z0-9]{3,24}$")] | None = Field(
         None, description="an existing storage account in the region; when omitted the job creates one and "
         "deletes it at the end")
@@ -104,6 +134,10 @@ class OptionsSpec(_Model):
         reserved = [k for k in v if k.lower().startswith("diskferry-")]
         if reserved:
             raise ValueError(f"tags starting with 'diskferry-' are diskferry's own: {', '.join(reserved)}")
+        # refused here, not by the first import at a target once the copies are done
+        broken = [problem for k in v if (problem := rules.tag_name_problem(k))]
+        if broken:
+            raise ValueError("; ".join(broken))
         return v
 
     @property
@@ -177,23 +211,58 @@ def parse(data: Any) -> JobFile:
     try:
         return JobFile.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _field(tuple(first["loc"]))
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown field"
-        err = JobFileError(field, message)
-        err.errors = [(_field(tuple(e["loc"])), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
+        problems = [(_field(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+        err = JobFileError(*problems[0])
+        err.errors = problems
         raise err from None
+
+
+def _message(error: Any) -> str:
+    """pydantic's message, in the job file's words (every error, not only the first)."""
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def read_text(p: Path) -> str:
+    """The file's text: a regular file of at most MAX_BYTES, in UTF-8.
+
+    Opened without blocking (a FIFO would otherwise wait for a writer forever), checked with
+    ``fstat`` on the open descriptor (no race with a rename), and read only after its size is
+    known to be under the cap.
+    """
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise JobFileError("", f"cannot read {p}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        # checked before wrapping the descriptor: Python refuses to open a directory as a file
+        os.close(fd)
+        raise JobFileError("", f"{p} is not a regular file ({_kind(info.st_mode)})")
+    with os.fdopen(fd, "rb") as f:
+        # the size, then a bounded read: a file that grows in between is still cut at the cap
+        data = f.read(MAX_BYTES + 1) if info.st_size <= MAX_BYTES else b""
+    if info.st_size > MAX_BYTES or len(data) > MAX_BYTES:
+        raise JobFileError("", f"{p} is larger than {MAX_BYTES // 1024} KiB; a job file is a few KiB of YAML or JSON")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise JobFileError("", f"{p} is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x})") from None
+
+
+def _kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 def load(path: Path | str) -> JobFile:
     """Read a YAML or JSON job file (JSON is YAML)."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise JobFileError("", f"cannot read {p}: {exc.strerror}") from None
+    text = read_text(p)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -27,6 +27,7 @@ from diskferry.model import (
     same_region,
 )
 from diskferry.pipeline import layout
+from diskferry.producer import validate
 from diskferry.producer.jobfile import JobFile, SourceSpec
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def make_plan(spec: JobFile, cloud: Cloud, settings: Settings, job_id: str | Non
             sources.append(source)
     targets = _resolve_targets(cloud, spec, sources, job_id)
     job = Job(id=job_id, created=time.time(), sources=sources, targets=targets, options=options)
+    validate.check(spec, job, cloud)
     plan = Plan(job)
     _steps(plan, cloud)
     return plan

@@ -1,7 +1,8 @@
 """All terminal output of the CLI goes through one ``Terminal``.
 
 Human output (tables, live progress) goes to stdout through Rich; ``--json`` switches
-every command to one JSON document on stdout; errors always go to stderr. Keeping that
+every command to one JSON document on stdout (an error's too, ``{"error": ...}``); errors
+always go to stderr as well. Keeping that
 decision here means commands never print directly.
 """
 

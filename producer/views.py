@@ -104,7 +104,9 @@ def failures(job: JobStatus) -> list[str]:
 
 def list_table(jobs: list[JobSummary]) -> Table:
     t = Table(title="jobs", title_justify="left")
-    for col in ("job", "created", "phase", "sources", "targets", "disks", "ok", "failed"):
+    # the id is what `status` and `watch` take: never cut or wrapped, however narrow the terminal
+    t.add_column("job", no_wrap=True, min_width=max((len(j.id) for j in jobs), default=3))
+    for col in ("created", "phase", "sources", "targets", "disks", "ok", "failed"):
         t.add_column(col)
     for j in jobs:
         t.add_row(

@@ -11,6 +11,7 @@ from diskferry.cloud.compute import Compute
 from diskferry.cloud.network import Network
 from diskferry.cloud.operations import Checked, Operation
 from diskferry.cloud.storage import Storage
+from diskferry.cloud.subscriptions import Subscriptions
 from diskferry.config.settings import AzureAccess
 
 #: the SDKs log every request and token at INFO: at fleet scale that buries diskferry's own
@@ -27,6 +28,7 @@ class Cloud:
         self.compute = Compute(self.credential, options)
         self.network = Network(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)
+        self.subscriptions = Subscriptions(self.credential, options)
         self.default_subscription = azure.subscription_id
 
     def check(self, op: Operation) -> Checked:

@@ -19,6 +19,7 @@ from diskferry.emulator.compute import common, content, resourcegroups
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, required
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
+from diskferry.emulator.locations import check_location
 from diskferry.emulator.vhd import FOOTER_SIZE
 
 TYPE = ResourceType("image", "images")
@@ -109,6 +110,7 @@ def _source_refs(profile: Doc) -> list[tuple[Any, str]]:
 async def put(ctx: ArmRequest) -> web.StreamResponse:
     body = await ctx.body()
     location = common.resource_location(ctx.emu, body, ctx.sub, ctx.rg)
+    check_location(location, "Microsoft.Compute/images")
     name = ctx.params["name"]
     props = body.get("properties") or {}
     existing = TYPE.find(ctx.emu, ctx.sub, ctx.rg, name)

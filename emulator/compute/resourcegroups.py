@@ -10,6 +10,7 @@ from diskferry.emulator import clock
 from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, page
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, bad_request, rg_not_found
+from diskferry.emulator.locations import check_location
 
 KIND = "resourcegroup"
 RGS = "/subscriptions/{sub}/resourcegroups"
@@ -33,6 +34,7 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
     location = str(body.get("location", "")).replace(" ", "").lower()
     if not location:
         raise bad_request("The 'location' property is required.", "LocationRequired")
+    check_location(location, "resourceGroups")
     key = rg_key(ctx.sub, ctx.rg)
     existing = ctx.emu.store.get(KIND, key)
     if existing is not None:

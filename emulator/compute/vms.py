@@ -29,6 +29,7 @@ from diskferry.emulator.compute import availabilitysets, common, disklike, disks
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, public, required
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, bad_request, conflict, not_found
+from diskferry.emulator.locations import check_location
 from diskferry.emulator.network import nics
 
 TYPE = ResourceType("vm", "virtualMachines")
@@ -277,6 +278,7 @@ def _kept(props: Doc) -> Doc:
 async def put(ctx: ArmRequest) -> web.StreamResponse:
     body = await ctx.body()
     location = common.resource_location(ctx.emu, body, ctx.sub, ctx.rg)
+    check_location(location, "Microsoft.Compute/virtualMachines")
     name = ctx.params["name"]
     existing = TYPE.find(ctx.emu, ctx.sub, ctx.rg, name)
     props = body.get("properties") or {}

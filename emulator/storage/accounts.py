@@ -18,6 +18,7 @@ from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_respo
 from diskferry.emulator.compute import resourcegroups
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, bad_request, not_found
+from diskferry.emulator.locations import check_location
 from diskferry.emulator.storage import model
 
 Doc = dict[str, Any]
@@ -73,6 +74,7 @@ async def create(ctx: ArmRequest) -> web.StreamResponse:
     location = str(body.get("location", "")).replace(" ", "").lower()
     if not location:
         raise bad_request("The 'location' property is required.", "LocationRequired")
+    check_location(location, "Microsoft.Storage/storageAccounts")
     sku = str((body.get("sku") or {}).get("name", ""))
     if sku not in SKUS:
         raise bad_request(f"The value '{sku}' is not a valid SKU name.", "InvalidValuesForRequestParameters")

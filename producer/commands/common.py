@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,30 +34,58 @@ EXIT_INTERRUPTED = 130
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: seconds between progress updates: checked before anything is submitted (a negative value
+#: would otherwise fail only after the job was enqueued, when the first wait begins)
+INTERVAL = click.FloatRange(min=0, min_open=True)
+
 
 def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")(fn)
 
 
-def fail(term: Terminal, message: str, code: int) -> NoReturn:
+def fail(term: Terminal, message: str, code: int, *, error: str = "Error",
+         fields: list[tuple[str, str]] | None = None) -> NoReturn:
+    """Report an error and exit with ``code``: on stderr, and in ``--json`` mode also as one JSON
+    document on stdout (``{"error": {"code", "message", "fields"}, "exit_code"}``), so a script
+    that reads stdout is never left with nothing to parse."""
     term.error(message)
+    if term.json_mode:
+        doc = {"code": error, "message": message,
+               "fields": [{"field": f, "message": m} for f, m in fields or []]}
+        term.json({"error": doc, "exit_code": code})
     raise SystemExit(code)
+
+
+def invalid_job_file(term: Terminal, path: Path, err: JobFileError) -> NoReturn:
+    details = "\n".join(f"  {field or '(file)'}: {msg}" for field, msg in err.errors)
+    fail(term, f"invalid job file {path}:\n{details}", EXIT_BAD_INPUT, error=err.code, fields=err.errors)
 
 
 def load(term: Terminal, path: Path) -> JobFile:
     try:
         return api.load_jobfile(path)
     except JobFileError as err:
-        details = "\n".join(f"  {field or '(file)'}: {msg}" for field, msg in err.errors)
-        fail(term, f"invalid job file {path}:\n{details}", EXIT_BAD_INPUT)
+        invalid_job_file(term, path, err)
 
 
-def azure_failure(term: Terminal, err: DiskferryError) -> NoReturn:
-    """Planning failed: a missing source or a job the planner refuses (names that collide, ...)
-    is bad input, anything else unavailability."""
-    bad = err.code in ("NotFound", "ResourceNotFound", "ResourceGroupNotFound") or err.code in REFUSALS
+def azure_failure(term: Terminal, path: Path, err: DiskferryError) -> NoReturn:
+    """Planning failed: a field that Azure's answers show wrong (an unknown region), a missing
+    source or a job the planner refuses (names that collide, ...) is bad input, anything else
+    unavailability."""
+    if isinstance(err, JobFileError):
+        invalid_job_file(term, path, err)
+    bad = err.code in ("NotFound", "ResourceNotFound", "ResourceGroupNotFound", "SubscriptionNotFound") \
+        or err.code in REFUSALS
     code = EXIT_BAD_INPUT if bad else EXIT_UNAVAILABLE
-    fail(term, f"{err.code}: {err.message}", code)
+    fail(term, f"{err.code}: {err.message}", code, error=err.code)
+
+
+def json_error(argv: list[str] | None, code: str, message: str, exit_code: int) -> None:
+    """An error caught outside any command (a misused command line, invalid settings): shown on
+    stderr by the caller, and answered in JSON too when the command line asks for ``--json``."""
+    if "--json" in (sys.argv[1:] if argv is None else argv):
+        Terminal(json_mode=True).json({"error": {"code": code, "message": message, "fields": []},
+                                       "exit_code": exit_code})
 
 
 #: a job none of whose tasks has started after this long is said to wait for a worker

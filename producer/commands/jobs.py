@@ -10,7 +10,7 @@ from diskferry.producer.terminal import Terminal
 
 
 @click.command(name="list")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
 def list_jobs(limit: int, as_json: bool) -> None:
     """List the newest jobs."""

@@ -14,7 +14,7 @@ from diskferry.sizes import human_size
 
 
 @click.command()
-@click.argument("job_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("job_file", type=click.Path(path_type=Path))
 @json_option
 def plan(job_file: Path, as_json: bool) -> None:
     """Resolve a job file against Azure and print its steps (reads only)."""
@@ -23,7 +23,7 @@ def plan(job_file: Path, as_json: bool) -> None:
     try:
         result = api.plan_job(spec)
     except DiskferryError as err:
-        azure_failure(term, err)
+        azure_failure(term, job_file, err)
     if as_json:
         term.json(result.to_json())
         return

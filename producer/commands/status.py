@@ -19,5 +19,5 @@ def status(job_id: str, as_json: bool) -> None:
     try:
         job = api.job_status(job_id)
     except NotFound:
-        fail(term, f"no job {job_id!r} (unknown or expired)", EXIT_BAD_INPUT)
+        fail(term, f"no job {job_id!r} (unknown or expired)", EXIT_BAD_INPUT, error="JobNotFound")
     raise SystemExit(report(term, job, None if job.done and job.cleaned else api.workers_alive()))

@@ -8,14 +8,14 @@ import click
 
 from diskferry.errors import DiskferryError
 from diskferry.producer import api
-from diskferry.producer.commands.common import EXIT_OK, azure_failure, json_option, load, wait
+from diskferry.producer.commands.common import EXIT_OK, INTERVAL, azure_failure, json_option, load, wait
 from diskferry.producer.terminal import Terminal
 
 
 @click.command()
-@click.argument("job_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("job_file", type=click.Path(path_type=Path))
 @click.option("--wait", "wait_", is_flag=True, help="follow the job to its end; exit 0 only if every disk made it")
-@click.option("--interval", default=1.0, show_default=True, help="seconds between progress updates")
+@click.option("--interval", type=INTERVAL, default=1.0, show_default=True, help="seconds between progress updates")
 @json_option
 def submit(job_file: Path, wait_: bool, interval: float, as_json: bool) -> None:
     """Submit a job file; print the job id."""
@@ -24,7 +24,7 @@ def submit(job_file: Path, wait_: bool, interval: float, as_json: bool) -> None:
     try:
         job_id = api.submit_job(spec)
     except DiskferryError as err:
-        azure_failure(term, err)
+        azure_failure(term, job_file, err)
     if not wait_:
         if as_json:
             term.json({"job": job_id})

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from diskferry.config.celeryconfig import WATCHDOG, celery_config
@@ -80,3 +82,10 @@ def test_copy_restarts_and_expected_copy_time() -> None:
         Settings.from_env({"DISKFERRY_COPY_RESTARTS": "1.5"})
     s = Settings.from_env({"DISKFERRY_SAS_BANDWIDTH": str(1024 * 1024)})
     assert s.sas.expected_seconds(10 * 1024**3) == 10240  # 10 GiB at 1 MiB/s, no margin
+
+
+def test_a_default_subscription_that_is_not_a_guid_is_refused() -> None:
+    with pytest.raises(SettingsError, match=re.escape("AZURE_SUBSCRIPTION_ID: 'prod/../x' is not a subscription id")):
+        Settings.from_env({"AZURE_SUBSCRIPTION_ID": "prod/../x"})
+    guid = "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
+    assert Settings.from_env({"AZURE_SUBSCRIPTION_ID": guid}).subscription_id == guid

@@ -66,3 +66,13 @@ def test_unknown_placeholder_is_refused() -> None:
         naming.check_template("{vm}-{disk}")
     with pytest.raises(naming.NameTemplateError):
         naming.check_template("{disk}", image=True)
+
+
+def test_result_names_are_never_rewritten() -> None:
+    """The planner refuses a name that breaks Azure's rules (diskferry.rules); naming must not
+    quietly make it fit, or a naming policy would be broken without anyone knowing."""
+    disk = naming.result_disk("{source} {disk}.", source="vm", source_rg="s", disk="d", key="os", region="r",
+                              job_id="j", rg="g")
+    assert disk == "vm d."
+    assert naming.result_image("{source}/" + "x" * 90, source="vm", source_rg="s", region="r", job_id="j",
+                               rg="g") == "vm/" + "x" * 90

@@ -14,11 +14,13 @@ from diskferry.emulator.compute.disklike.access import grant, revoke
 from diskferry.emulator.compute.disklike.create import create
 from diskferry.emulator.compute.disklike.resource import Flavor, begin, deletion_blocker
 from diskferry.emulator.compute.disklike.update import update
+from diskferry.emulator.locations import check_location
 
 
 async def put(flavor: Flavor, ctx: ArmRequest) -> web.StreamResponse:
     body = await ctx.body()
     location = common.resource_location(ctx.emu, body, ctx.sub, ctx.rg)
+    check_location(location, flavor.rt.type)
     existing = flavor.rt.find(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"])
     if existing is None:
         return await create(flavor, ctx, body, location)

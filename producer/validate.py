@@ -1,0 +1,98 @@
+"""What a job file can only be checked against once its sources are resolved: target regions
+against the subscription's, destination names against Azure's rules, and destinations that
+would be the sources themselves.
+
+One pass, called once by the planner before it plans any step; every problem is
+reported at once, as a :class:`~diskferry.errors.JobFileError` naming the field
+(``targets[1].region``, ``options.name``), so the operator fixes the file in one go.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from diskferry import rules
+from diskferry.cloud import Cloud, ResourceId
+from diskferry.errors import JobFileError, NotFound
+from diskferry.model import Job, Role, Source, Target, normalize_region
+from diskferry.pipeline import layout
+from diskferry.producer.jobfile import JobFile
+
+Problem = tuple[str, str]
+
+
+def check(spec: JobFile, job: Job, cloud: Cloud) -> None:
+    """Raise JobFileError listing every problem of ``job``, resolved from ``spec``; return if
+    there is none."""
+    problems = [*_regions(spec, job, cloud), *_destinations(job)]
+    if problems:
+        err = JobFileError(*problems[0])
+        err.errors = problems
+        raise err
+
+
+def _regions(spec: JobFile, job: Job, cloud: Cloud) -> list[Problem]:
+    """A misspelled region (``westeurpoe``) would otherwise fail only when the first resource is
+    created there, after the sources were snapshotted and granted."""
+    out: list[Problem] = []
+    for i, target in enumerate(job.targets):
+        try:
+            known = cloud.subscriptions.regions(target.subscription_id)
+        except NotFound as exc:
+            out.append((f"targets[{i}].subscription_id", f"{target.subscription_id}: {exc.code}: {exc.message}"))
+            continue
+        region = normalize_region(target.region)
+        if region in known:
+            continue
+        close = difflib.get_close_matches(region, sorted(known), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        written = spec.targets[i].region
+        out.append((f"targets[{i}].region",
+                    f"{written!r} is not a region of subscription {target.subscription_id}{hint}"))
+    return out
+
+
+def _destinations(job: Job) -> list[Problem]:
+    """Every result name as the templates render it, checked against Azure's rules and
+    against the job's own sources; each problem once per template and name."""
+    sources = {s.resource_id.lower(): s for s in job.sources}
+    source_disks = {d.resource_id.lower(): (s, d.key) for s in job.sources for d in s.disks}
+    out: list[Problem] = []
+    for source in job.sources:
+        for target in job.targets:
+            for disk in source.disks:
+                dest = layout.destination(job, source, target, disk)
+                if dest.role is Role.result:
+                    made = f"{_what(source)} disk {disk.key} at {target.key}"
+                    out += _name("options.name", job.options.name, dest.name, "disk", made)
+                    hit = source_disks.get(dest.id.lower())
+                    if hit is not None:
+                        out.append(("options.name", _overwrite(job.options.name, dest.id, f"{_what(hit[0])} "
+                                                               f"disk {hit[1]}", target)))
+            if job.builds_image(source):
+                image = layout.image_id(job, source, target)
+                name = image.rsplit("/", 1)[1]
+                out += _name("options.image_name", job.options.image_name, name, "image",
+                             f"{_what(source)} at {target.key}")
+                if image.lower() in sources:
+                    out.append(("options.image_name", _overwrite(job.options.image_name, image,
+                                                                 _what(sources[image.lower()]), target)))
+    return list(dict.fromkeys(out))
+
+
+def _name(field: str, template: str, name: str, what: str, made: str) -> list[Problem]:
+    problem = rules.compute_name_problem(name, what)
+    if problem is None:
+        return []
+    return [(field, f"{problem}; the template {template!r} makes it for {made}")]
+
+
+def _overwrite(template: str, resource_id: str, what: str, target: Target) -> str:
+    rid = ResourceId.parse(resource_id)
+    return (f"the template {template!r} names {rid.resource_group}/{rid.name} at target {target.key}, which is "
+            f"{what} itself: the copy would overwrite its own source; use another resource group or a "
+            "template with {region} or {job}")
+
+
+def _what(source: Source) -> str:
+    return f"{source.kind.value} {source.resource_group}/{source.name}"
