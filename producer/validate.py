@@ -10,13 +10,17 @@ reported at once, as a :class:`~diskferry.errors.JobFileError` naming the field
 from __future__ import annotations
 
 import difflib
+from typing import TYPE_CHECKING
 
 from diskferry import rules
-from diskferry.cloud import Cloud, ResourceId
+from diskferry.cloud import ResourceId
 from diskferry.errors import JobFileError, NotFound
 from diskferry.model import Job, Role, Source, Target, normalize_region
 from diskferry.pipeline import layout
 from diskferry.producer.jobfile import JobFile
+
+if TYPE_CHECKING:
+    from diskferry.cloud import Cloud
 
 Problem = tuple[str, str]
 

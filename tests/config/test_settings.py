@@ -88,4 +88,4 @@ def test_a_default_subscription_that_is_not_a_guid_is_refused() -> None:
     with pytest.raises(SettingsError, match=re.escape("AZURE_SUBSCRIPTION_ID: 'prod/../x' is not a subscription id")):
         Settings.from_env({"AZURE_SUBSCRIPTION_ID": "prod/../x"})
     guid = "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
-    assert Settings.from_env({"AZURE_SUBSCRIPTION_ID": guid}).subscription_id == guid
+    assert Settings.from_env({"AZURE_SUBSCRIPTION_ID": guid}).azure.subscription_id == guid

@@ -6,6 +6,7 @@ end-to-end runs against real workers are in ``tests/fleet/test_cli.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -94,7 +95,9 @@ def test_json_mode_answers_errors_as_json(
     code, out, err = run(capsys, "list", "--json")
     assert code == 3
     assert "Traceback" not in out + err
-    assert "Connection refused" in out + err
+    doc = json.loads(out)
+    assert doc["exit_code"] == 3 and doc["error"]["code"] == "RedisUnavailable"
+    assert "Connection refused" in doc["error"]["message"]
 
 
 @pytest.mark.parametrize(("key", "message"), [

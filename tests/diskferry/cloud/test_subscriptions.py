@@ -16,7 +16,7 @@ LIST = "Microsoft.Resources/subscriptions/locations/read"
 
 
 def test_regions_are_listed_once_per_subscription(emulator: EmulatorProcess, admin: AdminClient) -> None:
-    cloud = Cloud(Settings.from_env(emulator.env))
+    cloud = Cloud(Settings.from_env(emulator.env).azure)
     sub = emulator.env["AZURE_SUBSCRIPTION_ID"]
     before = admin.counters()
 
@@ -30,7 +30,7 @@ def test_regions_are_listed_once_per_subscription(emulator: EmulatorProcess, adm
 
 
 def test_an_unknown_subscription_is_not_found(emulator: EmulatorProcess) -> None:
-    cloud = Cloud(Settings.from_env(emulator.env))
+    cloud = Cloud(Settings.from_env(emulator.env).azure)
     with pytest.raises(NotFound) as err:
         cloud.subscriptions.regions("0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9")
     assert err.value.code == "SubscriptionNotFound"
