@@ -59,7 +59,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             CLEANUP: {"queue": settings.queue},
             WATCHDOG: {"queue": settings.poll_queue},
         },
-        # errbacks go on prepare and finalize explicitly (see diskferry.producer.canvas); this keeps
+        # errbacks go on prepare and finalize explicitly (see diskferry.tasks.canvas); this keeps
         # Celery's future default and silences its pending-deprecation warning
         "task_allow_error_cb_on_chord_header": True,
         "worker_send_task_events": True,

@@ -81,7 +81,7 @@ def _check_broker(app: Celery) -> None:
 
 
 def _enqueue(app: Celery, settings: Settings, store: JobStore, job: Job) -> None:
-    from diskferry.producer.canvas import header_ids, job_canvases
+    from diskferry.tasks.canvas import header_ids, job_canvases
 
     canvases = job_canvases(app, settings, job)
     for (source, target), canvas in zip(job.pairs(), canvases, strict=True):

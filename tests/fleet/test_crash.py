@@ -20,7 +20,12 @@ copy's poll chain ends there; the job's watchdog (``diskferry.tasks.watchdog``) 
 redelivery can come any more (``tests/fleet/test_watchdog.py`` loses one on purpose).
 
 This test's workers run with V = 8 s and polls every 0.5 s (the settings demand V >= 4 x
-the poll interval); production keeps the 12-hour default.
+the poll interval); production keeps the 10-minute default.
+
+The same holds in every phase, because no task waits while Azure works: a worker killed
+while a job prepares, imports or cleans up holds only the countdown messages of tasks that
+will check an operation again, and its replacement takes them and finishes the operations
+(``test_a_fleet_killed_in_each_phase_is_replaced``).
 """
 
 from __future__ import annotations
@@ -108,8 +113,8 @@ def _end(pool: dict[int, str]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture
-def crash_fleet(emulator: EmulatorProcess, redis_url: str, admin: AdminClient,
+@pytest.fixture(params=[2], ids=["two-workers"])
+def crash_fleet(request: pytest.FixtureRequest, emulator: EmulatorProcess, redis_url: str, admin: AdminClient,
                 tmp_path: Path) -> Iterator[Fleet]:
     env = _env(emulator.env, redis_url)
     settings = Settings.from_env(env)
@@ -118,7 +123,7 @@ def crash_fleet(emulator: EmulatorProcess, redis_url: str, admin: AdminClient,
         with redis.Redis.from_url(url) as client:
             client.flushdb()
     client = redis.Redis.from_url(settings.state_url, decode_responses=True)
-    workers = LocalFleet(env, settings, tmp_path / "first", workers=2, cwd=ROOT)
+    workers = LocalFleet(env, settings, tmp_path / "first", workers=request.param, cwd=ROOT)
     try:
         with workers.start(app):
             yield Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings.azure), admin,
@@ -218,4 +223,73 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, a
     assert len(made) == 8
     print(f"\nworker{index} killed {kill_at:.1f} s after submit holding {len(orphans)} messages; replacement "
           f"started at {replaced_at:.1f} s; job done at {took:.1f} s")
+    assert_clean(fleet, job_id)
+
+
+def _in_preparing(fleet: Fleet, job_id: str) -> bool:
+    (source,) = fleet.store.status(job_id).sources
+    return any(fleet.store.operation(job_id, f"snapshot|{source.key}|{d.key}") for d in source.targets[0].disks)
+
+
+def _in_importing(fleet: Fleet, job_id: str) -> bool:
+    return any(d.phase is Phase.importing for d in fleet.store.status(job_id).disks())
+
+
+def _in_cleanup(fleet: Fleet, job_id: str) -> bool:
+    (source,) = fleet.store.status(job_id).sources
+    return any(fleet.store.operation(job_id, f"delete|{source.key}|{d.key}") for d in source.targets[0].disks)
+
+
+#: phase -> (the Azure operation made slow there, how to tell the job is in it)
+PHASES = {
+    "prepare": ("Microsoft.Compute/snapshots/write", _in_preparing),
+    "finalize": ("Microsoft.Compute/disks/write", _in_importing),
+    "cleanup": ("Microsoft.Compute/snapshots/delete", _in_cleanup),
+}
+
+
+@pytest.mark.parametrize("crash_fleet", [1], ids=["one-worker"], indirect=True)
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_a_fleet_killed_in_each_phase_is_replaced(crash_fleet: Fleet, admin: AdminClient, clients: Clients,
+                                                  tmp_path: Path, phase: str) -> None:
+    fleet = crash_fleet
+    slow, reached = PHASES[phase]
+    rg = f"crash{phase[:3]}-{uuid.uuid4().hex[:6]}"
+    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                        "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]}).items
+    # the slow operation outlasts the kill; it has ended when the replacement checks it
+    admin.set(copy_bandwidth=256 * 1024 * 1024, lro_latency=0.0, lro_latency_ops={slow: VISIBILITY / 2})
+    started = time.monotonic()
+    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
+    deadline = time.monotonic() + 60
+    while not reached(fleet, job_id):
+        assert time.monotonic() < deadline, f"the job never reached {phase}: {fleet.store.status(job_id)}"
+        time.sleep(0.05)
+
+    (victim,) = fleet.workers.procs
+    pool = _children(victim.pid)
+    os.kill(victim.pid, signal.SIGKILL)  # the whole fleet: nothing survives to sweep
+    killed, kill_at = time.time(), time.monotonic() - started
+    victim.wait(10)
+    try:
+        orphans = {tag for tag, at in _unacked(fleet).items() if at < killed}
+        assert orphans, f"the killed worker held no message in {phase}: the test proves nothing"
+        time.sleep(max(0.0, killed + VISIBILITY + 0.2 - time.time()))
+        replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
+        with replacement.start(fleet.app):
+            try:
+                status = fleet.wait(job_id, timeout=45)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{_broker_state(fleet, killed)}\n{replacement.tail()}") from None
+            took = time.monotonic() - started
+    finally:
+        _end(pool)
+
+    assert status.phase is Phase.succeeded, status
+    assert orphans.isdisjoint(_unacked(fleet)), "the dead worker's messages were not taken back"
+    assert_same_content(fleet, vm, status)
+    made = [d for d in clients.compute.disks.list() if (d.tags or {}).get("diskferry-job") == job_id]
+    assert len(made) == 2  # nothing made twice
+    print(f"\nkilled in {phase} {kill_at:.1f} s after submit, holding {len(orphans)} messages; job done at "
+          f"{took:.1f} s (visibility timeout {VISIBILITY} s)")
     assert_clean(fleet, job_id)

@@ -7,7 +7,7 @@ import uuid
 
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.model import Phase
-from diskferry.producer.canvas import job_canvases
+from diskferry.tasks.canvas import job_canvases
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, delta
 from tests.fleet.conftest import Fleet, vm_job

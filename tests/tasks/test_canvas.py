@@ -5,7 +5,7 @@ from celery.canvas import Signature, _chain, _chord, group
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, celery_config
 from diskferry.config.settings import Settings
-from diskferry.producer.canvas import header_ids, job_canvases, pair_canvas
+from diskferry.tasks.canvas import header_ids, job_canvases, pair_canvas
 from tests.diskferry import factories
 
 SETTINGS = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://127.0.0.1:1/0"})
