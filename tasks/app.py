@@ -13,7 +13,8 @@ def make_app(settings: Settings) -> Celery:
     from diskferry.tasks import replicate, watchdog  # noqa: F401 - registers the shared tasks
 
     celery = Celery(
-        "diskferry", include=["diskferry.tasks.replicate", "diskferry.tasks.watchdog"], set_as_current=False
+        "diskferry", include=["diskferry.tasks.replicate", "diskferry.tasks.watchdog"], set_as_current=False,
+        task_cls="diskferry.tasks.outage:OutageTolerantTask",
     )
     celery.conf.update(celery_config(settings))
     return celery
