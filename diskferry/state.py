@@ -9,7 +9,9 @@ while workers restart and after results expire. Layout (``P`` = ``diskferry:job:
   each other's writes;
 * ``P:set:{name}`` — sets used for coordination (targets finished per source, pairs
   finished per staging account), ``P:lock:{name}`` — short locks;
-* ``diskferry:jobs`` — a sorted set of job ids by creation time, for ``list``.
+* ``diskferry:jobs`` — a sorted set of job ids by creation time, for ``list``;
+* ``diskferry:claim:{resource id}`` — the job that holds a source resource alone (see
+  :mod:`diskferry.claims`), expiring with the job record's TTL.
 
 Every key expires ``ttl`` seconds after the job's last update.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -43,6 +45,25 @@ return 1
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+#: take every claim or none: the first key another job holds is returned as {key, holder}
+_CLAIM = """
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if v and v ~= ARGV[1] then return {k, v} end
+end
+for i, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'EX', ARGV[2]) end
+return {}
+"""
+
+#: drop the claims that ARGV[1] holds (and only those)
+_UNCLAIM = """
+local n = 0
+for i, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then n = n + redis.call('DEL', k) end
+end
+return n
 """
 
 Fields = dict[str, Any]
@@ -184,6 +205,8 @@ class JobStore:
         self.ttl = ttl_seconds
         self._merge = client.register_script(_MERGE)
         self._release = client.register_script(_RELEASE)
+        self._claim = client.register_script(_CLAIM)
+        self._unclaim = client.register_script(_UNCLAIM)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
@@ -393,6 +416,34 @@ class JobStore:
         finally:
             if taken:
                 self._release(keys=[key], args=[token])
+
+    # -- claims on source resources (diskferry.claims) -------------------------------------
+    CLAIM_PREFIX = "diskferry:claim:"
+
+    @classmethod
+    def _claim_key(cls, resource_id: str) -> str:
+        # ARM ids are case-insensitive
+        return cls.CLAIM_PREFIX + resource_id.lower()
+
+    def claim(self, job_id: str, resource_ids: Sequence[str]) -> tuple[str, str] | None:
+        """Claim every resource for ``job_id``, or none: returns (resource id, holder) of the
+        first that another job holds, else None."""
+        if not resource_ids:
+            return None
+        keys = [self._claim_key(r) for r in resource_ids]
+        found = cast(Sequence[str], self._claim(keys=keys, args=[job_id, self.ttl]))
+        if not found:
+            return None
+        return found[0].removeprefix(self.CLAIM_PREFIX), found[1]
+
+    def claim_holder(self, resource_id: str) -> str | None:
+        return cast(str | None, self._r.get(self._claim_key(resource_id)))
+
+    def release_claims(self, job_id: str, resource_ids: Sequence[str]) -> int:
+        """Drop the claims ``job_id`` holds on these resources; returns how many."""
+        if not resource_ids:
+            return 0
+        return int(cast(int, self._unclaim(keys=[self._claim_key(r) for r in resource_ids], args=[job_id])))
 
     def delete(self, job_id: str) -> None:
         """Remove a job record and its coordination keys (for tests and ``forget``)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from diskferry import naming
+from diskferry import claims, naming
 from diskferry.cloud import Cloud
 from diskferry.config.celeryconfig import WATCHDOG
 from diskferry.config.settings import Settings, get_settings
@@ -47,11 +47,17 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
 
         app = make_app(settings)
     job = plan.job
-    store.create(job, spec.model_dump(mode="json"))
-    canvases = job_canvases(app, settings, job)
-    for (source, target), canvas in zip(job.pairs(), canvases, strict=True):
-        for disk, (task_id, index) in header_ids(canvas, source).items():
-            store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
+    # a source another running job holds alone refuses the job here, before anything exists
+    claims.take(store, job)
+    try:
+        store.create(job, spec.model_dump(mode="json"))
+        canvases = job_canvases(app, settings, job)
+        for (source, target), canvas in zip(job.pairs(), canvases, strict=True):
+            for disk, (task_id, index) in header_ids(canvas, source).items():
+                store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
+    except BaseException:
+        claims.release_all(store, job)
+        raise
     for canvas in canvases:
         canvas.apply_async()
     # the safety net for polls the broker loses (diskferry.tasks.watchdog)

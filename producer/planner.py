@@ -35,6 +35,7 @@ from diskferry.producer.jobfile import JobFile, SourceSpec
 REFUSALS = frozenset({
     "NoSubscription", "DuplicateSource", "DuplicateDestination", "UnsupportedImageSource", "UnmanagedDisk",
     "ImageSourceNotFound", "StagingAccountNotFound", "StagingAccountRegion",
+    "SourceInUse",  # diskferry.claims: another running job holds the source
 })
 
 

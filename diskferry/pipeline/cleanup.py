@@ -4,7 +4,8 @@
   temporary disks an image was built from (or was to be);
 * a **source**, once its last target has finished (a Redis set of finished targets, so
   the check is idempotent under re-runs): every SAS revoked, vault entries deleted,
-  temporary snapshots deleted, a VM the job deallocated started again;
+  temporary snapshots deleted, a VM the job deallocated started again, and the job's claims
+  on it released (:mod:`diskferry.claims`);
 * a **staging account** the job created, once the last pair using it has finished.
 
 Cleanup runs after success, failure and unexpected errors alike (finalize and the errback).
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from diskferry import claims
 from diskferry.cloud import CopyState
 from diskferry.errors import DiskferryError, RetryLater
 from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, StagingAccount, Target
@@ -144,6 +146,8 @@ def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
     lasting = run_all(steps, source.name)
     if lasting is not None or state.get("cleanup_error"):
         rt.store.update_source(job.id, source.key, cleanup_error=lasting)
+    # the job reads this source no more: another job may grant on it, or deallocate it
+    claims.release(rt.store, job, source)
 
 
 def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk, state: dict[str, Any]) -> None:
