@@ -185,11 +185,15 @@ def _plain(value: Any) -> Any:
 
 
 def overall(phases: list[Phase]) -> Phase:
-    """The phase of a whole from its parts: failed/succeeded once all parts are terminal."""
+    """The phase of a whole from its parts: cancelled/failed/succeeded once all parts are terminal."""
     if not phases:
         return Phase.pending
     if all(p.terminal for p in phases):
-        return Phase.failed if any(p is Phase.failed for p in phases) else Phase.succeeded
+        # a cancelled job is cancelled, whatever its parts had reached
+        for end in (Phase.cancelled, Phase.failed):
+            if end in phases:
+                return end
+        return Phase.succeeded
     if all(p is Phase.pending for p in phases):
         return Phase.pending
     return Phase.copying if any(p is Phase.copying for p in phases) else Phase.preparing
@@ -416,6 +420,17 @@ class JobStore:
         finally:
             if taken:
                 self._release(keys=[key], args=[token])
+
+    # -- cancellation (diskferry.pipeline.cancel) ---------------------------------------------
+    def request_cancel(self, job_id: str, *, discard: bool) -> None:
+        """Ask every step of the job to stop (``discard``: and to delete what it made)."""
+        if not self.exists(job_id):
+            raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
+        self._update(job_id, "meta", {"cancel": {"at": time.time(), "discard": discard}})
+
+    def cancel_request(self, job_id: str) -> Fields | None:
+        """``{"at": epoch, "discard": bool}`` once the job was asked to stop, else None."""
+        return cast(Fields | None, self._doc(job_id, "meta").get("cancel"))
 
     # -- claims on source resources (diskferry.claims) -------------------------------------
     CLAIM_PREFIX = "diskferry:claim:"

@@ -1,4 +1,4 @@
-"""What the CLI, the demo and scripts call: plan, submit, status, list. No presentation here.
+"""What the CLI, the demo and scripts call: plan, submit, status, list, cancel. No presentation here.
 
 Each function takes the settings (default: from the environment) and builds what it
 needs; tests and long-lived callers may pass their own ``cloud``/``store``/``app``.
@@ -6,6 +6,8 @@ needs; tests and long-lived callers may pass their own ``cloud``/``store``/``app
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 
 from celery import Celery
@@ -15,14 +17,17 @@ from diskferry.cloud import Cloud
 from diskferry.config.celeryconfig import WATCHDOG
 from diskferry.config.settings import Settings, get_settings
 from diskferry.errors import JobFailed
+from diskferry.pipeline import cancel
+from diskferry.pipeline.runtime import Runtime
 from diskferry.producer import jobfile
 from diskferry.producer.canvas import header_ids, job_canvases
 from diskferry.producer.jobfile import JobFile
 from diskferry.producer.planner import Plan, make_plan
 from diskferry.state import JobStatus, JobStore, JobSummary
+from diskferry.vault import new_key
 
-__all__ = ["JobFailed", "JobFile", "Plan", "job_status", "jobfile", "list_jobs", "load_jobfile", "plan_job",
-           "release_results", "submit_job"]
+__all__ = ["JobFailed", "JobFile", "Plan", "cancel_job", "job_status", "jobfile", "list_jobs", "load_jobfile",
+           "plan_job", "producer_runtime", "release_results", "submit_job"]
 
 
 def load_jobfile(path: Path | str) -> JobFile:
@@ -97,3 +102,48 @@ def list_jobs(limit: int = 50, *, settings: Settings | None = None, store: JobSt
     settings = settings or get_settings()
     store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
     return store.list(limit)
+
+
+def producer_runtime(settings: Settings, cloud: Cloud | None = None) -> Runtime:
+    """What the pipeline's steps need, built in the producer (cancel and gc clean up from here).
+    The producer only deletes vault entries, which needs no key; the vault insists on one."""
+    if not settings.vault_key:
+        settings = dataclasses.replace(settings, vault_key=new_key())
+    return Runtime.from_settings(settings, cloud)
+
+
+def cancel_job(job_id: str, *, discard: bool = False, wait_seconds: float = 60.0, settings: Settings | None = None,
+               cloud: Cloud | None = None, app: Celery | None = None, poll_seconds: float = 0.5) -> JobStatus:
+    """Stop a job and clean up after it (``discard``: delete the disks and images it made too).
+
+    The fleet's workers stop it by themselves (:mod:`diskferry.pipeline.cancel`); this waits
+    ``wait_seconds`` for them to end it, and ends it from here when no worker answers or they
+    do not finish in time. Raises NotFound for an unknown or expired job."""
+    settings = settings or get_settings()
+    rt = producer_runtime(settings, cloud)
+    rt.store.request_cancel(job_id, discard=discard)
+    status = rt.store.status(job_id)
+    if claims.ended(status):
+        if discard:
+            job = rt.store.job(job_id)
+            for source, target in job.pairs():
+                cancel.discard_pair(rt, job, source, target)
+        return rt.store.status(job_id)
+    if _workers_answer(app or _app(settings)):
+        deadline = time.monotonic() + wait_seconds
+        while not claims.ended(status) and time.monotonic() < deadline:
+            time.sleep(poll_seconds)
+            status = rt.store.status(job_id)
+    if not claims.ended(status):
+        cancel.sweep(rt, job_id)
+    return rt.store.status(job_id)
+
+
+def _app(settings: Settings) -> Celery:
+    from diskferry.tasks.app import make_app
+
+    return make_app(settings)
+
+
+def _workers_answer(app: Celery) -> bool:
+    return bool(app.control.ping(timeout=1.0))

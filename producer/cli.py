@@ -12,6 +12,7 @@ import sys
 import click
 
 from diskferry.config.settings import SettingsError
+from diskferry.producer.commands.cancel import cancel
 from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 from diskferry.producer.commands.jobs import list_jobs
 from diskferry.producer.commands.plan import plan
@@ -29,6 +30,7 @@ def cli() -> None:
 
 for command in (submit, plan, status, watch, list_jobs, worker):
     cli.add_command(command)
+cli.add_command(cancel)
 
 
 def main(argv: list[str] | None = None) -> int:

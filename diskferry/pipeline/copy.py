@@ -30,7 +30,7 @@ from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import grants, layout
+from diskferry.pipeline import cancel, grants, layout
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 
@@ -44,13 +44,15 @@ _TRANSIENT_CODES = frozenset({"ServerBusy", "InternalError", "OperationTimedOut"
 #: Copy Blob refused because it could not read the source (Azure's code for a bad source SAS)
 _START_REFUSED = frozenset({"CannotVerifyCopySource"})
 #: phases after which a disk's copy has ended (successfully or not)
-_ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed)
+_ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed, Phase.cancelled)
 
 
 def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key: str) -> DiskOutcome | Pending:
     job = rt.store.job(job_id)
     source, target = job.source(source_key), job.target(target_key)
     disk = source.disk(disk_key)
+    if cancel.requested(rt, job.id):
+        return cancel.cancel_disk(rt, job, source, target, disk)
     state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
     phase = Phase(state.get("phase", "pending"))
     if phase in _ENDED:
@@ -69,7 +71,7 @@ def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key
 
 
 def _recorded(disk_key: str, phase: Phase, state: Fields) -> DiskOutcome:
-    if phase is Phase.failed:
+    if phase in (Phase.failed, Phase.cancelled):
         err = state.get("error") or {}
         return DiskOutcome(disk_key, False, err.get("code"), err.get("message"))
     return DiskOutcome(disk_key, True)
