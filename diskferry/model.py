@@ -79,6 +79,10 @@ class Role(StrEnum):
 
 TAG_JOB = "diskferry-job"
 TAG_ROLE = "diskferry-role"
+#: on a source disk or snapshot that a job grants read access to (it did not make it, so it
+#: carries no TAG_JOB): the job's id, from just before the grant until just after the revoke —
+#: how ``diskferry gc`` finds a SAS a lost job left on a disk that is not its own
+TAG_GRANT = "diskferry-grant"
 
 
 def tags_for(job_id: str, role: Role, extra: dict[str, str] | None = None) -> dict[str, str]:

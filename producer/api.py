@@ -1,4 +1,4 @@
-"""What the CLI, the demo and scripts call: plan, submit, status, list, cancel. No presentation here.
+"""What the CLI, the demo and scripts call: plan, submit, status, list, cancel, gc. No presentation here.
 
 Each function takes the settings (default: from the environment) and builds what it
 needs; tests and long-lived callers may pass their own ``cloud``/``store``/``app``.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from diskferry import claims, naming
+from diskferry import claims, gc, naming
 from diskferry.cloud import Cloud
 from diskferry.config.celeryconfig import WATCHDOG
 from diskferry.config.settings import Settings, get_settings
@@ -26,8 +26,8 @@ from diskferry.producer.planner import Plan, make_plan
 from diskferry.state import JobStatus, JobStore, JobSummary
 from diskferry.vault import new_key
 
-__all__ = ["JobFailed", "JobFile", "Plan", "cancel_job", "job_status", "jobfile", "list_jobs", "load_jobfile",
-           "plan_job", "producer_runtime", "release_results", "submit_job"]
+__all__ = ["JobFailed", "JobFile", "Plan", "cancel_job", "collect_garbage", "job_status", "jobfile", "list_jobs",
+           "load_jobfile", "plan_job", "producer_runtime", "release_results", "submit_job"]
 
 
 def load_jobfile(path: Path | str) -> JobFile:
@@ -147,3 +147,13 @@ def _app(settings: Settings) -> Celery:
 
 def _workers_answer(app: Celery) -> bool:
     return bool(app.control.ping(timeout=1.0))
+
+
+def collect_garbage(*, older_than: float, dry_run: bool, settings: Settings | None = None,
+                    cloud: Cloud | None = None) -> list[gc.Leftover]:
+    """What lost or ended jobs left in the subscription, removed (or only listed, ``dry_run``)."""
+    settings = settings or get_settings()
+    if not settings.subscription_id:
+        raise JobFailed("NoSubscription", "AZURE_SUBSCRIPTION_ID is not set: gc needs the subscription to sweep")
+    return gc.collect(producer_runtime(settings, cloud), settings.subscription_id, older_than=older_than,
+                      dry_run=dry_run)

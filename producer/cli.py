@@ -14,6 +14,7 @@ import click
 from diskferry.config.settings import SettingsError
 from diskferry.producer.commands.cancel import cancel
 from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+from diskferry.producer.commands.gc import gc
 from diskferry.producer.commands.jobs import list_jobs
 from diskferry.producer.commands.plan import plan
 from diskferry.producer.commands.status import status
@@ -31,6 +32,7 @@ def cli() -> None:
 for command in (submit, plan, status, watch, list_jobs, worker):
     cli.add_command(command)
 cli.add_command(cancel)
+cli.add_command(gc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from diskferry.cloud import CopyState
 from diskferry.errors import DiskferryError, RetryLater
 from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, StagingAccount, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import layout
+from diskferry.pipeline import grants, layout
 from diskferry.pipeline.outcome import fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 
@@ -158,6 +158,7 @@ def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk, state: dict[
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
     if export.get("granted"):
         compute.revoke(export["id"])
+        grants.unmark_grant(rt, job.id, export["id"])
     snapshot = compute.find_disk(snapshot_id)
     if snapshot is not None and snapshot.tags.get(TAG_JOB) == job.id:
         compute.revoke(snapshot_id)

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from diskferry.errors import Busy
-from diskferry.model import Disk, Job, Phase, Source, Target
+from diskferry.model import TAG_GRANT, TAG_JOB, Disk, Job, Phase, Source, Target
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 from diskferry.vault import VaultEntry
 
@@ -51,6 +51,7 @@ def sas_expiry(url: str) -> float | None:
 def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> VaultEntry:
     """Grant read access to ``export_id`` for a copy of ``disk`` and keep the SAS in the vault
     as its next generation (the caller holds the source's or the disk's lock)."""
+    mark_grant(rt, job, export_id)
     nbytes = disk.size_bytes + FOOTER
     seconds = rt.settings.sas.lifetime(nbytes)
     asked = time.time()
@@ -58,6 +59,23 @@ def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> 
     # never keep it past its real expiry: Azure may grant less than was asked
     expires = min(asked + seconds, sas_expiry(sas) or math.inf)
     return rt.vault.put(job.id, sas_name(source.key, disk.key), sas, expires, granted_at=asked)
+
+
+def mark_grant(rt: Runtime, job: Job, export_id: str) -> None:
+    """Tag a source disk or snapshot that is not the job's own with ``TAG_GRANT`` before granting
+    on it: should the job and its Redis be lost, ``diskferry gc`` finds the SAS by the tag."""
+    found = rt.cloud.compute.find_disk(export_id)
+    if found is None or found.tags.get(TAG_JOB) == job.id or found.tags.get(TAG_GRANT) == job.id:
+        return
+    rt.cloud.compute.set_tags(export_id, found.tags | {TAG_GRANT: job.id})
+
+
+def unmark_grant(rt: Runtime, job_id: str, export_id: str) -> None:
+    """Remove the job's ``TAG_GRANT`` once its SAS is revoked (another job's mark stays)."""
+    found = rt.cloud.compute.find_disk(export_id)
+    if found is None or found.tags.get(TAG_GRANT) != job_id:
+        return
+    rt.cloud.compute.set_tags(export_id, {k: v for k, v in found.tags.items() if k != TAG_GRANT})
 
 
 def sas_for(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, *, newer_than: int) -> VaultEntry:

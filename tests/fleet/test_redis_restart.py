@@ -10,88 +10,23 @@ died here: kombu logged "Restoring N unacknowledged message(s)", then
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
-from diskferry.producer.localfleet import free_port
 from tests.fleet.checks import assert_clean, assert_same_content, copying
 from tests.fleet.conftest import running_fleet, vm_job
+from tests.fleet.ownredis import RedisServer
 
 #: 1 MiB of data per disk at this rate: each copy takes ~10 s, so Redis dies mid-copy
 BANDWIDTH = 100 * 1024
 #: what the workers log when one of them gives up (Celery's "Unrecoverable error: ...")
 FATAL = ("Unrecoverable error", "AttributeError")
-
-
-@dataclass
-class RedisServer:
-    """A redis-server of the test's own, with an append-only file, that it may kill and start
-    again on the same port and directory (so the data comes back, as on a real restart)."""
-
-    binary: str
-    port: int
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.exceptions.ConnectionError:
-                    if time.monotonic() > deadline or self.proc.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    import shutil
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("needs redis-server to kill and restart")
-    server = RedisServer(binary, free_port(), tmp_path / "redis")
-    server.workdir.mkdir()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("outage", [0, 30], ids=["restart", "30s-outage"])
