@@ -432,6 +432,26 @@ class JobStore:
         """``{"at": epoch, "discard": bool}`` once the job was asked to stop, else None."""
         return cast(Fields | None, self._doc(job_id, "meta").get("cancel"))
 
+    def meta(self, job_id: str) -> Fields:
+        return self._doc(job_id, "meta")
+
+    def update_meta(self, job_id: str, **patch: Any) -> None:
+        self._update(job_id, "meta", patch)
+
+    def reset(self, job_id: str, name: str, doc: Fields) -> None:
+        """Replace one part of the record (``src|…``, ``tgt|…``, ``disk|…``) with ``doc`` (resume)."""
+        key = self.key(job_id)
+        with self._r.pipeline() as pipe:
+            pipe.hset(key, name, json.dumps({k: _plain(v) for k, v in doc.items()}))
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+
+    def clear_sets(self, job_id: str) -> None:
+        """Forget the job's coordination sets (resume starts them again)."""
+        keys = list(self._r.scan_iter(match=self._set_key(job_id, "*")))
+        if keys:
+            self._r.delete(*keys)
+
     # -- claims on source resources (diskferry.claims) -------------------------------------
     CLAIM_PREFIX = "diskferry:claim:"
 

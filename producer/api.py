@@ -17,17 +17,18 @@ from diskferry.cloud import Cloud
 from diskferry.config.celeryconfig import WATCHDOG
 from diskferry.config.settings import Settings, get_settings
 from diskferry.errors import JobFailed
-from diskferry.pipeline import cancel
+from diskferry.model import Job, Source, Target
+from diskferry.pipeline import cancel, resume
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer import jobfile
-from diskferry.producer.canvas import header_ids, job_canvases
+from diskferry.producer.canvas import header_ids, pair_canvas
 from diskferry.producer.jobfile import JobFile
 from diskferry.producer.planner import Plan, make_plan
 from diskferry.state import JobStatus, JobStore, JobSummary
 from diskferry.vault import new_key
 
 __all__ = ["JobFailed", "JobFile", "Plan", "cancel_job", "collect_garbage", "job_status", "jobfile", "list_jobs",
-           "load_jobfile", "plan_job", "producer_runtime", "release_results", "submit_job"]
+           "load_jobfile", "plan_job", "producer_runtime", "release_results", "resume_job", "submit_job"]
 
 
 def load_jobfile(path: Path | str) -> JobFile:
@@ -47,30 +48,52 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
     settings = settings or get_settings()
     plan = make_plan(spec, cloud or Cloud(settings), settings, job_id=naming.new_job_id())
     store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
-    if app is None:
-        from diskferry.tasks.app import make_app
-
-        app = make_app(settings)
+    app = app or _app(settings)
     job = plan.job
     # a source another running job holds alone refuses the job here, before anything exists
     claims.take(store, job)
     try:
         store.create(job, spec.model_dump(mode="json"))
-        canvases = job_canvases(app, settings, job)
-        for (source, target), canvas in zip(job.pairs(), canvases, strict=True):
-            for disk, (task_id, index) in header_ids(canvas, source).items():
-                store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
+        _enqueue(app, settings, store, job, job.pairs())
     except BaseException:
         claims.release_all(store, job)
         raise
+    return job.id
+
+
+def _enqueue(app: Celery, settings: Settings, store: JobStore, job: Job, pairs: list[tuple[Source, Target]]) -> None:
+    """One canvas per pair, with the copies' task ids recorded first (for the watchdog), and
+    the job's watchdog: the safety net for polls the broker loses (diskferry.tasks.watchdog)."""
+    canvases = [pair_canvas(app, settings, job, source, target) for source, target in pairs]
+    for (source, target), canvas in zip(pairs, canvases, strict=True):
+        for disk, (task_id, index) in header_ids(canvas, source).items():
+            store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
     for canvas in canvases:
         canvas.apply_async()
-    # the safety net for polls the broker loses (diskferry.tasks.watchdog)
     app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(
         queue=settings.poll_queue, countdown=settings.watchdog_seconds
     )
     release_results(app)
-    return job.id
+
+
+def resume_job(job_id: str, *, settings: Settings | None = None, cloud: Cloud | None = None,
+               app: Celery | None = None) -> int:
+    """Run a failed or cancelled job again, keeping the disks and images it made; returns how
+    many (source, target) pairs run again. Raises NotFound, or JobFailed (``JobNotResumable``,
+    ``SourceInUse``) with nothing changed."""
+    settings = settings or get_settings()
+    rt = producer_runtime(settings, cloud)
+    status = rt.store.status(job_id)
+    resume.check(status)
+    job = rt.store.job(job_id)
+    claims.take(rt.store, job)
+    try:
+        job, pairs = resume.reset(rt, job, status)
+        _enqueue(app or _app(settings), settings, rt.store, job, pairs)
+    except BaseException:
+        claims.release_all(rt.store, job)
+        raise
+    return len(pairs)
 
 
 def release_results(app: Celery) -> None:

@@ -9,22 +9,35 @@ import uuid
 import pytest
 
 from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import Seeded
 from diskferry.errors import JobFailed
 from diskferry.model import Phase
 from tests.fleet.checks import assert_clean, assert_same_content
 from tests.fleet.conftest import Fleet, vm_job
 
+#: a copy failure that no restart mends
+PERMANENT = {"count": 1, "status": 412, "code": "ConditionNotMet",
+             "message": "The source blob was modified during the copy (injected)."}
 
-def test_one_failing_copy_is_isolated(fleet: Fleet, fast_copies: AdminClient) -> None:
-    rg = f"fail-{uuid.uuid4().hex[:6]}"
+
+def submit_with_copy_fault(fleet: Fleet, admin: AdminClient, data_disks: list[int], *, count: int, status: int,
+                           code: str, message: str) -> tuple[Seeded, str]:
+    """A VM (OS + ``data_disks``) replicated to brazilsouth and westeurope while the first
+    ``count`` Copy Blob calls fail at 40 % with ``status code "message"``."""
+    rg = f"fault-{uuid.uuid4().hex[:6]}"
     vm = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
-                     "vms": [{"name": "app", "os_disk": 1, "data_disks": [1, 1]}]}).items[0]
-    fast_copies.set(copy_bandwidth=2 * 1024 * 1024)  # long enough for the fault to bite mid-copy
-    # a failure no restart can mend (a transient one would be restarted)
-    fast_copies.add_fault("blob.CopyBlob", kind="copy", at_percent=40, count=1, status=412,
-                          code="ConditionNotMet", message="The source blob was modified during the copy (injected).")
+                     "vms": [{"name": "app", "os_disk": 1, "data_disks": data_disks}]}).items[0]
+    admin.set(copy_bandwidth=2 * 1024 * 1024)  # long enough for the fault to bite mid-copy
+    admin.add_fault("blob.CopyBlob", kind="copy", at_percent=40, count=count, status=status, code=code,
+                    message=message)
     job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
                                                {"region": "westeurope", "resource_group": f"we-{rg}"}]))
+    return vm, job_id
+
+
+def test_one_failing_copy_is_isolated(fleet: Fleet, fast_copies: AdminClient) -> None:
+    # a failure no restart can mend (a transient one would be restarted)
+    vm, job_id = submit_with_copy_fault(fleet, fast_copies, [1, 1], **PERMANENT)
     status = fleet.wait(job_id)
 
     assert status.phase is Phase.failed
@@ -47,15 +60,9 @@ def test_one_failing_copy_is_isolated(fleet: Fleet, fast_copies: AdminClient) ->
 
 
 def test_copies_failed_transiently_are_restarted_and_the_job_succeeds(fleet: Fleet, fast_copies: AdminClient) -> None:
-    rg = f"busy-{uuid.uuid4().hex[:6]}"
-    vm = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
-                     "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]}).items[0]
-    fast_copies.set(copy_bandwidth=2 * 1024 * 1024)
     # the first three Copy Blob calls fail at 40 %, as Azure says when it is busy
-    fast_copies.add_fault("blob.CopyBlob", kind="copy", at_percent=40, count=3, status=503,
-                          code="ServerBusy", message="The server is busy.")
-    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
-                                               {"region": "westeurope", "resource_group": f"we-{rg}"}]))
+    vm, job_id = submit_with_copy_fault(fleet, fast_copies, [1], count=3, status=503, code="ServerBusy",
+                                        message="The server is busy.")
     status = fleet.wait(job_id)
 
     assert status.phase is Phase.succeeded, status
