@@ -45,10 +45,11 @@ def resources(job: Job, source: Source) -> list[str]:
     return []
 
 
-def take(store: JobStore, job: Job) -> None:
-    """Claim what every source of ``job`` needs alone, or nothing; raises :class:`JobFailed`
-    (``SourceInUse``) naming the running job that holds one of them."""
-    wanted = {r.lower(): (source, r) for source in job.sources for r in resources(job, source)}
+def take(store: JobStore, job: Job, sources: list[Source] | None = None) -> None:
+    """Claim what every source of ``job`` (or only ``sources``) needs alone, or nothing; raises
+    :class:`JobFailed` (``SourceInUse``) naming the running job that holds one of them."""
+    chosen = job.sources if sources is None else sources
+    wanted = {r.lower(): (source, r) for source in chosen for r in resources(job, source)}
     for _ in range(len(wanted) + 1):
         conflict = store.claim(job.id, [r for _, r in wanted.values()])
         if conflict is None:

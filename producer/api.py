@@ -85,15 +85,18 @@ def resume_job(job_id: str, *, settings: Settings | None = None, cloud: Cloud | 
     rt = producer_runtime(settings, cloud)
     status = rt.store.status(job_id)
     resume.check(status)
-    job = rt.store.job(job_id)
-    claims.take(rt.store, job)
+    rerun = resume.plan(rt, rt.store.job(job_id), status)
+    if not rerun.again:
+        raise JobFailed("JobNotResumable", f"job {job_id}: every disk and image it makes is there; nothing to run")
+    # only the sources read again are claimed: nothing would release the others' claims
+    claims.take(rt.store, rerun.job, rerun.sources())
     try:
-        job, pairs = resume.reset(rt, job, status)
-        _enqueue(app or _app(settings), settings, rt.store, job, pairs)
+        resume.reset(rt, rerun)
+        _enqueue(app or _app(settings), settings, rt.store, rerun.job, rerun.pairs())
     except BaseException:
-        claims.release_all(rt.store, job)
+        claims.release_all(rt.store, rerun.job)
         raise
-    return len(pairs)
+    return len(rerun.pairs())
 
 
 def release_results(app: Celery) -> None:

@@ -21,6 +21,7 @@ still cleans up the source and the account.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from diskferry import naming
 from diskferry.errors import JobFailed
@@ -42,32 +43,54 @@ def check(status: JobStatus) -> None:
         raise JobFailed("JobNotResumable", f"job {status.id} {status.phase.value}: there is nothing to resume")
 
 
-def reset(rt: Runtime, job: Job, status: JobStatus) -> tuple[Job, list[tuple[Source, Target]]]:
-    """Reset the record for a new run: the job as it runs again, and the pairs to run again
-    (those missing a verified result)."""
+@dataclass
+class Rerun:
+    """What a resume does: the job as it runs again, and per pair what it keeps."""
+
+    job: Job
+    run: int
+    #: (source, target, keys of the disks it keeps) of each pair that runs again
+    again: list[tuple[Source, Target, set[str]]]
+    #: the pairs kept whole
+    kept: list[tuple[Source, Target]]
+
+    def pairs(self) -> list[tuple[Source, Target]]:
+        return [(s, t) for s, t, _ in self.again]
+
+    def sources(self) -> list[Source]:
+        return list({s.key: s for s, _, _ in self.again}.values())
+
+
+def plan(rt: Runtime, job: Job, status: JobStatus) -> Rerun:
+    """What to run again (pairs missing a verified result); reads only."""
     run = int(rt.store.meta(job.id).get("resumed") or 0) + 1
     job = _new_staging(job, run)
-    rt.store.reset(job.id, "job", job.to_json())
     by_pair = {(t.source, t.key): t for t in status.targets()}
-    again: list[tuple[Source, Target]] = []
-    kept: list[tuple[Source, Target]] = []
+    rerun = Rerun(job, run, [], [])
     for source, target in job.pairs():
         made = _verified(rt, job, source, target, by_pair[(source.key, target.key)])
         if made == {d.key for d in source.disks} and not _lacks_image(rt, job, source, target):
-            kept.append((source, target))
-            continue
-        again.append((source, target))
+            rerun.kept.append((source, target))
+        else:
+            rerun.again.append((source, target, made))
+    return rerun
+
+
+def reset(rt: Runtime, rerun: Rerun) -> None:
+    """Reset the record for the new run."""
+    job = rerun.job
+    rt.store.reset(job.id, "job", job.to_json())
+    for source, target, made in rerun.again:
         for disk in source.disks:
             if disk.key not in made:
                 rt.store.reset(job.id, f"disk|{source.key}|{target.key}|{disk.key}",
                                {"phase": Phase.pending, "bytes_total": disk.size_bytes, "bytes_copied": 0})
         rt.store.reset(job.id, f"tgt|{source.key}|{target.key}", {"phase": Phase.pending})
-    for source in {s.key: s for s, _ in again}.values():
+    for source in rerun.sources():
         rt.store.reset(job.id, f"src|{source.key}", {"phase": Phase.pending})
     rt.store.clear_sets(job.id)
-    _count_kept(rt, job, kept)
-    rt.store.update_meta(job.id, cancel=None, resumed=run)
-    return job, again
+    _count_kept(rt, job, rerun.kept)
+    rt.store.update_meta(job.id, cancel=None, resumed=rerun.run)
 
 
 def _new_staging(job: Job, run: int) -> Job:
