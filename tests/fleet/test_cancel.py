@@ -77,6 +77,13 @@ def test_cancel_stops_a_running_job_and_keeps_what_it_made(fleet: Fleet, admin: 
     assert admin.counters().get("blob.AbortCopyBlob", 0) - before == 2  # both pending copies aborted
     _assert_cancelled(fleet, clients, job_id, rg, kept=True)
 
+    # resumed, the cancelled pair runs again (the VM deallocated again, then started) and the job succeeds
+    assert api.resume_job(job_id, settings=fleet.settings, app=fleet.app) == 1
+    status = fleet.wait(job_id)
+    assert status.phase is Phase.succeeded, status
+    assert power_state(clients, rg, "app") == "PowerState/running"
+    assert_clean(fleet, job_id)
+
 
 def test_cancel_an_unknown_job_is_bad_input(fleet: Fleet) -> None:
     done = diskferry(fleet, "cancel", "nosuchjob000")
