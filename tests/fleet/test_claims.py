@@ -5,6 +5,7 @@ is accepted once the first has cleaned up. Snapshot jobs share a source."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,11 @@ from diskferry.model import Phase
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, power_state
 from tests.fleet.conftest import Fleet, vm_job
+from tests.fleet.test_cli import _job_file, diskferry
 
 
 def test_a_second_deallocating_job_is_refused_while_the_first_runs(fleet: Fleet, fast_copies: AdminClient,
-                                                                   clients: Clients) -> None:
+                                                                   clients: Clients, tmp_path: Path) -> None:
     rg = f"claim-{uuid.uuid4().hex[:6]}"
     fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                 "vms": [{"name": "web", "os_disk": 1, "data_disks": [1]}]})
@@ -31,6 +33,11 @@ def test_a_second_deallocating_job_is_refused_while_the_first_runs(fleet: Fleet,
                                 consistency=consistency))
         assert err.value.code == "SourceInUse"
         assert first in err.value.message
+    # the CLI: exit 2 (nothing created), naming the holder
+    refused = diskferry(fleet, "submit", str(_job_file(tmp_path, vm_job(
+        rg, ["web"], [{"region": "westeurope", "resource_group": f"we-{rg}"}], consistency="deallocate"))))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"SourceInUse: vm {rg}/web" in refused.stderr and first in refused.stderr
     assert {j.id for j in fleet.store.list(1000)} == known  # the refused jobs left no record
     # a snapshot job does not touch the disks' SAS: it runs beside the first
     beside = fleet.submit(vm_job(rg, ["web"], [{"region": "westeurope", "resource_group": f"we-{rg}"}],
