@@ -7,11 +7,17 @@
 * ``result_expires`` outlives the longest chord, or the chord callback silently never runs.
 * Polls live on their own queue and ``worker_eta_task_limit`` caps how many one worker holds.
 * ``result_extended`` stays off: it would store raw arguments (ours hold only ids anyway).
+* Redis may restart under the fleet: the broker uses :mod:`diskferry.tasks.broker` (kombu's
+  Redis transport, fixed so a worker outlives the restart and gives back what it held at
+  once), and running tasks are *not* cancelled on connection loss — Celery's cancel path
+  terminates pool processes and is where issues #7185 and #9250 crash; a task that keeps
+  running while its message is given back runs twice, which idempotent tasks allow.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from diskferry.config.settings import Settings
 
@@ -29,15 +35,27 @@ WATCHDOG = "diskferry.watchdog"
 #: times ``unacked_restore_throttle`` (kombu's defaults: 10 x 10 = 100 s): sweeping at every
 #: tick brings them back within 10 s of the timeout, for one cheap ZRANGE per worker.
 RESTORE = {"unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+#: kombu's Redis transport with the reconnection fix (for redis:// and rediss:// brokers)
+REDIS_TRANSPORT = "diskferry.tasks.broker:Transport"
+
+
+def broker_transport(broker_url: str) -> str | None:
+    """The transport for ``broker_url``: ours for Redis, kombu's choice for anything else."""
+    return REDIS_TRANSPORT if urlsplit(broker_url).scheme in ("redis", "rediss") else None
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     visibility = {"visibility_timeout": settings.visibility_timeout}
     return {
         "broker_url": settings.broker_url,
+        "broker_transport": broker_transport(settings.broker_url),
         "result_backend": settings.result_backend,
         "broker_transport_options": visibility | RESTORE,
         "result_backend_transport_options": dict(visibility),
+        # a result stored while Redis restarts is retried (backing off to 10 s, ~5 min in all)
+        # instead of failing a task whose work is done
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 40,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
         "result_serializer": "json",
@@ -47,7 +65,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": settings.concurrency,
         "worker_eta_task_limit": settings.eta_task_limit,
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "result_expires": settings.result_expires_seconds,
         "result_extended": False,
         "task_track_started": True,

@@ -45,7 +45,7 @@ class ImageMode(StrEnum):
 
 
 class Phase(StrEnum):
-    """Where a disk, a target or a source stands. Terminal: succeeded, failed."""
+    """Where a disk, a target or a source stands. Terminal: succeeded, failed, cancelled."""
 
     pending = "pending"  #: enqueued, nothing done yet
     preparing = "preparing"  #: snapshots, grants, staging account
@@ -56,10 +56,11 @@ class Phase(StrEnum):
     cleaning = "cleaning"  #: removing what the pair made for itself
     succeeded = "succeeded"  #: done: the result exists at the target
     failed = "failed"  #: gave up; ``error`` says why
+    cancelled = "cancelled"  #: stopped by ``diskferry cancel``; what it made is kept unless discarded
 
     @property
     def terminal(self) -> bool:
-        return self in (Phase.succeeded, Phase.failed)
+        return self in (Phase.succeeded, Phase.failed, Phase.cancelled)
 
 
 class ExportKind(StrEnum):
@@ -78,6 +79,10 @@ class Role(StrEnum):
 
 TAG_JOB = "diskferry-job"
 TAG_ROLE = "diskferry-role"
+#: on a source disk or snapshot that a job grants read access to (it did not make it, so it
+#: carries no TAG_JOB): the job's id, from just before the grant until just after the revoke —
+#: how ``diskferry gc`` finds a SAS a lost job left on a disk that is not its own
+TAG_GRANT = "diskferry-grant"
 
 
 def tags_for(job_id: str, role: Role, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -9,7 +9,9 @@ while workers restart and after results expire. Layout (``P`` = ``diskferry:job:
   each other's writes;
 * ``P:set:{name}`` — sets used for coordination (targets finished per source, pairs
   finished per staging account), ``P:lock:{name}`` — short locks;
-* ``diskferry:jobs`` — a sorted set of job ids by creation time, for ``list``.
+* ``diskferry:jobs`` — a sorted set of job ids by creation time, for ``list``;
+* ``diskferry:claim:{resource id}`` — the job that holds a source resource alone (see
+  :mod:`diskferry.claims`), expiring with the job record's TTL.
 
 Every key expires ``ttl`` seconds after the job's last update.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -42,6 +44,25 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
+
+#: take every claim or none: the first key another job holds is returned as {key, holder}
+_CLAIM = """
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if v and v ~= ARGV[1] then return {k, v} end
+end
+for i, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'EX', ARGV[2]) end
+return {}
+"""
+
+#: drop the claims that ARGV[1] holds (and only those)
+_UNCLAIM = """
+local n = 0
+for i, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then n = n + redis.call('DEL', k) end
+end
+return n
+"""
 
 Fields = dict[str, Any]
 
@@ -162,11 +183,15 @@ def _plain(value: Any) -> Any:
 
 
 def overall(phases: list[Phase]) -> Phase:
-    """The phase of a whole from its parts: failed/succeeded once all parts are terminal."""
+    """The phase of a whole from its parts: cancelled/failed/succeeded once all parts are terminal."""
     if not phases:
         return Phase.pending
     if all(p.terminal for p in phases):
-        return Phase.failed if any(p is Phase.failed for p in phases) else Phase.succeeded
+        # a cancelled job is cancelled, whatever its parts had reached
+        for end in (Phase.cancelled, Phase.failed):
+            if end in phases:
+                return end
+        return Phase.succeeded
     if all(p is Phase.pending for p in phases):
         return Phase.pending
     return Phase.copying if any(p is Phase.copying for p in phases) else Phase.preparing
@@ -181,6 +206,8 @@ class JobStore:
         self._r = client
         self.ttl = ttl_seconds
         self._merge = client.register_script(_MERGE)
+        self._claim = client.register_script(_CLAIM)
+        self._unclaim = client.register_script(_UNCLAIM)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
@@ -411,6 +438,65 @@ class JobStore:
 
     def drop_operation(self, job_id: str, name: str) -> None:
         self._r.hdel(f"{self.key(job_id)}:ops", name)
+
+    # -- cancellation (diskferry.pipeline.cancel) ---------------------------------------------
+    def request_cancel(self, job_id: str, *, discard: bool) -> None:
+        """Ask every step of the job to stop (``discard``: and to delete what it made)."""
+        if not self.exists(job_id):
+            raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
+        self._update(job_id, "meta", {"cancel": {"at": time.time(), "discard": discard}})
+
+    def cancel_request(self, job_id: str) -> Fields | None:
+        """``{"at": epoch, "discard": bool}`` once the job was asked to stop, else None."""
+        return cast(Fields | None, self._doc(job_id, "meta").get("cancel"))
+
+    def meta(self, job_id: str) -> Fields:
+        return self._doc(job_id, "meta")
+
+    def update_meta(self, job_id: str, **patch: Any) -> None:
+        self._update(job_id, "meta", patch)
+
+    def reset(self, job_id: str, name: str, doc: Fields) -> None:
+        """Replace one part of the record (``src|…``, ``tgt|…``, ``disk|…``) with ``doc`` (resume)."""
+        key = self.key(job_id)
+        with self._r.pipeline() as pipe:
+            pipe.hset(key, name, json.dumps({k: _plain(v) for k, v in doc.items()}))
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+
+    def clear_sets(self, job_id: str) -> None:
+        """Forget the job's coordination sets (resume starts them again)."""
+        keys = list(self._r.scan_iter(match=self._set_key(job_id, "*")))
+        if keys:
+            self._r.delete(*keys)
+
+    # -- claims on source resources (diskferry.claims) -------------------------------------
+    CLAIM_PREFIX = "diskferry:claim:"
+
+    @classmethod
+    def _claim_key(cls, resource_id: str) -> str:
+        # ARM ids are case-insensitive
+        return cls.CLAIM_PREFIX + resource_id.lower()
+
+    def claim(self, job_id: str, resource_ids: Sequence[str]) -> tuple[str, str] | None:
+        """Claim every resource for ``job_id``, or none: returns (resource id, holder) of the
+        first that another job holds, else None."""
+        if not resource_ids:
+            return None
+        keys = [self._claim_key(r) for r in resource_ids]
+        found = cast(Sequence[str], self._claim(keys=keys, args=[job_id, self.ttl]))
+        if not found:
+            return None
+        return found[0].removeprefix(self.CLAIM_PREFIX), found[1]
+
+    def claim_holder(self, resource_id: str) -> str | None:
+        return cast(str | None, self._r.get(self._claim_key(resource_id)))
+
+    def release_claims(self, job_id: str, resource_ids: Sequence[str]) -> int:
+        """Drop the claims ``job_id`` holds on these resources; returns how many."""
+        if not resource_ids:
+            return 0
+        return int(cast(int, self._unclaim(keys=[self._claim_key(r) for r in resource_ids], args=[job_id])))
 
     def delete(self, job_id: str) -> None:
         """Remove a job record and its coordination keys (for tests and ``forget``)."""

@@ -17,9 +17,12 @@ import click
 
 from diskferry.config.settings import SettingsError
 from diskferry.errors import Unavailable, redact, unreachable
+from diskferry.producer.commands.cancel import cancel
 from diskferry.producer.commands.common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, json_error
+from diskferry.producer.commands.gc import gc
 from diskferry.producer.commands.jobs import list_jobs
 from diskferry.producer.commands.plan import plan
+from diskferry.producer.commands.resume import resume
 from diskferry.producer.commands.status import status
 from diskferry.producer.commands.submit import submit
 from diskferry.producer.commands.watch import watch
@@ -35,6 +38,9 @@ def cli() -> None:
 
 for command in (submit, plan, status, watch, list_jobs, worker):
     cli.add_command(command)
+cli.add_command(cancel)
+cli.add_command(gc)
+cli.add_command(resume)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 REFUSALS = frozenset({
     "NoSubscription", "DuplicateSource", "DuplicateDestination", "UnsupportedImageSource", "UnmanagedDisk",
     "ImageSourceNotFound", "StagingAccountNotFound", "StagingAccountRegion",
+    "SourceInUse",  # diskferry.claims: another running job holds the source
 })
 
 

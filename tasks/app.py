@@ -23,7 +23,7 @@ def make_app(settings: Settings) -> Celery:
     """A Celery app for ``settings``; the tasks (shared tasks) register on every app made."""
     from diskferry.tasks import replicate, watchdog  # noqa: F401 - registers the shared tasks
 
-    celery = Celery("diskferry", set_as_current=False, include=[
+    celery = Celery("diskferry", set_as_current=False, task_cls="diskferry.tasks.outage:OutageTolerantTask", include=[
         "diskferry.tasks.replicate", "diskferry.tasks.watchdog", "diskferry.tasks.liveness",
     ])
     celery.conf.update(celery_config(settings))

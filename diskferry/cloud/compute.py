@@ -263,6 +263,23 @@ class Compute:
         except NotFound:
             return None
 
+    # -- what diskferry marked, for gc (diskferry.gc) ------------------------------------------------
+    def set_tags(self, resource_id: str, tags: dict[str, str]) -> Operation:
+        """Start replacing the tags of a disk or snapshot (a PATCH replaces the whole set)."""
+        rid = ResourceId.parse(resource_id)
+        return self._start(rid, f"tag {rid.name}", partial(
+            self._ops(rid).begin_update, rid.resource_group, rid.name, {"tags": tags}))
+
+    def list_disklike(self, subscription_id: str) -> list[tuple[DiskInfo, str | None]]:
+        """Every disk and snapshot of the subscription, with its creation time (ISO 8601)."""
+        client = self._client(subscription_id)
+        found = []
+        with azure_call("list disks and snapshots"):
+            for item in [*client.disks.list(), *client.snapshots.list()]:
+                doc = item.as_dict()
+                found.append((_disk_info(doc), (doc.get("properties") or {}).get("timeCreated")))
+        return found
+
     # -- VMs -------------------------------------------------------------------------------------
     def deallocate_vm(self, vm_id: str) -> Operation:
         rid = ResourceId.parse(vm_id)

@@ -7,6 +7,7 @@ calls; they never leave the facade.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -106,6 +107,10 @@ class Storage:
                 if str(account.name).lower() == name.lower():
                     return _account_info(account)
         return None
+
+    def list_accounts(self, subscription_id: str) -> list[AccountInfo]:
+        with azure_call("list storage accounts"):
+            return [_account_info(a) for a in self._storage_client(subscription_id).storage_accounts.list()]
 
     def create_account(self, subscription_id: str, resource_group: str, name: str, location: str,
                        tags: dict[str, str]) -> Operation:
@@ -209,6 +214,15 @@ class Storage:
         except NotFound:
             return False
         return True
+
+    def list_blob_times(self, account: AccountInfo, container: str) -> list[tuple[str, datetime | None]]:
+        """The container's blobs with their creation times (none when the container is absent)."""
+        client = self._service(account).get_container_client(container)
+        try:
+            with azure_call(f"list {container}", blob=True):
+                return [(b.name, b.creation_time) for b in client.list_blobs()]
+        except NotFound:
+            return []
 
     def list_blobs(self, account: AccountInfo, container: str, prefix: str | None = None) -> list[str]:
         client = self._service(account).get_container_client(container)

@@ -4,7 +4,8 @@
   temporary disks an image was built from (or was to be);
 * a **source**, once its last target has finished (a Redis set of finished targets, so
   the check is idempotent under re-runs): every SAS revoked, vault entries deleted,
-  temporary snapshots deleted, a VM the job deallocated started again;
+  temporary snapshots deleted, a VM the job deallocated started again, and the job's claims
+  on it released (:mod:`diskferry.claims`);
 * a **staging account** the job created, once the last pair using it has finished.
 
 Cleanup runs after success, failure and unexpected errors alike (finalize and the errback).
@@ -19,6 +20,7 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+from diskferry import claims
 from diskferry.cloud import CopyState
 from diskferry.errors import DiskferryError, RetryLater, Waiting
 from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, StagingAccount, Target
@@ -127,13 +129,13 @@ def _delete_orphan_image_disks(rt: Runtime, job: Job, source: Source, target: Ta
     deleting = []
     for disk in source.disks:
         name = f"delete|{source.key}|{target.key}|{disk.key}"
-        if not _delete_own(rt, job, layout.destination(job, source, target, disk).id, name):
+        if not delete_own(rt, job, layout.destination(job, source, target, disk).id, name):
             deleting.append(name)
     if deleting:
         raise still_running(rt, job.id, deleting, f"delete the temporary disks of {source.name} in {target.region}")
 
 
-def _delete_own(rt: Runtime, job: Job, resource_id: str, name: str) -> bool:
+def delete_own(rt: Runtime, job: Job, resource_id: str, name: str) -> bool:
     """Delete a disk, snapshot or image the job made (tagged with its id); whether it is gone."""
     compute = rt.cloud.compute
     if rt.store.operation(job.id, name) is None:
@@ -159,6 +161,8 @@ def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
     lasting = run_all(steps, source.name)
     if lasting is not None or state.get("cleanup_error"):
         rt.store.update_source(job.id, source.key, cleanup_error=lasting)
+    # the job reads this source no more: another job may grant on it, or deallocate it
+    claims.release(rt.store, job, source)
 
 
 def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk) -> None:
@@ -167,7 +171,7 @@ def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk) -> None:
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
     revoke(rt, job, source, disk)
     name = f"delete|{source.key}|{disk.key}"
-    if not _delete_own(rt, job, layout.snapshot_id(job, source, disk), name):
+    if not delete_own(rt, job, layout.snapshot_id(job, source, disk), name):
         raise still_running(rt, job.id, [name], f"delete the snapshot of {disk.name}")
 
 

@@ -8,7 +8,9 @@ after a crash finds the copy the first call started instead of starting another.
 A copy that fails (or that Copy Blob refuses to start) because its source could not be
 read — the shared SAS expired or was revoked — is started again onto the same blob with a
 SAS newer than the one that failed it (:mod:`.grants` makes sure only one is granted for
-all targets), at most ``DISKFERRY_COPY_RESTARTS`` times. The job record keeps the count,
+all targets), at most ``DISKFERRY_COPY_RESTARTS`` times. A copy that Azure failed on its own side, for a
+while (a 5xx status, ``ServerBusy``, ``InternalError``, ``OperationTimedOut``) is started
+again the same way, within the same budget, on the SAS it had. The job record keeps the count,
 the reasons, the generation each attempt used (``sas_generation``), the newest generation
 that failed (``stale_generation``) and the failed copy already counted (``failed_copy``),
 so that a run after a crash neither counts a failure twice nor grants needlessly.
@@ -28,7 +30,7 @@ from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import grants, layout
+from diskferry.pipeline import cancel, grants, layout
 from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
@@ -39,16 +41,20 @@ log = logging.getLogger(__name__)
 _DESCRIPTION = re.compile(r"^\s*(\d{3})\s+([A-Za-z]+)")
 #: statuses of a failed copy's description that say the source could not be read
 _SOURCE_STATUSES = frozenset({401, 403, 404})
+#: codes of a failed copy's description that say Azure failed it on its side, for a while
+_TRANSIENT_CODES = frozenset({"ServerBusy", "InternalError", "OperationTimedOut"})
 #: Copy Blob refused because it could not read the source (Azure's code for a bad source SAS)
 _START_REFUSED = frozenset({"CannotVerifyCopySource"})
 #: phases after which a disk's copy has ended (successfully or not)
-_ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed)
+_ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed, Phase.cancelled)
 
 
 def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key: str) -> DiskOutcome | Pending:
     job = rt.store.job(job_id)
     source, target = job.source(source_key), job.target(target_key)
     disk = source.disk(disk_key)
+    if cancel.requested(rt, job.id):
+        return cancel.cancel_disk(rt, job, source, target, disk)
     state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
     phase = Phase(state.get("phase", "pending"))
     if phase in _ENDED:
@@ -67,7 +73,7 @@ def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key
 
 
 def _recorded(disk_key: str, phase: Phase, state: Fields) -> DiskOutcome:
-    if phase is Phase.failed:
+    if phase in (Phase.failed, Phase.cancelled):
         err = state.get("error") or {}
         return DiskOutcome(disk_key, False, err.get("code"), err.get("message"))
     return DiskOutcome(disk_key, True)
@@ -142,13 +148,17 @@ def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, s
         _copy_ended(rt, job, source, target, disk)
         return DiskOutcome(disk.key, True)
     error = Error(*_copy_error(status.state, status.description))
-    if status.state is CopyState.failed and source_unreadable(status.description):
+    unreadable = source_unreadable(status.description)
+    if status.state is CopyState.failed and (unreadable or transient(status.description)):
         # counted once per failed copy: a run that died before restarting (or whose restart was
         # refused) finds this failure counted already
         used = int(state.get("sas_generation") or 0)
         failed = status.copy_id or f"generation {used}"
         if state.get("failed_copy") != failed:
-            state = _count_restart(rt, job, source, target, disk, state, error, used, failed_copy=failed)
+            # only a SAS that could not open the source is stale; after a transient failure
+            # the same SAS serves the restart
+            stale = used if unreadable else None
+            state = _count_restart(rt, job, source, target, disk, state, error, stale, failed_copy=failed)
         # Copy Blob overwrites a destination whose copy is no longer pending
         return _start(rt, job, source, target, disk, state, account, blob)
     raise DiskFailed(error.code, error.message)
@@ -189,25 +199,35 @@ def source_unreadable(description: str | None) -> bool:
     return m is not None and int(m.group(1)) in _SOURCE_STATUSES
 
 
+def transient(description: str | None) -> bool:
+    """Whether a failed copy's ``x-ms-copy-status-description`` says Azure failed it on its own
+    side, for a while (``503 ServerBusy``, ``500 InternalError``, ``500 OperationTimedOut``,
+    any 5xx): the same copy started again can succeed."""
+    m = _DESCRIPTION.match(description or "")
+    return m is not None and (int(m.group(1)) >= 500 or m.group(2) in _TRANSIENT_CODES)
+
+
 def _count_restart(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
-                   error: Error, generation: int, failed_copy: str | None = None) -> Fields:
-    """Record one restart of a copy whose source could not be read with SAS ``generation``.
+                   error: Error, generation: int | None, failed_copy: str | None = None) -> Fields:
+    """Record one restart of a copy that failed: its source could not be read with SAS
+    ``generation`` (which is then stale), or, with ``generation`` None, it failed transiently.
 
     Raises :class:`DiskFailed` with Azure's code and message when the restarts are spent, or
     when the source disk or snapshot itself is gone (no SAS can help then)."""
     done = int(state.get("restarts") or 0)
     if done >= rt.settings.copy_restarts:
-        after = f" (still failing after {done} restarts with a fresh SAS)" if done else ""
+        after = f" (still failing after {done} restarts)" if done else ""
         raise DiskFailed(error.code, error.message + after)
     export = rt.store.source_state(job.id, source.key).get(export_field(disk.key)) or {}
     if not export.get("id") or rt.cloud.compute.find_disk(export["id"]) is None:
         raise DiskFailed(error.code, error.message)
     log.warning("copy of %s %s to %s: restart %d of %d: %s: %s", source.name, disk.key, target.region, done + 1,
                 rt.settings.copy_restarts, error.code, error.message)
+    stale = int(state.get("stale_generation") or 0)
     patch: Fields = {
         "restarts": done + 1,
         "restart_reasons": [*(state.get("restart_reasons") or []), f"{error.code}: {error.message}"],
-        "stale_generation": max(generation, int(state.get("stale_generation") or 0)),
+        "stale_generation": stale if generation is None else max(generation, stale),
     }
     if failed_copy is not None:
         patch["failed_copy"] = failed_copy

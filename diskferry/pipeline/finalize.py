@@ -10,7 +10,7 @@ from diskferry.cloud import ImageDiskInfo
 from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
 from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Role, Source, SourceKind, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cleanup, layout
+from diskferry.pipeline import cancel, cleanup, layout
 from diskferry.pipeline.outcome import PairOutcome, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime
 from diskferry.pipeline.waits import awaited, still_running
@@ -19,6 +19,8 @@ from diskferry.pipeline.waits import awaited, still_running
 def finalize(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
     job = rt.store.job(job_id)
     source, target = job.source(source_key), job.target(target_key)
+    if cancel.requested(rt, job.id):
+        return cancel.cancel_pair(rt, job, source, target, discard=cancel.discarding(rt, job.id))
     outcome: PairOutcome | None = None
     try:
         outcome = _recorded(rt, job, source, target) or _finish(rt, job, source, target)

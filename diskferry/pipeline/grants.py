@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from diskferry.cloud.compute import access_sas
 from diskferry.errors import Busy
-from diskferry.model import Disk, Job, Phase, Source, Target
+from diskferry.model import TAG_GRANT, TAG_JOB, Disk, Job, Phase, Source, Target
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 from diskferry.pipeline.waits import awaited, still_running
 from diskferry.vault import VaultEntry
@@ -58,7 +59,9 @@ def grant_op(source: Source, disk: Disk) -> str:
 def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> VaultEntry | None:
     """Grant read access to ``export_id`` for a copy of ``disk`` and keep the SAS in the vault
     as its next generation (the caller holds the source's or the disk's lock); None while
-    Azure is still granting (the caller comes back)."""
+    Azure is still granting (or tagging the source for gc: the caller comes back)."""
+    if not mark_grant(rt, job, export_id):
+        return None
     nbytes = disk.size_bytes + FOOTER
     seconds = rt.settings.sas.lifetime(nbytes)
     compute = rt.cloud.compute
@@ -70,6 +73,36 @@ def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> 
     # never keep it past its real expiry: Azure may grant less than was asked
     expires = min(granted + seconds, sas_expiry(sas) or math.inf)
     return rt.vault.put(job.id, sas_name(source.key, disk.key), sas, expires, granted_at=granted)
+
+
+def mark_grant(rt: Runtime, job: Job, export_id: str) -> bool:
+    """Tag a source disk or snapshot that is not the job's own with ``TAG_GRANT`` before granting
+    on it: should the job and its Redis be lost, ``diskferry gc`` finds the SAS by the tag.
+    Whether it is tagged (False while Azure updates it)."""
+    return _retag(rt, job.id, export_id, lambda tags: None if tags.get(TAG_JOB) == job.id or
+                  tags.get(TAG_GRANT) == job.id else tags | {TAG_GRANT: job.id})
+
+
+def unmark_grant(rt: Runtime, job_id: str, export_id: str) -> bool:
+    """Remove the job's ``TAG_GRANT`` once its SAS is revoked (another job's mark stays).
+    Whether it is removed (False while Azure updates it)."""
+    return _retag(rt, job_id, export_id, lambda tags: None if tags.get(TAG_GRANT) != job_id else
+                  {k: v for k, v in tags.items() if k != TAG_GRANT})
+
+
+def _retag(rt: Runtime, job_id: str, resource_id: str, change: Callable[[dict[str, str]], dict[str, str] | None]
+           ) -> bool:
+    """Give a disk or snapshot the tags ``change`` makes of its own (None: as they are)."""
+    name = f"tag|{resource_id}"
+    compute = rt.cloud.compute
+    if rt.store.operation(job_id, name) is None:
+        found = compute.find_disk(resource_id)
+        tags = None if found is None else change(found.tags)
+        if tags is None:
+            return True
+    else:
+        tags = {}  # recorded: only checked
+    return awaited(rt, job_id, name, lambda: compute.set_tags(resource_id, tags)).done
 
 
 def sas_for(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, *, newer_than: int) -> VaultEntry:
@@ -133,21 +166,27 @@ def _runs_to_end_on(rt: Runtime, job: Job, source: Source, target: Target, disk:
 
 
 def revoke(rt: Runtime, job: Job, source: Source, disk: Disk, *, wait: bool = True) -> bool:
-    """End a source disk's SAS: once per grant (the export record notes it), whoever asks
-    first — the disk's last copy to end starts it, the source's cleanup finishes it. Whether
-    it is done; with ``wait``, raises Waiting instead while Azure revokes."""
+    """End a source disk's SAS, then take the job's gc mark off it: once per grant (the export
+    record notes it), whoever asks first — the disk's last copy to end starts it, the source's
+    cleanup finishes it. Whether it is done; with ``wait``, raises Waiting instead while Azure
+    is at it."""
     field = export_field(disk.key)
     export = rt.store.source_state(job.id, source.key).get(field) or {}
-    if not export.get("granted") or export.get("revoked"):
+    if not export.get("granted"):
         return True
     name = f"revoke|{source.key}|{disk.key}"
     compute = rt.cloud.compute
-    if not awaited(rt, job.id, name, lambda: compute.revoke(export["id"])).done:
-        if wait:
-            raise still_running(rt, job.id, [name], f"revoke access to {disk.name}")
-        return False
-    rt.store.update_source(job.id, source.key, **{field: export | {"revoked": True}})
-    return True
+    pending: list[str] = []
+    if not export.get("revoked"):
+        if awaited(rt, job.id, name, lambda: compute.revoke(export["id"])).done:
+            rt.store.update_source(job.id, source.key, **{field: export | {"revoked": True}})
+        else:
+            pending.append(name)
+    if not pending and not unmark_grant(rt, job.id, export["id"]):
+        pending.append(f"tag|{export['id']}")
+    if pending and wait:
+        raise still_running(rt, job.id, pending, f"revoke access to {disk.name}")
+    return not pending
 
 
 def _regrant(rt: Runtime, job: Job, source: Source, disk: Disk) -> VaultEntry:

@@ -14,7 +14,7 @@ from typing import Any
 from diskferry.errors import Busy, DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, Disk, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import layout
+from diskferry.pipeline import cancel, layout
 from diskferry.pipeline.grants import grant, grant_op
 from diskferry.pipeline.outcome import PairOutcome, error_of
 from diskferry.pipeline.runtime import PREPARE_LOCK_SECONDS, Runtime
@@ -29,6 +29,8 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: s
     takes back the lock its dead first run held instead of waiting for the lock to expire."""
     job = rt.store.job(job_id)
     source, target = job.source(source_key), job.target(target_key)
+    if cancel.requested(rt, job_id):  # diskferry cancel: freeze and grant nothing more
+        return cancel.stop_pair(rt, job, source, target)
     done = rt.store.target_state(job_id, source.key, target.key)
     if Phase(done.get("phase", "pending")).terminal:
         # a run after the pair finished (a redelivered message): its cleanup already ran,

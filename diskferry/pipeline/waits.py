@@ -15,12 +15,15 @@ a crash between starting and recording starts it again, which every operation he
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from diskferry.cloud.operations import Checked, Operation
-from diskferry.errors import DiskFailed, DiskferryError, RetryLater, Waiting
+from diskferry.errors import Busy, DiskFailed, DiskferryError, RetryLater, Waiting
 from diskferry.pipeline.runtime import Runtime
 
+T = TypeVar("T")
 #: an operation still running after this long is given up (Azure's own LROs time out sooner)
 OPERATION_DEADLINE_SECONDS = 6 * 3600
 #: the countdown between two checks: a quarter of the operation's age, within these bounds
@@ -60,3 +63,16 @@ def still_running(rt: Runtime, job_id: str, names: list[str], what: str) -> Wait
     ages = [Operation.from_json(doc).age() for n in names if (doc := rt.store.operation(job_id, n))]
     countdown = min(MAX_CHECK_SECONDS, max(MIN_CHECK_SECONDS, min(ages, default=0.0) / 4))
     return Waiting("OperationInProgress", f"{what}: Azure is still working", retry_after=countdown)
+
+
+def until_done(step: Callable[[], T], timeout: float = 900.0) -> T:
+    """Run a step again and again until Azure has finished what it started and nobody else holds
+    the work: for callers that may wait (the CLI's cancel, gc), never for a task."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return step()
+        except (Waiting, Busy) as exc:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(min(exc.retry_after or 1.0, 5.0))

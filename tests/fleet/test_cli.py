@@ -74,8 +74,9 @@ def test_a_failed_disk_exits_1_with_azures_reason(fleet: Fleet, fast_copies: Adm
     rg = f"clif-{uuid.uuid4().hex[:6]}"
     _seed_vm(fleet, rg, [1])
     fast_copies.set(copy_bandwidth=2 * 1024 * 1024)
-    fast_copies.add_fault("blob.CopyBlob", kind="copy", at_percent=30, count=1, status=500,
-                          code="InternalError", message="The copy failed (injected).")
+    # a failure no restart mends (a 5xx one would be restarted)
+    fast_copies.add_fault("blob.CopyBlob", kind="copy", at_percent=30, count=1, status=412,
+                          code="ConditionNotMet", message="The copy failed (injected).")
     job = _job_file(tmp_path, vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
 
     done = diskferry(fleet, "submit", str(job), "--wait", "--interval", "0.2")
@@ -84,7 +85,7 @@ def test_a_failed_disk_exits_1_with_azures_reason(fleet: Fleet, fast_copies: Adm
     assert "failed:" in done.stderr
     # whichever disk the fault hit: its own line names Azure's code and message
     line = next(x for x in done.stderr.splitlines() if "app → brazilsouth os:" in x or "app → brazilsouth lun0:" in x)
-    assert "InternalError" in line
+    assert "ConditionNotMet" in line
     assert "The copy failed (injected)." in line
     job_id = done.stdout.split()[1]
     assert diskferry(fleet, "status", job_id).returncode == 1

@@ -325,8 +325,9 @@ def test_three_regions_and_the_source_region_with_a_zone(fleet: Fleet, fast_copi
     assert all(d.zones == ["3"] and d.creation_data.create_option == "Copy" for d in zonal)
     # one snapshot of each VM disk (the image's own snapshots are read as they are), one grant
     # per source disk, three staged copies of each disk, one staging account per remote region
-    # (made, perhaps by two pairs at once, and deleted once)
-    assert calls.get("Microsoft.Compute/snapshots/write") == 2
+    # (made, perhaps by two pairs at once, and deleted once); the image's own snapshots are
+    # tagged diskferry-grant before their grant and untagged after the revoke (for gc)
+    assert calls.get("Microsoft.Compute/snapshots/write") == 2 + 2 * 2
     assert calls.get("Microsoft.Compute/snapshots/beginGetAccess/action") == 4
     assert calls.get("blob.CopyBlob") == 12
     assert calls.get("Microsoft.Storage/storageAccounts/delete") == 3

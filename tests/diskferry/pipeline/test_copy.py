@@ -1,4 +1,5 @@
-"""A copy whose source could not be read is restarted with a fresh SAS, within a budget.
+"""A copy whose source could not be read is restarted with a fresh SAS, within a budget; one
+that Azure failed transiently (5xx, ServerBusy, ...) is restarted on the SAS it had.
 
 The restart state machine is driven step by step (``copy.advance`` in this process, as the
 task would call it) against the local Azure, so that the test acts between two calls.
@@ -22,7 +23,7 @@ from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Job, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, layout, prepare
-from diskferry.pipeline.copy import source_unreadable
+from diskferry.pipeline.copy import source_unreadable, transient
 from diskferry.pipeline.outcome import DiskOutcome, Pending
 from diskferry.pipeline.runtime import Runtime, sas_name
 from diskferry.producer.jobfile import parse
@@ -48,6 +49,23 @@ from tests.fleet.checks import delta
 )
 def test_source_unreadable(description: str | None, unreadable: bool) -> None:
     assert source_unreadable(description) is unreadable
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ('503 ServerBusy "The server is busy."', True),
+        ('500 InternalError "Copy failed."', True),
+        ('500 OperationTimedOut "The operation could not be completed within the permitted time."', True),
+        ('502 BadGateway "Copy failed."', True),
+        ('403 AuthorizationFailure "Copy failed when reading the source."', False),
+        ('412 ConditionNotMet "The source blob was modified during the copy."', False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_transient(description: str | None, expected: bool) -> None:
+    assert transient(description) is expected
 
 
 # -- the restart state machine, step by step against the local Azure ------------------------
@@ -187,3 +205,25 @@ def test_a_copy_whose_source_is_gone_is_not_restarted(pair: Pair) -> None:
     assert "after" not in (outcome.message or "")
     assert p.state().get("restarts") is None
     assert _calls(p, before) == (0, 0)
+
+
+def test_a_transient_failure_restarts_the_copy_on_the_same_sas(pair: Pair) -> None:
+    p = pair
+    p.admin.add_fault("blob.CopyBlob", kind="copy", at_percent=40, count=1, status=503, code="ServerBusy",
+                      message="The server is busy.")
+    assert isinstance(p.advance(), Pending)  # started with generation 1
+    failed = p.until_failed()
+    assert failed.description is not None and failed.description.startswith("503 ServerBusy")
+    before = p.admin.counters()
+    assert isinstance(p.advance(), Pending)
+    state = p.state()
+    assert (state["restarts"], state["failed_copy"], state["sas_generation"]) == (1, failed.copy_id, 1)
+    assert state.get("stale_generation") in (None, 0)
+    assert state["restart_reasons"] == ['ServerBusy: 503 ServerBusy "The server is busy."']
+    assert _calls(p, before) == (0, 1)  # started again, nothing granted
+    deadline = time.monotonic() + 20
+    while isinstance(outcome := p.advance(), Pending):
+        assert time.monotonic() < deadline, p.state()
+        time.sleep(0.2)
+    assert outcome.ok, outcome
+    assert p.state()["phase"] == Phase.copied.value

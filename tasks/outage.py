@@ -1,0 +1,39 @@
+"""The base class of every diskferry task: a Redis outage gives the message back, it fails nothing.
+
+While Redis (broker, result backend or job store) is down, a task that needs it cannot do
+its work *and* cannot record a failure or a retry. Letting the error through would fail the
+task: its chord part counts a failure, the errback abandons the pair and the job fails for
+an outage that lasted seconds. So a task that runs into one is rejected with requeue: no
+result, no errback, and the message comes back — at once if Redis already answers again, or
+through :mod:`diskferry.tasks.broker` when the worker reconnects. Every task is idempotent,
+so running it again is safe.
+
+(When only the job store is down and the broker is up, the message comes straight back and
+runs again until the store answers: the outage costs retries, not the job.)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+#: Redis unreachable (redis-py: includes BusyLoadingError while it replays its AOF) or a
+#: publish through kombu that failed for it; none subclasses the builtin ConnectionError
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OperationalError)
+
+
+class OutageTolerantTask(Task):  # type: ignore[misc]
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except UNAVAILABLE as exc:
+            log.warning("%s[%s]: Redis unavailable (%s): giving the message back", self.name, self.request.id, exc)
+            raise Reject(exc, requeue=True) from None
