@@ -11,6 +11,7 @@ from typing import Any
 from diskferry.emulator.faults import Faults
 from diskferry.emulator.pages import Content, PageFile
 from diskferry.emulator.store import Store
+from diskferry.emulator.throttle import ArmThrottle
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Emulator:
     arm_url: str = ""
     #: https://127.0.0.1:B
     blob_url: str = ""
+    #: ARM's request throttling (token buckets per subscription and principal)
+    throttle: ArmThrottle = field(default_factory=ArmThrottle)
     #: late-bound services (the LRO table, the copy engine, ...) by name
     services: dict[str, Any] = field(default_factory=dict)
 

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.identity import ClientSecretCredential
@@ -73,19 +74,20 @@ class Clients:
 
 
 def make_clients(
-    credential: ClientSecretCredential, env: dict[str, str], subscription_id: str | None = None
+    credential: ClientSecretCredential, env: dict[str, str], subscription_id: str | None = None, **options: Any
 ) -> Clients:
+    """``options``: more client options (``retry_total=0`` to see a 429 instead of a retry)."""
     sub = subscription_id or env["AZURE_SUBSCRIPTION_ID"]
-    url, scopes = env["DISKFERRY_ARM_ENDPOINT"], [ARM_SCOPE]
+    kw = {"base_url": env["DISKFERRY_ARM_ENDPOINT"], "credential_scopes": [ARM_SCOPE], **options}
     return Clients(
-        resource=ResourceManagementClient(credential, sub, base_url=url, credential_scopes=scopes),
-        compute=ComputeManagementClient(credential, sub, base_url=url, credential_scopes=scopes),
-        storage=StorageManagementClient(credential, sub, base_url=url, credential_scopes=scopes),
+        resource=ResourceManagementClient(credential, sub, **kw),
+        compute=ComputeManagementClient(credential, sub, **kw),
+        storage=StorageManagementClient(credential, sub, **kw),
         subscription_id=sub,
     )
 
 
-def clients_for(proc: EmulatorProcess) -> Clients:
+def clients_for(proc: EmulatorProcess, **options: Any) -> Clients:
     """SDK clients of one more emulator process (a test's own, e.g. one it restarts).
 
     Start it with ``spawn_emulator`` so that it serves the session's certificate, which
@@ -97,7 +99,7 @@ def clients_for(proc: EmulatorProcess) -> Clients:
         authority=proc.env["AZURE_AUTHORITY_HOST"],
         disable_instance_discovery=True,
     )
-    return make_clients(credential, proc.env)
+    return make_clients(credential, proc.env, **options)
 
 
 @pytest.fixture(scope="session")
