@@ -2,7 +2,8 @@
 
 * :class:`RetryLater` — a transient condition (throttling, a busy server): run the same
   step again after ``retry_after`` seconds; :class:`Busy` — another worker holds the work
-  (a lock): the same, without a retry limit;
+  (a lock): the same, without a retry limit; :class:`Throttled` — ARM's request budget is
+  spent: the same, without a retry limit;
 * :class:`DiskFailed` — this disk cannot be replicated (the copy failed, the VHD was
   refused): report it and go on with the other disks;
 * :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
@@ -54,6 +55,11 @@ class RetryLater(DiskferryError):
 class Busy(RetryLater):
     """Another worker holds this work (a lock); wait for it without a retry limit — the
     lock's own expiry frees it if its holder died."""
+
+
+class Throttled(Busy):
+    """Azure's request budget, or the fleet's share of it, is spent: wait ``retry_after``
+    without a retry limit — the budget refills by itself, and pacing is no failure."""
 
 
 class DiskFailed(DiskferryError):

@@ -6,7 +6,8 @@ import logging
 
 from azure.core.credentials import TokenCredential
 
-from diskferry.cloud import auth
+from diskferry.cloud import auth, pacing
+from diskferry.cloud.budget import Budget
 from diskferry.cloud.compute import Compute
 from diskferry.cloud.storage import Storage
 from diskferry.config.settings import Settings
@@ -18,9 +19,14 @@ for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identi
 
 
 class Cloud:
-    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
+    def __init__(self, settings: Settings, credential: TokenCredential | None = None,
+                 budget: Budget | None = None) -> None:
+        """``budget``: in a worker, the fleet's shared ARM budget; its ARM calls are then
+        paced, and a 429 or 5xx raises at once instead of sleeping (see ``pacing``)."""
         self.credential = credential or auth.credential(settings)
         options = auth.client_options(settings)
+        if budget is not None:
+            options.update(pacing.client_options(budget))
         blob_options = {"connection_verify": settings.ca_bundle} if settings.ca_bundle else {}
         self.compute = Compute(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)
