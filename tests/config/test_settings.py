@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from diskferry.config.celeryconfig import WATCHDOG, celery_config
-from diskferry.config.settings import Settings, SettingsError
+from diskferry.config.settings import ArmBudget, Settings, SettingsError, TokenBucket
 
 
 def test_defaults_and_derived_urls() -> None:
@@ -80,3 +80,15 @@ def test_copy_restarts_and_expected_copy_time() -> None:
         Settings.from_env({"DISKFERRY_COPY_RESTARTS": "1.5"})
     s = Settings.from_env({"DISKFERRY_SAS_BANDWIDTH": str(1024 * 1024)})
     assert s.sas.expected_seconds(10 * 1024**3) == 10240  # 10 GiB at 1 MiB/s, no margin
+
+
+def test_the_arm_budget_defaults_to_azures_buckets() -> None:
+    budget = Settings.from_env({}).arm_budget
+    assert budget == ArmBudget(TokenBucket(250, 25), TokenBucket(200, 10), TokenBucket(200, 10), enabled=True)
+    s = Settings.from_env({"DISKFERRY_ARM_WRITES": "20/2", "DISKFERRY_ARM_PACING": "0"})
+    assert s.arm_budget.writes == TokenBucket(20, 2) and s.arm_budget.enabled is False
+    for bad in ("20", "20/0", "0/5", "x/1", "20/-1"):
+        with pytest.raises(SettingsError, match="DISKFERRY_ARM_DELETES: expected SIZE/REFILL"):
+            Settings.from_env({"DISKFERRY_ARM_DELETES": bad})
+    with pytest.raises(SettingsError, match="DISKFERRY_ARM_PACING"):
+        Settings.from_env({"DISKFERRY_ARM_PACING": "maybe"})
