@@ -19,7 +19,7 @@ from diskferry.errors import RetryLater, Throttled
 from tests.conftest import Clients
 
 READ = "Microsoft.Resources/subscriptions/resourceGroups/read"
-WRITE = "Microsoft.Resources/subscriptions/resourceGroups/write"
+WRITE = "Microsoft.Compute/disks/endGetAccess/action"
 
 
 @pytest.fixture
@@ -83,8 +83,10 @@ def test_a_429_raises_at_once_without_an_sdk_retry(cloud: Cloud, credential: obj
         other.resource.resource_groups.create_or_update(f"rg-{uuid.uuid4().hex[:8]}", {"location": "westeurope"})
     throttled, writes = _count(admin, "arm.throttled.writes"), _count(admin, WRITE)
     start = time.monotonic()
+    # a write and nothing else (a read first could meet the reads bucket another test spent)
+    disk = f"/subscriptions/{clients.subscription_id}/resourceGroups/rg-none/providers/Microsoft.Compute/disks/d1"
     with pytest.raises(Throttled) as err:
-        cloud.storage.ensure_resource_group(clients.subscription_id, f"rg-{uuid.uuid4().hex[:8]}", "westeurope", {})
+        cloud.compute.revoke(disk)
     assert time.monotonic() - start < 1.0  # Retry-After is >= 1 s: nothing slept on it
     assert err.value.code == "SubscriptionRequestsThrottled"
     assert err.value.retry_after is not None and err.value.retry_after >= 1
