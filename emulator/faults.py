@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -129,6 +130,9 @@ class Faults:
         self.settings = Settings(**saved)
         self.rules = [FaultRule(**r) for r in (store.get("config", "faults") or {}).get("rules", [])]
         self.counters: Counter[str] = Counter()
+        #: called with the settings about to be replaced (a rate that changes must not
+        #: apply to the time before the change)
+        self.before_change: list[Callable[[Settings], None]] = []
 
     # -- settings ---------------------------------------------------------------------
     def update_settings(self, changes: dict[str, Any]) -> Settings:
@@ -137,7 +141,10 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         current.update(changes)
-        self.settings = Settings(**current)
+        new = Settings(**current)
+        for hook in self.before_change:
+            hook(self.settings)
+        self.settings = new
         self._store.put("config", "settings", asdict(self.settings))
         return self.settings
 

@@ -51,6 +51,7 @@ def build_arm_router() -> ArmRouter:
 
 def management_app(emu: Emulator) -> web.Application:
     router = build_arm_router()
+    emu.faults.before_change.append(emu.throttle.settle)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app["emu"] = emu
     auth.register(app)

@@ -119,9 +119,13 @@ class ArmThrottle:
         wait = max(1, math.ceil((1 - bucket.tokens) / rate))
         raise _throttled(kind, subscription, principal, wait, header)
 
-    def reset(self) -> None:
-        """Full buckets for everyone (tests that start from a known state)."""
-        self._buckets.clear()
+    def settle(self, settings: Settings) -> None:
+        """Refill every bucket up to now at the rates of ``settings``, the ones about to be
+        replaced: a new rate counts from its change on, not for the time before it."""
+        now = time.monotonic()
+        for (_, _, kind), bucket in self._buckets.items():
+            bucket.refill(*limits(settings, kind), now)
+
 
 
 def _throttled(kind: Kind, subscription: str, principal: str, wait: int, header: str) -> AzureError:

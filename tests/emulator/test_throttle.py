@@ -140,6 +140,19 @@ def test_settings_apply_at_once_and_throttling_can_be_turned_off(
         admin.set(arm_writes_bucket=0)
 
 
+def test_a_new_refill_rate_counts_from_its_change_on(
+    credential: ClientSecretCredential, azure_env: dict[str, str], admin: AdminClient
+) -> None:
+    client = _client(credential, azure_env)
+    admin.set(arm_reads_bucket=3, arm_reads_refill=0.1)
+    _until_refused(lambda _: client.resource_groups.check_existence("rg-none"), 10)
+    admin.set(arm_reads_refill=1000)  # refilled within the next few milliseconds...
+    time.sleep(0.2)
+    admin.set(arm_reads_refill=0.1)  # ...and those 0.2 s count at 1000/s, not at 0.1/s
+    done, err = _until_refused(lambda _: client.resource_groups.check_existence("rg-none"), 10)
+    assert (done, err.status_code) == (3, 429)
+
+
 def test_the_sdk_retries_a_429_itself_by_sleeping(
     credential: ClientSecretCredential, azure_env: dict[str, str], admin: AdminClient
 ) -> None:
