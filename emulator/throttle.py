@@ -84,12 +84,10 @@ class _Bucket:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What the buckets say about one call: its header, and whether it may go on."""
+    """A call the buckets let through: the header naming its bucket, and what remains."""
 
     header: str
     remaining: int
-    #: seconds to wait when throttled, else None
-    retry_after: float | None = None
 
     def headers(self) -> dict[str, str]:
         return {self.header: str(self.remaining)}
