@@ -49,10 +49,12 @@ SESSION_ARM_BUCKETS = {
 
 def _roomy_arm_buckets(proc: EmulatorProcess) -> None:
     """Every test of the session calls ARM as one principal of one subscription, which in
-    Azure would be one bulk job's budget, not dozens: with Azure's buckets the session's
-    seeding (azure-core sleeps on each 429) and fleets wait on each other's refills
-    (measured: the 20-VM scale test 35.6 s instead of 26.1 s, the many-data-disks shape
-    37.2 s instead of < 12.4 s). Throttling stays on, with its headers and accounting;
+    Azure would be one bulk job's budget, not dozens. With Azure's buckets each test would
+    inherit what the tests before it spent: its timing, and whether it meets 429s, would
+    depend on the order (and a throttled call counts in the emulator's call counters, which
+    tests compare exactly). Measured on this shared 2-core machine, tests/fleet took 7m40s
+    with Azure's buckets and 7m18s / 6m56s with these: within its load noise, so the choice
+    is for determinism, not speed. Throttling stays on, with its headers and accounting;
     tests/emulator/test_throttle.py checks Azure's defaults on an emulator of its own, and
     tests/fleet/test_throttling.py runs a job against small buckets."""
     admin = proc.admin()
