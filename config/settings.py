@@ -42,6 +42,13 @@ Environment variables (defaults in brackets):
 ``DISKFERRY_WATCHDOG_SECONDS``     countdown between two rounds of a job's watchdog [60]
 ``DISKFERRY_WATCHDOG_GRACE_SECONDS`` a copy's poll overdue by the visibility timeout, the
                                    sweep interval and this much is presumed lost [600]
+``DISKFERRY_ARM_READS``            the fleet's ARM budget for reads, ``SIZE/REFILL`` (tokens,
+                                   tokens per second), shared by every worker through Redis;
+                                   Azure's bucket per subscription and principal [250/25]
+``DISKFERRY_ARM_WRITES``           the same for writes (PUT, POST, PATCH) [200/10]
+``DISKFERRY_ARM_DELETES``          the same for deletes [200/10]
+``DISKFERRY_ARM_PACING``           ``0`` turns the shared budget off: workers then call ARM
+                                   unpaced, and still re-enqueue on a 429 [1]
 =================================  ==============================================================
 """
 
@@ -128,6 +135,37 @@ class SasPolicy:
 
 
 @dataclass(frozen=True)
+class TokenBucket:
+    """A bucket of ``size`` tokens that gains ``refill`` tokens a second."""
+
+    size: float
+    refill: float
+
+    @classmethod
+    def parse(cls, name: str, raw: str) -> TokenBucket:
+        size, sep, refill = raw.partition("/")
+        try:
+            bucket = cls(float(size), float(refill)) if sep else None
+        except ValueError:
+            bucket = None
+        if bucket is None or bucket.size < 1 or bucket.refill <= 0:
+            raise SettingsError(f"{name}: expected SIZE/REFILL with SIZE >= 1 and REFILL > 0, got {raw!r}")
+        return bucket
+
+
+@dataclass(frozen=True)
+class ArmBudget:
+    """How fast the fleet may call Azure Resource Manager: Azure's token buckets per
+    subscription and principal (docs "Request limits and throttling"), one per kind of call."""
+
+    reads: TokenBucket = TokenBucket(250, 25)
+    writes: TokenBucket = TokenBucket(200, 10)
+    deletes: TokenBucket = TokenBucket(200, 10)
+    #: False: no pacing (a 429 still re-enqueues the task)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str = "redis://127.0.0.1:6379/0"
@@ -152,6 +190,7 @@ class Settings:
     watchdog_seconds: float = 60.0
     #: how far past every redelivery a poll must be overdue before the watchdog re-sends it
     watchdog_grace_seconds: float = 600.0
+    arm_budget: ArmBudget = ArmBudget()
 
     def __post_init__(self) -> None:
         if self.poll_seconds <= 0:
@@ -224,6 +263,16 @@ class Settings:
                 raise SettingsError(f"{name}: expected a whole number, got {value}")
             return int(value)
 
+        def bucket(name: str, default: TokenBucket) -> TokenBucket:
+            raw = text(name)
+            return default if raw is None else TokenBucket.parse(name, raw)
+
+        def flag(name: str, default: bool) -> bool:
+            raw = (text(name) or ("1" if default else "0")).lower()
+            if raw not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+                raise SettingsError(f"{name}: expected 1 or 0, got {raw!r}")
+            return raw in ("1", "true", "yes", "on")
+
         broker = text("DISKFERRY_BROKER_URL", cls.broker_url)
         assert broker is not None
         d = cls()
@@ -261,6 +310,12 @@ class Settings:
             eta_task_limit=integer("DISKFERRY_ETA_TASK_LIMIT", d.eta_task_limit),
             watchdog_seconds=number("DISKFERRY_WATCHDOG_SECONDS", d.watchdog_seconds),
             watchdog_grace_seconds=number("DISKFERRY_WATCHDOG_GRACE_SECONDS", d.watchdog_grace_seconds),
+            arm_budget=ArmBudget(
+                reads=bucket("DISKFERRY_ARM_READS", d.arm_budget.reads),
+                writes=bucket("DISKFERRY_ARM_WRITES", d.arm_budget.writes),
+                deletes=bucket("DISKFERRY_ARM_DELETES", d.arm_budget.deletes),
+                enabled=flag("DISKFERRY_ARM_PACING", d.arm_budget.enabled),
+            ),
         )
 
 

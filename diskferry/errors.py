@@ -4,7 +4,8 @@
   step again after ``retry_after`` seconds; :class:`Busy` — another worker holds the work
   (a lock): the same, without a retry limit; :class:`Waiting` — Azure is still at an
   operation the step started: the same, without a retry limit (the operation's deadline
-  bounds it);
+  bounds it); :class:`Throttled` — ARM's request budget is spent: the same, without a retry
+  limit;
 * :class:`DiskFailed` — this disk cannot be replicated (the copy failed, the VHD was
   refused): report it and go on with the other disks;
 * :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
@@ -67,6 +68,9 @@ class Busy(RetryLater):
 class Waiting(RetryLater):
     """Azure is still working on an operation this step started: come back after
     ``retry_after`` seconds (no retry limit: the operation's own deadline bounds it)."""
+class Throttled(Busy):
+    """Azure's request budget, or the fleet's share of it, is spent: wait ``retry_after``
+    without a retry limit — the budget refills by itself, and pacing is no failure."""
 
 
 class DiskFailed(DiskferryError):

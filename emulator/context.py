@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from diskferry.emulator.faults import Faults
 from diskferry.emulator.pages import Content, PageFile
 from diskferry.emulator.store import Store
+from diskferry.emulator.throttle import ArmThrottle
 
 if TYPE_CHECKING:
     # named for the type checker only: both services are built on an Emulator, so a
@@ -62,6 +63,8 @@ class Emulator:
     arm_url: str = ""
     #: https://127.0.0.1:B
     blob_url: str = ""
+    #: ARM's request throttling (token buckets per subscription and principal)
+    throttle: ArmThrottle = field(default_factory=ArmThrottle)
     #: ARM's long-running operations, bound by the server once its listeners are up
     lro: Operations | None = None
     #: the blob copy engine, bound by ``storage.start`` and unbound by ``storage.stop``

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -64,6 +65,31 @@ class Settings:
     copy_bandwidth_pairs: dict[str, float] = field(default_factory=dict)
     #: cap on the lifetime of disk SAS grants, seconds (Azure: 60 days); lower it to test expiry
     max_sas_seconds: int = 60 * 24 * 3600
+    #: aggregate copy bandwidth into one destination storage account, bytes/s, shared by the
+    #: copies in flight into it; 0 = no limit beyond each copy's own
+    account_bandwidth: float = 0.0
+    #: per account overrides of account_bandwidth (account name -> bytes/s)
+    account_bandwidths: dict[str, float] = field(default_factory=dict)
+    #: aggregate copy bandwidth per region pair ("source>destination" -> bytes/s), shared by
+    #: the copies in flight between them
+    pair_bandwidths: dict[str, float] = field(default_factory=dict)
+    #: ARM throttling (token buckets per subscription and principal, see throttle.py)
+    arm_throttling: bool = True
+    #: Azure's defaults: reads 250 tokens refilled at 25/s, writes and deletes 200 at 10/s
+    arm_reads_bucket: float = 250
+    arm_reads_refill: float = 25
+    arm_writes_bucket: float = 200
+    arm_writes_refill: float = 10
+    arm_deletes_bucket: float = 200
+    arm_deletes_refill: float = 10
+
+    def __post_init__(self) -> None:
+        for kind in ("reads", "writes", "deletes"):
+            if getattr(self, f"arm_{kind}_bucket") < 1 or getattr(self, f"arm_{kind}_refill") <= 0:
+                raise ValueError(f"arm_{kind}_bucket must be >= 1 and arm_{kind}_refill > 0")
+        shares = [self.account_bandwidth, *self.account_bandwidths.values(), *self.pair_bandwidths.values()]
+        if any(b < 0 for b in shares):
+            raise ValueError("bandwidths must be >= 0")
 
     def lro_latency_for(self, op: str) -> float:
         for pattern, seconds in self.lro_latency_ops.items():
@@ -78,8 +104,21 @@ class Settings:
         return 0.0
 
     def bandwidth_for(self, source_region: str, dest_region: str) -> float:
-        key = f"{source_region.lower()}>{dest_region.lower()}"
-        return self.copy_bandwidth_pairs.get(key, self.copy_bandwidth)
+        """One copy's own bandwidth between two regions."""
+        return self.copy_bandwidth_pairs.get(pair_key(source_region, dest_region), self.copy_bandwidth)
+
+    def account_bandwidth_for(self, account: str) -> float:
+        """The aggregate into ``account`` (0: none)."""
+        return self.account_bandwidths.get(account, self.account_bandwidth)
+
+    def pair_bandwidth_for(self, pair: str) -> float:
+        """The aggregate between a region pair ``pair_key`` (0: none)."""
+        return self.pair_bandwidths.get(pair, 0.0)
+
+
+def pair_key(source_region: str, dest_region: str) -> str:
+    """``"source>destination"``, lower case: how settings name a region pair."""
+    return f"{source_region.lower()}>{dest_region.lower()}"
 
 
 class Faults:
@@ -91,6 +130,9 @@ class Faults:
         self.settings = Settings(**saved)
         self.rules = [FaultRule(**r) for r in (store.get("config", "faults") or {}).get("rules", [])]
         self.counters: Counter[str] = Counter()
+        #: called with the settings about to be replaced (a rate that changes must not
+        #: apply to the time before the change)
+        self.before_change: list[Callable[[Settings], None]] = []
 
     # -- settings ---------------------------------------------------------------------
     def update_settings(self, changes: dict[str, Any]) -> Settings:
@@ -99,7 +141,10 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         current.update(changes)
-        self.settings = Settings(**current)
+        new = Settings(**current)
+        for hook in self.before_change:
+            hook(self.settings)
+        self.settings = new
         self._store.put("config", "settings", asdict(self.settings))
         return self.settings
 

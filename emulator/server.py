@@ -20,6 +20,7 @@ from diskferry.emulator import admin, auth, compute, locations, network, storage
 from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, error_response, register_operations
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
+from diskferry.emulator.throttle import kind_of
 
 
 def tls_context(state_dir: Path, names: tuple[str, ...] = ()) -> tuple[ssl.SSLContext, Path]:
@@ -52,6 +53,7 @@ def build_arm_router() -> ArmRouter:
 
 def management_app(emu: Emulator) -> web.Application:
     router = build_arm_router()
+    emu.faults.before_change.append(emu.throttle.settle)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app["emu"] = emu
     auth.register(app)
@@ -70,6 +72,8 @@ def management_app(emu: Emulator) -> web.Application:
             sub = params.get("sub")
             if sub is not None and not emu.known_subscription(sub):
                 raise AzureError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+            if sub is not None:
+                headers.update(_spend(emu, sub, str(claims.get("oid", "")), request.method))
             delay = emu.faults.settings.request_latency_for(route.op)
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -84,13 +88,20 @@ def management_app(emu: Emulator) -> web.Application:
             response = error_response(err)
         for k, v in headers.items():
             response.headers.setdefault(k, v)
-        kind = "reads" if request.method == "GET" else "writes"
-        response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", "11999")
         return response
 
     app.router.add_route("*", "/subscriptions/{tail:.*}", dispatch)
     app.router.add_route("*", "/subscriptions", dispatch)
     return app
+
+
+def _spend(emu: Emulator, sub: str, principal: str, method: str) -> dict[str, str]:
+    """One token of the caller's ARM bucket: the remaining-count header, or the 429."""
+    try:
+        return emu.throttle.take(emu.faults.settings, subscription=sub, principal=principal, method=method).headers()
+    except AzureError:
+        emu.faults.count(f"arm.throttled.{kind_of(method)}")
+        raise
 
 
 def write_env(emu: Emulator, ca_pem: Path) -> Path:

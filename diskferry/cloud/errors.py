@@ -1,8 +1,9 @@
 """SDK exceptions → diskferry errors, by what the caller does next.
 
 Azure's own error code is kept (``error.code`` for ARM, ``x-ms-error-code`` for blobs).
-azure-core already retried 429 and 5xx answers that carry Retry-After; what still arrives
-here as 429/5xx or a broken connection is :class:`RetryLater`.
+Workers' clients do not let azure-core retry 429 and 5xx answers (see ``pacing``); a 429
+arrives here as :class:`Throttled` (retried without limit after its ``Retry-After``), a 5xx
+or a broken connection as :class:`RetryLater`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
+from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater, Throttled
 
 #: codes of failed long-running operations that are worth running again
 _TRANSIENT_CODES = frozenset(
@@ -69,7 +70,9 @@ def translate(exc: Exception, what: str, *, blob: bool = False) -> DiskferryErro
             return NotFound(code, text)
         if not blob and isinstance(exc, ResourceNotFoundError):
             return NotFound(code, text)
-        if status == 429 or status >= 500 or code in _TRANSIENT_CODES:
+        if status == 429:
+            return Throttled(code, text, _retry_after(exc))
+        if status >= 500 or code in _TRANSIENT_CODES:
             return RetryLater(code, text, _retry_after(exc))
         if status in (401, 403) and not blob and code in ("AuthorizationFailed", "InvalidAuthenticationToken"):
             return JobFailed(code, text)

@@ -6,7 +6,8 @@ import logging
 
 from azure.core.credentials import TokenCredential
 
-from diskferry.cloud import auth
+from diskferry.cloud import auth, pacing
+from diskferry.cloud.budget import Budget
 from diskferry.cloud.compute import Compute
 from diskferry.cloud.network import Network
 from diskferry.cloud.operations import Checked, Operation
@@ -21,9 +22,14 @@ for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.identi
 
 
 class Cloud:
-    def __init__(self, azure: AzureAccess, credential: TokenCredential | None = None) -> None:
+    def __init__(self, azure: AzureAccess, credential: TokenCredential | None = None,
+                 budget: Budget | None = None) -> None:
+        """``budget``: in a worker, the fleet's shared ARM budget; its ARM calls are then
+        paced, and a 429 or 5xx raises at once instead of sleeping (see ``pacing``)."""
         self.credential = credential or auth.credential(azure)
         options = auth.client_options(azure)
+        if budget is not None:
+            options.update(pacing.client_options(budget))
         blob_options = {"connection_verify": azure.ca_bundle} if azure.ca_bundle else {}
         self.compute = Compute(self.credential, options)
         self.network = Network(self.credential, options)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import redis
 
 from diskferry.cloud import AccountInfo, Cloud
+from diskferry.cloud.budget import Budget
 from diskferry.config.settings import Settings
 from diskferry.errors import DiskFailed
 from diskferry.model import DiskKey, SourceKey, StagingAccount, Target
@@ -28,9 +29,10 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, cloud: Cloud | None = None) -> Runtime:
         client = redis.Redis.from_url(settings.state_url, decode_responses=True)
+        budget = Budget(client, settings.arm_budget, settings.azure.identity.client_id or "default")
         return cls(
             settings=settings,
-            cloud=cloud or Cloud(settings.azure),
+            cloud=cloud or Cloud(settings.azure, budget=budget),
             store=JobStore(client, settings.job_ttl_seconds),
             vault=Vault(client, settings.vault_key, settings.job_ttl_seconds),
         )

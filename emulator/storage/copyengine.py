@@ -8,6 +8,12 @@ thread pool; the range map of the destination is only touched by that one in-fli
 chunk while the copy runs. ``x-ms-copy-progress`` is the source offset up to which
 everything has been copied, so it grows monotonically to the total.
 
+Bandwidth: a copy moves at most its own rate (``copy_bandwidth``, per region pair
+``copy_bandwidth_pairs``), and the copies in flight into one destination account share that
+account's aggregate (``account_bandwidth``), those between one region pair the pair's
+(``pair_bandwidths``), in equal parts. Every tick reads the settings, so a change applies to
+copies already running.
+
 Every tick re-verifies the source (a revoked or expired SAS, or a deleted source, fails
 the copy as Azure does; :class:`copysource.Recheck` keeps that cheap), and checks the
 ``copy`` fault rule that the starting call drew.
@@ -30,7 +36,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +44,7 @@ from typing import Any
 from diskferry.emulator import clock
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
-from diskferry.emulator.faults import FaultRule
+from diskferry.emulator.faults import FaultRule, pair_key
 from diskferry.emulator.pages import Content, PageFile
 from diskferry.emulator.storage import copysource, model
 from diskferry.emulator.storage.copysource import CopySource, Recheck
@@ -91,11 +97,23 @@ class CopyJob:
     def key(self) -> str:
         return model.blob_key(self.doc["account"], self.doc["container"], self.doc["name"])
 
+    @property
+    def account(self) -> str:
+        """The destination storage account."""
+        return str(self.doc["account"])
+
+    @property
+    def pair(self) -> str:
+        return pair_key(*self.region_pair)
+
 
 class CopyEngine:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
         self.jobs: dict[str, CopyJob] = {}
+        #: copies in flight per destination account and per region pair (they share those)
+        self._per_account: Counter[str] = Counter()
+        self._per_pair: Counter[str] = Counter()
         self._dirty: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blobcopy")
         self._flusher: asyncio.Task[None] | None = None
@@ -208,6 +226,8 @@ class CopyEngine:
 
     def _register(self, job: CopyJob) -> None:
         self.jobs[job.id] = job
+        self._per_account[job.account] += 1
+        self._per_pair[job.pair] += 1
         self._schedule(job, 0.01)
 
     # -- control from blob calls -------------------------------------------------------------------
@@ -236,7 +256,9 @@ class CopyEngine:
         if job.handle is not None:
             job.handle.cancel()
             job.handle = None
-        self.jobs.pop(job.id, None)
+        if self.jobs.pop(job.id, None) is not None:
+            self._per_account[job.account] -= 1
+            self._per_pair[job.pair] -= 1
         self._dirty.discard(job.key)
 
     # -- the ticking ---------------------------------------------------------------------------------
@@ -263,7 +285,7 @@ class CopyEngine:
             return
         job.content = content
 
-        bandwidth = self.emu.faults.settings.bandwidth_for(*job.region_pair)
+        bandwidth = self.bandwidth(job)
         budget = job.carry + bandwidth * elapsed
         limit = job.fail_at if job.fail_at is not None else job.total
         head = job.plan[0] if job.plan else None
@@ -294,6 +316,20 @@ class CopyEngine:
         job.busy = True
         future = asyncio.get_running_loop().run_in_executor(self._pool, _transfer, job.content, job.dest, pieces)
         future.add_done_callback(lambda f: self._transferred(job, f, progress))
+
+    def bandwidth(self, job: CopyJob) -> float:
+        """The bytes/s ``job`` may move now: its own rate, or its equal share of its
+        destination account's or region pair's aggregate when that is lower."""
+        settings = self.emu.faults.settings
+        rate = settings.bandwidth_for(*job.region_pair)
+        shared = (
+            (settings.account_bandwidth_for(job.account), self._per_account[job.account]),
+            (settings.pair_bandwidth_for(job.pair), self._per_pair[job.pair]),
+        )
+        for total, copies in shared:
+            if total > 0:
+                rate = min(rate, total / max(1, copies))
+        return rate
 
     def _transferred(self, job: CopyJob, future: asyncio.Future[None], progress: int) -> None:
         job.busy = False

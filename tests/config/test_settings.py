@@ -5,7 +5,7 @@ import re
 import pytest
 
 from diskferry.config.celeryconfig import WATCHDOG, celery_config
-from diskferry.config.settings import Settings, SettingsError
+from diskferry.config.settings import ArmBudget, Settings, SettingsError, TokenBucket
 
 
 def test_defaults_and_derived_urls() -> None:
@@ -89,3 +89,13 @@ def test_a_default_subscription_that_is_not_a_guid_is_refused() -> None:
         Settings.from_env({"AZURE_SUBSCRIPTION_ID": "prod/../x"})
     guid = "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
     assert Settings.from_env({"AZURE_SUBSCRIPTION_ID": guid}).azure.subscription_id == guid
+def test_the_arm_budget_defaults_to_azures_buckets() -> None:
+    budget = Settings.from_env({}).arm_budget
+    assert budget == ArmBudget(TokenBucket(250, 25), TokenBucket(200, 10), TokenBucket(200, 10), enabled=True)
+    s = Settings.from_env({"DISKFERRY_ARM_WRITES": "20/2", "DISKFERRY_ARM_PACING": "0"})
+    assert s.arm_budget.writes == TokenBucket(20, 2) and s.arm_budget.enabled is False
+    for bad in ("20", "20/0", "0/5", "x/1", "20/-1"):
+        with pytest.raises(SettingsError, match="DISKFERRY_ARM_DELETES: expected SIZE/REFILL"):
+            Settings.from_env({"DISKFERRY_ARM_DELETES": bad})
+    with pytest.raises(SettingsError, match="DISKFERRY_ARM_PACING"):
+        Settings.from_env({"DISKFERRY_ARM_PACING": "maybe"})

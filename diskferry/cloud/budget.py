@@ -1,0 +1,119 @@
+"""The fleet's ARM budget: Azure's token buckets mirrored in Redis, shared by every worker.
+
+Azure Resource Manager counts calls per subscription and principal in three token buckets
+(reads, writes, deletes; 250/25 s⁻¹, 200/10 s⁻¹, 200/10 s⁻¹ by default) and answers 429 when
+one is empty. Every worker of the fleet is the same principal, so each worker alone cannot
+know what the others spent: the bucket lives in Redis, and one Lua script refills it, takes
+a token and learns from Azure, atomically, whichever worker calls.
+
+* **Pace**: before an ARM call a worker takes a token; when none is left it is told how long
+  until the next one and the task re-enqueues itself for that long (``RetryLater``) instead
+  of sleeping in its slot.
+* **Learn**: every ARM answer says what remains of Azure's bucket
+  (``x-ms-ratelimit-remaining-subscription-reads`` …). That is the truth: other clients of
+  the same principal (an operator's CLI) spend from it too, and Azure's bucket may be larger
+  than configured (subscriptions still on the older hourly limits report thousands). The
+  bucket takes the reported count as its level, and grows its size when Azure reports more.
+  Calls still in flight when an answer is learned are counted by Azure later, so the level
+  may be a few tokens high (at most the fleet's concurrency); the rare 429 that follows is
+  handled like any other.
+* **429**: Azure's ``Retry-After`` empties the bucket for that long, so every worker waits
+  instead of each finding out with a call of its own.
+
+Time comes from Redis (``TIME``), so the workers' clocks need not agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Literal
+
+import redis
+
+from diskferry.config.settings import ArmBudget, TokenBucket
+from diskferry.errors import RetryLater, Throttled
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["reads", "writes", "deletes"]
+
+# KEYS[1] the bucket; ARGV: size, refill/s, tokens to take (0: only learn), remaining Azure
+# reported (-1: none), seconds Azure asked to wait (0: none). Returns the seconds until the
+# tokens asked for are there (0: taken), as a string (Lua numbers come back truncated).
+_SCRIPT = """
+local size, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cost, seen, pause = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'size')
+local learned = math.max(size, tonumber(state[3]) or size, seen + 1)
+local tokens = tonumber(state[1]) or learned
+local at = tonumber(state[2]) or now
+tokens = math.min(learned, tokens + math.max(0, now - at) * rate)
+if seen >= 0 then tokens = seen end
+if pause > 0 then tokens = math.min(tokens, -pause * rate) end
+local wait = 0
+if cost > 0 then
+  if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now), 'size', tostring(learned))
+redis.call('EXPIRE', KEYS[1], math.ceil(learned / rate) + 60)
+return tostring(wait)
+"""
+
+
+class ArmBudgetExceeded(Throttled):
+    """The fleet's own ARM budget is spent: the call was not sent; retry in ``retry_after``."""
+
+
+class Budget:
+    """The shared buckets of one principal, by subscription and kind of call."""
+
+    def __init__(self, client: redis.Redis, limits: ArmBudget, principal: str, prefix: str = "diskferry:arm") -> None:
+        self._limits = limits
+        self._prefix = f"{prefix}:{principal}"
+        self._script = client.register_script(_SCRIPT)
+
+    def _bucket(self, kind: Kind) -> TokenBucket:
+        bucket: TokenBucket = getattr(self._limits, kind)
+        return bucket
+
+    def _run(self, subscription: str, kind: Kind, cost: int, seen: int, pause: float) -> float:
+        bucket = self._bucket(kind)
+        key = f"{self._prefix}:{subscription.lower()}:{kind}"
+        return float(self._script(keys=[key], args=[bucket.size, bucket.refill, cost, seen, pause]))
+
+    def take(self, subscription: str, kind: Kind) -> None:
+        """Take a token for one call, or raise :class:`ArmBudgetExceeded` with the wait."""
+        if not self._limits.enabled:
+            return
+        try:
+            wait = self._run(subscription, kind, 1, -1, 0)
+        except redis.RedisError as exc:
+            raise RetryLater("BudgetUnavailable", f"the ARM budget in Redis cannot be read: {exc}") from exc
+        if wait > 0:
+            # every task refused now is told about the same wait: spread them over twice
+            # that, or they all come back at once for the one token that refilled
+            raise ArmBudgetExceeded(
+                "ArmBudgetExceeded",
+                f"the fleet's ARM {kind} budget of subscription {subscription} is spent",
+                wait * (1 + random.random()),
+            )
+
+    def learn(self, subscription: str, kind: Kind, *, remaining: int | None, retry_after: float | None) -> None:
+        """What an ARM answer said: the tokens it reports left, the wait of a 429."""
+        if not self._limits.enabled or (remaining is None and not retry_after):
+            return
+        seen = -1 if remaining is None else max(0, remaining)
+        try:
+            self._run(subscription, kind, 0, seen, retry_after or 0.0)
+        except redis.RedisError as exc:  # the next answer teaches the same; pacing goes on
+            log.warning("cannot record ARM's remaining %s in Redis: %s", kind, exc)
+
+    def level(self, subscription: str, kind: Kind) -> float:
+        """Tokens left now (tests, diagnostics): asking for more tokens than can ever be
+        there takes none, and the wait it answers tells the level."""
+        cost = 10**9
+        wait = self._run(subscription, kind, cost, -1, 0)
+        return cost - wait * self._bucket(kind).refill

@@ -1,0 +1,111 @@
+"""The fleet's ARM budget in a real Redis: a token bucket that every worker shares, that
+learns what Azure says remains, and that makes everyone wait out a 429's Retry-After."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from diskferry.cloud.budget import ArmBudgetExceeded, Budget
+from diskferry.config.settings import ArmBudget, TokenBucket
+from diskferry.errors import Throttled
+
+SUB = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield c
+    c.close()
+
+
+def _budget(client: redis.Redis, writes: TokenBucket, *, enabled: bool = True, principal: str = "") -> Budget:
+    # a principal of its own per test: the buckets of one test are not another's
+    return Budget(client, ArmBudget(writes=writes, enabled=enabled), principal or uuid.uuid4().hex)
+
+
+def _takes(budget: Budget, limit: int) -> int:
+    """Tokens taken before the budget refuses one."""
+    for i in range(limit):
+        try:
+            budget.take(SUB, "writes")
+        except ArmBudgetExceeded:
+            return i
+    return limit
+
+
+def test_takes_the_bucket_then_says_how_long_to_wait(client: redis.Redis) -> None:
+    budget = _budget(client, TokenBucket(5, 2))
+    assert _takes(budget, 100) == 5
+    with pytest.raises(ArmBudgetExceeded) as err:
+        budget.take(SUB, "writes")
+    assert isinstance(err.value, Throttled)  # retried without a limit by the tasks
+    assert err.value.retry_after is not None and 0 < err.value.retry_after <= 2 * 0.5 + 0.05
+    time.sleep(0.6)  # refill 2/s: one token
+    budget.take(SUB, "writes")
+    # reads have a bucket of their own (default size 250)
+    budget.take(SUB, "reads")
+
+
+def test_workers_share_one_bucket(client: redis.Redis, redis_url: str) -> None:
+    """Four 'workers' (threads, each with its own Redis connection) hammer one bucket for a
+    second: together they get the bucket plus its refill, never more."""
+    principal = uuid.uuid4().hex
+    granted: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        own = redis.Redis.from_url(redis_url, decode_responses=True)
+        budget = _budget(own, TokenBucket(20, 10), principal=principal)
+        got, end = 0, time.monotonic() + 1.0
+        while time.monotonic() < end:
+            try:
+                budget.take(SUB, "writes")
+                got += 1
+            except ArmBudgetExceeded:
+                time.sleep(0.01)
+        own.close()
+        with lock:
+            granted.append(got)
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    assert 20 <= sum(granted) <= 20 + 10 * elapsed + 1, (granted, elapsed)
+
+
+def test_learns_what_azure_says_remains(client: redis.Redis) -> None:
+    budget = _budget(client, TokenBucket(200, 10))
+    budget.take(SUB, "writes")
+    budget.learn(SUB, "writes", remaining=3, retry_after=None)  # someone else spends it too
+    assert _takes(budget, 100) == 3
+
+    # Azure's bucket is larger than configured (e.g. still on the hourly limits): grow
+    budget.learn(SUB, "writes", remaining=1199, retry_after=None)
+    assert 1199 <= budget.level(SUB, "writes") <= 1200
+    assert _takes(budget, 2000) >= 1199
+
+
+def test_a_429_makes_everyone_wait_its_retry_after(client: redis.Redis) -> None:
+    principal = uuid.uuid4().hex
+    first = _budget(client, TokenBucket(200, 10), principal=principal)
+    other = _budget(client, TokenBucket(200, 10), principal=principal)
+    first.learn(SUB, "writes", remaining=None, retry_after=3)
+    with pytest.raises(ArmBudgetExceeded) as err:
+        other.take(SUB, "writes")
+    assert err.value.retry_after is not None and err.value.retry_after >= 2.9
+
+
+def test_turned_off_it_never_refuses(client: redis.Redis) -> None:
+    budget = _budget(client, TokenBucket(1, 1), enabled=False)
+    assert _takes(budget, 50) == 50
