@@ -32,7 +32,7 @@ def budget(redis_url: str, azure_env: dict[str, str]) -> Iterator[Budget]:
 
 @pytest.fixture
 def cloud(azure_env: dict[str, str], budget: Budget) -> Cloud:
-    return Cloud(Settings.from_env(azure_env), budget=budget)
+    return Cloud(Settings.from_env(azure_env).azure, budget=budget)
 
 
 def _count(admin: AdminClient, name: str) -> int:
