@@ -56,9 +56,11 @@ class RedisServer:
     """Use as a context manager; ``url(db)`` while it runs. ``stop()`` (SIGTERM) or
     ``kill()`` (SIGKILL) and ``start()`` again restart it on the same port."""
 
-    def __init__(self, workdir: Path, args: Sequence[str] = ()) -> None:
+    def __init__(self, workdir: Path, args: Sequence[str] = (), ports: Sequence[int] | None = None) -> None:
+        """``ports``: the ones to propose, in order (default: ``ATTEMPTS`` random ``PORTS``)."""
         self.workdir = workdir
         self.args = list(args)
+        self.ports = list(ports) if ports is not None else random.sample(PORTS, ATTEMPTS)
         self.port: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "redis.log"
@@ -73,11 +75,11 @@ class RedisServer:
             if not self._serve(self.port, timeout):
                 raise RuntimeError(f"redis-server cannot listen on {self.port} again:\n{self._log()}")
             return self
-        for port in random.sample(PORTS, ATTEMPTS):
+        for port in self.ports:
             if self._serve(port, timeout):
                 self.port = port
                 return self
-        raise RuntimeError(f"redis-server found no free port in {ATTEMPTS} attempts:\n{self._log()}")
+        raise RuntimeError(f"redis-server found no free port among {self.ports}:\n{self._log()}")
 
     def _serve(self, port: int, timeout: float) -> bool:
         """Start on ``port``; False when it is taken (the server exited saying so)."""
