@@ -6,6 +6,7 @@ only through the unchanged Azure SDKs (and the admin client for knobs and inspec
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,9 +18,13 @@ from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
+from celery import Celery
 
+from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
+from diskferry.producer import api
+from diskferry.tasks.app import make_app
 from tests.redisdbs import RedisDatabases
 from tests.redisserver import RedisServer
 
@@ -157,6 +162,20 @@ def redis_db(redis_url: str) -> Iterator[Callable[[], str]]:
     for url in taken:
         pool.give_back(url)
     pool.close()
+
+
+@pytest.fixture
+def broker_app(redis_db: Callable[[], str]) -> Iterator[tuple[Celery, Settings]]:
+    """diskferry's Celery app on a broker and result backend of its own, with no worker:
+    what it sends stays queued, for a test to read (``tests.brokerview``)."""
+    settings = Settings.from_env({"DISKFERRY_BROKER_URL": redis_db(), "DISKFERRY_RESULT_BACKEND": redis_db(),
+                                  "DISKFERRY_POLL_QUEUE": "polls"})
+    app = make_app(settings)
+    yield app, settings
+    # what was sent subscribed this process to its results: drop that while Redis is up
+    gc.collect()
+    api.release_results(app)
+    app.close()
 
 
 @pytest.fixture
