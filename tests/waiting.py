@@ -20,7 +20,8 @@ def wait_until(condition: Callable[[], T], timeout: float, message: str | Callab
 
     After ``timeout`` seconds without it, raise ``AssertionError(message)``; a callable
     ``message`` is called then, so that it can show the state at the time of the failure
-    (a worker's log, what Redis holds)."""
+    (a worker's log, what Redis holds). Beware values whose truth is not their presence: a
+    ``requests.Response`` for an error status is falsy, so return what it says instead."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
