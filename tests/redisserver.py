@@ -6,11 +6,13 @@ already in use" and exits, and another port is tried. Nothing binds a port and r
 for the server to take later (the race in which another process takes it meanwhile).
 
 Why TCP and not a unix socket (no port at all; kombu ``redis+socket://``, Celery's backend
-and Flower support one): both start in the same ~10 ms (``benchmarks/redis_start.py``
-prints the figures), but a socket needs its own URL spelling per client (redis-py
-``unix://PATH?db=N``, kombu ``redis+socket://PATH?virtual_host=N``), while the settings
-derive the result backend and the state store from the broker URL and every test hands
-``redis://host:port/db`` around. One spelling everywhere is worth a rare retried start.
+and Flower support one): starting is no faster on a socket (median of 10 starts here: TCP
+27 ms, unix socket 64 ms; ``python -m tests.benchmarks.timings`` prints them), a port
+collision costs one more start of ~25 ms, and a socket needs its own URL spelling per
+client (redis-py ``unix://PATH?db=N``, kombu ``redis+socket://PATH?virtual_host=N``) while
+the settings derive the result backend and the state store from the broker URL and every
+test hands ``redis://host:port/db`` around (``redis_url``, ``running_fleet``).
+One spelling everywhere is worth a rare retried start.
 
 Proposed ports lie below Linux's ephemeral range, so that no outgoing connection's local port
 can hold one, and a server stopped by a test can usually be restarted on its port.
