@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,13 @@ def test_only_taken_ports_is_a_clear_error(tmp_path: Path) -> None:
             RedisServer(tmp_path, ports=[taken]).start()
 
 
-def test_a_killed_server_restarts_on_its_port_empty(tmp_path: Path) -> None:
-    with RedisServer(tmp_path) as server:
-        url = server.url(0)
-        with redis.Redis.from_url(url) as client:
-            client.set("k", "v")
-            server.kill()
-            with pytest.raises(redis.ConnectionError):
-                client.get("k")
-            server.start()
-            assert server.url(0) == url and client.get("k") is None  # nothing saved, as configured
+def test_a_killed_server_restarts_on_its_port_empty(own_redis: Callable[[], RedisServer]) -> None:
+    server = own_redis()
+    url = server.url(0)
+    with redis.Redis.from_url(url) as client:
+        client.set("k", "v")
+        server.kill()
+        with pytest.raises(redis.ConnectionError):
+            client.get("k")
+        server.start()
+        assert server.url(0) == url and client.get("k") is None  # nothing saved, as configured
