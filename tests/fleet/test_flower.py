@@ -49,6 +49,7 @@ def flower(fleet: Fleet, tmp_path: Path) -> Iterator[str]:
         # its event consumer subscribes after the web server is up, and events sent before
         # are lost: wait until it has heard every worker (heartbeats come every 2 s)
         hosts = {h for reply in fleet.app.control.ping(timeout=1.0) or [] for h in reply}
+        assert len(hosts) == len(fleet.workers.procs), hosts
         wait_until(lambda: all(f'flower_worker_online{{worker="{h}"}} 1.0' in _metrics(url) for h in hosts), 30,
                    lambda: f"flower has not heard the workers {hosts}:\n{log.read_text()}", interval=0.2)
         yield url
@@ -74,6 +75,6 @@ def test_flower_lists_the_job_tasks_by_name(fleet: Fleet, fast_copies: AdminClie
 
     tasks, mine = wait_until(shown, 15, lambda: f"flower does not show {wanted} succeeded for {job_id}", interval=0.5)
     assert sum(t["name"] == "diskferry.copy_disk" for t in mine.values()) == 2
-    shown = json.dumps(tasks)
+    text = json.dumps(tasks)
     for secret in ("sig=", "sv=", fleet.env["AZURE_CLIENT_SECRET"], fleet.env["DISKFERRY_VAULT_KEY"]):
-        assert secret not in shown
+        assert secret not in text
