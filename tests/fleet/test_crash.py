@@ -132,12 +132,15 @@ def _victim(fleet: Fleet) -> tuple[int, str]:
     return int(victim.split("-", 1)[0].removeprefix("worker")), survivor
 
 
-def _held_by(fleet: Fleet, host: str) -> set[str]:
-    """Ids of the tasks a live worker holds: running, reserved or waiting for their ETA."""
+def _held_by(fleet: Fleet, host: str) -> set[str] | None:
+    """Ids of the tasks a live worker holds: running, reserved or waiting for their ETA
+    (None when it did not answer all three questions)."""
     inspect = fleet.app.control.inspect(destination=[host], timeout=2.0, limit=1)
-    held = [*(inspect.active() or {}).get(host, []), *(inspect.reserved() or {}).get(host, [])]
-    ids = {str(t["id"]) for t in held}
-    return ids | {str(t["request"]["id"]) for t in (inspect.scheduled() or {}).get(host, [])}
+    active, reserved, scheduled = (q() or {} for q in (inspect.active, inspect.reserved, inspect.scheduled))
+    if not all(host in reply for reply in (active, reserved, scheduled)):
+        return None
+    ids = {str(t["id"]) for t in [*active[host], *reserved[host]]}
+    return ids | {str(t["request"]["id"]) for t in scheduled[host]}
 
 
 def _orphans(fleet: Fleet, killed: float, survivor: str) -> set[bytes]:
@@ -151,7 +154,8 @@ def _orphans(fleet: Fleet, killed: float, survivor: str) -> set[bytes]:
     finally:
         broker.close()
     ids = {json.loads(row)[0]["headers"]["id"] for row in rows if row is not None}
-    return set(tags) if ids and ids.isdisjoint(_held_by(fleet, survivor)) else set()
+    held = _held_by(fleet, survivor) if ids else None
+    return set(tags) if held is not None and ids.isdisjoint(held) else set()
 
 
 def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, admin: AdminClient,

@@ -76,9 +76,12 @@ def _idle(fleet: Fleet) -> bool:
     with redis.Redis.from_url(fleet.settings.broker_url) as broker:
         if broker.llen(fleet.settings.queue):
             return False
-    inspect = fleet.app.control.inspect(timeout=1.0, limit=len(fleet.workers.procs))
-    held = [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
-    return not any(tasks for tasks in held)
+    workers = len(fleet.workers.procs)
+    inspect = fleet.app.control.inspect(timeout=1.0, limit=workers)
+    replies = [inspect.active() or {}, inspect.reserved() or {}]
+    if any(len(reply) < workers for reply in replies):
+        return False  # a worker that did not answer may hold anything
+    return not any(tasks for reply in replies for tasks in reply.values())
 
 
 def _runs(fleet: Fleet, task: str) -> int:
