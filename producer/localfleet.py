@@ -7,8 +7,8 @@ Everything started here is ended here, by its own Popen.
 
 from __future__ import annotations
 
+import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -21,11 +21,16 @@ from celery import Celery
 
 from diskferry.config.settings import Settings
 
+#: Flower 2.2 binds ``--port=0`` to a port of the kernel's choosing and logs the one it got
+#: (``flower.command.print_banner``): no port is probed and released, so none can be taken
+#: by another process between the probe and Flower's bind
+FLOWER_LISTENING = re.compile(r"Visit me at https?://[^:/\s]+:(\d+)")
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+def flower_port(log: Path) -> int | None:
+    """The port Flower logged that it listens on, once it has."""
+    match = FLOWER_LISTENING.search(log.read_text(errors="replace")) if log.exists() else None
+    return int(match.group(1)) if match else None
 
 
 @dataclass
@@ -62,15 +67,12 @@ class LocalFleet:
                 ],
             )
         if self.flower:
-            port = free_port()
             self.flower_auth = f"diskferry:{secrets.token_urlsafe(12)}"
-            self.flower_url = f"http://127.0.0.1:{port}"
-            self._spawn(
-                "flower",
-                ["flower", "--address=127.0.0.1", f"--port={port}", f"--basic-auth={self.flower_auth}"],
-            )
+            self._spawn("flower", ["flower", "--address=127.0.0.1", "--port=0", f"--basic-auth={self.flower_auth}"])
         try:
             self._wait_for_workers(app, timeout)
+            if self.flower:
+                self.flower_url = f"http://127.0.0.1:{self._wait_for_flower(timeout)}"
         except BaseException:
             self.stop()
             raise
@@ -99,6 +101,15 @@ class LocalFleet:
             if len(app.control.ping(timeout=1.0) or []) >= self.workers:
                 return
         raise TimeoutError(f"workers did not answer within {timeout}s\n{self.tail()}")
+
+    def _wait_for_flower(self, timeout: float) -> int:
+        log, proc = self.logs[-1], self.procs[-1]
+        deadline = time.monotonic() + timeout
+        while (port := flower_port(log)) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"flower is not listening (exit status {proc.poll()})\n{self.tail()}")
+            time.sleep(0.05)
+        return port
 
     def tail(self, lines: int = 40) -> str:
         out = []

@@ -6,11 +6,8 @@ only through the unchanged Azure SDKs (and the admin client for knobs and inspec
 
 from __future__ import annotations
 
+import gc
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,9 +20,15 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
+from celery import Celery
 
+from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
+from diskferry.producer import api
+from diskferry.tasks.app import make_app
+from tests.redisdbs import RedisDatabases
+from tests.redisserver import RedisServer
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -166,43 +169,64 @@ def rg(clients: Clients) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis of our own: a redis-server subprocess on a free port when one is installed,
-    else ``DISKFERRY_TEST_REDIS_URL`` (default redis://127.0.0.1:6379/13), whose one DB is
-    flushed first. Tests must use only this DB."""
-    import redis
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The session's own redis-server. Tests never use a Redis they did not start (one on
+    6379 may be a developer's): without ``redis-server`` installed they fail, saying so."""
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
 
-    server = shutil.which("redis-server")
-    if server is None:
-        url = os.environ.get("DISKFERRY_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-        redis.Redis.from_url(url).flushdb()
-        yield url
-        return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    client.close()
-    yield url
-    proc.terminate()
-    proc.wait(10)
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """Database 0 of the session's own Redis (empty at the start of the session). A test
+    that needs Redis to itself takes ``redis_db`` instead."""
+    return redis_server.url(0)
+
+
+@pytest.fixture
+def redis_db(redis_url: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh, flushed databases of the session's Redis, each the caller's alone
+    until the test ends (URLs ``redis://127.0.0.1:PORT/N``)."""
+    pool = RedisDatabases(redis_url)
+    taken: list[str] = []
+
+    def take() -> str:
+        taken.append(pool.take())
+        return taken[-1]
+
+    yield take
+    for url in taken:
+        pool.give_back(url)
+    pool.close()
+
+
+@pytest.fixture
+def broker_app(redis_db: Callable[[], str]) -> Iterator[tuple[Celery, Settings]]:
+    """diskferry's Celery app on a broker and result backend of its own, with no worker:
+    what it sends stays queued, for a test to read (``tests.brokerview``)."""
+    settings = Settings.from_env({"DISKFERRY_BROKER_URL": redis_db(), "DISKFERRY_RESULT_BACKEND": redis_db(),
+                                  "DISKFERRY_POLL_QUEUE": "polls"})
+    app = make_app(settings)
+    yield app, settings
+    # what was sent subscribed this process to its results: drop that while Redis is up
+    gc.collect()
+    api.release_results(app)
+    app.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+    """A factory of redis-servers of the test's own, for tests that kill or restart Redis;
+    each is stopped after the test."""
+    started: list[RedisServer] = []
+
+    def start() -> RedisServer:
+        started.append(RedisServer(tmp_path / f"redis{len(started)}").start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -17,13 +17,13 @@ import re
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from diskferry.emulator.testing import stop_process
+from tests.waiting import wait_until
 
 AZURITE_VERSION = "3.37.0"
 MIN_NODE_MAJOR = 18
@@ -166,18 +166,20 @@ class AzuriteProcess:
                 stdin=subprocess.DEVNULL,
                 env=env,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            match = _LISTENING.search(self.log_path.read_text(errors="replace"))
-            if match:
-                self.url = f"{match.group(1)}:{match.group(2)}"
-                return self
-            if self.proc.poll() is not None:
-                raise AzuriteInstallError(f"Azurite exited with {self.proc.returncode}; see {self.log_path}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AzuriteInstallError(f"Azurite not listening after {timeout}s; see {self.log_path}")
-            time.sleep(0.05)
+        proc = self.proc
+
+        def listening() -> re.Match[str] | None:
+            if proc.poll() is not None:
+                raise AzuriteInstallError(f"Azurite exited with {proc.returncode}; see {self.log_path}")
+            return _LISTENING.search(self.log_path.read_text(errors="replace"))
+
+        try:
+            match = wait_until(listening, timeout, f"Azurite not listening after {timeout}s; see {self.log_path}")
+        except AssertionError as exc:
+            self.stop()
+            raise AzuriteInstallError(str(exc)) from None
+        self.url = f"{match.group(1)}:{match.group(2)}"
+        return self
 
     def stop(self) -> None:
         if self.proc is not None:

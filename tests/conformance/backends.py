@@ -6,13 +6,13 @@ an answer is observed exactly as the service gave it (a 5xx is not retried into 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from azure.storage.blob import BlobClient, BlobProperties, BlobServiceClient, ContainerClient
 
 from tests.conformance.azurite import Account
+from tests.waiting import wait_until
 
 #: how long a copy may stay pending in a conformance scenario (blobs here are a few MiB)
 COPY_SETTLE_TIMEOUT = 60.0
@@ -56,12 +56,14 @@ class Backend:
         one thing the conformance tests do not compare).
         """
         seen: list[str] = []
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def ended() -> BlobProperties | None:
             props = blob.get_blob_properties()
             if props.copy.status != "pending":
-                return props, seen
+                return props
             seen.append(str(props.copy.progress))
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: copy still pending after {timeout}s (progress {seen[-1]})")
-            time.sleep(0.05)
+            return None
+
+        final = wait_until(ended, timeout, lambda: f"{self.name}: copy still pending after {timeout}s (progress "
+                           f"{seen[-1] if seen else None})")
+        return final, seen

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -10,6 +10,12 @@ from diskferry.errors import NotFound
 from diskferry.model import Error, Phase
 from diskferry.state import JobStore
 from tests.diskferry import factories
+
+
+@pytest.fixture
+def redis_url(redis_db: Callable[[], str]) -> str:
+    """This module's own database (the name the tests below were written with)."""
+    return redis_db()
 
 
 @pytest.fixture

@@ -1,21 +1,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
 from diskferry.errors import DiskFailed, JobFailed
 from diskferry.vault import Vault, new_key
+from tests.waiting import wait_until
 
 SAS = "https://127.0.0.1:1/md-abc/abcd?sv=2021-08-06&sr=b&sig=SECRETSIGNATURE&se=2030-01-01"
 OTHER = "https://127.0.0.1:1/md-def/abcd?sv=2021-08-06&sr=b&sig=OTHERSIGNATURE&se=2030-01-01"
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
+def client(redis_db: Callable[[], str]) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_db())
     yield c
     c.close()
 
@@ -48,8 +49,8 @@ def test_ttl_never_outlives_the_sas(client: redis.Redis) -> None:
 def test_entry_expires(client: redis.Redis) -> None:
     vault = Vault(client, new_key())
     vault.put("vjob3", "sas", SAS, time.time() + 1.5)
-    time.sleep(1.6)
-    assert vault.get("vjob3", "sas") is None
+    assert vault.get("vjob3", "sas") == SAS
+    wait_until(lambda: vault.get("vjob3", "sas") is None, 10, "the entry outlived its SAS by 8 s")
     vault.delete("vjob3", "sas")
 
 
@@ -91,8 +92,7 @@ def test_generations_outlive_an_expired_entry(client: redis.Redis) -> None:
     newer, so the counter survives the entry; deleting the entry forgets both."""
     vault = Vault(client, new_key(), generation_ttl=60)
     vault.put("vjob6", "sas", SAS, time.time() + 1.0)
-    time.sleep(1.1)
-    assert vault.entry("vjob6", "sas") is None
+    wait_until(lambda: vault.entry("vjob6", "sas") is None, 10, "the entry outlived its SAS by 9 s")
     assert vault.generation("vjob6", "sas") == 1
     assert vault.names("vjob6") == ["sas"]  # the counter is still there: cleanup must delete it
     assert vault.put("vjob6", "sas", OTHER, time.time() + 60).generation == 2

@@ -6,7 +6,6 @@ hashes are computed here from the bytes the test wrote.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -90,9 +89,7 @@ def test_one_tib_sparse_disk_hashes_in_seconds(clients: Clients, admin: AdminCli
     size = 1024 * GIB
     writes = [(0, b"boot" * 1024), (size // 2 + 4096, bytes(range(256)) * 8192), (size - 4 * MIB, b"\xff" * 4 * MIB)]
     disk = upload_disk(clients, ca, rg, "huge", size, writes)
-    start = time.monotonic()
-    h = admin.hash(disk)
-    assert time.monotonic() - start < 5
+    h = admin.hash(disk)  # reads the allocated 6 MiB only (the seconds: tests/benchmarks/timings.py)
     assert (h["size"], h["allocated"]) == (size, 4096 + 2 * MIB + 4 * MIB)
     assert h["sha256"] == Written(size, writes).sha256()
 

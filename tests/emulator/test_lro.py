@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 import uuid
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 
 from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
+from tests.emulator.sdkwaits import sdk_waits
 
 
 def _new_rg(clients: Clients) -> str:
@@ -21,28 +22,44 @@ def _new_rg(clients: Clients) -> str:
 def test_latency_holds_the_operation_in_progress(clients: Clients, admin: AdminClient) -> None:
     admin.set(lro_latency=1.5)
     name = _new_rg(clients)
-    poller = clients.resource.resource_groups.begin_delete(name)
-    assert not poller.done()
-    started = time.monotonic()
+    answers: list[Any] = []
+    poller = clients.resource.resource_groups.begin_delete(name, raw_response_hook=answers.append)
+    assert not poller.done() and clients.resource.resource_groups.check_existence(name)
     poller.result()
-    assert time.monotonic() - started >= 1.0
+    # told to come back while the latency lasts, in whole seconds as Azure's Retry-After
+    # (the seconds it took are a figure of tests/benchmarks/timings.py)
+    waits = sdk_waits(answers)
+    assert waits and all(0 < w <= 2 for w in waits), waits
     assert not clients.resource.resource_groups.check_existence(name)
 
 
 def test_sub_second_latency_does_not_cost_the_sdk_its_30s_default(clients: Clients, admin: AdminClient) -> None:
+    """Each in-progress answer names a sub-second wait (``retry-after-ms``): a whole-second
+    ``Retry-After: 0`` would cost the SDK its 30 s default."""
     admin.set(lro_latency=0.3)
     name = _new_rg(clients)
-    started = time.monotonic()
-    clients.resource.resource_groups.begin_delete(name).result()
-    assert time.monotonic() - started < 5
+    answers: list[Any] = []
+    clients.resource.resource_groups.begin_delete(name, raw_response_hook=answers.append).result()
+    waits = sdk_waits(answers)
+    assert waits and all(0 < w <= 0.3 for w in waits), waits
+    assert not clients.resource.resource_groups.check_existence(name)
 
 
 def test_per_operation_latency(clients: Clients, admin: AdminClient) -> None:
     admin.set(lro_latency=0, lro_latency_ops={"Microsoft.Resources/*/delete": 1.2})
     name = _new_rg(clients)
-    started = time.monotonic()
-    clients.resource.resource_groups.begin_delete(name).result()
-    assert time.monotonic() - started >= 1.0
+    answers: list[Any] = []
+    poller = clients.resource.resource_groups.begin_delete(name, raw_response_hook=answers.append)
+    assert clients.resource.resource_groups.check_existence(name)  # held: the delete is in progress
+    poller.result()
+    waits = sdk_waits(answers)
+    assert waits and all(0 < w <= 2 for w in waits), waits
+    # other operations keep the global latency (none): done by the first status answer
+    other: list[Any] = []
+    clients.storage.storage_accounts.begin_create(
+        _new_rg(clients), f"lro{uuid.uuid4().hex[:8]}", {"location": "westeurope", "sku": {"name": "Standard_LRS"},
+                                            "kind": "StorageV2"}, raw_response_hook=other.append).result()
+    assert sdk_waits(other) == []
 
 
 def test_injected_lro_failure_fails_the_poller_and_changes_nothing(clients: Clients, admin: AdminClient) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import clients_for
+from tests.waiting import wait_until
 
 
 def test_restart_keeps_identity_resources_and_finishes_pending_operations(
@@ -27,7 +27,5 @@ def test_restart_keeps_identity_resources_and_finishes_pending_operations(
         c = clients_for(second)
         assert c.resource.resource_groups.get("Keep").tags == {"a": "1"}
         assert second.admin().settings()["lro_latency"] == 2
-        deadline = time.monotonic() + 10
-        while c.resource.resource_groups.check_existence("Doomed") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not c.resource.resource_groups.check_existence("Doomed")
+        wait_until(lambda: not c.resource.resource_groups.check_existence("Doomed"), 10,
+                   "the delete left in progress did not finish after the restart", interval=0.2)

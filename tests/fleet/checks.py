@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from diskferry.emulator.seed import Seeded
@@ -12,6 +11,7 @@ from diskferry.state import JobStatus
 from diskferry.vault import Vault
 from tests.conftest import Clients
 from tests.fleet.conftest import Fleet
+from tests.waiting import wait_until
 
 
 def _lun_of(key: str) -> int | None:
@@ -61,13 +61,12 @@ def assert_clean(fleet: Fleet, job_id: str) -> None:
 
 def copying(fleet: Fleet, job_id: str, timeout: float = 30) -> None:
     """Until every copy has started and none has ended: the workers hold their polls."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def mid_copy() -> bool:
         disks = fleet.store.status(job_id).disks()
-        if all(d.phase is Phase.copying and 0 < d.bytes_copied < d.bytes_total for d in disks):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"copies did not get going: {fleet.store.status(job_id)}\n{fleet.workers.tail()}")
+        return all(d.phase is Phase.copying and 0 < d.bytes_copied < d.bytes_total for d in disks)
+
+    wait_until(mid_copy, timeout, lambda: f"copies did not get going: {fleet.store.status(job_id)}\n"
+               f"{fleet.workers.tail()}", interval=0.1)
 
 
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +32,8 @@ from diskferry.state import JobStatus, JobStore
 from diskferry.tasks.app import make_app
 from diskferry.vault import new_key
 from tests.fleet.ownredis import own_redis  # noqa: F401 - a fixture for the tests that kill Redis
+from tests.redisdbs import own_databases
+from tests.waiting import wait_until
 
 WORKERS = 2
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,15 +53,12 @@ class Fleet:
         return api.submit_job(parse(doc), settings=self.settings, cloud=self.cloud, store=self.store, app=self.app)
 
     def wait(self, job_id: str, timeout: float = 60) -> JobStatus:
-        deadline = time.monotonic() + timeout
-        while True:
+        def finished() -> JobStatus | None:
             status = self.store.status(job_id)
-            if status.done and status.cleaned:
-                return status
-            if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} not done after {timeout}s: {status}\n{self.workers.tail()}")
-            time.sleep(0.2)
+            return status if status.done and status.cleaned else None
 
+        return wait_until(finished, timeout, lambda: f"job {job_id} not done after {timeout}s: "
+                          f"{self.store.status(job_id)}\n{self.workers.tail()}", interval=0.2)
 
     def seed(self, doc: dict[str, Any]) -> SeedResult:
         return seed(self.env, SeedSpec.model_validate(doc))
@@ -69,15 +67,17 @@ class Fleet:
         return self.admin.leftovers(job_id)
 
 
-def _worker_env(azure_env: dict[str, str], redis_url: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    base = redis_url.rsplit("/", 1)[0]
+#: the settings naming a Redis database; a fleet takes its own for each unless overridden
+DATABASES = ("DISKFERRY_BROKER_URL", "DISKFERRY_RESULT_BACKEND", "DISKFERRY_STATE_URL")
+
+
+def _worker_env(azure_env: dict[str, str], databases: dict[str, str],
+                overrides: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}
     env.update(azure_env)
+    env.update(databases)
     env.update(
         {
-            "DISKFERRY_BROKER_URL": f"{base}/1",
-            "DISKFERRY_RESULT_BACKEND": f"{base}/2",
-            "DISKFERRY_STATE_URL": f"{base}/3",
             "DISKFERRY_VAULT_KEY": new_key(),
             "DISKFERRY_POLL_SECONDS": "0.3",
             # each job's watchdog sees it done within a second (it re-sends nothing: the
@@ -102,8 +102,16 @@ def fleet(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.Te
 def running_fleet(emulator: EmulatorProcess, redis_url: str, logdir: Path, overrides: dict[str, str] | None = None,
                   workers: int = WORKERS) -> Iterator[Fleet]:
     """Workers with the fleet's environment plus ``overrides``, for tests that need other
-    settings (such a fleet must also take its own broker DB, or the two share tasks)."""
-    env = _worker_env(emulator.env, redis_url, overrides)
+    settings. Each fleet has broker, result backend and state databases of its own (fresh,
+    flushed), unless ``overrides`` name them."""
+    with own_databases(redis_url, [n for n in DATABASES if n not in (overrides or {})]) as databases:
+        env = _worker_env(emulator.env, databases, overrides)
+        with _started(env, emulator, logdir, workers) as fleet:
+            yield fleet
+
+
+@contextmanager
+def _started(env: dict[str, str], emulator: EmulatorProcess, logdir: Path, workers: int) -> Iterator[Fleet]:
     settings = Settings.from_env(env)
     app = make_app(settings)
     local = LocalFleet(env, settings, logdir, workers=workers, cwd=ROOT)

@@ -31,6 +31,7 @@ will check an operation again, and its replacement takes them and finishes the o
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -42,19 +43,14 @@ from typing import cast
 import pytest
 import redis
 
-from diskferry.cloud import Cloud
-from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
-from diskferry.producer import api
 from diskferry.producer.localfleet import LocalFleet
-from diskferry.state import JobStore
-from diskferry.tasks.app import make_app
-from diskferry.vault import new_key
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
-from tests.fleet.conftest import ROOT, Fleet, vm_job
+from tests.fleet.conftest import ROOT, Fleet, running_fleet, vm_job
+from tests.waiting import wait_until
 
 VISIBILITY = 8
 POLL = 0.5
@@ -62,27 +58,15 @@ POLL = 0.5
 BANDWIDTH = 100 * 1024
 
 
-def _env(azure_env: dict[str, str], redis_url: str) -> dict[str, str]:
-    """Workers of their own: Redis databases no other test uses, a short visibility timeout."""
-    base = redis_url.rsplit("/", 1)[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}
-    env.update(azure_env)
-    env.update({
-        "DISKFERRY_BROKER_URL": f"{base}/7",
-        "DISKFERRY_RESULT_BACKEND": f"{base}/8",
-        "DISKFERRY_STATE_URL": f"{base}/9",
-        "DISKFERRY_VAULT_KEY": new_key(),
-        "DISKFERRY_VISIBILITY_TIMEOUT": str(VISIBILITY),
-        "DISKFERRY_POLL_SECONDS": str(POLL),
-        # a poll lost in the BRPOP window is sent again by the job's watchdog once it is
-        # V + 10 + 5 s overdue (well after the replacement took the dead worker's messages)
-        "DISKFERRY_WATCHDOG_SECONDS": "1",
-        "DISKFERRY_WATCHDOG_GRACE_SECONDS": "5",
-        "DISKFERRY_CONCURRENCY": "2",
-        "DISKFERRY_JOB_TTL_SECONDS": "3600",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
+#: a short visibility timeout and fast polls; a poll lost in the BRPOP window is sent again by
+#: the job's watchdog once it is V + 10 + 5 s overdue (well after the replacement took the dead
+#: worker's messages)
+OVERRIDES = {
+    "DISKFERRY_VISIBILITY_TIMEOUT": str(VISIBILITY),
+    "DISKFERRY_POLL_SECONDS": str(POLL),
+    "DISKFERRY_WATCHDOG_SECONDS": "1",
+    "DISKFERRY_WATCHDOG_GRACE_SECONDS": "5",
+}
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -114,23 +98,12 @@ def _end(pool: dict[int, str]) -> None:
 
 
 @pytest.fixture(params=[2], ids=["two-workers"])
-def crash_fleet(request: pytest.FixtureRequest, emulator: EmulatorProcess, redis_url: str, admin: AdminClient,
+def crash_fleet(request: pytest.FixtureRequest, emulator: EmulatorProcess, redis_url: str,
                 tmp_path: Path) -> Iterator[Fleet]:
-    env = _env(emulator.env, redis_url)
-    settings = Settings.from_env(env)
-    app = make_app(settings)
-    for url in (settings.broker_url, settings.result_backend, settings.state_url):
-        with redis.Redis.from_url(url) as client:
-            client.flushdb()
-    client = redis.Redis.from_url(settings.state_url, decode_responses=True)
-    workers = LocalFleet(env, settings, tmp_path / "first", workers=request.param, cwd=ROOT)
-    try:
-        with workers.start(app):
-            yield Fleet(env, settings, app, JobStore(client, settings.job_ttl_seconds), Cloud(settings.azure), admin,
-                        workers)
-    finally:
-        api.release_results(app)
-        client.close()
+    """Workers of their own (their own Redis databases), with the settings above; two by
+    default, one where a test kills the whole fleet."""
+    with running_fleet(emulator, redis_url, tmp_path / "first", OVERRIDES, workers=request.param) as fleet:
+        yield fleet
 
 
 def _unacked(fleet: Fleet) -> dict[bytes, float]:
@@ -155,19 +128,41 @@ def _broker_state(fleet: Fleet, killed: float) -> str:
         broker.close()
 
 
-def _victim(fleet: Fleet) -> int:
-    """The index of the worker holding the most polls (countdown messages it has not run)."""
+def _victim(fleet: Fleet) -> tuple[int, str]:
+    """The index of the worker holding the most polls (countdown messages it has not run),
+    and the name of the other one."""
     scheduled = fleet.app.control.inspect(timeout=2.0).scheduled() or {}
-    held = {int(host.split("-", 1)[0].removeprefix("worker")): len(tasks) for host, tasks in scheduled.items()}
-    index = max(held, key=lambda i: held[i])
-    assert held[index] > 0, scheduled
-    return index
+    held = {host: len(tasks) for host, tasks in scheduled.items()}
+    victim = max(held, key=lambda h: held[h])
+    assert held[victim] > 0 and len(held) == 2, scheduled
+    (survivor,) = set(held) - {victim}
+    return int(victim.split("-", 1)[0].removeprefix("worker")), survivor
 
 
-def _answering(fleet: Fleet, count: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while len(fleet.app.control.ping(timeout=1.0) or []) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} workers answer"
+def _held_by(fleet: Fleet, host: str) -> set[str] | None:
+    """Ids of the tasks a live worker holds: running, reserved or waiting for their ETA
+    (None when it did not answer all three questions)."""
+    inspect = fleet.app.control.inspect(destination=[host], timeout=2.0, limit=1)
+    active, reserved, scheduled = (q() or {} for q in (inspect.active, inspect.reserved, inspect.scheduled))
+    if not all(host in reply for reply in (active, reserved, scheduled)):
+        return None
+    ids = {str(t["id"]) for t in [*active[host], *reserved[host]]}
+    return ids | {str(t["request"]["id"]) for t in scheduled[host]}
+
+
+def _orphans(fleet: Fleet, killed: float, survivor: str) -> set[bytes]:
+    """Delivery tags of the messages delivered before the kill and not acknowledged, once
+    none of them is the survivor's any more (it acknowledges its own within a poll interval;
+    a poll chain has one message at a time, so the survivor cannot hold a dead one's id)."""
+    broker = redis.Redis.from_url(fleet.settings.broker_url)
+    try:
+        tags = [tag for tag, at in _unacked(fleet).items() if at < killed]
+        rows = cast(list[bytes | None], broker.hmget("unacked", tags)) if tags else []
+    finally:
+        broker.close()
+    ids = {json.loads(row)[0]["headers"]["id"] for row in rows if row is not None}
+    held = _held_by(fleet, survivor) if ids else None
+    return set(tags) if held is not None and ids.isdisjoint(held) else set()
 
 
 def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, admin: AdminClient,
@@ -183,23 +178,24 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, a
                                                {"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
     copying(fleet, job_id)
 
-    index = _victim(fleet)
+    index, survivor = _victim(fleet)
     victim = fleet.workers.procs[index]
     pool = _children(victim.pid)
     os.kill(victim.pid, signal.SIGKILL)
     killed, kill_at = time.time(), time.monotonic() - started
     victim.wait(10)
     try:
-        # what the survivor holds is acknowledged within a poll interval; what stays is the
-        # dead worker's
-        time.sleep(4 * POLL)
-        orphans = {tag for tag, at in _unacked(fleet).items() if at < killed}
-        assert orphans, "the killed worker held no message: the test proves nothing"
+        orphans = wait_until(lambda: _orphans(fleet, killed, survivor), 15,
+                             lambda: f"the killed worker held no message: the test proves nothing\n"
+                             f"{_broker_state(fleet, killed)}", interval=0.2)
+        # the one fixed wait: the dead worker's messages are due back only once the
+        # visibility timeout has passed since their delivery
         time.sleep(max(0.0, killed + VISIBILITY + 0.2 - time.time()))
         replaced_at = time.monotonic() - started
         replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
         with replacement.start(fleet.app):
-            _answering(fleet, 2)  # the survivor answers too: wait for the replacement itself
+            # the survivor answers too: wait for the replacement itself
+            wait_until(lambda: len(fleet.app.control.ping(timeout=1.0) or []) >= 2, 30, "fewer than 2 workers answer")
             try:
                 status = fleet.wait(job_id, timeout=45)
             except AssertionError as exc:

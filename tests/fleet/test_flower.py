@@ -4,57 +4,57 @@ arguments and no secret anywhere in what it shows."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.testing import stop_process
 from diskferry.model import Phase
+from diskferry.producer.localfleet import flower_port
 from tests.fleet.conftest import ROOT, Fleet, vm_job
+from tests.waiting import wait_until
 
 AUTH = ("ops", "flower-test-password")
 
 
+def _metrics(url: str) -> str:
+    try:
+        return requests.get(f"{url}/metrics", timeout=1).text
+    except requests.ConnectionError:
+        return ""
+
+
 @pytest.fixture
 def flower(fleet: Fleet, tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path / "flower.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "--app=diskferry.tasks.app:app", "flower", "--address=127.0.0.1",
-             f"--port={port}", f"--basic-auth={AUTH[0]}:{AUTH[1]}", "--read_only"],
+             "--port=0", f"--basic-auth={AUTH[0]}:{AUTH[1]}", "--read_only"],
             cwd=ROOT, env=fleet.env, stdout=out, stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/healthcheck", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"flower did not start:\n{log.read_text()}")
-            time.sleep(0.2)
-        time.sleep(1.0)  # its event consumer subscribes right after the web server is up
+        # Flower binds port 0 and logs the port it got
+        port = wait_until(lambda: flower_port(log) or proc.poll() is not None, 30,
+                          lambda: f"flower did not start:\n{log.read_text()}", interval=0.1)
+        assert proc.poll() is None, log.read_text()
+        url = f"http://127.0.0.1:{port}"
+        # its event consumer subscribes after the web server is up, and events sent before
+        # are lost: wait until it has heard every worker (heartbeats come every 2 s)
+        hosts = {h for reply in fleet.app.control.ping(timeout=1.0) or [] for h in reply}
+        assert len(hosts) == len(fleet.workers.procs), hosts
+        wait_until(lambda: all(f'flower_worker_online{{worker="{h}"}} 1.0' in _metrics(url) for h in hosts), 30,
+                   lambda: f"flower has not heard the workers {hosts}:\n{log.read_text()}", interval=0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_flower_lists_the_job_tasks_by_name(fleet: Fleet, fast_copies: AdminClient, flower: str) -> None:
@@ -65,19 +65,16 @@ def test_flower_lists_the_job_tasks_by_name(fleet: Fleet, fast_copies: AdminClie
     assert fleet.wait(job_id).phase is Phase.succeeded
 
     assert requests.get(f"{flower}/api/tasks", timeout=5).status_code == 401  # not without auth
-    deadline = time.monotonic() + 15
-    while True:
+    wanted = ["diskferry.copy_disk", "diskferry.finalize", "diskferry.prepare", "diskferry.watchdog"]
+
+    def shown() -> tuple[dict[str, Any], dict[str, Any]] | None:
         tasks = requests.get(f"{flower}/api/tasks", auth=AUTH, timeout=5).json()
         mine = {k: t for k, t in tasks.items() if job_id in str(t.get("args"))}
         names = sorted({t["name"] for t in mine.values()})
-        if names == ["diskferry.copy_disk", "diskferry.finalize", "diskferry.prepare", "diskferry.watchdog"] and all(
-            t["state"] == "SUCCESS" for t in mine.values()
-        ):
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"flower shows {names}: {mine}")
-        time.sleep(0.5)
+        return (tasks, mine) if names == wanted and all(t["state"] == "SUCCESS" for t in mine.values()) else None
+
+    tasks, mine = wait_until(shown, 15, lambda: f"flower does not show {wanted} succeeded for {job_id}", interval=0.5)
     assert sum(t["name"] == "diskferry.copy_disk" for t in mine.values()) == 2
-    shown = json.dumps(tasks)
+    text = json.dumps(tasks)
     for secret in ("sig=", "sv=", fleet.env["AZURE_CLIENT_SECRET"], fleet.env["DISKFERRY_VAULT_KEY"]):
-        assert secret not in shown
+        assert secret not in text

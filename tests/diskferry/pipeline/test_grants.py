@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,6 +29,7 @@ from tests.diskferry import factories
 from tests.diskferry.pipeline.runtimes import runtime_for
 from tests.emulator.compute.helpers import empty_disk
 from tests.fleet.checks import delta
+from tests.waiting import wait_until
 
 GIB = 1024**3
 GRANT = "Microsoft.Compute/disks/beginGetAccess/action"
@@ -43,11 +44,11 @@ class Exported:
 
 
 @pytest.fixture
-def exported(emulator: EmulatorProcess, redis_url: str, clients: Clients, rg: str) -> Iterator[Exported]:
+def exported(emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients, rg: str) -> Iterator[Exported]:
     """A job whose one source disk (a real 1 GiB disk) is exported to four targets, with its
     first SAS (generation 1) in the vault, as ``prepare`` leaves it. At an assumed 256 MiB/s
     a copy of it is expected to take 4 s, and a fresh SAS lives 12 s."""
-    rt = runtime_for(emulator, redis_url, DISKFERRY_SAS_BANDWIDTH=str(256 * 1024 * 1024), DISKFERRY_SAS_MARGIN="3",
+    rt = runtime_for(emulator, redis_db(), DISKFERRY_SAS_BANDWIDTH=str(256 * 1024 * 1024), DISKFERRY_SAS_MARGIN="3",
                      DISKFERRY_SAS_MIN_SECONDS="1")
     made = empty_disk(clients, rg)
     disk = Disk("os", str(made.name), str(made.id), ExportKind.disk, GIB, "Standard_LRS", os_type="Linux")
@@ -73,11 +74,13 @@ def exported(emulator: EmulatorProcess, redis_url: str, clients: Clients, rg: st
 
 def _ask(e: Exported, target_index: int, newer_than: int) -> VaultEntry:
     """What a copy task does: ask, and come back later while another worker grants."""
-    while True:
+    def answered() -> VaultEntry | None:
         try:
             return grants.sas_for(e.rt, e.job, e.source, e.job.targets[target_index], e.disk, newer_than=newer_than)
         except (Busy, Waiting):
-            time.sleep(0.02)
+            return None
+
+    return wait_until(answered, 30, "still busy after 30 s: the granting worker never finished", interval=0.02)
 
 
 def test_many_copies_failed_by_one_sas_get_one_new_grant(exported: Exported, admin: AdminClient) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
@@ -27,6 +27,7 @@ from tests.emulator.compute.helpers import (
     name,
     upload_disk,
 )
+from tests.emulator.sdkwaits import sdk_waits
 
 
 def test_empty_disk_round_trips_its_properties(clients: Clients, rg: str) -> None:
@@ -299,15 +300,17 @@ def test_lro_fault_on_update_changes_nothing(clients: Clients, rg: str, admin: A
 def test_lro_latency_holds_the_create(clients: Clients, rg: str, admin: AdminClient) -> None:
     admin.set(lro_latency=1.5)
     disk_name = name("slow")
-    started = time.monotonic()
     poller = clients.compute.disks.begin_create_or_update(rg, disk_name, empty_body())
     assert clients.compute.disks.get(rg, disk_name).provisioning_state == "Updating"
     assert poller.result().provisioning_state == "Succeeded"
-    assert time.monotonic() - started >= 1.5
+    # without latency the SDK is told to wait next to nothing (the seconds either takes are
+    # figures of tests/benchmarks/timings.py)
     admin.set(lro_latency=0)
-    started = time.monotonic()
-    empty_disk(clients, rg)
-    assert time.monotonic() - started < 1.0
+    answers: list[Any] = []
+    fast = clients.compute.disks.begin_create_or_update(rg, name("fast"), empty_body(),
+                                                        raw_response_hook=answers.append)
+    assert fast.result().provisioning_state == "Succeeded"
+    assert sum(sdk_waits(answers)) < 0.1, sdk_waits(answers)
 
 
 def _usage(data_dir: Path) -> int:
@@ -319,13 +322,11 @@ def test_a_terabyte_disk_is_cheap_to_create_snapshot_and_copy(
 ) -> None:
     data_dir = emulator.state_dir / "data"
     before = _usage(data_dir)
-    started = time.monotonic()
     disk = empty_disk(clients, rg, gb=1024)
     snap = copy_of(clients, rg, disk.id, kind="snapshot")
     copied = copy_of(clients, rg, snap.id)
     assert grant(clients, rg, copied.name)
     assert admin.hash(copied.id)["size"] == 1024 * GIB
-    assert time.monotonic() - started < 10
     assert copied.disk_size_bytes == 1024 * GIB
     assert _usage(data_dir) - before < 4 * MIB
 

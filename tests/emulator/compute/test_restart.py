@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import clients_for
 from tests.emulator.compute.helpers import LOCATION, copy_of, empty_body, empty_disk, grant, new_vm
+from tests.waiting import wait_until
 
 
 def test_compute_resources_and_pending_operations_survive_a_restart(
@@ -40,13 +38,8 @@ def test_compute_resources_and_pending_operations_survive_a_restart(
         assert c.compute.disks.get("keep", "os").unique_id == os_disk.unique_id
         assert {rid: admin.hash(rid)["sha256"] for rid in hashes} == hashes
         assert url.split("/")[3] in [g["id"] for g in admin.audit()["items"] if g["kind"] == "grant"]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            late = [d for d in c.compute.disks.list_by_resource_group("keep") if d.name == "late"]
-            if late and late[0].provisioning_state == "Succeeded":
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the disk create left in progress did not finish after the restart")
+        wait_until(lambda: any(d.name == "late" and d.provisioning_state == "Succeeded"
+                               for d in c.compute.disks.list_by_resource_group("keep")), 10,
+                   "the disk create left in progress did not finish after the restart", interval=0.2)
         c.compute.disks.begin_revoke_access("keep", "data").result()
         assert c.compute.disks.get("keep", "data").disk_state == "Reserved"

@@ -16,6 +16,7 @@ from azure.storage.blob import BlobClient, BlobProperties
 from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
 from tests.emulator.storage.conftest import MIB, Account
+from tests.waiting import wait_until
 
 PAIR = "westeurope>brazilsouth"
 
@@ -27,17 +28,39 @@ class Watched:
     seconds: float
 
 
+def copied(props: BlobProperties) -> int:
+    return int(props.copy.progress.split("/")[0])
+
+
 def watch(blob: BlobClient, timeout: float = 30, interval: float = 0.1) -> Watched:
     """Poll a copy until it ends; the progress values seen on the way."""
     start = time.monotonic()
     seen: list[int] = []
-    while True:
+
+    def ended() -> BlobProperties | None:
         props = blob.get_blob_properties()
-        seen.append(int(props.copy.progress.split("/")[0]))
-        if props.copy.status != "pending":
-            return Watched(props, seen, time.monotonic() - start)
-        assert time.monotonic() - start < timeout, f"copy still pending: {props.copy.progress}"
-        time.sleep(interval)
+        seen.append(copied(props))
+        return props if props.copy.status != "pending" else None
+
+    final = wait_until(ended, timeout, lambda: f"copy still pending after {timeout}s at {seen[-1]} bytes", interval)
+    return Watched(final, seen, time.monotonic() - start)
+
+
+def moving(blob: BlobClient) -> None:
+    """Until the copy has moved bytes and not ended: what the test does next is mid-copy."""
+    def mid_copy() -> bool:
+        props = blob.get_blob_properties()
+        assert props.copy.status == "pending", props.copy.status
+        return copied(props) > 0
+
+    wait_until(mid_copy, 10, "the copy moved nothing in 10s")
+
+
+def outlived(twin: BlobClient, admin: AdminClient) -> None:
+    """Until ``twin``, a copy started beside the one a test stopped, has finished at full
+    speed: had the stopped copy gone on, it would have finished by then too."""
+    admin.set(copy_bandwidth_pairs={PAIR: 256 * MIB})
+    assert watch(twin).final.copy.status == "success"
 
 
 def source_blob(account: Account, size: int, name: str = "src.vhd") -> tuple[BlobClient, bytes]:
@@ -77,8 +100,9 @@ def test_pending_then_success_at_the_bandwidth(account: Account, remote: Account
     assert w.final.copy.progress == f"{size}/{size}"
     assert w.final.copy.completion_time is not None
     assert w.progress == sorted(w.progress), "progress must never go back"
+    # seen pending at many steps on the way (6 MiB at 2 MiB/s; the seconds it takes are a
+    # figure of tests/benchmarks/timings.py, not a pass mark)
     assert len(set(w.progress)) >= 5, w.progress
-    assert 2.0 <= w.seconds <= 5.5, w.seconds  # 6 MiB at 2 MiB/s: 3 s
     assert w.final.metadata == {"origin": "test"}
     assert dest.download_blob().readall() == data
     assert admin.hash(dest.url)["sha256"] == admin.hash(src.url)["sha256"]
@@ -91,8 +115,9 @@ def test_pending_then_success_at_the_bandwidth(account: Account, remote: Account
 def test_abort_leaves_an_empty_blob_with_metadata(account: Account, remote: Account, admin: AdminClient) -> None:
     src, _ = source_blob(account, 8 * MIB)
     admin.set(copy_bandwidth_pairs={PAIR: 1 * MIB})
-    dest = remote.container().get_blob_client("aborted.vhd")
+    dest, twin = (remote.container().get_blob_client(n) for n in ("aborted.vhd", "aborted-twin.vhd"))
     copy_id = dest.start_copy_from_url(sas_url(account, src), metadata={"job": "j1"})["copy_id"]
+    twin.start_copy_from_url(sas_url(account, src))
     with pytest.raises(ResourceExistsError) as pending:
         dest.start_copy_from_url(sas_url(account, src))
     assert _code(pending) == "PendingCopyOperation"
@@ -108,8 +133,9 @@ def test_abort_leaves_an_empty_blob_with_metadata(account: Account, remote: Acco
     assert props.copy.status == "aborted" and props.size == 0
     assert props.metadata == {"job": "j1"}
     assert dest.download_blob().readall() == b""
-    time.sleep(0.5)
-    assert dest.get_blob_properties().copy.status == "aborted"
+    outlived(twin, admin)
+    after = dest.get_blob_properties()
+    assert (after.copy.status, after.size) == ("aborted", 0)
     with pytest.raises(HttpResponseError) as err:
         dest.abort_copy(copy_id)
     assert _code(err) == "NoPendingCopyOperation"
@@ -147,7 +173,7 @@ def test_source_deleted_mid_copy_fails_it(account: Account, remote: Account, adm
     admin.set(copy_bandwidth_pairs={PAIR: 2 * MIB})
     dest = remote.container().get_blob_client("orphan.vhd")
     dest.start_copy_from_url(sas_url(account, src))
-    time.sleep(0.5)
+    moving(dest)
     src.delete_blob()
     w = watch(dest)
     assert w.final.copy.status == "failed"
@@ -183,11 +209,12 @@ def test_same_account_copy_needs_no_sas(account: Account) -> None:
 def test_deleting_the_destination_stops_the_copy(account: Account, remote: Account, admin: AdminClient) -> None:
     src, _ = source_blob(account, 4 * MIB)
     admin.set(copy_bandwidth_pairs={PAIR: 1 * MIB})
-    dest = remote.container().get_blob_client("gone.vhd")
+    dest, twin = (remote.container().get_blob_client(n) for n in ("gone.vhd", "gone-twin.vhd"))
     dest.start_copy_from_url(sas_url(account, src))
-    time.sleep(0.4)
+    twin.start_copy_from_url(sas_url(account, src))
+    moving(dest)
     dest.delete_blob()
-    time.sleep(0.5)
+    outlived(twin, admin)
     with pytest.raises(ResourceNotFoundError):
         dest.get_blob_properties()
 
@@ -202,9 +229,10 @@ def test_one_tib_sparse_blob_crosses_regions_in_seconds(account: Account, remote
     admin.set(copy_bandwidth_pairs={PAIR: 60 * MIB})
     dest = remote.container().get_blob_client("big-copy.vhd")
     dest.start_copy_from_url(sas_url(account, src))
-    w = watch(dest, timeout=20)
+    # only the allocated 1 MiB + 12 KiB move: at 60 MiB/s all of 1 TiB would take 5 hours (the
+    # seconds it takes are a figure of tests/benchmarks/timings.py)
+    w = watch(dest, timeout=30)
     assert w.final.copy.status == "success" and w.final.size == tib
-    assert w.seconds < 10
     assert [(r.start, r.end) for r in dest.list_page_ranges()] == [(r.start, r.end) for r in src.list_page_ranges()]
     assert admin.hash(dest.url)["sha256"] == admin.hash(src.url)["sha256"]
     assert dest.download_blob(offset=512 * 1024**3, length=4096).readall() == pieces[512 * 1024**3]
@@ -219,13 +247,13 @@ def test_regenerating_the_source_key_mid_copy_fails_it(
     admin.set(copy_bandwidth_pairs={PAIR: 2 * MIB})
     dest = remote.container().get_blob_client("rekeyed.vhd")
     dest.start_copy_from_url(sas_url(owner, src))
-    time.sleep(0.5)
-    assert dest.get_blob_properties().copy.status == "pending"
+    moving(dest)
     clients.storage.storage_accounts.regenerate_key(storage_rg, owner.name, {"keyName": "key1"})
     w = watch(dest)
     assert w.final.copy.status == "failed"
     assert w.final.copy.status_description.startswith("403 AuthenticationFailed"), w.final.copy.status_description
-    assert w.seconds < 1.5 and w.final.size == 0
+    # it stopped where the key changed, not at the end: the old SAS opens nothing more
+    assert copied(w.final) < 8 * MIB and w.final.size == 0
 
 
 def test_overwriting_the_source_mid_copy_fails_it(account: Account, remote: Account, admin: AdminClient) -> None:
@@ -233,7 +261,7 @@ def test_overwriting_the_source_mid_copy_fails_it(account: Account, remote: Acco
     admin.set(copy_bandwidth_pairs={PAIR: 2 * MIB})
     dest = remote.container().get_blob_client("rewritten-copy.vhd")
     dest.start_copy_from_url(sas_url(account, src))
-    time.sleep(0.5)
+    moving(dest)
     src.create_page_blob(8 * MIB)  # a new blob of the same name
     w = watch(dest)
     assert w.final.copy.status == "failed"

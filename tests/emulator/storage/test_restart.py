@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-import time
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import make_clients
 from tests.emulator.storage.conftest import MIB, Account
 from tests.emulator.storage.test_copyengine import sas_url, watch
+from tests.waiting import wait_until
 
 
 def _accounts(proc: EmulatorProcess) -> tuple[Account, Account]:
@@ -44,6 +46,18 @@ def _moved(account: Account, proc: EmulatorProcess) -> Account:
     )
 
 
+def _saved_progress(state: Path, path: str) -> int:
+    """Bytes copied as the emulator last saved them to its SQLite store (read-only: WAL
+    mode lets a reader in beside the running emulator)."""
+    db = sqlite3.connect(f"file:{state / 'state.sqlite3'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT body FROM docs WHERE kind = 'blob' AND key LIKE ?", (f"%{path}",)).fetchone()
+    finally:
+        db.close()
+    copy = json.loads(row[0]).get("copy") if row else None
+    return int(str(copy["progress"]).split("/")[0]) if copy else 0
+
+
 @pytest.mark.parametrize("how", ["terminate", "kill"])
 def test_pending_copy_resumes_after_restart(
     tmp_path: Path, how: str, spawn_emulator: Callable[[Path], EmulatorProcess]
@@ -60,7 +74,8 @@ def test_pending_copy_resumes_after_restart(
             src.upload_page(data[off : off + 4 * MIB], offset=off, length=4 * MIB)
         dest = dst_acct.container("dst").get_blob_client("disk.vhd")
         copy_id = dest.start_copy_from_url(sas_url(src_acct, src))["copy_id"]
-        time.sleep(2.5)  # past one batched save of progress (the map is rebuilt from it)
+        # until a batched save of progress reached the disk (the map is rebuilt from it)
+        wait_until(lambda: _saved_progress(state, "dstacct/dst/disk.vhd") > 0, 10, "no progress saved after 10s")
         before = int(dest.get_blob_properties().copy.progress.split("/")[0])
         assert 0 < before < size
         if how == "kill":
