@@ -215,13 +215,14 @@ def broker_app(redis_db: Callable[[], str]) -> Iterator[tuple[Celery, Settings]]
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
-    """A factory of redis-servers of the test's own, for tests that kill or restart Redis;
-    each is stopped after the test."""
+def own_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """A factory of redis-servers of the test's own, for tests that kill or restart Redis
+    (``own_redis("--appendonly", "yes")``: extra redis-server arguments); each is stopped
+    after the test."""
     started: list[RedisServer] = []
 
-    def start() -> RedisServer:
-        started.append(RedisServer(tmp_path / f"redis{len(started)}").start())
+    def start(*args: str) -> RedisServer:
+        started.append(RedisServer(tmp_path / f"redis{len(started)}", args).start())
         return started[-1]
 
     yield start

@@ -31,7 +31,6 @@ from diskferry.producer.localfleet import LocalFleet
 from diskferry.state import JobStatus, JobStore
 from diskferry.tasks.app import make_app
 from diskferry.vault import new_key
-from tests.fleet.ownredis import own_redis  # noqa: F401 - a fixture for the tests that kill Redis
 from tests.redisdbs import own_databases
 from tests.waiting import wait_until
 

@@ -20,8 +20,8 @@ from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import TAG_GRANT, Phase
 from tests.conftest import Clients, clients_for
 from tests.fleet.conftest import Fleet, running_fleet, vm_job
-from tests.fleet.ownredis import RedisServer
 from tests.fleet.test_cli import diskferry
+from tests.redisserver import RedisServer
 
 SLOW = 64 * 1024  # bytes/s: 1 MiB copies run for ~16 s, long after the fleet is gone
 
@@ -51,11 +51,12 @@ def _gc(fleet: Fleet, *args: str) -> tuple[int, list[dict[str, Any]]]:
     return done.returncode, json.loads(done.stdout)["leftovers"]
 
 
-def test_gc_removes_what_a_lost_fleet_left(spawn_emulator: Callable[[Path], EmulatorProcess], own_redis: RedisServer,
-                                           tmp_path: Path) -> None:
+def test_gc_removes_what_a_lost_fleet_left(spawn_emulator: Callable[[Path], EmulatorProcess],
+                                           own_redis: Callable[..., RedisServer], tmp_path: Path) -> None:
     with spawn_emulator(tmp_path / "azure") as azure:
         clients, admin = clients_for(azure), azure.admin()
-        with running_fleet(azure, own_redis.url, tmp_path / "workers") as fleet:
+        redis_server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+        with running_fleet(azure, redis_server.url(), tmp_path / "workers") as fleet:
             rg = f"gc-{uuid.uuid4().hex[:6]}"
             fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                         "vms": [{"name": "a", "os_disk": 1, "data_disks": [1]}, {"name": "b", "os_disk": 1}]})
@@ -73,10 +74,10 @@ def test_gc_removes_what_a_lost_fleet_left(spawn_emulator: Callable[[Path], Emul
             for proc in fleet.workers.procs:
                 proc.kill()
                 proc.wait(10)
-            own_redis.kill()
-            shutil.rmtree(own_redis.workdir)
-            own_redis.workdir.mkdir()
-            own_redis.start()
+            redis_server.kill()
+            shutil.rmtree(redis_server.workdir)
+            redis_server.workdir.mkdir()
+            redis_server.start()
             left_before = {j: admin.leftovers(j) for j in (by_disks, by_snapshot)}
             assert all(left_before.values()), left_before
             assert len(_grants(admin)) == 3  # a's two disks, b's snapshot

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from tests.fleet.checks import assert_clean, assert_same_content, copying
 from tests.fleet.conftest import running_fleet, vm_job
-from tests.fleet.ownredis import RedisServer
+from tests.redisserver import RedisServer
 
 #: 1 MiB of data per disk at this rate: each copy takes ~10 s, so Redis dies mid-copy
 BANDWIDTH = 100 * 1024
@@ -31,9 +32,10 @@ FATAL = ("Unrecoverable error", "AttributeError")
 
 @pytest.mark.parametrize("outage", [0, 30], ids=["restart", "30s-outage"])
 def test_workers_survive_a_redis_restart_and_the_job_completes(emulator: EmulatorProcess, admin: AdminClient,
-                                                               own_redis: RedisServer, tmp_path: Path,
+                                                               own_redis: Callable[..., RedisServer], tmp_path: Path,
                                                                outage: float) -> None:
-    with running_fleet(emulator, own_redis.url, tmp_path / "workers") as fleet:
+    redis_server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    with running_fleet(emulator, redis_server.url(), tmp_path / "workers") as fleet:
         rg = f"redis-{uuid.uuid4().hex[:6]}"
         (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                             "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]}).items
@@ -41,10 +43,10 @@ def test_workers_survive_a_redis_restart_and_the_job_completes(emulator: Emulato
         job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
         copying(fleet, job_id)
 
-        own_redis.kill()
+        redis_server.kill()
         killed = time.monotonic()
         time.sleep(outage)
-        own_redis.start()
+        redis_server.start()
         try:
             status = fleet.wait(job_id, timeout=90)
         finally:
