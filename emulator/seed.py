@@ -58,6 +58,21 @@ WRITE_SAS_SECONDS = 3600
 # the clients
 
 
+def env_credential(env: dict[str, str]) -> tuple[ClientSecretCredential, dict[str, Any]]:
+    """The service principal of an ``azure.env``, and the TLS options its clients need."""
+    ca = env.get("REQUESTS_CA_BUNDLE")
+    verify: dict[str, Any] = {"connection_verify": ca} if ca else {}
+    credential = ClientSecretCredential(
+        env["AZURE_TENANT_ID"],
+        env["AZURE_CLIENT_ID"],
+        env["AZURE_CLIENT_SECRET"],
+        authority=env["AZURE_AUTHORITY_HOST"],
+        disable_instance_discovery=True,
+        **verify,
+    )
+    return credential, verify
+
+
 @dataclass
 class Azure:
     """The SDK clients a seed needs, built from ``azure.env`` values."""
@@ -69,16 +84,7 @@ class Azure:
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Azure:
-        ca = env.get("REQUESTS_CA_BUNDLE")
-        verify: dict[str, Any] = {"connection_verify": ca} if ca else {}
-        credential = ClientSecretCredential(
-            env["AZURE_TENANT_ID"],
-            env["AZURE_CLIENT_ID"],
-            env["AZURE_CLIENT_SECRET"],
-            authority=env["AZURE_AUTHORITY_HOST"],
-            disable_instance_discovery=True,
-            **verify,
-        )
+        credential, verify = env_credential(env)
         sub = env["AZURE_SUBSCRIPTION_ID"]
         kw = {"base_url": env["DISKFERRY_ARM_ENDPOINT"], "credential_scopes": [ARM_SCOPE], **verify}
         return cls(

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
-from azure.identity import ClientSecretCredential
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import NetworkInterface, VirtualNetwork
 from azure.mgmt.resource.resources import ResourceManagementClient
+
+from diskferry.emulator.seed import env_credential
 
 ARM_SCOPE = "https://management.azure.com/.default"
 SUBNET = "default"
@@ -38,17 +38,7 @@ def address_space(region: str) -> str:
 
 
 def _clients(env: dict[str, str]) -> tuple[ResourceManagementClient, NetworkManagementClient]:
-    # the same credential as diskferry.emulator.seed.Azure.from_env (which that module could take from here)
-    ca = env.get("REQUESTS_CA_BUNDLE")
-    verify: dict[str, Any] = {"connection_verify": ca} if ca else {}
-    credential = ClientSecretCredential(
-        env["AZURE_TENANT_ID"],
-        env["AZURE_CLIENT_ID"],
-        env["AZURE_CLIENT_SECRET"],
-        authority=env["AZURE_AUTHORITY_HOST"],
-        disable_instance_discovery=True,
-        **verify,
-    )
+    credential, verify = env_credential(env)
     sub, url = env["AZURE_SUBSCRIPTION_ID"], env["DISKFERRY_ARM_ENDPOINT"]
     return (
         ResourceManagementClient(credential, sub, base_url=url, credential_scopes=[ARM_SCOPE], **verify),
