@@ -16,7 +16,7 @@ Two changes fix it:
 * the messages that a closing channel could not give back (Redis down, or the channel
   detached) are remembered — they stay in Redis' ``unacked`` hash, which the AOF keeps —
   and given back by the next channel this process opens, as soon as Redis answers again.
-  Without that they would return only after the visibility timeout (12 h by default).
+  Without that they would return only after the visibility timeout (10 min by default).
 
 A message given back while its task still runs in this worker runs again elsewhere: every
 task is idempotent (DESIGN.md), and its first ack simply fails on the dead channel.

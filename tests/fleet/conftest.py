@@ -80,7 +80,7 @@ def _worker_env(azure_env: dict[str, str], databases: dict[str, str],
             "DISKFERRY_VAULT_KEY": new_key(),
             "DISKFERRY_POLL_SECONDS": "0.3",
             # each job's watchdog sees it done within a second (it re-sends nothing: the
-            # visibility timeout is the default 12 h)
+            # visibility timeout is the default 10 min)
             "DISKFERRY_WATCHDOG_SECONDS": "1",
             "DISKFERRY_CONCURRENCY": "2",
             "DISKFERRY_JOB_TTL_SECONDS": "3600",

@@ -1,6 +1,6 @@
 """Redis dies mid-job (SIGKILL, AOF on) and comes back — at once, or after a 30 s outage:
 every worker reconnects, no worker process exits, and the running job completes without
-waiting for a visibility timeout (the fleet keeps the 12-hour default).
+waiting for a visibility timeout (the fleet keeps the 10-minute default).
 
 Before ``worker_cancel_long_running_tasks_on_connection_loss`` was turned off, every worker
 died here: kombu logged "Restoring N unacknowledged message(s)", then
@@ -62,7 +62,7 @@ def test_workers_survive_a_redis_restart_and_the_job_completes(emulator: Emulato
         with fleet.app.connection_for_write() as conn:
             assert len(fleet.app.control.ping(timeout=2.0, connection=conn) or []) == len(fleet.workers.procs)
         assert status.phase is Phase.succeeded, f"{status}\n{fleet.workers.tail()}"
-        # far less than any visibility timeout (12 h here): nothing waited for a redelivery
+        # far less than any visibility timeout (10 min here): nothing waited for a redelivery
         assert took < 90
         print(f"\nRedis down {outage:.0f} s; job done {took:.1f} s after the kill")
         assert_same_content(fleet, vm, status)
