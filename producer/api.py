@@ -88,12 +88,15 @@ def _check_broker(app: Celery) -> None:
 def _enqueue(app: Celery, settings: Settings, store: JobStore, job: Job, pairs: list[tuple[Source, Target]]) -> None:
     """One canvas per pair, with the copies' task ids recorded first (for the watchdog), and
     the job's watchdog: the safety net for polls the broker loses (diskferry.tasks.watchdog)."""
-    from diskferry.tasks.canvas import header_ids, pair_canvas
+    from diskferry.tasks.canvas import header_ids, pair_canvas, pair_records
 
     canvases = [pair_canvas(app, settings, job, source, target) for source, target in pairs]
+    now = time.time()
     for (source, target), canvas in zip(pairs, canvases, strict=True):
         for disk, (task_id, index) in header_ids(canvas, source).items():
             store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
+        # what the watchdog needs to send prepare or finalize again, should the broker lose one
+        store.update_target(job.id, source.key, target.key, prepare_due=now, **pair_records(canvas))
     for canvas in canvases:
         canvas.apply_async()
     app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(

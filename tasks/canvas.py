@@ -19,6 +19,8 @@ a new one when prepare's worker applies the chord, so the copy tasks record it t
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery, chain, chord, group
 from celery.canvas import Signature
 
@@ -54,3 +56,16 @@ def header_ids(canvas: Signature, source: Source) -> dict[DiskKey, tuple[str, in
     canvas.freeze()
     header = canvas.tasks[1].tasks  # chain(prepare, chord(group(copies), finalize))
     return {disk.key: (sig.id, index) for index, (disk, sig) in enumerate(zip(source.disks, header.tasks, strict=True))}
+
+
+def pair_records(canvas: Signature) -> dict[str, dict[str, Any]]:
+    """What a frozen pair canvas sends as prepare and, once its chord has counted every copy,
+    as finalize: their ids and the options their messages carry (the rest of the chain, the
+    errbacks), as the job's watchdog keeps them to send either again."""
+    prepare, pair_chord = canvas.tasks
+    body = pair_chord.body
+    return {
+        "prepare": {"id": prepare.id, "chain": [dict(pair_chord)],
+                    "link_error": [dict(e) for e in prepare.options.get("link_error") or []]},
+        "finalize": {"id": body.id, "link_error": [dict(e) for e in body.options.get("link_error") or []]},
+    }

@@ -42,16 +42,20 @@ def _countdown(task: Task, exc: RetryLater, retries: int) -> float:
     return float(backoff) or 1.0
 
 
-def _again(task: Task, exc: RetryLater) -> BaseException:
-    """The retry of a task that ran into a transient error: a lock another worker holds, or an
-    operation Azure is still at, is waited for without limit (the lock's expiry and the
-    operation's deadline bound those), anything else at most MAX_RETRIES times (the tasks
-    themselves are declared without a limit, because Celery's counter counts both)."""
-    if isinstance(exc, Busy | Waiting):
-        return task.retry(countdown=_countdown(task, exc, 0), exc=exc)  # type: ignore[no-any-return]
-    if task.request.retries >= MAX_RETRIES:
+def _again(task: Task, exc: RetryLater, step: str, job_id: str, source: str, target: str) -> BaseException:
+    """The retry of a pair's ``step`` (prepare, finalize) that ran into a transient error: a
+    lock another worker holds, or an operation Azure is still at, is waited for without limit
+    (the lock's expiry and the operation's deadline bound those), anything else at most
+    MAX_RETRIES times (the tasks themselves are declared without a limit, because Celery's
+    counter counts both). The job's watchdog is told when the step is due again."""
+    unlimited = isinstance(exc, Busy | Waiting)
+    if not unlimited and task.request.retries >= MAX_RETRIES:
         return exc
-    return task.retry(countdown=_countdown(task, exc, task.request.retries), exc=exc)  # type: ignore[no-any-return]
+    countdown = _countdown(task, exc, 0 if unlimited else task.request.retries)
+    runtime(task).store.update_target(job_id, source, target, **{
+        step: request_fields(task.request), f"{step}_due": time.time() + countdown,
+    })
+    return task.retry(countdown=countdown, exc=exc)  # type: ignore[no-any-return]
 
 
 @task(bind=True, name=PREPARE, max_retries=None)
@@ -63,7 +67,7 @@ def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]
     try:
         return prepare_step.prepare(runtime(self), job_id, source, target, owner=self.request.id).as_dict()
     except RetryLater as exc:
-        raise _again(self, exc) from None
+        raise _again(self, exc, "prepare", job_id, source, target) from None
 
 
 @task(bind=True, name=COPY_DISK, max_retries=None)
@@ -105,7 +109,7 @@ def finalize(self: Task, job_id: str, source: str, target: str) -> dict[str, Any
     try:
         return finalize_step.finalize(runtime(self), job_id, source, target).as_dict()
     except RetryLater as exc:
-        raise _again(self, exc) from None
+        raise _again(self, exc, "finalize", job_id, source, target) from None
 
 
 @task(bind=True, name=CLEANUP, max_retries=None)
@@ -123,4 +127,4 @@ def cleanup(self: Task, failed_task_id: str, job_id: str, source: str, target: s
     try:
         cleanup_step.abandon_pair(runtime(self), job_id, source, target, error)
     except RetryLater as exc_:
-        raise _again(self, exc_) from None
+        raise _again(self, exc_, "cleanup", job_id, source, target) from None

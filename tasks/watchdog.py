@@ -17,7 +17,7 @@ from typing import Any
 from celery import Task
 from celery.states import READY_STATES
 
-from diskferry.config.celeryconfig import COPY_DISK, RESTORE, WATCHDOG
+from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, RESTORE, WATCHDOG
 from diskferry.config.settings import Settings
 from diskferry.pipeline import watchdog as watch
 from diskferry.tasks.app import settings_of
@@ -36,19 +36,37 @@ def overdue_after(settings: Settings) -> float:
 
 
 def request_fields(request: Any) -> dict[str, Any]:
-    """What a header task's request must carry again to count in its chord (ids only)."""
+    """What a task's request must carry again to go on where it was lost (ids and signatures
+    of ids only): a chord header's group, index and body, a chain's rest, its errbacks."""
     return {
-        "id": request.id, "group": request.group, "group_index": request.group_index, "chord": request.chord,
+        "id": request.id, "args": list(request.args or ()), "group": request.group, "group_index": request.group_index,
+        "chord": request.chord, "chain": request.chain, "link": request.callbacks, "link_error": request.errbacks,
         "root_id": request.root_id, "parent_id": request.parent_id,
     }
 
 
-def resend_options(poll: dict[str, Any]) -> dict[str, Any]:
-    """``apply_async`` options that make a re-sent poll the same chord part as the lost one."""
-    return {
-        "task_id": poll["id"], "group_id": poll["group"], "group_index": poll.get("group_index"),
-        "chord": poll.get("chord"), "root_id": poll.get("root_id"), "parent_id": poll.get("parent_id"),
-    }
+def resend_options(record: dict[str, Any]) -> dict[str, Any]:
+    """``apply_async`` options that make a re-sent task the one that was lost: the same id, and
+    for a chord header the same chord part, for a chain's head the same rest of the chain."""
+    options = {"task_id": record["id"], "root_id": record.get("root_id"), "parent_id": record.get("parent_id")}
+    if record.get("group"):
+        options |= {"group_id": record["group"], "group_index": record.get("group_index"),
+                    "chord": record.get("chord")}
+    for name in ("chain", "link", "link_error"):
+        if record.get(name):
+            options[name] = record[name]
+    return options
+
+
+def _what_to_send(task: watch.Overdue, job_id: str, settings: Settings) -> tuple[str, str, tuple[str, ...]]:
+    """(task name, queue, arguments) of a lost task: ids only, as its record kept them."""
+    pair = (job_id, task.source, task.target)
+    if task.step == "copy":
+        assert task.disk is not None
+        return COPY_DISK, settings.poll_queue, (*pair, task.disk)
+    if task.step == "cleanup":
+        return CLEANUP, settings.queue, tuple(task.record.get("args") or ("", *pair))
+    return (PREPARE if task.step == "prepare" else FINALIZE), settings.queue, pair
 
 
 @task(bind=True, name=WATCHDOG, max_retries=None)
@@ -62,10 +80,9 @@ def watchdog(self: Task, job_id: str) -> None:
 
     try:
         over, lost = watch.sweep(runtime(self), job_id, ready, overdue_after(settings))
-        for poll in lost:
-            self.app.signature(
-                COPY_DISK, args=(job_id, poll.source, poll.target, poll.disk), immutable=True
-            ).apply_async(queue=settings.poll_queue, **resend_options(poll.poll))
+        for task in lost:
+            name, queue, args = _what_to_send(task, job_id, settings)
+            self.app.signature(name, args=args, immutable=True).apply_async(queue=queue, **resend_options(task.record))
     except Exception:  # a safety net that stops on a passing error protects nothing
         log.exception("watchdog of job %s: round failed; trying again", job_id)
         over = False

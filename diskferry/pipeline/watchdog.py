@@ -1,4 +1,5 @@
-"""A job's safety net against a copy poll lost by the broker.
+"""A job's safety net against a task lost by the broker: a copy poll, or a pair's prepare,
+finalize or cleanup.
 
 kombu's Redis transport loses a message for good when its worker dies between popping it
 (BRPOP) and recording it as unacknowledged (kombu#305, kombu#1733). If that message is a
@@ -35,35 +36,42 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from diskferry.errors import NotFound
+from diskferry.model import Job, Source, Target
 from diskferry.pipeline.runtime import Runtime
 
 Fields = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
+#: what the watchdog sends again, with the same task id and options as the lost message
+Step = Literal["copy", "prepare", "finalize", "cleanup"]
+
+
 @dataclass(frozen=True)
 class Overdue:
-    """A copy poll no redelivery can bring back, and what its runs recorded of their request."""
+    """A task no redelivery can bring back, and what its runs recorded of their request."""
 
+    step: Step
     source: str
     target: str
-    disk: str
-    #: the request's ids (``id``, ``group``, ``group_index``, ``chord``, ...), completed from
-    #: another disk of the same chord where this one never ran
-    poll: Fields
+    #: the disk of a copy poll
+    disk: str | None = None
+    #: the request's ids (``id``, ``group``, ``group_index``, ``chord``, ``chain``, ...) as its
+    #: last run recorded them; for a poll, completed from another disk of the same chord
+    record: Fields = field(default_factory=dict)
 
 
 def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool], overdue_after: float,
           now: float | None = None) -> tuple[bool, list[Overdue]]:
-    """Whether the job is over (done and cleaned, or gone), and the polls to send again.
+    """Whether the job is over (done and cleaned, or gone), and the tasks to send again.
 
-    ``ready(task_id)`` tells whether a final result is stored for a task (its chord part is
-    counted then). Each re-send is recorded before it is returned, so the next round waits a
-    whole ``overdue_after`` again."""
+    ``ready(task_id)`` tells whether a final result is stored for a task (a chord part is
+    counted then; a prepare or finalize has ended). Each re-send is recorded before it is
+    returned, so the next round waits a whole ``overdue_after`` again."""
     now = time.time() if now is None else now
     try:
         status = rt.store.status(job_id)
@@ -72,28 +80,71 @@ def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool], overdue_after:
         return True, []
     if status.done and status.cleaned:
         return True, []
-    out = []
+    out: list[Overdue] = []
     for source, target in job.pairs():
-        if rt.store.target_state(job.id, source.key, target.key).get("cleaned"):
+        pair = rt.store.target_state(job.id, source.key, target.key)
+        if pair.get("cleaned"):
             continue
-        docs = {d.key: rt.store.disk_state(job.id, source.key, target.key, d.key) for d in source.disks}
-        # the chord is applied once any of its header tasks ran: its group and body are known
-        ran = [doc for doc in docs.values() if (doc.get("poll") or {}).get("group")]
-        if not ran:
+        lost = _lost_step(rt, job, source, target, pair, ready, overdue_after, now)
+        if lost is not None:
+            out.append(lost)
             continue
-        template = ran[0]["poll"]
-        first = min(float(doc.get("poll_first") or now) for doc in ran)
-        for key, doc in docs.items():
-            poll = doc.get("poll") or {}
-            if not poll.get("id") or ready(poll["id"]):
-                continue
-            due = float(doc.get("poll_due") or first)
-            if now <= due + overdue_after:
-                continue
-            resent = int(doc.get("resent") or 0) + 1
-            log.warning("job %s: the poll of %s %s to %s is %.0f s overdue: sending it again (%d)", job.id,
-                        source.name, key, target.region, now - due, resent)
-            rt.store.update_disk(job.id, source.key, target.key, key, poll_due=now, resent=resent)
-            known = template | {k: v for k, v in poll.items() if v is not None}
-            out.append(Overdue(source.key, target.key, key, known))
+        out += _lost_polls(rt, job, source, target, ready, overdue_after, now)
     return False, out
+
+
+def _lost_step(rt: Runtime, job: Job, source: Source, target: Target, pair: Fields, ready: Callable[[str], bool],
+               overdue_after: float, now: float) -> Overdue | None:
+    """The pair's prepare, finalize or cleanup when it is overdue; records the re-send.
+
+    Prepare and finalize are known from the submit (their ids and options, frozen with the
+    canvas), so one lost before it ever ran is found too: a prepare is due from the submit, a
+    finalize once its chord has counted every copy (from the last poll)."""
+    for step in ("cleanup", "finalize", "prepare"):
+        record = pair.get(step) or {}
+        if not record.get("id") or ready(record["id"]):
+            continue
+        due = pair.get(f"{step}_due")
+        if due is None and step == "finalize":
+            polls = _disk_docs(rt, job, source, target).values()
+            if not all((d.get("poll") or {}).get("id") and ready(d["poll"]["id"]) for d in polls):
+                continue  # the chord has not sent it yet
+            due = max(float(d.get("poll_due") or now) for d in polls)
+        if due is None or now <= float(due) + overdue_after:
+            continue
+        resent = int(pair.get(f"{step}_resent") or 0) + 1
+        log.warning("job %s: %s of %s to %s is %.0f s overdue: sending it again (%d)", job.id, step,
+                    source.name, target.region, now - float(due), resent)
+        rt.store.update_target(job.id, source.key, target.key, **{f"{step}_due": now, f"{step}_resent": resent})
+        return Overdue(step, source.key, target.key, record=dict(record))
+    return None
+
+
+def _disk_docs(rt: Runtime, job: Job, source: Source, target: Target) -> dict[str, Fields]:
+    return {d.key: rt.store.disk_state(job.id, source.key, target.key, d.key) for d in source.disks}
+
+
+def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, ready: Callable[[str], bool],
+                overdue_after: float, now: float) -> list[Overdue]:
+    docs = _disk_docs(rt, job, source, target)
+    # the chord is applied once any of its header tasks ran: its group and body are known
+    ran = [doc for doc in docs.values() if (doc.get("poll") or {}).get("group")]
+    if not ran:
+        return []
+    template = ran[0]["poll"]
+    first = min(float(doc.get("poll_first") or now) for doc in ran)
+    out = []
+    for key, doc in docs.items():
+        poll = doc.get("poll") or {}
+        if not poll.get("id") or ready(poll["id"]):
+            continue
+        due = float(doc.get("poll_due") or first)
+        if now <= due + overdue_after:
+            continue
+        resent = int(doc.get("resent") or 0) + 1
+        log.warning("job %s: the poll of %s %s to %s is %.0f s overdue: sending it again (%d)", job.id,
+                    source.name, key, target.region, now - due, resent)
+        rt.store.update_disk(job.id, source.key, target.key, key, poll_due=now, resent=resent)
+        known = template | {k: v for k, v in poll.items() if v is not None}
+        out.append(Overdue("copy", source.key, target.key, key, known))
+    return out

@@ -15,14 +15,14 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import redis
 
-from diskferry.config.celeryconfig import COPY_DISK, FINALIZE
+from diskferry.config.celeryconfig import COPY_DISK, FINALIZE, PREPARE
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
@@ -51,7 +51,13 @@ def watched_fleet(emulator: EmulatorProcess, redis_url: str, tmp_path: Path) -> 
 def _lose_poll(fleet: Fleet, task_id: str, timeout: float = 15) -> dict[str, Any]:
     """Take the next poll message of ``task_id`` out of the poll queue while no worker
     consumes it; return its headers."""
-    queue = fleet.settings.poll_queue
+    return _lose(fleet, fleet.settings.poll_queue, lambda headers: headers.get("id") == task_id, timeout)
+
+
+def _lose(fleet: Fleet, queue: str, wanted: Callable[[dict[str, Any]], bool], timeout: float = 15,
+          then: Callable[[], object] | None = None) -> dict[str, Any]:
+    """Take the next message of ``queue`` that ``wanted`` picks (by its headers) out of it
+    while no worker consumes the queue (``then`` runs once they stopped); its headers."""
     replies = fleet.app.control.cancel_consumer(queue, reply=True, timeout=2.0)
     assert len(replies or []) == len(fleet.workers.procs), replies
     broker = redis.Redis.from_url(fleet.settings.broker_url)
@@ -59,12 +65,14 @@ def _lose_poll(fleet: Fleet, task_id: str, timeout: float = 15) -> dict[str, Any
     def take() -> dict[str, Any] | None:
         for raw in cast(list[bytes], broker.lrange(queue, 0, -1)):
             headers = cast(dict[str, Any], json.loads(raw)["headers"])
-            if headers.get("id") == task_id and broker.lrem(queue, 1, raw) == 1:
+            if wanted(headers) and broker.lrem(queue, 1, raw) == 1:
                 return headers
         return None
 
     try:
-        return wait_until(take, timeout, lambda: f"no poll of {task_id} reached {queue}\n{fleet.workers.tail()}")
+        if then is not None:
+            then()
+        return wait_until(take, timeout, lambda: f"no such message reached {queue}\n{fleet.workers.tail()}")
     finally:
         fleet.app.control.add_consumer(queue, reply=True, timeout=2.0)
         broker.close()
@@ -138,3 +146,54 @@ def test_a_lost_poll_is_sent_again_and_the_job_completes(watched_fleet: Fleet, a
     assert _runs(fleet, polls) == 2  # the re-sent poll and the duplicate
     assert _runs(fleet, FINALIZE) == 1
     assert fleet.store.status(job_id).phase is Phase.succeeded
+
+
+def test_a_prepare_lost_before_it_ever_ran_is_sent_again(watched_fleet: Fleet, admin: AdminClient) -> None:
+    """The pair's first message — prepare, carrying the rest of the chain — never reaches a
+    worker: the watchdog sends it again, as submitted (same id, same chain and errback)."""
+    fleet = watched_fleet
+    rg = f"lostprep-{uuid.uuid4().hex[:6]}"
+    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                        "vms": [{"name": "app", "os_disk": 1, "data_disks": []}]}).items
+    admin.set(copy_bandwidth=256 * 1024 * 1024, lro_latency=0.0)
+    submitted: list[str] = []
+    doc = vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}])
+
+    lost = _lose(fleet, fleet.settings.queue, lambda headers: headers.get("task") == PREPARE,
+                 then=lambda: submitted.append(fleet.submit(doc)))
+    (job_id,) = submitted
+    status = fleet.wait(job_id, timeout=60)
+
+    job = fleet.store.job(job_id)
+    pair = fleet.store.target_state(job_id, job.sources[0].key, job.targets[0].key)
+    assert status.phase is Phase.succeeded, status
+    assert lost["id"] == pair["prepare"]["id"] and pair["prepare_resent"] == 1
+    assert _runs(fleet, f"{PREPARE}[{lost['id']}]") == 1
+    assert _runs(fleet, FINALIZE) >= 1
+    assert_same_content(fleet, vm, status)
+    assert_clean(fleet, job_id)
+
+
+def test_a_lost_finalize_is_sent_again(watched_fleet: Fleet, admin: AdminClient) -> None:
+    """Finalize, waiting for Azure to import, re-enqueues itself; that message is lost: the
+    watchdog sends finalize again with its id and errback, and the pair ends and is cleaned."""
+    fleet = watched_fleet
+    rg = f"lostfin-{uuid.uuid4().hex[:6]}"
+    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                        "vms": [{"name": "app", "os_disk": 1, "data_disks": []}]}).items
+    admin.set(copy_bandwidth=256 * 1024 * 1024, lro_latency=0.0,
+              lro_latency_ops={"Microsoft.Compute/disks/write": 3.0})
+    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
+    job = fleet.store.job(job_id)
+    source, target = job.sources[0], job.targets[0]
+    wait_until(lambda: fleet.store.target_state(job_id, source.key, target.key).get("finalize_due"), 30,
+               lambda: f"finalize never waited for the import: {fleet.store.status(job_id)}")
+
+    lost = _lose(fleet, fleet.settings.queue, lambda headers: headers.get("task") == FINALIZE)
+    status = fleet.wait(job_id, timeout=60)
+
+    pair = fleet.store.target_state(job_id, source.key, target.key)
+    assert status.phase is Phase.succeeded, status
+    assert lost["id"] == pair["finalize"]["id"] and pair["finalize_resent"] >= 1
+    assert_same_content(fleet, vm, status)
+    assert_clean(fleet, job_id)
