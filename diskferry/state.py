@@ -263,6 +263,13 @@ class JobStore:
         self._merge(keys=[key], args=[name, json.dumps(body), self.ttl])
         self._merge(keys=[key], args=["meta", json.dumps({"updated": time.time()}), self.ttl])
 
+    def update_job(self, job_id: str, **patch: Any) -> None:
+        """Fields of the job as a whole (its ``meta``: the watchdog's id and due time, ...)."""
+        self._update(job_id, "meta", patch)
+
+    def job_meta(self, job_id: str) -> Fields:
+        return self._doc(job_id, "meta")
+
     def update_source(self, job_id: str, source: SourceKey, **patch: Any) -> None:
         self._update(job_id, f"src|{source}", patch)
 

@@ -99,9 +99,11 @@ def _enqueue(app: Celery, settings: Settings, store: JobStore, job: Job, pairs: 
         store.update_target(job.id, source.key, target.key, prepare_due=now, **pair_records(canvas))
     for canvas in canvases:
         canvas.apply_async()
-    app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(
+    watchdog = app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(
         queue=settings.poll_queue, countdown=settings.watchdog_seconds
     )
+    # the copy polls send it again should the broker lose it (diskferry.tasks.watchdog.revive)
+    store.update_job(job.id, watchdog={"id": watchdog.id}, watchdog_due=time.time() + settings.watchdog_seconds)
     release_results(app)
 
 

@@ -24,7 +24,7 @@ from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
-from diskferry.tasks.watchdog import request_fields
+from diskferry.tasks.watchdog import request_fields, revive
 
 #: transient failures of prepare/finalize are retried this many times
 MAX_RETRIES = 30
@@ -101,6 +101,7 @@ def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, fi
     if first:
         patch["poll_first"] = now
     runtime(task).store.update_disk(job_id, source, target, disk, **patch)
+    revive(task, job_id)
 
 
 @task(bind=True, name=FINALIZE, max_retries=None)

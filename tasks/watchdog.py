@@ -12,6 +12,7 @@ needs to count in its chord (the same task id, group id, group index and chord b
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task
@@ -87,4 +88,21 @@ def watchdog(self: Task, job_id: str) -> None:
         log.exception("watchdog of job %s: round failed; trying again", job_id)
         over = False
     if not over:
+        # the polls look at this: should this very message be lost, they send it again
+        runtime(self).store.update_job(job_id, watchdog=request_fields(self.request),
+                                       watchdog_due=time.time() + settings.watchdog_seconds)
         raise self.retry(countdown=settings.watchdog_seconds, max_retries=None, queue=settings.poll_queue)
+
+
+def revive(task: Task, job_id: str) -> None:
+    """Who watches the watchdog: every copy poll of the job. A watchdog overdue by more than
+    any redelivery could take is sent again, with its own id (the job's record keeps it)."""
+    settings = settings_of(task.app)
+    meta = runtime(task).store.job_meta(job_id)
+    record, due = meta.get("watchdog") or {}, meta.get("watchdog_due")
+    if not record.get("id") or due is None or time.time() <= float(due) + overdue_after(settings):
+        return
+    log.warning("job %s: its watchdog is %.0f s overdue: sending it again", job_id, time.time() - float(due))
+    runtime(task).store.update_job(job_id, watchdog_due=time.time() + settings.watchdog_seconds)
+    task.app.signature(WATCHDOG, args=(job_id,), immutable=True).apply_async(
+        queue=settings.poll_queue, **resend_options(record))

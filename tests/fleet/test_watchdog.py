@@ -22,7 +22,7 @@ from typing import Any, cast
 import pytest
 import redis
 
-from diskferry.config.celeryconfig import COPY_DISK, FINALIZE, PREPARE
+from diskferry.config.celeryconfig import COPY_DISK, FINALIZE, PREPARE, WATCHDOG
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
@@ -195,5 +195,28 @@ def test_a_lost_finalize_is_sent_again(watched_fleet: Fleet, admin: AdminClient)
     pair = fleet.store.target_state(job_id, source.key, target.key)
     assert status.phase is Phase.succeeded, status
     assert lost["id"] == pair["finalize"]["id"] and pair["finalize_resent"] >= 1
+    assert_same_content(fleet, vm, status)
+    assert_clean(fleet, job_id)
+
+
+def test_a_lost_watchdog_is_sent_again_by_the_polls(watched_fleet: Fleet, admin: AdminClient) -> None:
+    """The watchdog's own message is lost while copies run: a poll finds it overdue and sends it
+    again with its id, and it sees the job to its end."""
+    fleet = watched_fleet
+    rg = f"lostdog-{uuid.uuid4().hex[:6]}"
+    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                        "vms": [{"name": "app", "os_disk": 1, "data_disks": []}]}).items
+    admin.set(copy_bandwidth=40 * 1024, lro_latency=0.0)  # 1 MiB in ~25 s: polls outlive the loss
+    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
+    copying(fleet, job_id)
+    watchdog_id = fleet.store.job_meta(job_id)["watchdog"]["id"]
+
+    lost = _lose(fleet, fleet.settings.poll_queue, lambda headers: headers.get("task") == WATCHDOG)
+    status = fleet.wait(job_id, timeout=90)
+
+    assert lost["id"] == watchdog_id
+    assert status.phase is Phase.succeeded, status
+    wait_until(lambda: _runs(fleet, f"{WATCHDOG}[{watchdog_id}]") == 1, 15,
+               lambda: f"the watchdog never came back to see the job end\n{fleet.workers.tail()}", interval=0.2)
     assert_same_content(fleet, vm, status)
     assert_clean(fleet, job_id)
