@@ -40,6 +40,9 @@ Environment variables (defaults in brackets):
                                    still held by a live worker is delivered a second time
 ``DISKFERRY_ETA_TASK_LIMIT``       polls (ETA messages) one worker holds at most [1000]
 ``DISKFERRY_WATCHDOG_SECONDS``     countdown between two rounds of a job's watchdog [60]
+``DISKFERRY_STALL_SECONDS``        a job in which nothing moved (no byte copied, no phase changed)
+                                   for this long ends failed (``Stalled``), after its cleanup;
+                                   0: never [6 hours]
 ``DISKFERRY_WATCHDOG_GRACE_SECONDS`` a copy's poll overdue by the visibility timeout, the
                                    sweep interval and this much is presumed lost [600]
 ``DISKFERRY_ARM_READS``            the fleet's ARM budget for reads, ``SIZE/REFILL`` (tokens,
@@ -190,6 +193,8 @@ class Settings:
     watchdog_seconds: float = 60.0
     #: how far past every redelivery a poll must be overdue before the watchdog re-sends it
     watchdog_grace_seconds: float = 600.0
+    #: a job in which nothing moved for this long is failed and cleaned up by its watchdog (0: never)
+    stall_seconds: float = 6 * 3600.0
     arm_budget: ArmBudget = ArmBudget()
 
     def __post_init__(self) -> None:
@@ -206,6 +211,8 @@ class Settings:
             raise SettingsError(
                 "DISKFERRY_WATCHDOG_SECONDS must be > 0 and at most DISKFERRY_VISIBILITY_TIMEOUT / 4"
             )
+        if self.stall_seconds < 0:
+            raise SettingsError("DISKFERRY_STALL_SECONDS must be >= 0")
         if self.watchdog_grace_seconds < 0:
             raise SettingsError("DISKFERRY_WATCHDOG_GRACE_SECONDS must be >= 0")
         if not 0 < self.sas.min_seconds <= self.sas.max_seconds <= AZURE_MAX_SAS_SECONDS:
@@ -310,6 +317,7 @@ class Settings:
             eta_task_limit=integer("DISKFERRY_ETA_TASK_LIMIT", d.eta_task_limit),
             watchdog_seconds=number("DISKFERRY_WATCHDOG_SECONDS", d.watchdog_seconds),
             watchdog_grace_seconds=number("DISKFERRY_WATCHDOG_GRACE_SECONDS", d.watchdog_grace_seconds),
+            stall_seconds=number("DISKFERRY_STALL_SECONDS", d.stall_seconds),
             arm_budget=ArmBudget(
                 reads=bucket("DISKFERRY_ARM_READS", d.arm_budget.reads),
                 writes=bucket("DISKFERRY_ARM_WRITES", d.arm_budget.writes),

@@ -20,6 +20,7 @@ from celery.states import READY_STATES
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, RESTORE, WATCHDOG
 from diskferry.config.settings import Settings
+from diskferry.errors import RetryLater
 from diskferry.pipeline import watchdog as watch
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
@@ -80,10 +81,15 @@ def watchdog(self: Task, job_id: str) -> None:
         return backend.get_task_meta(task_id).get("status") in READY_STATES
 
     try:
+        if watch.stalled(runtime(self), job_id, settings.stall_seconds):
+            watch.fail_stalled(runtime(self), job_id, settings.stall_seconds)
         over, lost = watch.sweep(runtime(self), job_id, ready, overdue_after(settings))
         for task in lost:
             name, queue, args = _what_to_send(task, job_id, settings)
             self.app.signature(name, args=args, immutable=True).apply_async(queue=queue, **resend_options(task.record))
+    except RetryLater as exc:  # Azure is at what a stalled job's cleanup started: next round
+        log.info("watchdog of job %s: %s", job_id, exc)
+        over = False
     except Exception:  # a safety net that stops on a passing error protects nothing
         log.exception("watchdog of job %s: round failed; trying again", job_id)
         over = False

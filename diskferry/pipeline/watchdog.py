@@ -33,6 +33,7 @@ and ``poll_first`` (times); ``resent`` (how often the watchdog re-sent it).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -40,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from diskferry.errors import NotFound
-from diskferry.model import Job, Source, Target
+from diskferry.model import Error, Job, Source, Target
+from diskferry.pipeline import cleanup
 from diskferry.pipeline.runtime import Runtime
 
 Fields = dict[str, Any]
@@ -148,3 +150,36 @@ def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, ready: Ca
         known = template | {k: v for k, v in poll.items() if v is not None}
         out.append(Overdue("copy", source.key, target.key, key, known))
     return out
+
+
+def stalled(rt: Runtime, job_id: str, stall_seconds: float, now: float | None = None) -> bool:
+    """Whether nothing moved in the job — no byte copied, no phase changed — for
+    ``stall_seconds`` (0: never). Each look notes what it saw in the job record, so the clock
+    restarts with any progress."""
+    if stall_seconds <= 0:
+        return False
+    now = time.time() if now is None else now
+    try:
+        status = rt.store.status(job_id)
+    except NotFound:
+        return False
+    # a digest, not the list: every update of the record rewrites its meta
+    seen = hashlib.sha256(repr(([(d.phase.value, d.bytes_copied) for d in status.disks()],
+                                [(t.phase.value, t.cleaned) for t in status.targets()])).encode()).hexdigest()
+    meta = rt.store.job_meta(job_id)
+    if meta.get("progress") != seen:
+        rt.store.update_job(job_id, progress=seen, progressed=now)
+        return False
+    return now - float(meta.get("progressed") or now) > stall_seconds
+
+
+def fail_stalled(rt: Runtime, job_id: str, stall_seconds: float) -> None:
+    """End a job that stopped moving: what is unfinished fails with ``Stalled``, and every pair
+    not yet cleaned is cleaned up (raises Waiting while Azure deletes; the watchdog comes back)."""
+    job = rt.store.job(job_id)
+    error = Error("Stalled", f"nothing moved in the job for {stall_seconds / 3600:.1f} h "
+                             "(DISKFERRY_STALL_SECONDS); what it made for itself is removed")
+    log.error("job %s: %s", job_id, error.message)
+    for source, target in job.pairs():
+        if not rt.store.target_state(job.id, source.key, target.key).get("cleaned"):
+            cleanup.abandon_pair(rt, job.id, source.key, target.key, error)

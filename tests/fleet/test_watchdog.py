@@ -11,6 +11,7 @@ kombu's sweep interval and the grace, moves the disk on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -26,6 +27,9 @@ from diskferry.config.celeryconfig import COPY_DISK, FINALIZE, PREPARE, WATCHDOG
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
+from diskferry.producer import api
+from diskferry.producer.jobfile import parse
+from diskferry.tasks.app import make_app
 from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
 from tests.fleet.conftest import Fleet, running_fleet, vm_job
 from tests.waiting import wait_until
@@ -220,3 +224,26 @@ def test_a_lost_watchdog_is_sent_again_by_the_polls(watched_fleet: Fleet, admin:
                lambda: f"the watchdog never came back to see the job end\n{fleet.workers.tail()}", interval=0.2)
     assert_same_content(fleet, vm, status)
     assert_clean(fleet, job_id)
+
+
+def test_a_job_in_which_nothing_moves_ends_failed_and_cleaned(emulator: EmulatorProcess, redis_url: str,
+                                                              admin: AdminClient, tmp_path: Path) -> None:
+    """Its tasks wait in a queue no worker serves: nothing moves, and after
+    DISKFERRY_STALL_SECONDS its watchdog fails it, naming why, and cleans up."""
+    overrides = {"DISKFERRY_WATCHDOG_SECONDS": "1", "DISKFERRY_STALL_SECONDS": "3"}
+    with running_fleet(emulator, redis_url, tmp_path, overrides) as fleet:
+        rg = f"stall-{uuid.uuid4().hex[:6]}"
+        fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                    "vms": [{"name": "app", "os_disk": 1, "data_disks": []}]})
+        admin.set(lro_latency=0.0)
+        idle = dataclasses.replace(fleet.settings, queue=f"nobody-{rg}")
+        app = make_app(idle)
+        job_id = api.submit_job(parse(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}])),
+                                settings=idle, cloud=fleet.cloud, store=fleet.store, app=app)
+        status = fleet.wait(job_id, timeout=30)
+
+        assert status.phase is Phase.failed, status
+        assert {d.error.code for d in status.disks() if d.error} == {"Stalled"}
+        assert all(d.phase is Phase.failed for d in status.disks())
+        assert_clean(fleet, job_id)
+        api.release_results(app)
