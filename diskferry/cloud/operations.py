@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineResponse
+from azure.core.polling.base_polling import BadStatus
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-from diskferry.cloud.errors import azure_call
+from diskferry.cloud.errors import azure_call, translate
 
 Json = dict[str, Any]
 
@@ -97,17 +100,33 @@ def check(pipeline: Any, op: Operation) -> Checked:
         return Checked(True, op.body)
     with azure_call(op.what):
         _, initial, _ = ARMPolling.from_continuation_token(op.token, client=pipeline, deserialization_callback=_json)
-        polling = ARMPolling(timeout=0)
+    polling = ARMPolling(timeout=0)
+    with _status_answers(op.what, polling):
         polling.initialize(pipeline, initial, _json)
         if not polling.finished():
             polling.update_status()
-        if not polling.finished():
-            return Checked(False)
+    if not polling.finished():
+        return Checked(False)
     return _finish(op.what, polling)
 
 
 def _finish(what: str, polling: ARMPolling) -> Checked:
-    with azure_call(what):
+    with _status_answers(what, polling):
         polling.run()  # ended: no wait; the final GET when the operation names one
         body = polling.resource()
     return Checked(True, body if isinstance(body, dict) else None)
+
+
+@contextmanager
+def _status_answers(what: str, polling: ARMPolling) -> Iterator[None]:
+    """SDK errors as diskferry's, and a status request Azure answered with an error (429 when
+    the fleet's budget or Azure throttles, 5xx): ``ARMPolling`` raises a bare ``BadStatus``
+    for those, which says no more than the answer it kept — so that answer is what is judged
+    (Throttled, RetryLater, ...), as for any other call."""
+    try:
+        with azure_call(what):
+            yield
+    except BadStatus:
+        # the answer ARMPolling judged bad is the last one it kept (no public accessor)
+        response = polling._pipeline_response.http_response
+        raise translate(HttpResponseError(response=response), what) from None

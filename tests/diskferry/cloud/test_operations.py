@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 
 import pytest
+import redis
 
 from diskferry.cloud import Cloud
+from diskferry.cloud.budget import Budget
 from diskferry.cloud.compute import access_sas
 from diskferry.cloud.operations import Checked, Operation
+from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import DiskFailed
+from diskferry.errors import DiskFailed, RetryLater
 
 
 def _vm_disk(emulator: EmulatorProcess, rg: str) -> str:
@@ -26,10 +30,16 @@ def _vm_disk(emulator: EmulatorProcess, rg: str) -> str:
 
 
 def _until_done(cloud: Cloud, op: Operation) -> tuple[Checked, int]:
+    """Check as later task runs would (from what is stored of it), coming back after the
+    countdown a throttled check asks for."""
     checks = 0
     while True:
         checks += 1
-        checked = cloud.check(Operation.from_json(op.to_json()))  # as a later task run sees it
+        try:
+            checked = cloud.check(Operation.from_json(op.to_json()))
+        except RetryLater as exc:
+            time.sleep(exc.retry_after or 0.2)
+            continue
         if checked.done:
             return checked, checks
         time.sleep(0.2)
@@ -96,3 +106,28 @@ def test_deleting_what_is_gone_ends_at_once(cloud: Cloud, admin: AdminClient, em
     op = cloud.compute.delete(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/disks/none")
     # Azure answers 204 No Content: nothing to check later
     assert op is not None and op.done
+
+
+def test_a_throttled_status_check_is_throttled_and_checked_again(admin: AdminClient, emulator: EmulatorProcess,
+                                                                 rg: str, redis_db: Callable[[], str]) -> None:
+    """As a worker's clients are: paced by the fleet's budget, with no retry sleeps in azure-core."""
+    settings = Settings.from_env(emulator.env)
+    budget = Budget(redis.Redis.from_url(redis_db()), settings.arm_budget, "test")
+    cloud = Cloud(settings.azure, budget=budget)
+    disk_id = _vm_disk(emulator, rg)
+    admin.set(lro_latency=0.5)
+    op = cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-429"),
+                                       source_id=disk_id, location="francecentral", tags={})
+    admin.add_fault("Microsoft.Resources/operations/read", status=429, code="SubscriptionRequestsThrottled",
+                    message="Number of read requests exceeded the limit (injected).", retry_after=3)
+
+    with pytest.raises(RetryLater) as throttled:
+        cloud.check(op)
+
+    assert throttled.value.code == "SubscriptionRequestsThrottled" and throttled.value.retry_after == 3
+    # every worker now holds back for the Retry-After (the budget learnt it) ...
+    with pytest.raises(RetryLater) as held:
+        cloud.check(op)
+    assert held.value.code == "ArmBudgetExceeded"
+    checked, _ = _until_done(cloud, op)  # ... then the same operation, checked again, ends
+    assert checked.body is not None and checked.body["name"] == "snap-429"
