@@ -24,6 +24,7 @@ from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, layout, prepare
 from diskferry.pipeline.copy import source_unreadable
 from diskferry.pipeline.outcome import DiskOutcome, Pending
+from diskferry.pipeline.polling import PollPolicy
 from diskferry.pipeline.runtime import Runtime, sas_name
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
@@ -187,3 +188,20 @@ def test_a_copy_whose_source_is_gone_is_not_restarted(pair: Pair) -> None:
     assert "after" not in (outcome.message or "")
     assert p.state().get("restarts") is None
     assert _calls(p, before) == (0, 0)
+
+
+def test_a_running_copy_is_polled_again_from_its_eta(pair: Pair) -> None:
+    """Once a poll sees progress, the next one comes after a fraction of the remaining time
+    (within the policy's bounds, and no later than the copy's age: progress over this sparse
+    disk makes the ETA far too long), not after the fixed first countdown."""
+    p = pair
+    assert isinstance(p.advance(), Pending)  # started
+    time.sleep(1.0)
+    step = p.advance()
+    state = p.state()
+    assert isinstance(step, Pending)
+    assert state["phase"] == Phase.copying.value and state["eta"] is not None and state["eta"] > 0
+    policy = PollPolicy.of(p.rt.settings)
+    age = state["sample_time"] - state["started"]
+    assert policy.floor <= step.countdown <= max(policy.initial, age, policy.floor) + 1e-6
+    assert step.countdown <= max(policy.floor, policy.eta_fraction * state["eta"], policy.lag_budget(age, state["eta"]))
