@@ -7,11 +7,11 @@ needs; tests and long-lived callers may pass their own ``cloud``/``store``/``app
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from celery import Celery
 
 from diskferry import naming
-from diskferry.cloud import Cloud
 from diskferry.config.celeryconfig import WATCHDOG
 from diskferry.config.settings import Settings, get_settings
 from diskferry.errors import JobFailed
@@ -20,6 +20,9 @@ from diskferry.producer.canvas import header_ids, job_canvases
 from diskferry.producer.jobfile import JobFile
 from diskferry.producer.planner import Plan, make_plan
 from diskferry.state import JobStatus, JobStore, JobSummary
+
+if TYPE_CHECKING:
+    from diskferry.cloud import Cloud
 
 __all__ = ["JobFailed", "JobFile", "Plan", "job_status", "jobfile", "list_jobs", "load_jobfile", "plan_job",
            "release_results", "submit_job"]
@@ -33,14 +36,14 @@ def load_jobfile(path: Path | str) -> JobFile:
 def plan_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud | None = None) -> Plan:
     """Resolve the job against Azure (reads only) into every step it would take."""
     settings = settings or get_settings()
-    return make_plan(spec, cloud or Cloud(settings), settings)
+    return make_plan(spec, cloud or _cloud(settings), settings)
 
 
 def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud | None = None,
                store: JobStore | None = None, app: Celery | None = None) -> str:
     """Plan, record and enqueue a job; returns its id. Nothing is enqueued if planning fails."""
     settings = settings or get_settings()
-    plan = make_plan(spec, cloud or Cloud(settings), settings, job_id=naming.new_job_id())
+    plan = make_plan(spec, cloud or _cloud(settings), settings, job_id=naming.new_job_id())
     store = store or JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
     if app is None:
         from diskferry.tasks.app import make_app
@@ -60,6 +63,12 @@ def submit_job(spec: JobFile, *, settings: Settings | None = None, cloud: Cloud 
     )
     release_results(app)
     return job.id
+
+
+def _cloud(settings: Settings) -> Cloud:
+    from diskferry.cloud import Cloud  # the Azure SDKs, only for commands that talk to Azure
+
+    return Cloud(settings)
 
 
 def release_results(app: Celery) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diskferry import naming
-from diskferry.cloud import Cloud, ResourceId
+from diskferry.cloud import ResourceId
 from diskferry.config.settings import Settings
 from diskferry.errors import DiskferryError, JobFailed, NotFound
 from diskferry.model import (
@@ -29,6 +29,9 @@ from diskferry.model import (
 )
 from diskferry.pipeline import layout
 from diskferry.producer.jobfile import JobFile, SourceSpec
+
+if TYPE_CHECKING:
+    from diskferry.cloud import Cloud
 
 #: the planner's refusals: the job file asks for what cannot be done (bad input, unlike Azure
 #: being unreachable or refusing diskferry's credentials)

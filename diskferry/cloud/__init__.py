@@ -5,7 +5,8 @@
 leaves it as a :mod:`diskferry.errors` error carrying Azure's code and message.
 """
 
-from diskferry.cloud.facade import Cloud
+from typing import TYPE_CHECKING, Any
+
 from diskferry.cloud.types import (
     AccountInfo,
     CopyState,
@@ -16,6 +17,20 @@ from diskferry.cloud.types import (
     ResourceId,
     VmInfo,
 )
+
+if TYPE_CHECKING:
+    from diskferry.cloud.facade import Cloud
+
+
+def __getattr__(name: str) -> Any:
+    # the SDKs take over a second to import: only code that talks to Azure pays for them
+    # (``diskferry status`` and ``watch`` read Redis only)
+    if name == "Cloud":
+        from diskferry.cloud.facade import Cloud
+
+        return Cloud
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AccountInfo",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from diskferry.config.settings import get_settings
-from diskferry.tasks.app import make_app
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -18,6 +17,9 @@ def worker(
     queues: str | None, concurrency: int | None, loglevel: str, hostname: str, celery_args: tuple[str, ...]
 ) -> None:
     """Start a worker (extra arguments go to `celery worker`)."""
+    # the tasks import the Azure SDKs (over a second): only the worker command pays for them
+    from diskferry.tasks.app import make_app
+
     settings = get_settings()
     app = make_app(settings)
     argv = [
