@@ -187,6 +187,10 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     print(f"seeded {len(names)} VMs in {time.monotonic() - started:.0f} s", flush=True)
     admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds)
     env = fleet_env(emu.env, redis_base, args.concurrency)
+    if args.fixed_poll:
+        # the polling before adaptive polling: every countdown the same
+        env.update({name: str(args.fixed_poll) for name in
+                    ("DISKFERRY_POLL_SECONDS", "DISKFERRY_POLL_FLOOR_SECONDS", "DISKFERRY_POLL_CEILING_SECONDS")})
     settings = Settings.from_env(env)
     app = make_app(settings)
     store = JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
@@ -224,7 +228,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "destination disks": f"{disks} ({ok} succeeded), {vm_count} VMs x {len(REGIONS)} regions",
         "copy time T": f"{args.copy_seconds:.0f} s ({args.data_mib:g} MiB at "
                        f"{args.data_mib * MIB / args.copy_seconds / 1024:.1f} KiB/s per copy)",
-        "fleet": f"{args.workers} workers x concurrency {args.concurrency}",
+        "fleet": f"{args.workers} workers x concurrency {args.concurrency}, "
+                 f"{f'fixed {args.fixed_poll:g} s' if args.fixed_poll else 'adaptive'} polling",
         "makespan": f"{makespan:.1f} s",
         "ideal": f"{ideal:.1f} s (T + {writes} ARM writes / {ARM_WRITES_PER_SECOND:g} per s)",
         "ratio": f"{makespan / ideal:.2f}",
@@ -363,6 +368,8 @@ def main() -> int:
     parser.add_argument("--sample-seconds", type=float, default=0.5, help="how often the follower reads the job")
     parser.add_argument("--manual-disks", type=int, default=1, help="disks the manual method copies (0: skip)")
     parser.add_argument("--views-disks", type=int, default=2000, help="synthetic job for status/live (0: skip)")
+    parser.add_argument("--fixed-poll", type=float, default=0.0,
+                        help="poll every copy at this fixed interval (the polling before adaptive polling)")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-': write none")
     args = parser.parse_args()
     if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1:
@@ -381,7 +388,8 @@ def main() -> int:
             if args.views_disks:
                 run_views(args, redis_base, run)
     if str(args.doc) != "-":
-        write_doc(args.doc, f"{args.disks} destination disks, T = {args.copy_seconds:g} s", command, run)
+        polling = f", fixed {args.fixed_poll:g} s polling" if args.fixed_poll else ""
+        write_doc(args.doc, f"{args.disks} destination disks, T = {args.copy_seconds:g} s{polling}", command, run)
         print(f"wrote {args.doc}")
     return 0
 
