@@ -189,11 +189,10 @@ def summary(job: JobStatus) -> RenderableType:
                           "diskferry status --disks lists every disk", style="dim"))
     lines = failures(job)
     if lines:
-        failed = Table(title=f"failures ({len(lines)})", title_justify="left", show_header=False)
-        failed.add_column("what failed and why", overflow="fold")
-        for line in lines:
-            failed.add_row(Text(line, style="red"))
-        parts.append(failed)
+        # one plain line per failure, unwrapped: a table of hundreds of rows costs Rich seconds,
+        # and a line per failure is what grep wants
+        parts.append(Text(f"failures ({len(lines)}):", style="bold red"))
+        parts.append(Text("\n".join(lines), style="red", no_wrap=True, overflow="ignore"))
     return Group(*parts)
 
 

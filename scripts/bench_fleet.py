@@ -19,8 +19,8 @@ Figures (all from the one run):
 * ramp: submit → the last copy started (the record's ``started``);
 * detection lag: when the follower saw a disk's copy ended minus when it ended (started + T),
   sampled every ``--sample-seconds``;
-* calls: the emulator's counters (status calls = Get Blob Properties), 429s: answers with
-  status 429 in the workers' logs;
+* calls: the emulator's counters (status calls = Get Blob Properties), 429s: throttled
+  answers that the workers logged;
 * worker CPU: user + system time of every worker process and its pool children;
 * Redis: commands (INFO commandstats) and bytes in + out (INFO stats) during the job.
 """
@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,8 @@ REGIONS = ("westeurope", "brazilsouth")
 ARM_WRITES_PER_SECOND = 10.0
 #: the manual method's sleep loop
 MANUAL_POLL_SECONDS = 10.0
+#: how a 429 shows in the workers' logs (Azure's code, the HTTP reason, a logged status)
+_THROTTLED = re.compile(r"TooManyRequests|429 Too Many Requests|status(?:_code)?[=: ]+429\b", re.I)
 _ENDED = {Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed}
 
 
@@ -210,7 +213,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         cpu = tree_cpu(pids) - cpu0
         cmds, nbytes = (a - b for a, b in zip(redis_figures(rclient), (cmds0, bytes0), strict=True))
         counters = {k: v - counters0.get(k, 0) for k, v in admin.counters().items()}
-        cli_status = _timed_cli(env, "status", job_id)
+        cli_status = _cli_output(env, "status", job_id)
     status = store.status(job_id)
     fields = {f"{d.source}|{d.target}|{d.key}": disk_field(d.source, d.target, d.key) for d in status.disks()}
     raw = store.raw_fields(job_id, list(fields.values()))
@@ -222,7 +225,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     arm = {k: v for k, v in counters.items() if not k.startswith(("blob.", "oauth2."))}
     writes = sum(v for k, v in arm.items() if k.endswith(("/write", "/action", "/delete")))
     ideal = args.copy_seconds + writes / ARM_WRITES_PER_SECOND
-    throttled = sum(len(re.findall(r"\b429\b", log.read_text(errors="replace"))) for log in fleet.logs)
+    throttled = sum(len(_THROTTLED.findall(log.read_text(errors="replace"))) for log in fleet.logs)
     blob = sum(v for k, v in counters.items() if k.startswith("blob."))
     figures = {
         "destination disks": f"{disks} ({ok} succeeded), {vm_count} VMs x {len(REGIONS)} regions",
@@ -244,17 +247,10 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
         "submit": f"{submit:.2f} s",
-        "status (CLI, wall)": f"{cli_status:.2f} s",
+        "status (CLI: wall, CPU)": f"{cli_status[0]:.2f} s, {cli_status[3]:.2f} s CPU",
     }
     for name, value in figures.items():
         run.put(name, value)
-
-
-def _timed_cli(env: dict[str, str], *args: str) -> float:
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "diskferry.producer.cli", *args], env={**env, "COLUMNS": "160"},
-                   cwd=ROOT, capture_output=True, check=False)
-    return time.monotonic() - started
 
 
 def run_manual(args: argparse.Namespace, emu: EmulatorProcess, run: Run) -> None:
@@ -309,24 +305,26 @@ def run_views(args: argparse.Namespace, redis_base: str, run: Run) -> None:
     env["DISKFERRY_BROKER_URL"] = f"{redis_base}/7"
     summary = _cli_output(env, "status", job.id)
     every = _cli_output(env, "status", job.id, "--disks")
-    run.put(f"status at {args.views_disks} disks (CLI, wall)",
-            f"summary {summary[0]:.2f} s, {summary[1]} lines, {summary[2] / 1024:.0f} KiB; "
-            f"--disks {every[0]:.2f} s, {every[1]} lines, {every[2] / 1024:.0f} KiB")
+    run.put(f"status at {args.views_disks} disks (CLI: wall, CPU)",
+            f"summary {summary[0]:.2f} s, {summary[3]:.2f} s CPU, {summary[1]} lines, {summary[2] / 1024:.0f} KiB; "
+            f"--disks {every[0]:.2f} s, {every[3]:.2f} s CPU, {every[1]} lines, {every[2] / 1024:.0f} KiB "
+            f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     snap = Snapshot(store, job.id)
     console = Console(file=io.StringIO(), width=160, force_terminal=True)
-    rounds, cpu0 = 30, time.process_time()
+    rounds, cpu = 30, 0.0
     started = time.monotonic()
     with JobProgress(console) as view:
         for i in range(rounds):
-            # 5 % of the disks move each second, as in a busy job
+            # 5 % of the disks move each second, as in a busy job (the writes are not the view's cost)
             for d in snap.status.disks()[i % 20::20]:
                 if not d.phase.terminal:
                     store.update_disk(job.id, d.source, d.target, d.key, bytes_copied=d.bytes_copied + MIB)
-            tick = time.process_time()
+            tick, wall_tick = time.process_time(), time.monotonic()
             snap.refresh()
             view.update(snap.status)
-            time.sleep(max(0.0, 1.0 - (time.process_time() - tick)))
-    wall, cpu = time.monotonic() - started, time.process_time() - cpu0
+            cpu += time.process_time() - tick
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - wall_tick)))
+    wall = time.monotonic() - started
     run.put(f"live view at {args.views_disks} disks", f"{100 * cpu / wall:.1f} % of a core over {rounds} s "
             f"(5 % of disks changing per second; {view.redraws} redraws, {1000 * view.cpu / max(1, view.redraws):.0f}"
             f" ms each); first frame {_first_frame(store, job.id):.2f} s")
@@ -338,11 +336,17 @@ def _first_frame(store: JobStore, job_id: str) -> float:
     return time.monotonic() - started
 
 
-def _cli_output(env: dict[str, str], *args: str) -> tuple[float, int, int]:
-    started = time.monotonic()
+def _cli_output(env: dict[str, str], *args: str) -> tuple[float, int, int, float]:
+    """(wall seconds, lines, bytes, CPU seconds) of one CLI command."""
+    started, cpu = time.monotonic(), _children_cpu()
     out = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", *args], env={**env, "COLUMNS": "160"},
                          cwd=ROOT, capture_output=True, text=True, check=False).stdout
-    return time.monotonic() - started, out.count("\n"), len(out.encode())
+    return time.monotonic() - started, out.count("\n"), len(out.encode()), _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def write_doc(path: Path, title: str, command: str, run: Run) -> None:
