@@ -22,7 +22,9 @@ Figures (all from the one run):
 * calls: the emulator's counters (status calls = Get Blob Properties), 429s: throttled
   answers that the workers logged;
 * worker CPU: user + system time of every worker process and its pool children;
-* Redis: commands (INFO commandstats) and bytes in + out (INFO stats) during the job.
+* Redis: commands (INFO commandstats) and bytes in + out (INFO stats) during the job (one
+  server: broker, results and job records), per disk and per minute of a disk in flight
+  (its copy started → its end seen).
 """
 
 from __future__ import annotations
@@ -222,6 +224,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     ok = sum(d.phase is Phase.succeeded for d in status.disks())
     lags = [seen[k] - (starts[k] + args.copy_seconds) for k in seen if starts.get(k)]
     polls = counters.get("blob.GetBlobProperties", 0)
+    # disk-minutes spent between a copy's start and the follower seeing it end
+    inflight = max(1e-9, sum(seen[k] - starts[k] for k in seen if starts.get(k)) / 60)
     arm = {k: v for k, v in counters.items() if not k.startswith(("blob.", "oauth2."))}
     writes = sum(v for k, v in arm.items() if k.endswith(("/write", "/action", "/delete")))
     ideal = args.copy_seconds + writes / ARM_WRITES_PER_SECOND
@@ -246,6 +250,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "worker CPU per disk / per status call":
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
+        "Redis per in-flight disk and minute": f"{cmds / inflight:.0f} commands, {nbytes / inflight / 1024:.0f} KiB",
         "submit": f"{submit:.2f} s",
         "status (CLI: wall, CPU)": f"{cli_status[0]:.2f} s, {cli_status[3]:.2f} s CPU",
     }
