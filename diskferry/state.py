@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -200,6 +200,17 @@ def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | Non
     )
 
 
+def record_fields(job: Job) -> list[str]:
+    """Every field of a job's record but the resolved job itself."""
+    names = ["meta"]
+    for source in job.sources:
+        names.append(f"src|{source.key}")
+        for target in job.targets:
+            names.append(f"tgt|{source.key}|{target.key}")
+            names += [disk_field(source.key, target.key, disk.key) for disk in source.disks]
+    return names
+
+
 def target_phase(tdoc: Fields, disks: list[DiskStatus]) -> Phase:
     phase = Phase(tdoc.get("phase", "pending"))
     if phase is Phase.pending:
@@ -309,7 +320,12 @@ class JobStore:
         raw = self._raw(job_id) if job is None else self._raw_of(job)
         if ("job" if job is None else "meta") not in raw:
             raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
-        job = job or Job.from_json(json.loads(raw["job"]))
+        return self.from_raw(job or Job.from_json(json.loads(raw["job"])), raw)
+
+    @staticmethod
+    def from_raw(job: Job, stored: Mapping[str, str | None]) -> JobStatus:
+        """The status of ``job`` from its record's fields as stored (absent or None: unwritten)."""
+        raw = {k: v for k, v in stored.items() if v is not None}
         meta = json.loads(raw.get("meta", "{}"))
         sources = []
         for source in job.sources:
@@ -361,13 +377,8 @@ class JobStore:
         return cast(dict[str, str], self._r.hgetall(self.key(job_id)))
 
     def _raw_of(self, job: Job) -> dict[str, str]:
-        names = ["meta"]
-        for source in job.sources:
-            names.append(f"src|{source.key}")
-            for target in job.targets:
-                names.append(f"tgt|{source.key}|{target.key}")
-                names += [disk_field(source.key, target.key, disk.key) for disk in source.disks]
-        return {name: value for name, value in self.raw_fields(job.id, names).items() if value is not None}
+        return {name: value for name, value in self.raw_fields(job.id, record_fields(job)).items()
+                if value is not None}
 
     def raw_fields(self, job_id: str, names: list[str]) -> dict[str, str | None]:
         """The JSON of some fields of the record as stored (one HMGET), for followers that

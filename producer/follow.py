@@ -2,8 +2,8 @@
 
 A follower of a job of thousands of disks must not re-read and rebuild the whole record
 every second. :class:`Snapshot` reads the resolved job once, skips a round when the record's
-``updated`` time has not moved, reads only the disks whose copy has not ended (an ended
-disk's field no longer changes), and rebuilds only the disks whose stored JSON changed; a
+``updated`` time has not moved, reads only the disks that may still change (not those
+ended in a pair whose cleanup has run), and rebuilds only the disks whose stored JSON changed; a
 change to a pair or a source (a few per pair over a whole job) re-reads everything.
 """
 
@@ -16,7 +16,16 @@ from collections.abc import Iterator
 from diskferry.config.settings import Settings, get_settings
 from diskferry.errors import NotFound
 from diskferry.model import Disk, Job
-from diskferry.state import JobStatus, JobStore, TargetStatus, disk_field, disk_status, overall, target_phase
+from diskferry.state import (
+    JobStatus,
+    JobStore,
+    TargetStatus,
+    disk_field,
+    disk_status,
+    overall,
+    record_fields,
+    target_phase,
+)
 
 
 class Snapshot:
@@ -39,12 +48,17 @@ class Snapshot:
         self._full()
 
     def _full(self) -> None:
-        self.status = self._store.status(self.job.id, self.job)
+        # status and stored JSON from one read: a change between two reads would otherwise be
+        # in the JSON kept for comparison but never in the status
+        raw = self._store.raw_fields(self.job.id, record_fields(self.job))
+        if raw["meta"] is None:
+            raise NotFound("JobNotFound", f"no job {self.job.id} (unknown, or expired)")
+        self.status = self._store.from_raw(self.job, raw)
+        self._raw = raw
         self._where = {
             disk_field(src.key, tgt.key, d.key): (tgt, i)
             for src in self.status.sources for tgt in src.targets for i, d in enumerate(tgt.disks)
         }
-        self._raw = self._store.raw_fields(self.job.id, self._pair_fields() + self._open_disks())
         self.changed = len(self.status.disks())
 
     def _pair_fields(self) -> list[str]:
@@ -55,7 +69,10 @@ class Snapshot:
         return fields
 
     def _open_disks(self) -> list[str]:
-        return [disk_field(d.source, d.target, d.key) for d in self.status.disks() if not d.phase.terminal]
+        """The disks whose field may still change: all but those ended in a pair whose cleanup
+        has run (finalize and cleanup write to ended disks too)."""
+        return [disk_field(d.source, d.target, d.key) for tgt in self.status.targets() for d in tgt.disks
+                if not (d.phase.terminal and tgt.cleaned)]
 
     def refresh(self) -> bool:
         """Read what may have changed; whether anything did."""

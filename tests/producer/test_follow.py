@@ -4,6 +4,7 @@ full read of the record."""
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
@@ -62,3 +63,31 @@ def test_an_expired_job_stops_the_follower(store: JobStore) -> None:
     store.delete(job.id)
     with pytest.raises(NotFound):
         snap.refresh()
+
+
+def test_writes_during_refreshes_are_never_lost(store: JobStore) -> None:
+    """A writer busy with disks and pairs while the follower refreshes: once it stops, one
+    more refresh matches a full read (a change between two reads must not be skipped)."""
+    job = many_disks(store, 30)
+    snap = Snapshot(store, job.id)
+    stop = threading.Event()
+
+    def write() -> None:
+        rng = random.Random(5)
+        while not stop.is_set():
+            source, target = rng.choice(job.sources), rng.choice(job.targets)
+            if rng.random() < 0.7:
+                store.update_target(job.id, source.key, target.key, image_name=f"img-{rng.randint(0, 99)}")
+            else:
+                store.update_disk(job.id, source.key, target.key, "os", bytes_copied=rng.randint(0, 10**9))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(300):
+            snap.refresh()
+    finally:
+        stop.set()
+        writer.join()
+    snap.refresh()
+    assert snap.status == store.status(job.id)
