@@ -21,7 +21,18 @@ Environment variables (defaults in brackets):
 ``DISKFERRY_QUEUE``                queue of prepare/copy/finalize tasks [``diskferry``]
 ``DISKFERRY_POLL_QUEUE``           queue of copy polls [``diskferry.poll``]
 ``DISKFERRY_CONCURRENCY``          worker processes per worker [4]
-``DISKFERRY_POLL_SECONDS``         countdown between two polls of one copy [15]
+``DISKFERRY_POLL_SECONDS``         countdown before a copy's first poll, and between polls while
+                                   its rate is unknown [15]
+``DISKFERRY_POLL_FLOOR_SECONDS``   shortest countdown between two polls of one copy; also the
+                                   smallest detection lag aimed at [2, or POLL_SECONDS if less]
+``DISKFERRY_POLL_CEILING_SECONDS`` longest countdown between two polls [600, at most a quarter
+                                   of the visibility timeout]
+``DISKFERRY_POLL_ETA_FRACTION``    next poll after this fraction of the copy's remaining time
+                                   (ETA), so polls tighten as the end nears [0.4]
+``DISKFERRY_POLL_GROWTH``          no countdown exceeds this share of the copy's age, against
+                                   ETAs that progress over sparse disks makes too long [1]
+``DISKFERRY_POLL_LAG_FRACTION``    detection lag aimed at, as a fraction of the copy's expected
+                                   duration (``diskferry.pipeline.polling``) [0.01]
 ``DISKFERRY_COPY_DEADLINE_SECONDS`` a copy still pending after this is aborted [7 days]
 ``DISKFERRY_COPY_RESTARTS``        restarts of one disk's copy after its source could not be
                                    read (SAS expired or revoked), each with a fresh SAS [3]
@@ -178,6 +189,13 @@ class Settings:
     poll_queue: str = "diskferry.poll"
     concurrency: int = 4
     poll_seconds: float = 15.0
+    #: bounds and shape of adaptive polling (``diskferry.pipeline.polling``)
+    poll_floor_seconds: float = 2.0
+    #: None: 600 s, or a quarter of the visibility timeout when that is less
+    poll_ceiling_seconds: float | None = None
+    poll_eta_fraction: float = 0.4
+    poll_lag_fraction: float = 0.01
+    poll_growth: float = 1.0
     copy_deadline_seconds: int = 7 * DAY
     #: a copy whose source could not be read is restarted (with a fresh SAS) this many times
     copy_restarts: int = 3
@@ -206,6 +224,7 @@ class Settings:
             raise SettingsError(
                 "DISKFERRY_VISIBILITY_TIMEOUT must be at least 4 x DISKFERRY_POLL_SECONDS"
             )
+        self._check_polling()
         # the watchdog's own countdown message is held like a poll's
         if self.watchdog_seconds <= 0 or self.watchdog_seconds * 4 > self.visibility_timeout:
             raise SettingsError(
@@ -227,6 +246,22 @@ class Settings:
             raise SettingsError("DISKFERRY_CONCURRENCY must be >= 1")
         if self.queue == self.poll_queue:
             raise SettingsError("DISKFERRY_QUEUE and DISKFERRY_POLL_QUEUE must differ")
+
+    def _check_polling(self) -> None:
+        if self.poll_floor_seconds <= 0:
+            raise SettingsError("DISKFERRY_POLL_FLOOR_SECONDS must be > 0")
+        ceiling = self.poll_ceiling_seconds
+        if ceiling is not None and not self.poll_floor_seconds <= ceiling <= self.visibility_timeout / 4:
+            raise SettingsError(
+                "need DISKFERRY_POLL_FLOOR_SECONDS <= DISKFERRY_POLL_CEILING_SECONDS <= "
+                "DISKFERRY_VISIBILITY_TIMEOUT / 4"
+            )
+        if not 0 < self.poll_eta_fraction < 1:
+            raise SettingsError("DISKFERRY_POLL_ETA_FRACTION must be between 0 and 1 (exclusive)")
+        if not 0 < self.poll_lag_fraction < 1:
+            raise SettingsError("DISKFERRY_POLL_LAG_FRACTION must be between 0 and 1 (exclusive)")
+        if self.poll_growth <= 0:
+            raise SettingsError("DISKFERRY_POLL_GROWTH must be > 0")
 
     def __repr__(self) -> str:
         fields = {k: v for k, v in self.__dict__.items() if k != "vault_key"}
@@ -303,6 +338,13 @@ class Settings:
             poll_queue=text("DISKFERRY_POLL_QUEUE", d.poll_queue) or d.poll_queue,
             concurrency=integer("DISKFERRY_CONCURRENCY", d.concurrency),
             poll_seconds=number("DISKFERRY_POLL_SECONDS", d.poll_seconds),
+            poll_floor_seconds=number("DISKFERRY_POLL_FLOOR_SECONDS", d.poll_floor_seconds),
+            poll_ceiling_seconds=(
+                number("DISKFERRY_POLL_CEILING_SECONDS", 0) if text("DISKFERRY_POLL_CEILING_SECONDS") else None
+            ),
+            poll_eta_fraction=number("DISKFERRY_POLL_ETA_FRACTION", d.poll_eta_fraction),
+            poll_lag_fraction=number("DISKFERRY_POLL_LAG_FRACTION", d.poll_lag_fraction),
+            poll_growth=number("DISKFERRY_POLL_GROWTH", d.poll_growth),
             copy_deadline_seconds=integer("DISKFERRY_COPY_DEADLINE_SECONDS", d.copy_deadline_seconds),
             copy_restarts=integer("DISKFERRY_COPY_RESTARTS", d.copy_restarts),
             sas=SasPolicy(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -31,7 +31,7 @@ from redis.exceptions import LockError
 from redis.lock import Lock
 
 from diskferry.errors import NotFound
-from diskferry.model import DiskKey, Error, Job, Phase, SourceKey, TargetKey
+from diskferry.model import Disk, DiskKey, Error, Job, Phase, SourceKey, TargetKey
 
 _MERGE = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -197,6 +197,52 @@ def overall(phases: list[Phase]) -> Phase:
     return Phase.copying if any(p is Phase.copying for p in phases) else Phase.preparing
 
 
+def disk_field(source: SourceKey, target: TargetKey, disk: DiskKey) -> str:
+    """The record's field of one destination disk."""
+    return f"disk|{source}|{target}|{disk}"
+
+
+def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | None) -> DiskStatus:
+    """One destination disk from its field's JSON (None: never written)."""
+    ddoc = json.loads(raw) if raw else {}
+    return DiskStatus(
+        source=source,
+        target=target,
+        key=disk.key,
+        name=disk.name,
+        phase=Phase(ddoc.get("phase", "pending")),
+        bytes_total=int(ddoc.get("bytes_total") or disk.size_bytes),
+        bytes_copied=int(ddoc.get("bytes_copied") or 0),
+        rate=ddoc.get("rate"),
+        eta=ddoc.get("eta"),
+        result_name=ddoc.get("result_name"),
+        result_id=ddoc.get("result_id"),
+        error=_error(ddoc),
+        restarts=int(ddoc.get("restarts") or 0),
+        restart_reasons=[str(r) for r in ddoc.get("restart_reasons") or []],
+    )
+
+
+def record_fields(job: Job) -> list[str]:
+    """Every field of a job's record but the resolved job itself."""
+    names = ["meta"]
+    for source in job.sources:
+        names.append(f"src|{source.key}")
+        for target in job.targets:
+            names.append(f"tgt|{source.key}|{target.key}")
+            names += [disk_field(source.key, target.key, disk.key) for disk in source.disks]
+    return names
+
+
+def target_phase(tdoc: Fields, disks: list[DiskStatus]) -> Phase:
+    phase = Phase(tdoc.get("phase", "pending"))
+    if phase is Phase.pending:
+        # the pair's own phase moves at its steps; its disks tell in between
+        phase = overall([d.phase for d in disks])
+        phase = Phase.copying if phase.terminal else phase
+    return phase
+
+
 class JobStore:
     """Read and update job records. Safe to share between threads of one process."""
 
@@ -277,7 +323,7 @@ class JobStore:
         self._update(job_id, f"tgt|{source}|{target}", patch)
 
     def update_disk(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey, **patch: Any) -> None:
-        self._update(job_id, f"disk|{source}|{target}|{disk}", patch)
+        self._update(job_id, disk_field(source, target, disk), patch)
 
     # -- reads ---------------------------------------------------------------------------
     def _doc(self, job_id: str, name: str) -> Fields:
@@ -293,12 +339,24 @@ class JobStore:
     def disk_state(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey) -> Fields:
         return self._doc(job_id, f"disk|{source}|{target}|{disk}")
 
-    def status(self, job_id: str) -> JobStatus:
-        """A consistent snapshot of the whole record (one HGETALL)."""
-        raw = cast(dict[str, str], self._r.hgetall(self.key(job_id)))
-        if "job" not in raw:
+    def updated(self, job_id: str) -> float | None:
+        """When the job's record last changed (None: unknown or expired) — one small read, for
+        followers that skip the whole record while nothing changed."""
+        raw = self._r.hget(self.key(job_id), "meta")
+        return float(json.loads(cast(str, raw)).get("updated") or 0) if raw else None
+
+    def status(self, job_id: str, job: Job | None = None) -> JobStatus:
+        """A consistent snapshot of the whole record (one HGETALL; given the resolved ``job``,
+        which never changes, one HMGET of everything else: a follower need not re-read it)."""
+        raw = self._raw(job_id) if job is None else self._raw_of(job)
+        if ("job" if job is None else "meta") not in raw:
             raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
-        job = Job.from_json(json.loads(raw["job"]))
+        return self.from_raw(job or Job.from_json(json.loads(raw["job"])), raw)
+
+    @staticmethod
+    def from_raw(job: Job, stored: Mapping[str, str | None]) -> JobStatus:
+        """The status of ``job`` from its record's fields as stored (absent or None: unwritten)."""
+        raw = {k: v for k, v in stored.items() if v is not None}
         meta = json.loads(raw.get("meta", "{}"))
         sources = []
         for source in job.sources:
@@ -306,32 +364,11 @@ class JobStore:
             targets = []
             for target in job.targets:
                 tdoc = json.loads(raw.get(f"tgt|{source.key}|{target.key}", "{}"))
-                disks = []
-                for disk in source.disks:
-                    ddoc = json.loads(raw.get(f"disk|{source.key}|{target.key}|{disk.key}", "{}"))
-                    disks.append(
-                        DiskStatus(
-                            source=source.key,
-                            target=target.key,
-                            key=disk.key,
-                            name=disk.name,
-                            phase=Phase(ddoc.get("phase", "pending")),
-                            bytes_total=int(ddoc.get("bytes_total") or disk.size_bytes),
-                            bytes_copied=int(ddoc.get("bytes_copied") or 0),
-                            rate=ddoc.get("rate"),
-                            eta=ddoc.get("eta"),
-                            result_name=ddoc.get("result_name"),
-                            result_id=ddoc.get("result_id"),
-                            error=_error(ddoc),
-                            restarts=int(ddoc.get("restarts") or 0),
-                            restart_reasons=[str(r) for r in ddoc.get("restart_reasons") or []],
-                        )
-                    )
-                phase = Phase(tdoc.get("phase", "pending"))
-                if phase is Phase.pending:
-                    # the pair's own phase moves at its steps; its disks tell in between
-                    phase = overall([d.phase for d in disks])
-                    phase = Phase.copying if phase.terminal else phase
+                disks = [
+                    disk_status(source.key, target.key, disk, raw.get(disk_field(source.key, target.key, disk.key)))
+                    for disk in source.disks
+                ]
+                phase = target_phase(tdoc, disks)
                 targets.append(
                     TargetStatus(
                         source=source.key,
@@ -366,6 +403,19 @@ class JobStore:
             phase=overall([t.phase for s in sources for t in s.targets]),
             sources=sources,
         )
+
+    def _raw(self, job_id: str) -> dict[str, str]:
+        return cast(dict[str, str], self._r.hgetall(self.key(job_id)))
+
+    def _raw_of(self, job: Job) -> dict[str, str]:
+        return {name: value for name, value in self.raw_fields(job.id, record_fields(job)).items()
+                if value is not None}
+
+    def raw_fields(self, job_id: str, names: list[str]) -> dict[str, str | None]:
+        """The JSON of some fields of the record as stored (one HMGET), for followers that
+        rebuild only what changed."""
+        values = cast(list[str | None], self._r.hmget(self.key(job_id), names)) if names else []
+        return dict(zip(names, values, strict=True))
 
     def list(self, limit: int = 100) -> list[JobSummary]:
         """The newest jobs first; ids whose record expired are dropped from the index."""

@@ -1,9 +1,19 @@
-"""Rich renderings of plans, job status and job lists (no I/O here)."""
+"""Rich renderings of plans, job status and job lists (no I/O here).
+
+A job of thousands of disks is shown by its totals: :func:`summary` gives one row per
+(source, target) and per target, and the failed disks with their errors; only
+:func:`status_table` lists every disk (``diskferry status --disks``).
+"""
 
 from __future__ import annotations
 
+import heapq
 import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -75,6 +85,114 @@ def status_table(job: JobStatus) -> Table:
                     tgt.image_name or f"{tgt.error.code}: {tgt.error.message}" if tgt.error else "",
                 )
     return t
+
+
+@dataclass
+class Totals:
+    """What a set of destination disks adds up to: disks by phase, bytes, rate, ETA."""
+
+    phases: Counter[Phase] = field(default_factory=Counter)
+    bytes_copied: int = 0
+    bytes_total: int = 0
+    #: bytes per second of the copies running now
+    rate: float = 0.0
+    #: seconds until the last running copy ends, at its own rate
+    eta: float | None = None
+
+    def add(self, d: DiskStatus) -> None:
+        self.phases[d.phase] += 1
+        self.bytes_total += d.bytes_total
+        self.bytes_copied += d.bytes_total if _copy_ended(d) else d.bytes_copied
+        if d.phase is Phase.copying:
+            self.rate += d.rate or 0.0
+            if d.eta is not None:
+                self.eta = max(self.eta or 0.0, d.eta)
+
+    @property
+    def disks(self) -> int:
+        return sum(self.phases.values())
+
+    def phase_text(self) -> str:
+        """``3 copying, 5 succeeded`` in the order a disk goes through its phases."""
+        return ", ".join(f"{self.phases[p]} {p.value}" for p in Phase if self.phases[p])
+
+
+def _copy_ended(d: DiskStatus) -> bool:
+    return d.phase in (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded)
+
+
+def totals(disks: Iterable[DiskStatus]) -> Totals:
+    out = Totals()
+    for d in disks:
+        out.add(d)
+    return out
+
+
+def target_name(region: str, resource_group: str) -> str:
+    return f"{region}/{resource_group}"
+
+
+def per_target(job: JobStatus) -> dict[str, Totals]:
+    """Totals per target (region/resource group) over every source."""
+    out: dict[str, Totals] = {}
+    for tgt in job.targets():
+        acc = out.setdefault(target_name(tgt.region, tgt.resource_group), Totals())
+        for d in tgt.disks:
+            acc.add(d)
+    return out
+
+
+def _totals_table(title: str, first: str, rows: Iterable[tuple[str, Totals]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in (first, "disks", "phases", "copied", "total", "rate", "eta"):
+        t.add_column(col, justify="right" if col in ("disks", "copied", "total", "rate", "eta") else "left",
+                     overflow="fold")
+    for name, acc in rows:
+        t.add_row(name, str(acc.disks), acc.phase_text(), human_size(acc.bytes_copied), human_size(acc.bytes_total),
+                  rate(acc.rate), eta(acc.eta))
+    return t
+
+
+#: sources listed by name in the summary; the rest are counted
+SUMMARY_SOURCES = 20
+
+
+def summary(job: JobStatus) -> RenderableType:
+    """The job in a screenful: per target, then per source (failed first, then those with the
+    most left to copy; at most ``SUMMARY_SOURCES``), then what failed and why."""
+    everything = totals(job.disks())
+    per_source = [(src.name, totals(d for tgt in src.targets for d in tgt.disks)) for src in job.sources]
+    unfinished = [(name, acc) for name, acc in per_source if acc.phases[Phase.succeeded] < acc.disks]
+    unfinished.sort(key=lambda item: (-item[1].phases[Phase.failed], item[1].bytes_copied - item[1].bytes_total))
+    shown = unfinished[:SUMMARY_SOURCES]
+    parts: list[RenderableType] = [
+        Text(f"job {job.id} — {job.phase.value}: {everything.disks} destination disk(s) of {len(job.sources)} "
+             f"source(s), {everything.phase_text()}; {human_size(everything.bytes_copied)} of "
+             f"{human_size(everything.bytes_total)} at {rate(everything.rate)}, eta {eta(everything.eta)}"),
+        _totals_table("per target", "target", per_target(job).items()),
+    ]
+    if shown:
+        parts.append(_totals_table("sources not finished", "source", shown))
+    hidden = len(per_source) - len(shown)
+    if hidden:
+        parts.append(Text(f"{hidden} more source(s) ({len(per_source) - len(unfinished)} succeeded); "
+                          "diskferry status --disks lists every disk", style="dim"))
+    lines = failures(job)
+    if lines:
+        # one plain line per failure, unwrapped: a table of hundreds of rows costs Rich seconds,
+        # and a line per failure is what grep wants
+        parts.append(Text(f"failures ({len(lines)}):", style="bold red"))
+        parts.append(Text("\n".join(lines), style="red", no_wrap=True, overflow="ignore"))
+    return Group(*parts)
+
+
+def busiest(job: JobStatus, n: int) -> list[tuple[str, DiskStatus]]:
+    """The ``n`` running copies with the highest rate, as (``source → target disk``, disk)."""
+    running = (
+        (f"{src.name} → {tgt.region} {d.key}", d)
+        for src in job.sources for tgt in src.targets for d in tgt.disks if d.phase is Phase.copying
+    )
+    return heapq.nlargest(n, running, key=lambda item: item[1].rate or 0.0)
 
 
 def _outcome(d: DiskStatus) -> str:

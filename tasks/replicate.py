@@ -74,7 +74,7 @@ def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]
 def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> dict[str, Any]:
     """Start one disk's copy, then poll it from the poll queue until it ends (no sleeping).
 
-    Budget: one poll every ``DISKFERRY_POLL_SECONDS`` until the copy's absolute deadline
+    Budget: polls spaced by the copy's ETA (``diskferry.pipeline.polling``) until its absolute deadline
     (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started), then the copy is aborted.
     """
     ids = (job_id, source, target, disk)

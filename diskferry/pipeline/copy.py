@@ -30,7 +30,7 @@ from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cancel, grants, layout
+from diskferry.pipeline import cancel, grants, layout, polling
 from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
@@ -138,8 +138,9 @@ def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, s
             if status.copy_id:
                 storage.abort_copy(account, STAGING_CONTAINER, blob, status.copy_id)
             raise DiskFailed("CopyDeadlineExceeded", f"the copy of {disk.name} was still pending at its deadline")
-        _progress(rt, job, source, target, disk, state, status.copied, status.total, now)
-        return Pending(rt.settings.poll_seconds)
+        eta = _progress(rt, job, source, target, disk, state, status.copied, status.total, now)
+        started = float(state.get("started") or now)
+        return Pending(polling.PollPolicy.of(rt.settings).next_poll(now - started, eta))
     if status.state is CopyState.success:
         rt.store.update_disk(
             job.id, source.key, target.key, disk.key, phase=Phase.copied, bytes_copied=status.total,
@@ -236,19 +237,18 @@ def _count_restart(rt: Runtime, job: Job, source: Source, target: Target, disk: 
 
 
 def _progress(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
-              copied: int, total: int, now: float) -> None:
-    """Bytes, rate (smoothed over polls) and ETA into the job record."""
+              copied: int, total: int, now: float) -> float | None:
+    """Bytes, rate (smoothed over polls) and ETA into the job record; returns the ETA."""
     last_time = float(state.get("sample_time") or now)
     last_bytes = int(state.get("sample_bytes") or 0)
-    rate = state.get("rate")
-    if now > last_time and copied >= last_bytes:
-        fresh = (copied - last_bytes) / (now - last_time)
-        rate = fresh if rate is None else 0.5 * float(rate) + 0.5 * fresh
-    eta = (total - copied) / rate if rate else None
+    prior = state.get("rate")
+    rate = polling.smoothed_rate(None if prior is None else float(prior), last_time, last_bytes, now, copied)
+    eta = polling.eta_of(rate, copied, total)
     rt.store.update_disk(
         job.id, source.key, target.key, disk.key, phase=Phase.copying, bytes_copied=copied,
         bytes_total=total or disk.size_bytes, rate=rate, eta=eta, sample_time=now, sample_bytes=copied,
     )
+    return eta
 
 
 def _copy_error(state: CopyState, description: str | None) -> tuple[str, str]:

@@ -143,10 +143,11 @@ def _log_changes(term: Terminal, job: JobStatus, seen: dict[str, str]) -> None:
                     term.line(f"{key}: {d.phase.value} {human_size(d.bytes_copied)}/{human_size(d.bytes_total)}")
 
 
-def report(term: Terminal, job: JobStatus, workers: list[str] | None = None) -> int:
-    """Print the end state of a job; EXIT_OK only if every disk of every target made it
-    and every cleanup has run and undone everything (nothing temporary is left). For a job
-    still running, ``workers`` (those alive) says whether anything is there to run it."""
+def report(term: Terminal, job: JobStatus, workers: list[str] | None = None, *, disks: bool = False) -> int:
+    """Print the end state of a job (its summary; every disk with ``disks``); EXIT_OK only if
+    every disk of every target made it and every cleanup has run and undone everything
+    (nothing temporary is left). For a job still running, ``workers`` (those alive) says
+    whether anything is there to run it."""
     replicated = job.phase is Phase.succeeded and all(d.phase is Phase.succeeded for d in job.disks())
     ok = replicated and job.cleaned and not job.cleanup_errors()
     if term.json_mode:
@@ -155,7 +156,7 @@ def report(term: Terminal, job: JobStatus, workers: list[str] | None = None) -> 
             doc["workers_alive"] = len(workers)
         term.json(doc)
         return EXIT_OK if ok else EXIT_JOB_FAILED
-    term.print(views.status_table(job))
+    term.print(views.status_table(job) if disks else views.summary(job))
     if ok:
         term.success(f"job {job.id}: {len(job.disks())} disk(s) replicated, temporary resources removed")
         return EXIT_OK

@@ -1,12 +1,65 @@
-"""Tables of the CLI: what an operator copies from them must be whole."""
+"""Views of the CLI: the status summary, totals that stay a screenful whatever the job's size
+(every disk only with ``--disks``); tables whose ids an operator copies stay whole."""
 
 from __future__ import annotations
 
-from rich.console import Console
+import io
+
+from rich.console import Console, RenderableType
 
 from diskferry.model import Phase
+from diskferry.producer import views
 from diskferry.producer.views import list_table
-from diskferry.state import JobSummary
+from diskferry.state import JobStore, JobSummary
+from tests.producer.synthetic import GIB, many_disks
+
+
+def text(renderable: RenderableType) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(renderable)
+    out = console.file.getvalue()
+    assert isinstance(out, str)
+    return out
+
+
+def test_totals_add_up_disks_by_phase_bytes_and_rate(store: JobStore) -> None:
+    job = many_disks(store, 50)
+    status = store.status(job.id)
+    disks = status.disks()
+    acc = views.totals(disks)
+    assert acc.disks == 100
+    assert acc.phases == {p: sum(d.phase is p for d in disks) for p in Phase if any(d.phase is p for d in disks)}
+    running = [d for d in disks if d.phase is Phase.copying]
+    assert acc.rate == sum(d.rate or 0 for d in running)
+    assert acc.eta == max(d.eta or 0 for d in running)
+    succeeded = sum(d.phase is Phase.succeeded for d in disks)
+    assert acc.bytes_copied == sum(d.bytes_copied for d in running) + succeeded * 32 * GIB
+    per_target = views.per_target(status)
+    assert sorted(per_target) == ["brazilsouth/br-rg", "westeurope/we-rg"]
+    assert sum(t.disks for t in per_target.values()) == 100
+
+
+def test_summary_stays_short_and_names_every_failure(store: JobStore) -> None:
+    job = many_disks(store, 300)
+    status = store.status(job.id)
+    failed = [d for d in status.disks() if d.phase is Phase.failed]
+    out = text(views.summary(status))
+    lines = out.splitlines()
+    # headline, two target rows, at most SUMMARY_SOURCES sources, one line per failure (+ table frames)
+    assert len(lines) < 20 + 2 + views.SUMMARY_SOURCES + len(failed) + 20
+    assert "brazilsouth/br-rg" in out and "westeurope/we-rg" in out
+    assert out.count("unreadable") == len(failed) > 0
+    assert "more source(s)" in out and "--disks" in out
+    every = text(views.status_table(status))
+    assert all(f"vm{i:04}" in every for i in range(300))
+
+
+def test_busiest_are_the_fastest_running_copies(store: JobStore) -> None:
+    status = store.status(many_disks(store, 40).id)
+    top = views.busiest(status, 5)
+    rates = sorted((d.rate or 0 for d in status.disks() if d.phase is Phase.copying), reverse=True)
+    assert [d.rate for _, d in top] == rates[:5]
+    assert all(d.phase is Phase.copying for _, d in top)
 
 
 def test_list_shows_job_ids_whole_on_a_narrow_terminal() -> None:

@@ -7,6 +7,7 @@ task would call it) against the local Azure, so that the test acts between two c
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, layout, prepare
 from diskferry.pipeline.copy import source_unreadable, transient
 from diskferry.pipeline.outcome import DiskOutcome, Pending
+from diskferry.pipeline.polling import PollPolicy
 from diskferry.pipeline.runtime import Runtime, sas_name
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
@@ -228,3 +230,20 @@ def test_a_transient_failure_restarts_the_copy_on_the_same_sas(pair: Pair) -> No
     outcome = wait_until(ended, 20, lambda: f"the restarted copy did not end: {p.state()}", interval=0.2)
     assert outcome.ok, outcome
     assert p.state()["phase"] == Phase.copied.value
+
+
+def test_a_running_copy_is_polled_again_from_its_eta(pair: Pair) -> None:
+    """Once a poll sees progress, the next one comes after a fraction of the remaining time
+    (within the policy's bounds, and no later than the copy's age: progress over this sparse
+    disk makes the ETA far too long), not after the fixed first countdown."""
+    p = pair
+    assert isinstance(p.advance(), Pending)  # started
+    time.sleep(1.0)
+    step = p.advance()
+    state = p.state()
+    assert isinstance(step, Pending)
+    assert state["phase"] == Phase.copying.value and state["eta"] is not None and state["eta"] > 0
+    policy = PollPolicy.of(p.rt.settings)
+    age = state["sample_time"] - state["started"]
+    assert policy.floor <= step.countdown <= max(policy.initial, age, policy.floor) + 1e-6
+    assert step.countdown <= max(policy.floor, policy.eta_fraction * state["eta"], policy.lag_budget(age, state["eta"]))

@@ -1,0 +1,432 @@
+"""The fleet benchmark: N destination disks through real workers on the local Azure.
+
+Seeds N/2 VMs of one sparse disk each (1 GiB nominal, ``--data-mib`` of data) in
+francecentral, sets the emulator's copy bandwidth so that every copy takes ``--copy-seconds``
+(T), starts its own redis-server and ``--workers`` celery workers (``--concurrency`` each),
+submits one job that replicates every VM to westeurope and brazilsouth, and follows it to
+its end. Then it runs the manual method — snapshot, grant, Copy Blob, poll every 10 s,
+import, revoke; one disk at a time — on ``--manual-disks`` disks and extrapolates it to N,
+and times ``diskferry status`` and the live view on a synthetic job of ``--views-disks``
+disks. Prints one table and writes (or replaces) its section of ``docs/benchmarks.md``.
+
+    .venv/bin/python scripts/bench_fleet.py --disks 20 --copy-seconds 90
+
+Figures (all from the one run):
+
+* makespan: submit → every disk replicated and every cleanup done; ideal: the fastest path of
+  one disk in this run (submit → first copy started, T, a pair's last copy end → its cleanup
+  done), or the job's ARM writes at Azure's 10 writes/s per subscription and region
+  (DESIGN.md) when longer — the emulator does not throttle unless told to; ratio =
+  makespan / ideal;
+* ramp: submit → the last copy started (the record's ``started``);
+* detection lag: when the follower saw a disk's copy ended minus when it ended (started + T),
+  sampled every ``--sample-seconds``;
+* calls: the emulator's counters (status calls = Get Blob Properties), 429s: throttled
+  answers that the workers logged;
+* worker CPU: user + system time of every worker process and its pool children;
+* Redis: commands (INFO commandstats) and bytes in + out (INFO stats) during the job (one
+  server: broker, results and job records), per disk and per minute of a disk in flight
+  (its copy started → its end seen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from rich.console import Console
+
+from diskferry.cloud import Cloud, CopyState
+from diskferry.config.settings import Settings
+from diskferry.emulator.seed import SeedSpec, seed
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.model import Phase
+from diskferry.producer import api, views
+from diskferry.producer.follow import Snapshot
+from diskferry.producer.jobfile import parse
+from diskferry.producer.localfleet import LocalFleet, free_port
+from diskferry.producer.progress import JobProgress
+from diskferry.state import JobStore, disk_field
+from diskferry.tasks.app import make_app
+from diskferry.vault import new_key
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 1024 * 1024
+REGIONS = ("westeurope", "brazilsouth")
+#: Azure's ARM write budget per subscription and region (token bucket refill, DESIGN.md)
+ARM_WRITES_PER_SECOND = 10.0
+#: the manual method's sleep loop
+MANUAL_POLL_SECONDS = 10.0
+#: how a 429 shows in the workers' logs (Azure's code, the HTTP reason, a logged status)
+_THROTTLED = re.compile(r"TooManyRequests|429 Too Many Requests|status(?:_code)?[=: ]+429\b", re.I)
+_ENDED = {Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed}
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A redis-server of our own on a free loopback port; stopped by its pid."""
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _until_listening(port)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _until_listening(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"redis-server is not listening on port {port} after {timeout} s")
+
+
+def fleet_env(azure_env: dict[str, str], redis_base: str, concurrency: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}
+    env.update(azure_env)
+    env.update({
+        "DISKFERRY_BROKER_URL": f"{redis_base}/1", "DISKFERRY_RESULT_BACKEND": f"{redis_base}/2",
+        "DISKFERRY_STATE_URL": f"{redis_base}/3", "DISKFERRY_VAULT_KEY": new_key(),
+        "DISKFERRY_CONCURRENCY": str(concurrency), "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """User + system seconds of ``pids`` and all their living descendants (a prefork pool)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    total, todo = 0.0, list(pids)
+    while todo:
+        pid = todo.pop()
+        total += _cpu_seconds(pid)
+        todo += children.get(pid, [])
+    return total
+
+
+def redis_figures(client: redis.Redis) -> tuple[int, int]:
+    """(commands run, bytes in + out) since the server started."""
+    commands = sum(int(v["calls"]) for v in client.info("commandstats").values())
+    stats = client.info("stats")
+    return commands, int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+@dataclass
+class Run:
+    figures: dict[str, str] = field(default_factory=dict)
+
+    def put(self, name: str, value: str) -> None:
+        self.figures[name] = value
+        print(f"  {name}: {value}", flush=True)
+
+
+def seed_vms(env: dict[str, str], rg: str, count: int, data_mib: float) -> list[str]:
+    vms = [{"name": f"vm{i:04}", "os_disk": 1} for i in range(count)]
+    done = seed(env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral",
+                                              "data_mib": data_mib, "vms": vms}))
+    return [item.name for item in done.items]
+
+
+def follow_job(store: JobStore, job_id: str, sample: float, timeout: float) -> tuple[dict[str, float],
+                                                                                      dict[str, float]]:
+    """Follow the job to its end: when each destination disk's copy was first seen ended
+    (``source|target|disk``), and when each pair's cleanup was first seen done (``source|target``)."""
+    snap = Snapshot(store, job_id)
+    seen: dict[str, float] = {}
+    cleaned: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        now = time.time()
+        for tgt in snap.status.targets():
+            if tgt.cleaned:
+                cleaned.setdefault(f"{tgt.source}|{tgt.key}", now)
+            for d in tgt.disks:
+                if d.phase in _ENDED:
+                    seen.setdefault(f"{d.source}|{d.target}|{d.key}", now)
+        if snap.status.done and snap.status.cleaned:
+            return seen, cleaned
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} not done after {timeout} s")
+        time.sleep(sample)
+        snap.refresh()
+
+
+def ideal_makespan(t0: float, copy_seconds: float, starts: dict[str, float], cleaned: dict[str, float],
+                   writes: int) -> tuple[float, str]:
+    """What no scheduling can beat: the fastest lead-in to a copy (submit → first copy started),
+    T, and the fastest wind-down of a pair (its last copy's end → its cleanup done), all
+    measured in this run; or the job's ARM writes at Azure's budget, when longer."""
+    head = min(starts.values()) - t0
+    ends: dict[str, float] = {}
+    for key, start in starts.items():
+        pair = key.rsplit("|", 1)[0]
+        ends[pair] = max(ends.get(pair, 0.0), start + copy_seconds)
+    tail = min(cleaned[pair] - end for pair, end in ends.items() if pair in cleaned)
+    budget = writes / ARM_WRITES_PER_SECOND
+    path = head + copy_seconds + tail
+    how = (f"lead-in {head:.1f} s + T + wind-down {tail:.1f} s; {writes} ARM writes at "
+           f"{ARM_WRITES_PER_SECOND:g}/s = {budget:.0f} s")
+    return max(path, budget), how
+
+
+def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, workdir: Path, run: Run) -> None:
+    admin = emu.admin()
+    vm_count = max(1, args.disks // len(REGIONS))
+    started = time.monotonic()
+    names = seed_vms(emu.env, "bench", vm_count, args.data_mib)
+    print(f"seeded {len(names)} VMs in {time.monotonic() - started:.0f} s", flush=True)
+    admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds)
+    env = fleet_env(emu.env, redis_base, args.concurrency)
+    if args.fixed_poll:
+        # the polling before adaptive polling: every countdown the same
+        env.update({name: str(args.fixed_poll) for name in
+                    ("DISKFERRY_POLL_SECONDS", "DISKFERRY_POLL_FLOOR_SECONDS", "DISKFERRY_POLL_CEILING_SECONDS")})
+    settings = Settings.from_env(env)
+    app = make_app(settings)
+    store = JobStore.from_url(settings.state_url, settings.job_ttl_seconds)
+    rclient = redis.Redis.from_url(redis_base)
+    doc = {"source": {"resource_group": "bench", "vms": names},
+           "targets": [{"region": r, "resource_group": f"bench-{r}"} for r in REGIONS]}
+    fleet = LocalFleet(env, settings, workdir / "logs", workers=args.workers, concurrency=args.concurrency, cwd=ROOT)
+    with fleet.start(app):
+        pids = [p.pid for p in fleet.procs]
+        time.sleep(2)  # let the workers settle before the baselines
+        cpu0, counters0, (cmds0, bytes0) = tree_cpu(pids), admin.counters(), redis_figures(rclient)
+        t0 = time.time()
+        job_id = api.submit_job(parse(doc), settings=settings, store=store, app=app)
+        submit = time.time() - t0
+        seen, cleaned = follow_job(store, job_id, args.sample_seconds, timeout=args.copy_seconds * 20 + 3600)
+        makespan = time.time() - t0
+        cpu = tree_cpu(pids) - cpu0
+        cmds, nbytes = (a - b for a, b in zip(redis_figures(rclient), (cmds0, bytes0), strict=True))
+        counters = {k: v - counters0.get(k, 0) for k, v in admin.counters().items()}
+        cli_status = _cli_output(env, "status", job_id)
+    status = store.status(job_id)
+    fields = {f"{d.source}|{d.target}|{d.key}": disk_field(d.source, d.target, d.key) for d in status.disks()}
+    raw = store.raw_fields(job_id, list(fields.values()))
+    starts = {k: float(json.loads(raw[name] or "{}").get("started") or 0) for k, name in fields.items()}
+    disks = len(status.disks())
+    ok = sum(d.phase is Phase.succeeded for d in status.disks())
+    lags = [seen[k] - (starts[k] + args.copy_seconds) for k in seen if starts.get(k)]
+    polls = counters.get("blob.GetBlobProperties", 0)
+    # disk-minutes spent between a copy's start and the follower seeing it end
+    inflight = max(1e-9, sum(seen[k] - starts[k] for k in seen if starts.get(k)) / 60)
+    arm = {k: v for k, v in counters.items() if not k.startswith(("blob.", "oauth2."))}
+    writes = sum(v for k, v in arm.items() if k.endswith(("/write", "/action", "/delete")))
+    ideal, how = ideal_makespan(t0, args.copy_seconds, starts, cleaned, writes)
+    throttled = sum(len(_THROTTLED.findall(log.read_text(errors="replace"))) for log in fleet.logs)
+    blob = sum(v for k, v in counters.items() if k.startswith("blob."))
+    figures = {
+        "destination disks": f"{disks} ({ok} succeeded), {vm_count} VMs x {len(REGIONS)} regions",
+        "copy time T": f"{args.copy_seconds:.0f} s ({args.data_mib:g} MiB at "
+                       f"{args.data_mib * MIB / args.copy_seconds / 1024:.1f} KiB/s per copy)",
+        "fleet": f"{args.workers} workers x concurrency {args.concurrency}, "
+                 f"{f'fixed {args.fixed_poll:g} s' if args.fixed_poll else 'adaptive'} polling",
+        "makespan": f"{makespan:.1f} s",
+        "ideal": f"{ideal:.1f} s ({how})",
+        "ratio": f"{makespan / ideal:.2f}",
+        "ramp (submit → last copy started)": f"{max(starts.values()) - t0:.1f} s",
+        "detection lag p50 / p90 / max": f"{pct(lags, 0.5):.1f} / {pct(lags, 0.9):.1f} / {max(lags):.1f} s "
+                                         f"(sampled every {args.sample_seconds:g} s)",
+        "status calls per copy": f"{polls / disks:.1f} (fixed 10 s polling: {math.ceil(args.copy_seconds / 10)})",
+        "ARM calls per disk": f"{sum(arm.values()) / disks:.1f} ({writes / disks:.1f} writes)",
+        "blob calls per disk": f"{blob / disks:.1f}",
+        "429s met": str(throttled),
+        "worker CPU per disk / per status call":
+            f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
+        "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
+        "Redis per in-flight disk and minute": f"{cmds / inflight:.0f} commands, {nbytes / inflight / 1024:.0f} KiB",
+        "submit": f"{submit:.2f} s",
+        "status (CLI: wall, CPU)": f"{cli_status[0]:.2f} s, {cli_status[3]:.2f} s CPU",
+    }
+    for name, value in figures.items():
+        run.put(name, value)
+
+
+def run_manual(args: argparse.Namespace, emu: EmulatorProcess, run: Run) -> None:
+    """The manual method on a few disks: one disk at a time, each region in turn, a 10 s sleep
+    loop on the copy; then extrapolated to ``--disks`` destination disks."""
+    names = seed_vms(emu.env, "manual", args.manual_disks, args.data_mib)
+    settings = Settings.from_env(emu.env)
+    cloud = Cloud(settings)
+    sub = settings.subscription_id or ""
+    accounts = {}
+    for region in REGIONS:
+        rg = f"manual-{region}"
+        cloud.storage.ensure_resource_group(sub, rg, region, {})
+        accounts[region] = cloud.storage.create_account(sub, rg, f"manual{region[:8]}", region, {})
+        cloud.storage.ensure_container(accounts[region], "vhds")
+    calls, started = 0, time.monotonic()
+    for name in names:
+        vm = cloud.compute.get_vm(sub, "manual", name)
+        disk = vm.disks[0].disk_id
+        snap = disk.replace("/disks/", "/snapshots/") + "-snap"
+        cloud.compute.create_snapshot(snap, source_id=disk, location="francecentral", tags={})
+        sas = cloud.compute.grant_read(snap, 3600)
+        for region, account in accounts.items():
+            cloud.storage.start_copy(account, "vhds", f"{name}.vhd", sas, {})
+            while True:
+                time.sleep(MANUAL_POLL_SECONDS)
+                calls += 1
+                state = cloud.storage.copy_status(account, "vhds", f"{name}.vhd")
+                if state is not None and state.state is not CopyState.pending:
+                    break
+            cloud.compute.import_disk(
+                f"/subscriptions/{sub}/resourceGroups/manual-{region}/providers/Microsoft.Compute/disks/{name}",
+                location=region, source_uri=cloud.storage.blob_url(account, "vhds", f"{name}.vhd"),
+                storage_account_id=account.id, sku=None, zone=None, os_type="Linux", hyper_v_generation="V2",
+                tags={})
+        cloud.compute.revoke(snap)
+        cloud.compute.delete(snap)
+    per_disk = (time.monotonic() - started) / (len(names) * len(REGIONS))
+    run.put("manual method (sequential, 10 s polling)",
+            f"{per_disk:.0f} s per destination disk over {len(names) * len(REGIONS)}; x {args.disks} = "
+            f"{per_disk * args.disks / 3600:.2f} h; {calls / (len(names) * len(REGIONS)):.1f} status calls per copy")
+
+
+def run_views(args: argparse.Namespace, redis_base: str, run: Run) -> None:
+    """``diskferry status`` and the live view on a synthetic record of ``--views-disks`` disks."""
+    sys.path.insert(0, str(ROOT))
+    from tests.producer.synthetic import many_disks  # a benchmark's fixture, shared with the tests
+
+    store = JobStore(redis.Redis.from_url(f"{redis_base}/7", decode_responses=True), 3600)
+    job = many_disks(store, max(1, args.views_disks // 2))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}
+    env["DISKFERRY_BROKER_URL"] = f"{redis_base}/7"
+    summary = _cli_output(env, "status", job.id)
+    every = _cli_output(env, "status", job.id, "--disks")
+    run.put(f"status at {args.views_disks} disks (CLI: wall, CPU)",
+            f"summary {summary[0]:.2f} s, {summary[3]:.2f} s CPU, {summary[1]} lines, {summary[2] / 1024:.0f} KiB; "
+            f"--disks {every[0]:.2f} s, {every[3]:.2f} s CPU, {every[1]} lines, {every[2] / 1024:.0f} KiB "
+            f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    snap = Snapshot(store, job.id)
+    console = Console(file=io.StringIO(), width=160, force_terminal=True)
+    rounds, cpu = 30, 0.0
+    started = time.monotonic()
+    with JobProgress(console) as view:
+        for i in range(rounds):
+            # 5 % of the disks move each second, as in a busy job (the writes are not the view's cost)
+            for d in snap.status.disks()[i % 20::20]:
+                if not d.phase.terminal:
+                    store.update_disk(job.id, d.source, d.target, d.key, bytes_copied=d.bytes_copied + MIB)
+            tick, wall_tick = time.process_time(), time.monotonic()
+            snap.refresh()
+            view.update(snap.status)
+            cpu += time.process_time() - tick
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - wall_tick)))
+    wall = time.monotonic() - started
+    run.put(f"live view at {args.views_disks} disks", f"{100 * cpu / wall:.1f} % of a core over {rounds} s "
+            f"(5 % of disks changing per second; {view.redraws} redraws, {1000 * view.cpu / max(1, view.redraws):.0f}"
+            f" ms each); first frame {_first_frame(store, job.id):.2f} s")
+
+
+def _first_frame(store: JobStore, job_id: str) -> float:
+    started = time.monotonic()
+    Console(file=io.StringIO(), width=160).print(views.summary(Snapshot(store, job_id).status))
+    return time.monotonic() - started
+
+
+def _cli_output(env: dict[str, str], *args: str) -> tuple[float, int, int, float]:
+    """(wall seconds, lines, bytes, CPU seconds) of one CLI command."""
+    started, cpu = time.monotonic(), _children_cpu()
+    out = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", *args], env={**env, "COLUMNS": "160"},
+                         cwd=ROOT, capture_output=True, text=True, check=False).stdout
+    return time.monotonic() - started, out.count("\n"), len(out.encode()), _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def write_doc(path: Path, title: str, command: str, run: Run) -> None:
+    """Replace (or add) this run's section of the benchmarks page."""
+    text = path.read_text() if path.exists() else (
+        "# Benchmarks\n\nFigures from `scripts/bench_fleet.py` on the local Azure; each section says the "
+        "command that reproduces it.\n")
+    body = "\n".join([f"## {title}", "", f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                      f"{os.cpu_count()} CPUs)", "", "| figure | value |", "|---|---|",
+                      *(f"| {k} | {v} |" for k, v in run.figures.items()), ""])
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(body + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + body
+    path.write_text(text)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--disks", type=int, default=20, help="destination disks (N/2 VMs to 2 regions)")
+    parser.add_argument("--copy-seconds", type=float, default=90.0, help="copy time T of every copy")
+    parser.add_argument("--data-mib", type=float, default=1.0, help="data per (sparse, 1 GiB) disk")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--sample-seconds", type=float, default=0.5, help="how often the follower reads the job")
+    parser.add_argument("--manual-disks", type=int, default=1, help="disks the manual method copies (0: skip)")
+    parser.add_argument("--views-disks", type=int, default=2000, help="synthetic job for status/live (0: skip)")
+    parser.add_argument("--fixed-poll", type=float, default=0.0,
+                        help="poll every copy at this fixed interval (the polling before adaptive polling)")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-': write none")
+    args = parser.parse_args()
+    if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1:
+        parser.error("need --disks >= 2, --copy-seconds > 0, --data-mib > 0, --workers >= 1")
+    if shutil.which("redis-server") is None:
+        parser.error("redis-server is not installed")
+    command = "scripts/bench_fleet.py " + " ".join(sys.argv[1:])
+    run = Run()
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        workdir = Path(tmp)
+        with redis_server(workdir) as redis_base, EmulatorProcess(workdir / "azure") as emu:
+            print(f"fleet run: {args.disks} disks, T = {args.copy_seconds:g} s", flush=True)
+            run_fleet(args, emu, redis_base, workdir, run)
+            if args.manual_disks:
+                run_manual(args, emu, run)
+            if args.views_disks:
+                run_views(args, redis_base, run)
+    if str(args.doc) != "-":
+        polling = f", fixed {args.fixed_poll:g} s polling" if args.fixed_poll else ""
+        write_doc(args.doc, f"{args.disks} destination disks, T = {args.copy_seconds:g} s{polling}", command, run)
+        print(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Following a job: each round reads and rebuilds only what changed, and ends up equal to a
+full read of the record."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+from diskferry.errors import NotFound
+from diskferry.model import Phase
+from diskferry.producer.follow import Snapshot, follow
+from diskferry.state import JobStore
+from tests.producer.synthetic import many_disks
+
+
+def test_a_quiet_job_costs_no_rebuild(store: JobStore) -> None:
+    job = many_disks(store, 20)
+    snap = Snapshot(store, job.id)
+    assert snap.status == store.status(job.id)
+    assert snap.refresh() is False and snap.changed == 0
+
+
+def test_changed_disks_are_rebuilt_and_the_snapshot_matches_a_full_read(store: JobStore) -> None:
+    job = many_disks(store, 100)
+    snap = Snapshot(store, job.id)
+    rng = random.Random(3)
+    for _ in range(5):
+        open_disks = [d for d in snap.status.disks() if not d.phase.terminal]
+        moved = rng.sample(open_disks, min(7, len(open_disks)))
+        for d in moved:
+            phase = rng.choice([Phase.copying, Phase.copied, Phase.succeeded, Phase.failed])
+            store.update_disk(job.id, d.source, d.target, d.key, phase=phase, bytes_copied=d.bytes_copied + 1)
+        assert snap.refresh() is True
+        assert snap.changed == len(moved)
+        assert snap.status == store.status(job.id)
+
+
+def test_a_pair_change_is_seen(store: JobStore) -> None:
+    job = many_disks(store, 10)
+    snap = Snapshot(store, job.id)
+    source, target = job.sources[0], job.targets[0]
+    store.update_target(job.id, source.key, target.key, phase=Phase.importing, image_name="img-1")
+    assert snap.refresh() is True
+    assert snap.status == store.status(job.id)
+    assert snap.status.sources[0].targets[0].image_name == "img-1"
+
+
+def test_follow_ends_when_the_job_is_done_and_cleaned(store: JobStore) -> None:
+    job = many_disks(store, 3)
+    for source in job.sources:
+        for target in job.targets:
+            store.update_disk(job.id, source.key, target.key, "os", phase=Phase.succeeded)
+            store.update_target(job.id, source.key, target.key, phase=Phase.succeeded, cleaned=True)
+    seen = list(follow(job.id, interval=0.01, store=store, timeout=5))
+    assert len(seen) == 1 and seen[0].done and seen[0].cleaned
+
+
+def test_an_expired_job_stops_the_follower(store: JobStore) -> None:
+    job = many_disks(store, 2)
+    snap = Snapshot(store, job.id)
+    store.delete(job.id)
+    with pytest.raises(NotFound):
+        snap.refresh()
+
+
+def test_writes_during_refreshes_are_never_lost(store: JobStore) -> None:
+    """A writer busy with disks and pairs while the follower refreshes: once it stops, one
+    more refresh matches a full read (a change between two reads must not be skipped)."""
+    job = many_disks(store, 30)
+    snap = Snapshot(store, job.id)
+    stop = threading.Event()
+
+    def write() -> None:
+        rng = random.Random(5)
+        while not stop.is_set():
+            source, target = rng.choice(job.sources), rng.choice(job.targets)
+            if rng.random() < 0.7:
+                store.update_target(job.id, source.key, target.key, image_name=f"img-{rng.randint(0, 99)}")
+            else:
+                store.update_disk(job.id, source.key, target.key, "os", bytes_copied=rng.randint(0, 10**9))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(300):
+            snap.refresh()
+    finally:
+        stop.set()
+        writer.join()
+    snap.refresh()
+    assert snap.status == store.status(job.id)
