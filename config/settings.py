@@ -25,8 +25,8 @@ Environment variables (defaults in brackets):
                                    its rate is unknown [15]
 ``DISKFERRY_POLL_FLOOR_SECONDS``   shortest countdown between two polls of one copy; also the
                                    smallest detection lag aimed at [2, or POLL_SECONDS if less]
-``DISKFERRY_POLL_CEILING_SECONDS`` longest countdown between two polls [600, at most a quarter
-                                   of the visibility timeout]
+``DISKFERRY_POLL_CEILING_SECONDS`` longest countdown between two polls [600, at most half the
+                                   visibility timeout: 300 with the defaults]
 ``DISKFERRY_POLL_ETA_FRACTION``    next poll after this fraction of the copy's remaining time
                                    (ETA), so polls tighten as the end nears [0.4]
 ``DISKFERRY_POLL_GROWTH``          no countdown exceeds this share of the copy's age, against
@@ -251,10 +251,10 @@ class Settings:
         if self.poll_floor_seconds <= 0:
             raise SettingsError("DISKFERRY_POLL_FLOOR_SECONDS must be > 0")
         ceiling = self.poll_ceiling_seconds
-        if ceiling is not None and not self.poll_floor_seconds <= ceiling <= self.visibility_timeout / 4:
+        if ceiling is not None and not self.poll_floor_seconds <= ceiling <= self.max_poll_countdown:
             raise SettingsError(
                 "need DISKFERRY_POLL_FLOOR_SECONDS <= DISKFERRY_POLL_CEILING_SECONDS <= "
-                "DISKFERRY_VISIBILITY_TIMEOUT / 4"
+                "DISKFERRY_VISIBILITY_TIMEOUT / 2"
             )
         if not 0 < self.poll_eta_fraction < 1:
             raise SettingsError("DISKFERRY_POLL_ETA_FRACTION must be between 0 and 1 (exclusive)")
@@ -274,10 +274,19 @@ class Settings:
         return min(MAX_BACKOFF_SECONDS, self.visibility_timeout / 4)
 
     @property
+    def max_poll_countdown(self) -> float:
+        """The longest wait between two polls of a copy: half the visibility timeout. A poll's
+        countdown message is held by a worker, unacknowledged, until it runs; the other half
+        is the margin for it to be run and acknowledged before Redis would hand it out again.
+        (A quarter, as for other countdowns, would make long copies poll twice as often.)"""
+        return self.visibility_timeout / 2
+
+    @property
     def longest_countdown(self) -> float:
-        """The longest countdown any task is re-enqueued with (Azure's Retry-After included:
-        longer ones are cut to this): a quarter of the visibility timeout at most."""
-        return max(self.poll_seconds, self.watchdog_seconds, self.max_backoff_seconds)
+        """The longest countdown a task other than a poll is re-enqueued with (Azure's
+        Retry-After included: longer ones are cut to this): a quarter of the visibility timeout,
+        which the watchdog's and the back-off are checked or cut to stay under."""
+        return self.visibility_timeout / 4
 
     @property
     def result_expires_seconds(self) -> int:

@@ -46,7 +46,7 @@ class PollPolicy:
     @classmethod
     def of(cls, settings: Settings) -> PollPolicy:
         floor = min(settings.poll_floor_seconds, settings.poll_seconds)
-        ceiling = settings.poll_ceiling_seconds or min(DEFAULT_CEILING, settings.visibility_timeout / 4)
+        ceiling = settings.poll_ceiling_seconds or min(DEFAULT_CEILING, settings.max_poll_countdown)
         return cls(
             initial=settings.poll_seconds, floor=floor, ceiling=max(floor, ceiling),
             eta_fraction=settings.poll_eta_fraction, lag_fraction=settings.poll_lag_fraction,

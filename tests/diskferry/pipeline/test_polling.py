@@ -57,9 +57,10 @@ def test_rate_is_smoothed_and_ignores_samples_without_time() -> None:
 
 def test_policy_from_settings_keeps_countdowns_under_the_visibility_timeout() -> None:
     short = PollPolicy.of(Settings.from_env({"DISKFERRY_VISIBILITY_TIMEOUT": "400", "DISKFERRY_POLL_SECONDS": "1"}))
-    assert short.ceiling == 100 and short.floor == 1  # a faster first poll lowers the floor
+    assert short.ceiling == 200 and short.floor == 1  # a faster first poll lowers the floor
     default = PollPolicy.of(Settings())
-    assert (default.initial, default.floor, default.ceiling) == (15, 2, 600)
+    # half the default 10-minute visibility timeout
+    assert (default.initial, default.floor, default.ceiling) == (15, 2, 300)
     chosen = PollPolicy.of(Settings.from_env({"DISKFERRY_POLL_CEILING_SECONDS": "120"}))
     assert chosen.ceiling == 120
 
