@@ -39,7 +39,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,7 +59,8 @@ from diskferry.model import Phase
 from diskferry.producer import api, views
 from diskferry.producer.follow import Snapshot
 from diskferry.producer.jobfile import parse
-from diskferry.producer.localfleet import LocalFleet, free_port
+from diskferry.producer.localfleet import LocalFleet
+from diskferry.producer.localredis import RedisServer
 from diskferry.producer.progress import JobProgress
 from diskferry.state import JobStore, disk_field
 from diskferry.tasks.app import make_app
@@ -80,27 +80,9 @@ _ENDED = {Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.f
 
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
-    """A redis-server of our own on a free loopback port; stopped by its pid."""
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _until_listening(port)
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _until_listening(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"redis-server is not listening on port {port} after {timeout} s")
+    """A redis-server of our own on a loopback port it binds itself; stopped by its pid."""
+    with RedisServer(workdir) as server:
+        yield server.url().rsplit("/", 1)[0]
 
 
 def fleet_env(azure_env: dict[str, str], redis_base: str, concurrency: int) -> dict[str, str]:

@@ -47,6 +47,7 @@ from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from diskferry.producer.localfleet import LocalFleet
+from diskferry.state import JobStatus
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_same_content, copying, delta
 from tests.fleet.conftest import ROOT, Fleet, running_fleet, vm_job
@@ -165,6 +166,19 @@ def _orphans(fleet: Fleet, killed: float, survivor: str) -> set[bytes]:
     return set(tags) if held is not None and ids.isdisjoint(held) else set()
 
 
+def _replaced(fleet: Fleet, job_id: str, killed: float, tmp_path: Path, answering: int) -> JobStatus:
+    """Start one replacement worker (once the dead one's messages are due back: the caller
+    waits out the visibility timeout) and follow the job to its end with it."""
+    replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
+    with replacement.start(fleet.app):
+        wait_until(lambda: len(fleet.app.control.ping(timeout=1.0) or []) >= answering, 30,
+                   f"fewer than {answering} workers answer")
+        try:
+            return fleet.wait(job_id, timeout=45)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{_broker_state(fleet, killed)}\n{replacement.tail()}") from None
+
+
 def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, admin: AdminClient,
                                                            clients: Clients, tmp_path: Path) -> None:
     fleet = crash_fleet
@@ -192,15 +206,8 @@ def test_a_killed_worker_is_replaced_and_the_job_completes(crash_fleet: Fleet, a
         # visibility timeout has passed since their delivery
         time.sleep(max(0.0, killed + VISIBILITY + 0.2 - time.time()))
         replaced_at = time.monotonic() - started
-        replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
-        with replacement.start(fleet.app):
-            # the survivor answers too: wait for the replacement itself
-            wait_until(lambda: len(fleet.app.control.ping(timeout=1.0) or []) >= 2, 30, "fewer than 2 workers answer")
-            try:
-                status = fleet.wait(job_id, timeout=45)
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{_broker_state(fleet, killed)}\n{replacement.tail()}") from None
-            took = time.monotonic() - started
+        status = _replaced(fleet, job_id, killed, tmp_path, answering=2)  # the survivor answers too
+        took = time.monotonic() - started
     finally:
         _end(pool)
     calls = delta(before, admin.counters())
@@ -271,13 +278,8 @@ def test_a_fleet_killed_in_each_phase_is_replaced(crash_fleet: Fleet, admin: Adm
         orphans = {tag for tag, at in _unacked(fleet).items() if at < killed}
         assert orphans, f"the killed worker held no message in {phase}: the test proves nothing"
         time.sleep(max(0.0, killed + VISIBILITY + 0.2 - time.time()))
-        replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
-        with replacement.start(fleet.app):
-            try:
-                status = fleet.wait(job_id, timeout=45)
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{_broker_state(fleet, killed)}\n{replacement.tail()}") from None
-            took = time.monotonic() - started
+        status = _replaced(fleet, job_id, killed, tmp_path, answering=1)
+        took = time.monotonic() - started
     finally:
         _end(pool)
 
