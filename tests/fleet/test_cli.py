@@ -142,15 +142,15 @@ def test_submit_with_the_broker_down_exits_3_and_records_nothing(fleet: Fleet, a
     rg = f"clib-{uuid.uuid4().hex[:6]}"
     _seed_vm(fleet, rg, [])
     job = _job_file(tmp_path, vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
-    with socket.socket() as s:  # a port nothing listens on: the broker is down, the state Redis up
-        s.bind(("127.0.0.1", 0))
-        down = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
-    env = fleet.env | {"DISKFERRY_BROKER_URL": down, "DISKFERRY_RESULT_BACKEND": down}
     jobs_before = fleet.store.list(1000)
     audit_before = admin.audit()
-
-    done = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", "submit", str(job)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    # a port held bound but not listening: the broker is down (refused at once), the state Redis up
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+        env = fleet.env | {"DISKFERRY_BROKER_URL": down, "DISKFERRY_RESULT_BACKEND": down}
+        done = subprocess.run([sys.executable, "-m", "diskferry.producer.cli", "submit", str(job)], env=env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
     assert done.returncode == 3, done.stdout + done.stderr
     assert done.stderr.startswith("error: BrokerUnavailable: cannot reach the broker")

@@ -41,11 +41,12 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on (connections are refused at once)."""
+def closed_port() -> Iterator[int]:
+    """A loopback port held bound but not listening for the test: connections to it are
+    refused at once, and no other process can take it meanwhile."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
