@@ -323,7 +323,7 @@ def run_views(args: argparse.Namespace, redis_base: str, run: Run) -> None:
             f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     snap = Snapshot(store, job.id)
     console = Console(file=io.StringIO(), width=160, force_terminal=True)
-    rounds, cpu = 30, 0.0
+    rounds, cpu = args.views_seconds, 0.0
     started = time.monotonic()
     with JobProgress(console) as view:
         for i in range(rounds):
@@ -384,6 +384,7 @@ def main() -> int:
     parser.add_argument("--sample-seconds", type=float, default=0.5, help="how often the follower reads the job")
     parser.add_argument("--manual-disks", type=int, default=1, help="disks the manual method copies (0: skip)")
     parser.add_argument("--views-disks", type=int, default=2000, help="synthetic job for status/live (0: skip)")
+    parser.add_argument("--views-seconds", type=int, default=30, help="how long the live view is measured")
     parser.add_argument("--fixed-poll", type=float, default=0.0,
                         help="poll every copy at this fixed interval (the polling before adaptive polling)")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-': write none")

@@ -14,7 +14,7 @@ def test_bench_fleet_tiny(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_fleet.py"), "--disks", "2", "--copy-seconds", "3",
-         "--manual-disks", "0", "--views-disks", "20", "--doc", str(doc)],
+         "--manual-disks", "0", "--views-disks", "20", "--views-seconds", "3", "--doc", str(doc)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -252,7 +252,7 @@ PHASES = {
 
 
 @pytest.mark.parametrize("crash_fleet", [1], ids=["one-worker"], indirect=True)
-@pytest.mark.parametrize("phase", list(PHASES))
+@pytest.mark.parametrize("phase", [pytest.param(p, marks=() if p == "prepare" else pytest.mark.slow) for p in PHASES])
 def test_a_fleet_killed_in_each_phase_is_replaced(crash_fleet: Fleet, admin: AdminClient, clients: Clients,
                                                   tmp_path: Path, phase: str) -> None:
     fleet = crash_fleet

@@ -30,7 +30,7 @@ BANDWIDTH = 100 * 1024
 FATAL = ("Unrecoverable error", "AttributeError")
 
 
-@pytest.mark.parametrize("outage", [0, 30], ids=["restart", "30s-outage"])
+@pytest.mark.parametrize("outage", [0, pytest.param(30, marks=pytest.mark.slow)], ids=["restart", "30s-outage"])
 def test_workers_survive_a_redis_restart_and_the_job_completes(emulator: EmulatorProcess, admin: AdminClient,
                                                                own_redis: Callable[..., RedisServer], tmp_path: Path,
                                                                outage: float) -> None:
