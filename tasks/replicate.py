@@ -28,6 +28,8 @@ from diskferry.tasks.watchdog import request_fields, revive
 
 #: transient failures of prepare/finalize are retried this many times
 MAX_RETRIES = 30
+#: the shortest countdown of a retried task
+MIN_COUNTDOWN_SECONDS = 0.5
 
 
 def _countdown(task: Task, exc: RetryLater, retries: int) -> float:
@@ -37,7 +39,8 @@ def _countdown(task: Task, exc: RetryLater, retries: int) -> float:
     hand the message to a second worker."""
     settings = settings_of(task.app)
     if exc.retry_after:
-        return min(exc.retry_after, settings.longest_countdown)
+        # never sooner than MIN_COUNTDOWN: a retry is a message round trip, not a free spin
+        return min(max(exc.retry_after, MIN_COUNTDOWN_SECONDS), settings.longest_countdown)
     backoff = get_exponential_backoff_interval(1, retries, int(settings.max_backoff_seconds), full_jitter=True)
     return float(backoff) or 1.0
 

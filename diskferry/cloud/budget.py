@@ -93,8 +93,11 @@ class Budget:
         except redis.RedisError as exc:
             raise RetryLater("BudgetUnavailable", f"the ARM budget in Redis cannot be read: {exc}") from exc
         if wait > 0:
-            # every task refused now is told about the same wait: spread them over twice
-            # that, or they all come back at once for the one token that refilled
+            # at least one token's refill: a bucket a hair short of a token (0.999) would
+            # otherwise send its tasks back in microseconds, over and over (seen: thousands
+            # of retries a minute). And every task refused now is told about the same wait:
+            # spread them over twice that, or they all come back at once for the one token
+            wait = max(wait, 1 / self._bucket(kind).refill)
             raise ArmBudgetExceeded(
                 "ArmBudgetExceeded",
                 f"the fleet's ARM {kind} budget of subscription {subscription} is spent",
