@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from diskferry.liveness import Liveness
 from diskferry.producer import api
@@ -22,7 +23,7 @@ def test_every_worker_of_the_fleet_is_seen_alive(fleet: Fleet) -> None:
     assert len(alive) == 2 and all(name.startswith("worker") for name in alive), alive
 
 
-def test_a_job_no_worker_takes_says_so_in_status(fleet: Fleet) -> None:
+def test_a_job_no_worker_takes_says_so_in_status(fleet: Fleet, tmp_path: Path) -> None:
     rg = f"idle-{uuid.uuid4().hex[:6]}"
     fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                 "vms": [{"name": "app", "os_disk": 1, "data_disks": []}]})
@@ -33,17 +34,12 @@ def test_a_job_no_worker_takes_says_so_in_status(fleet: Fleet) -> None:
         return subprocess.run([sys.executable, "-m", "diskferry.producer.cli", *args], env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=120, check=False)
 
-    job_file = ROOT / ".state" / f"{rg}.json"
-    job_file.parent.mkdir(exist_ok=True)
-    job_file.write_text(json.dumps(
-        vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}])))
-    try:
-        submitted = cli("submit", str(job_file))
-        assert submitted.returncode == 0, submitted.stderr
-        job_id = submitted.stdout.strip()
-        shown = cli("status", job_id)
-    finally:
-        job_file.unlink()
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps(vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}])))
+    submitted = cli("submit", str(job_file))
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    shown = cli("status", job_id)
 
     assert shown.returncode == 1
     assert f"job {job_id} is still pending; 2 worker(s) alive" in shown.stderr

@@ -20,9 +20,7 @@ from tests.fleet.conftest import Fleet, running_fleet, vm_job
 @pytest.fixture(scope="module")
 def keyless_fleet(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[Fleet]:
-    base = redis_url.rsplit("/", 1)[0]
-    overrides = {"DISKFERRY_BROKER_URL": f"{base}/13", "DISKFERRY_RESULT_BACKEND": f"{base}/14",
-                 "DISKFERRY_STATE_URL": f"{base}/15", "DISKFERRY_VAULT_KEY": ""}
+    overrides = {"DISKFERRY_VAULT_KEY": ""}  # databases of its own come with running_fleet
     logdir: Path = tmp_path_factory.mktemp("keyless-workers")
     with running_fleet(emulator, redis_url, logdir, overrides, workers=1) as started:
         yield started

@@ -9,11 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from azure.identity import ClientSecretCredential
 from azure.storage.blob import BlobServiceClient
 
 from diskferry.emulator.testing import EmulatorProcess
-from tests.conftest import make_clients
+from tests.conftest import clients_for
 from tests.emulator.storage.conftest import MIB, Account
 from tests.emulator.storage.test_copyengine import sas_url, watch
 from tests.waiting import wait_until
@@ -21,14 +20,7 @@ from tests.waiting import wait_until
 
 def _accounts(proc: EmulatorProcess) -> tuple[Account, Account]:
     env = proc.env
-    cred = ClientSecretCredential(
-        env["AZURE_TENANT_ID"],
-        env["AZURE_CLIENT_ID"],
-        env["AZURE_CLIENT_SECRET"],
-        authority=env["AZURE_AUTHORITY_HOST"],
-        disable_instance_discovery=True,
-    )
-    clients = make_clients(cred, env)
+    clients = clients_for(proc)
     clients.resource.resource_groups.create_or_update("rg", {"location": "westeurope"})
     out = []
     for name, location in (("srcacct", "westeurope"), ("dstacct", "brazilsouth")):
