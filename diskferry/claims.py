@@ -25,14 +25,14 @@ stale: the next job takes it over.
 from __future__ import annotations
 
 from diskferry.errors import JobFailed, NotFound
-from diskferry.model import Consistency, ExportKind, Job, Source, SourceKind
+from diskferry.model import Consistency, ExportKind, Header, Job, Source, SourceKind
 from diskferry.state import JobStatus, JobStore
 
 #: the refusal's code (exit 2: nothing was created)
 SOURCE_IN_USE = "SourceInUse"
 
 
-def resources(job: Job, source: Source) -> list[str]:
+def resources(job: Header, source: Source) -> list[str]:
     """The ARM ids of what ``job`` must hold alone to read ``source``."""
     granted = any(job.staged(source, t) for t in job.targets)
     if source.kind is SourceKind.image:
@@ -65,7 +65,7 @@ def take(store: JobStore, job: Job, sources: list[Source] | None = None) -> None
     raise JobFailed(SOURCE_IN_USE, "claims kept changing while they were taken; submit again")
 
 
-def release(store: JobStore, job: Job, source: Source) -> None:
+def release(store: JobStore, job: Header, source: Source) -> None:
     """The source's cleanup has run: another job may have it."""
     store.release_claims(job.id, resources(job, source))
 

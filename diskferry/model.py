@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -180,23 +180,20 @@ class Options:
 
 
 @dataclass
-class Job:
-    """A job as resolved against Azure: what the tasks read (by id) from the job record.
+class Header:
+    """A job without its sources: what every task may read, small whatever the job's size.
 
-    Every source goes to every target; each (source, target) pair is one canvas.
+    The targets are few (a job file lists them); the sources are many, and a task reads the
+    one it works on (:meth:`diskferry.state.JobStore.pair`).
     """
 
     id: str
     created: float
-    sources: list[Source]
     targets: list[Target]
     options: Options = field(default_factory=Options)
-
-    def source(self, key: SourceKey) -> Source:
-        for s in self.sources:
-            if s.key == key:
-                return s
-        raise KeyError(f"job {self.id} has no source {key}")
+    #: how many (source, target) pairs copy through each job-made or operator's staging account,
+    #: by name: a pair's cleanup knows it is an account's last user without reading every source
+    staging_pairs: dict[str, int] = field(default_factory=dict)
 
     def target(self, key: TargetKey) -> Target:
         for t in self.targets:
@@ -204,12 +201,50 @@ class Job:
                 return t
         raise KeyError(f"job {self.id} has no target {key}")
 
-    def pairs(self) -> list[tuple[Source, Target]]:
-        return [(s, t) for s in self.sources for t in self.targets]
-
     def staged(self, source: Source, target: Target) -> bool:
         """Whether the pair copies through a staging account (not a same-region clone)."""
         return not same_region(source.location, target.region)
+
+    def builds_image(self, source: Source) -> bool:
+        mode = self.options.image
+        if mode is ImageMode.auto:
+            return source.kind is SourceKind.image
+        return mode is ImageMode.always
+
+
+class Pair(NamedTuple):
+    """What a task of one (source, target) pair reads: the job's header, its source, its target."""
+
+    job: Header
+    source: Source
+    target: Target
+
+
+@dataclass
+class Job(Header):
+    """A job as resolved against Azure: the header and every source.
+
+    Every source goes to every target; each (source, target) pair is one canvas. Tasks read a
+    :class:`Pair`; the whole job is for the producer, views and the job's watchdog.
+    """
+
+    sources: list[Source] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        counts: dict[str, int] = {}
+        for source, target in self.pairs():
+            if self.staged(source, target) and target.staging is not None:
+                counts[target.staging.name] = counts.get(target.staging.name, 0) + 1
+        self.staging_pairs = counts
+
+    def source(self, key: SourceKey) -> Source:
+        for s in self.sources:
+            if s.key == key:
+                return s
+        raise KeyError(f"job {self.id} has no source {key}")
+
+    def pairs(self) -> list[tuple[Source, Target]]:
+        return [(s, t) for s in self.sources for t in self.targets]
 
     def pairs_using(self, account: StagingAccount) -> list[tuple[Source, Target]]:
         return [
@@ -218,18 +253,11 @@ class Job:
             if self.staged(s, t) and t.staging is not None and t.staging.name == account.name
         ]
 
-    def builds_image(self, source: Source) -> bool:
-        mode = self.options.image
-        if mode is ImageMode.auto:
-            return source.kind is SourceKind.image
-        return mode is ImageMode.always
+    def header(self) -> Header:
+        return Header(self.id, self.created, self.targets, self.options, self.staging_pairs)
 
     def to_json(self) -> dict[str, Any]:
         return dict(_JOB.dump_python(self, mode="json"))
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Job:
-        return _JOB.validate_python(data)
 
 
 def same_region(a: str, b: str) -> bool:

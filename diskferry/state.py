@@ -3,10 +3,14 @@
 It is diskferry's own record, independent of Celery results, so that ``status`` works
 while workers restart and after results expire. Layout (``P`` = ``diskferry:job:{id}``):
 
-* ``P`` — a hash: ``job`` (the resolved :class:`~diskferry.model.Job`), ``meta``,
-  ``src|{s}``, ``tgt|{s}|{t}``, ``disk|{s}|{t}|{d}`` — each a JSON object merged
-  atomically (one Lua script), so concurrent tasks updating different disks never lose
-  each other's writes;
+* ``P`` — a hash. The resolved job, written once, split so that a task reads only what it
+  works on: ``header`` (:class:`~diskferry.model.Header`: the job without its sources),
+  ``spec|{s}`` (one :class:`~diskferry.model.Source` with its disks), ``sources`` (their keys,
+  in order, for readers of the whole job) and ``file`` (the job file as submitted). The state:
+  ``meta``, ``src|{s}``, ``tgt|{s}|{t}``, ``disk|{s}|{t}|{d}`` — each a JSON object merged
+  atomically (one Lua script, which also sets ``updated``), so concurrent tasks updating
+  different disks never lose each other's writes. No task's read grows with the job's size;
+  the mapping between the model's dataclasses and these fields is in this module only;
 * ``P:set:{name}`` — sets used for coordination (targets finished per source, pairs
   finished per staging account), ``P:lock:{name}`` — short locks;
 * ``diskferry:jobs`` — a sorted set of job ids by creation time, for ``list``;
@@ -27,11 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
+from pydantic import TypeAdapter
 from redis.exceptions import LockError
 from redis.lock import Lock
 
 from diskferry.errors import NotFound
-from diskferry.model import Disk, DiskKey, Error, Job, Phase, SourceKey, TargetKey
+from diskferry.model import Disk, DiskKey, Error, Header, Job, Pair, Phase, Source, SourceKey, TargetKey
 
 _MERGE = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -39,7 +44,7 @@ local doc = {}
 if cur then doc = cjson.decode(cur) end
 local patch = cjson.decode(ARGV[2])
 for k, v in pairs(patch) do doc[k] = v end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc))
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc), 'updated', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -65,6 +70,44 @@ return n
 """
 
 Fields = dict[str, Any]
+
+#: the one mapping of the resolved job's dataclasses to the record's JSON fields and back
+_HEADER: TypeAdapter[Header] = TypeAdapter(Header)
+_SOURCE: TypeAdapter[Source] = TypeAdapter(Source)
+HEADER = "header"
+SOURCES = "sources"
+
+
+def spec_field(source: SourceKey) -> str:
+    """The record's field of one resolved source (with its disks)."""
+    return f"spec|{source}"
+
+
+def _job_fields(job: Job) -> dict[str, str]:
+    """The resolved job as the record's fields."""
+    fields = {
+        HEADER: json.dumps(_HEADER.dump_python(job.header(), mode="json")),
+        SOURCES: json.dumps([s.key for s in job.sources]),
+    }
+    fields.update({spec_field(s.key): json.dumps(_SOURCE.dump_python(s, mode="json")) for s in job.sources})
+    return fields
+
+
+def _header_of(raw: str) -> Header:
+    return _HEADER.validate_json(raw)
+
+
+def _source_of(raw: str) -> Source:
+    return _SOURCE.validate_json(raw)
+
+
+def _job_of(header: Header, sources: list[Source]) -> Job:
+    return Job(id=header.id, created=header.created, targets=header.targets, options=header.options,
+               sources=sources)
+
+
+def _missing(job_id: str) -> NotFound:
+    return NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
 
 
 @dataclass
@@ -225,7 +268,7 @@ def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | Non
 
 def record_fields(job: Job) -> list[str]:
     """Every field of a job's record but the resolved job itself."""
-    names = ["meta"]
+    names = ["meta", "updated"]
     for source in job.sources:
         names.append(f"src|{source.key}")
         for target in job.targets:
@@ -275,8 +318,10 @@ class JobStore:
         """Store a new job: the resolved job and every source/target/disk ``pending``."""
         now = time.time()
         fields: dict[str, str] = {
-            "job": json.dumps(job.to_json()),
-            "meta": json.dumps({"created": job.created, "updated": now, "spec": spec or {}}),
+            **_job_fields(job),
+            "file": json.dumps(spec or {}),
+            "meta": json.dumps({"created": job.created}),
+            "updated": repr(now),
         }
         for source in job.sources:
             fields[f"src|{source.key}"] = json.dumps({"phase": Phase.pending.value})
@@ -296,18 +341,49 @@ class JobStore:
     def exists(self, job_id: str) -> bool:
         return bool(self._r.exists(self.key(job_id)))
 
-    def job(self, job_id: str) -> Job:
-        raw = self._r.hget(self.key(job_id), "job")
+    def header(self, job_id: str) -> Header:
+        """The job without its sources (one small read)."""
+        raw = self._r.hget(self.key(job_id), HEADER)
         if raw is None:
-            raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
-        return Job.from_json(json.loads(cast(str, raw)))
+            raise _missing(job_id)
+        return _header_of(cast(str, raw))
+
+    def pair(self, job_id: str, source: SourceKey, target: TargetKey) -> Pair:
+        """What a task of one (source, target) pair reads: the header and that source (one
+        HMGET of two fields, whatever the job's size). KeyError: no such source or target."""
+        header, spec = cast(list[str | None], self._r.hmget(self.key(job_id), [HEADER, spec_field(source)]))
+        if header is None:
+            raise _missing(job_id)
+        job = _header_of(header)
+        if spec is None:
+            raise KeyError(f"job {job_id} has no source {source}")
+        return Pair(job, _source_of(spec), job.target(target))
+
+    def job(self, job_id: str) -> Job:
+        """The whole resolved job: every source (for the producer, views and the watchdog;
+        tasks read a :meth:`pair`)."""
+        raw = self._r.hget(self.key(job_id), SOURCES)
+        if raw is None:
+            raise _missing(job_id)
+        keys = cast(list[str], json.loads(cast(str, raw)))
+        values = cast(list[str | None], self._r.hmget(self.key(job_id), [HEADER, *map(spec_field, keys)]))
+        if any(v is None for v in values):
+            raise _missing(job_id)
+        return _job_of(_header_of(cast(str, values[0])), [_source_of(cast(str, v)) for v in values[1:]])
+
+    def put_job(self, job: Job) -> None:
+        """Replace the resolved job (resume renames its staging accounts)."""
+        key = self.key(job.id)
+        with self._r.pipeline() as pipe:
+            pipe.hset(key, mapping=cast(dict[Any, Any], _job_fields(job)))
+            pipe.expire(key, self.ttl)
+            pipe.execute()
 
     # -- updates -------------------------------------------------------------------------
     def _update(self, job_id: str, name: str, patch: Fields) -> None:
         key = self.key(job_id)
         body = {k: _plain(v) for k, v in patch.items()}
-        self._merge(keys=[key], args=[name, json.dumps(body), self.ttl])
-        self._merge(keys=[key], args=["meta", json.dumps({"updated": time.time()}), self.ttl])
+        self._merge(keys=[key], args=[name, json.dumps(body), self.ttl, repr(time.time())])
 
     def update_job(self, job_id: str, **patch: Any) -> None:
         """Fields of the job as a whole (its ``meta``: the watchdog's id and due time, ...)."""
@@ -342,16 +418,17 @@ class JobStore:
     def updated(self, job_id: str) -> float | None:
         """When the job's record last changed (None: unknown or expired) — one small read, for
         followers that skip the whole record while nothing changed."""
-        raw = self._r.hget(self.key(job_id), "meta")
-        return float(json.loads(cast(str, raw)).get("updated") or 0) if raw else None
+        raw = self._r.hget(self.key(job_id), "updated")
+        return float(cast(str, raw)) if raw else None
 
     def status(self, job_id: str, job: Job | None = None) -> JobStatus:
-        """A consistent snapshot of the whole record (one HGETALL; given the resolved ``job``,
-        which never changes, one HMGET of everything else: a follower need not re-read it)."""
-        raw = self._raw(job_id) if job is None else self._raw_of(job)
-        if ("job" if job is None else "meta") not in raw:
-            raise NotFound("JobNotFound", f"no job {job_id} (unknown, or expired)")
-        return self.from_raw(job or Job.from_json(json.loads(raw["job"])), raw)
+        """A consistent snapshot of the record's state (one HMGET; given the resolved ``job``,
+        which never changes while the job runs, a follower need not re-read it)."""
+        job = job or self.job(job_id)
+        raw = self._raw_of(job)
+        if "meta" not in raw:
+            raise _missing(job_id)
+        return self.from_raw(job, raw)
 
     @staticmethod
     def from_raw(job: Job, stored: Mapping[str, str | None]) -> JobStatus:
@@ -399,13 +476,10 @@ class JobStore:
         return JobStatus(
             id=job.id,
             created=float(meta.get("created", job.created)),
-            updated=float(meta.get("updated", job.created)),
+            updated=float(raw.get("updated") or job.created),
             phase=overall([t.phase for s in sources for t in s.targets]),
             sources=sources,
         )
-
-    def _raw(self, job_id: str) -> dict[str, str]:
-        return cast(dict[str, str], self._r.hgetall(self.key(job_id)))
 
     def _raw_of(self, job: Job) -> dict[str, str]:
         return {name: value for name, value in self.raw_fields(job.id, record_fields(job)).items()
@@ -456,6 +530,16 @@ class JobStore:
             pipe.smembers(key)
             members = pipe.execute()[-1]
         return set(cast(set[str], members))
+
+    def count_member(self, job_id: str, set_name: str, member: str) -> int:
+        """Add ``member`` to a coordination set; return how many members it has afterwards
+        (one number, however large the set)."""
+        key = self._set_key(job_id, set_name)
+        with self._r.pipeline() as pipe:
+            pipe.sadd(key, member)
+            pipe.expire(key, self.ttl)
+            pipe.scard(key)
+            return int(pipe.execute()[-1])
 
     def members(self, job_id: str, set_name: str) -> set[str]:
         return set(cast(set[str], self._r.smembers(self._set_key(job_id, set_name))))

@@ -21,7 +21,7 @@ import logging
 from functools import partial
 
 from diskferry.cloud import CopyState
-from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, Target
+from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, layout
 from diskferry.pipeline.outcome import DiskOutcome, PairOutcome
@@ -42,7 +42,7 @@ def discarding(rt: Runtime, job_id: str) -> bool:
     return bool((rt.store.cancel_request(job_id) or {}).get("discard"))
 
 
-def cancel_disk(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) -> DiskOutcome:
+def cancel_disk(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk) -> DiskOutcome:
     """Stop one disk's copy: abort it if it is pending (cleanup deletes the blob). A disk that
     already ended keeps its outcome."""
     state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
@@ -57,7 +57,7 @@ def cancel_disk(rt: Runtime, job: Job, source: Source, target: Target, disk: Dis
     return DiskOutcome(disk.key, False, _STOPPED.code, _STOPPED.message)
 
 
-def _abort_copy(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) -> None:
+def _abort_copy(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk) -> None:
     account = rt.staging_account(target, required=False, fresh=True)
     if account is None:
         return
@@ -67,7 +67,7 @@ def _abort_copy(rt: Runtime, job: Job, source: Source, target: Target, disk: Dis
         rt.cloud.storage.abort_copy(account, STAGING_CONTAINER, blob, status.copy_id)
 
 
-def stop_pair(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcome:
+def stop_pair(rt: Runtime, job: Header, source: Source, target: Target) -> PairOutcome:
     """Mark what the pair had not finished as cancelled (its disks, and the pair)."""
     for disk in source.disks:
         cancel_disk(rt, job, source, target, disk)
@@ -76,7 +76,7 @@ def stop_pair(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutc
     return PairOutcome(source.key, target.key, False, _STOPPED.code, _STOPPED.message)
 
 
-def cancel_pair(rt: Runtime, job: Job, source: Source, target: Target, *, discard: bool) -> PairOutcome:
+def cancel_pair(rt: Runtime, job: Header, source: Source, target: Target, *, discard: bool) -> PairOutcome:
     """Stop the pair, clean up what it made for itself (and its source's and staging account's
     leftovers when it is their last user), and with ``discard`` delete its results."""
     outcome = stop_pair(rt, job, source, target)
@@ -87,7 +87,7 @@ def cancel_pair(rt: Runtime, job: Job, source: Source, target: Target, *, discar
     return outcome
 
 
-def discard_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+def discard_pair(rt: Runtime, job: Header, source: Source, target: Target) -> None:
     """Delete the image and destination disks this job made for the pair (tagged with it);
     raises Waiting while Azure deletes them."""
     compute = rt.cloud.compute

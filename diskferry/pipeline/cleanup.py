@@ -23,7 +23,7 @@ from functools import partial
 from diskferry import claims
 from diskferry.cloud import CopyState
 from diskferry.errors import DiskferryError, RetryLater, Waiting
-from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, StagingAccount, Target
+from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Source, StagingAccount, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.grants import revoke
@@ -38,13 +38,12 @@ Step = tuple[str, Callable[[], None]]
 
 def abandon_pair(rt: Runtime, job_id: str, source_key: str, target_key: str, error: Error) -> None:
     """After an unexpected error: mark what is unfinished as failed, then clean up."""
-    job = rt.store.job(job_id)
-    source, target = job.source(source_key), job.target(target_key)
+    job, source, target = rt.store.pair(job_id, source_key, target_key)
     fail_unfinished(rt, job, source, target, error)
     cleanup_pair(rt, job, source, target)
 
 
-def fail_unfinished(rt: Runtime, job: Job, source: Source, target: Target, error: Error) -> None:
+def fail_unfinished(rt: Runtime, job: Header, source: Source, target: Target, error: Error) -> None:
     """The pair failed as a whole: so did each of its disks that had no outcome yet (none
     stays "importing" in a finished job), and the pair itself unless it had one."""
     for disk in source.disks:
@@ -55,7 +54,7 @@ def fail_unfinished(rt: Runtime, job: Job, source: Source, target: Target, error
         rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error)
 
 
-def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> None:
     """What the pair made for itself; the source's and the staging account's leftovers when
     it is their last user. What cannot be removed (a resource group locked against deletes)
     is recorded as the pair's ``cleanup_error``; the job still ends."""
@@ -71,8 +70,9 @@ def cleanup_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
         cleanup_source(rt, job, source)
     staging = target.staging
     if job.staged(source, target) and staging is not None and staging.created_by_job:
-        done = rt.store.add_member(job.id, f"account|{staging.name}", f"{source.key}|{target.key}")
-        if {f"{s.key}|{t.key}" for s, t in job.pairs_using(staging)} <= done:
+        # pairs are counted by name, so a cleanup run twice counts once
+        done = rt.store.count_member(job.id, f"account|{staging.name}", f"{source.key}|{target.key}")
+        if done >= job.staging_pairs.get(staging.name, 0):
             left = f"staging account {staging.name} is left"
             refused = run_all([(left, partial(_delete_account, rt, target, staging))], staging.name)
             lasting = lasting or refused
@@ -108,7 +108,7 @@ def _delete_account(rt: Runtime, target: Target, staging: StagingAccount) -> Non
     rt.forget_account(staging)
 
 
-def _delete_staged(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+def _delete_staged(rt: Runtime, job: Header, source: Source, target: Target) -> None:
     account = rt.staging_account(target, required=False, fresh=True)
     if account is None:
         return  # its blobs went with it
@@ -123,7 +123,7 @@ def _delete_staged(rt: Runtime, job: Job, source: Source, target: Target) -> Non
         storage.delete_blob(account, STAGING_CONTAINER, blob)
 
 
-def _delete_orphan_image_disks(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+def _delete_orphan_image_disks(rt: Runtime, job: Header, source: Source, target: Target) -> None:
     """The temporary disks an image is built from: once it exists (it holds its own copy of the
     data), or cannot be built, or after an unexpected error."""
     deleting = []
@@ -135,7 +135,7 @@ def _delete_orphan_image_disks(rt: Runtime, job: Job, source: Source, target: Ta
         raise still_running(rt, job.id, deleting, f"delete the temporary disks of {source.name} in {target.region}")
 
 
-def delete_own(rt: Runtime, job: Job, resource_id: str, name: str) -> bool:
+def delete_own(rt: Runtime, job: Header, resource_id: str, name: str) -> bool:
     """Delete a disk, snapshot or image the job made (tagged with its id); whether it is gone."""
     compute = rt.cloud.compute
     if rt.store.operation(job.id, name) is None:
@@ -145,7 +145,7 @@ def delete_own(rt: Runtime, job: Job, resource_id: str, name: str) -> bool:
     return awaited(rt, job.id, name, lambda: compute.delete(resource_id)).done
 
 
-def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
+def cleanup_source(rt: Runtime, job: Header, source: Source) -> None:
     """Revoke, delete temporary snapshots, restart the VM. Each item is tried even when another
     fails. A transient failure is raised at the end, so that the task runs cleanup again; one
     that running again will not mend (the VM cannot be started: ``AllocationFailed``, or was
@@ -165,7 +165,7 @@ def cleanup_source(rt: Runtime, job: Job, source: Source) -> None:
     claims.release(rt.store, job, source)
 
 
-def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk) -> None:
+def _undo_export(rt: Runtime, job: Header, source: Source, disk: Disk) -> None:
     """A source disk's SAS revoked (and its vault entry gone), then its temporary snapshot
     deleted (Azure refuses to delete a snapshot with an active SAS)."""
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
@@ -175,7 +175,7 @@ def _undo_export(rt: Runtime, job: Job, source: Source, disk: Disk) -> None:
         raise still_running(rt, job.id, [name], f"delete the snapshot of {disk.name}")
 
 
-def _restart(rt: Runtime, job: Job, source: Source) -> None:
+def _restart(rt: Runtime, job: Header, source: Source) -> None:
     name = f"start|{source.key}"
     compute = rt.cloud.compute
     if not awaited(rt, job.id, name, lambda: compute.start_vm(source.resource_id)).done:

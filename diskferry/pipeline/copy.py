@@ -28,7 +28,7 @@ from typing import Any
 
 from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
-from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Job, Phase, Role, Source, Target
+from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cancel, grants, layout, polling
 from diskferry.pipeline.grants import revoke
@@ -50,8 +50,7 @@ _ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.f
 
 
 def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key: str) -> DiskOutcome | Pending:
-    job = rt.store.job(job_id)
-    source, target = job.source(source_key), job.target(target_key)
+    job, source, target = rt.store.pair(job_id, source_key, target_key)
     disk = source.disk(disk_key)
     if cancel.requested(rt, job.id):
         return cancel.cancel_disk(rt, job, source, target, disk)
@@ -79,7 +78,7 @@ def _recorded(disk_key: str, phase: Phase, state: Fields) -> DiskOutcome:
     return DiskOutcome(disk_key, True)
 
 
-def _blocker(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) -> Error | None:
+def _blocker(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk) -> Error | None:
     """Why this disk cannot be copied at all (prepare failed for it), if so."""
     for doc in (rt.store.source_state(job.id, source.key), rt.store.target_state(job.id, source.key, target.key)):
         err = doc.get("error")
@@ -93,7 +92,7 @@ def _blocker(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) 
     return None
 
 
-def _clone(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) -> DiskOutcome:
+def _clone(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk) -> DiskOutcome:
     """Same region: a disk ``Copy`` of the snapshot (or disk), honouring sku, zone and names;
     raises Waiting while Azure copies."""
     export = rt.store.source_state(job.id, source.key)[export_field(disk.key)]
@@ -123,7 +122,8 @@ def _clone(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) ->
     return DiskOutcome(disk.key, True)
 
 
-def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields) -> DiskOutcome | Pending:
+def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk,
+            state: Fields) -> DiskOutcome | Pending:
     account = rt.staging_account(target)
     assert account is not None
     blob = layout.staged_blob(job, source, target, disk)
@@ -165,7 +165,7 @@ def _staged(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, s
     raise DiskFailed(error.code, error.message)
 
 
-def _start(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
+def _start(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, state: Fields,
            account: AccountInfo, blob: str) -> Pending:
     """Start Copy Blob with a SAS newer than any that failed this copy (one that can last it)."""
     sas = grants.sas_for(rt, job, source, target, disk, newer_than=int(state.get("stale_generation") or 0))
@@ -208,7 +208,7 @@ def transient(description: str | None) -> bool:
     return m is not None and (int(m.group(1)) >= 500 or m.group(2) in _TRANSIENT_CODES)
 
 
-def _count_restart(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
+def _count_restart(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, state: Fields,
                    error: Error, generation: int | None, failed_copy: str | None = None) -> Fields:
     """Record one restart of a copy that failed: its source could not be read with SAS
     ``generation`` (which is then stale), or, with ``generation`` None, it failed transiently.
@@ -236,7 +236,7 @@ def _count_restart(rt: Runtime, job: Job, source: Source, target: Target, disk: 
     return state | patch
 
 
-def _progress(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, state: Fields,
+def _progress(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, state: Fields,
               copied: int, total: int, now: float) -> float | None:
     """Bytes, rate (smoothed over polls) and ETA into the job record; returns the ETA."""
     last_time = float(state.get("sample_time") or now)
@@ -260,7 +260,7 @@ def _copy_error(state: CopyState, description: str | None) -> tuple[str, str]:
     return (m.group(2) if m else "CopyFailed"), text
 
 
-def _copy_ended(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk) -> None:
+def _copy_ended(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk) -> None:
     """Once every staged target of a disk has its copy, its SAS is of no more use: revoke it now
     (the last finalize of the source revokes again, harmlessly)."""
     if not job.staged(source, target):

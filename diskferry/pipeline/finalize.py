@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from diskferry.cloud import ImageDiskInfo
 from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
-from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Role, Source, SourceKind, Target
+from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Role, Source, SourceKind, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cancel, cleanup, layout
 from diskferry.pipeline.outcome import PairOutcome, error_of, fail_disk
@@ -17,8 +17,7 @@ from diskferry.pipeline.waits import awaited, still_running
 
 
 def finalize(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
-    job = rt.store.job(job_id)
-    source, target = job.source(source_key), job.target(target_key)
+    job, source, target = rt.store.pair(job_id, source_key, target_key)
     if cancel.requested(rt, job.id):
         return cancel.cancel_pair(rt, job, source, target, discard=cancel.discarding(rt, job.id))
     outcome: PairOutcome | None = None
@@ -35,7 +34,7 @@ def finalize(rt: Runtime, job_id: str, source_key: str, target_key: str) -> Pair
     return outcome
 
 
-def _recorded(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcome | None:
+def _recorded(rt: Runtime, job: Header, source: Source, target: Target) -> PairOutcome | None:
     """The pair's outcome when an earlier run already reached it (only cleanup is left)."""
     state = rt.store.target_state(job.id, source.key, target.key)
     phase = Phase(state.get("phase", "pending"))
@@ -45,7 +44,7 @@ def _recorded(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutc
     return PairOutcome(source.key, target.key, phase is Phase.succeeded, err.get("code"), err.get("message"))
 
 
-def _finish(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcome:
+def _finish(rt: Runtime, job: Header, source: Source, target: Target) -> PairOutcome:
     if job.builds_image(source) and rt.store.operation(job.id, _image_op(source, target)) is None:
         image = rt.cloud.compute.find_image(layout.image_id(job, source, target))
         if image is not None and image.tags.get(TAG_JOB) == job.id:
@@ -93,7 +92,7 @@ def _image_op(source: Source, target: Target) -> str:
     return f"image|{source.key}|{target.key}"
 
 
-def _materialize(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk,
+def _materialize(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk,
                  result_id: str | None) -> str | None:
     """The destination disk: imported from the staged VHD (None while Azure imports it), or
     already made by a same-region Copy."""
@@ -127,7 +126,7 @@ def _materialize(rt: Runtime, job: Job, source: Source, target: Target, disk: Di
     return dest.id
 
 
-def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[str, str],
+def _image(rt: Runtime, job: Header, source: Source, target: Target, disks: dict[str, str],
            failed: list[str]) -> PairOutcome:
     """An image with the source's OS type/state and LUN layout, from the destination disks."""
     image_id = layout.image_id(job, source, target)
@@ -163,7 +162,7 @@ def _image(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[st
     return _image_done(rt, job, source, target, image_id, disks)
 
 
-def _image_done(rt: Runtime, job: Job, source: Source, target: Target, image_id: str,
+def _image_done(rt: Runtime, job: Header, source: Source, target: Target, image_id: str,
                 disks: dict[str, str]) -> PairOutcome:
     """The image exists: the pair succeeded. The disks it was built from are results only when
     kept; otherwise cleanup deletes them (the image holds its own copy of the data), and a
@@ -182,7 +181,7 @@ def _os_generation(source: Source) -> str | None:
     return next((d.hyper_v_generation for d in source.disks if d.lun is None), None)
 
 
-def _conclude(rt: Runtime, job: Job, source: Source, target: Target, failed: list[str],
+def _conclude(rt: Runtime, job: Header, source: Source, target: Target, failed: list[str],
               error: Error | None = None) -> PairOutcome:
     if failed:
         error = error or Error("DisksFailed", f"{len(failed)} of {len(source.disks)} disks failed: {', '.join(failed)}")

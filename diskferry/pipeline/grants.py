@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from diskferry.cloud.compute import access_sas
 from diskferry.errors import Busy
-from diskferry.model import TAG_GRANT, TAG_JOB, Disk, Job, Phase, Source, Target
+from diskferry.model import TAG_GRANT, TAG_JOB, Disk, Header, Phase, Source, Target
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 from diskferry.pipeline.waits import awaited, still_running
 from diskferry.vault import VaultEntry
@@ -56,7 +56,7 @@ def grant_op(source: Source, disk: Disk) -> str:
     return f"grant|{source.key}|{disk.key}"
 
 
-def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> VaultEntry | None:
+def grant(rt: Runtime, job: Header, source: Source, disk: Disk, export_id: str) -> VaultEntry | None:
     """Grant read access to ``export_id`` for a copy of ``disk`` and keep the SAS in the vault
     as its next generation (the caller holds the source's or the disk's lock); None while
     Azure is still granting (or tagging the source for gc: the caller comes back)."""
@@ -75,7 +75,7 @@ def grant(rt: Runtime, job: Job, source: Source, disk: Disk, export_id: str) -> 
     return rt.vault.put(job.id, sas_name(source.key, disk.key), sas, expires, granted_at=granted)
 
 
-def mark_grant(rt: Runtime, job: Job, export_id: str) -> bool:
+def mark_grant(rt: Runtime, job: Header, export_id: str) -> bool:
     """Tag a source disk or snapshot that is not the job's own with ``TAG_GRANT`` before granting
     on it: should the job and its Redis be lost, ``diskferry gc`` finds the SAS by the tag.
     Whether it is tagged (False while Azure updates it)."""
@@ -105,7 +105,7 @@ def _retag(rt: Runtime, job_id: str, resource_id: str, change: Callable[[dict[st
     return awaited(rt, job_id, name, lambda: compute.set_tags(resource_id, tags)).done
 
 
-def sas_for(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, *, newer_than: int) -> VaultEntry:
+def sas_for(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, *, newer_than: int) -> VaultEntry:
     """A SAS of a generation above ``newer_than`` that can serve this target's copy now;
     granted again (once, for every target) when the vault holds none.
 
@@ -126,7 +126,7 @@ def sas_for(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, *
         return _regrant(rt, job, source, disk)
 
 
-def _serves(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, entry: VaultEntry | None,
+def _serves(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, entry: VaultEntry | None,
             newer_than: int) -> bool:
     if entry is None or entry.generation <= newer_than:
         return False
@@ -146,7 +146,7 @@ def renew_ahead(seconds_left: float, copy_seconds: float, fresh_lifetime: float)
     return seconds_left < copy_seconds <= fresh_lifetime
 
 
-def _runs_to_end_on(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, entry: VaultEntry,
+def _runs_to_end_on(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, entry: VaultEntry,
                     now: float) -> bool:
     """Whether another target's copy running on ``entry`` should finish before it expires:
     renewing would cut it off, so this copy starts on the current SAS and, should that
@@ -165,7 +165,7 @@ def _runs_to_end_on(rt: Runtime, job: Job, source: Source, target: Target, disk:
     return False
 
 
-def revoke(rt: Runtime, job: Job, source: Source, disk: Disk, *, wait: bool = True) -> bool:
+def revoke(rt: Runtime, job: Header, source: Source, disk: Disk, *, wait: bool = True) -> bool:
     """End a source disk's SAS, then take the job's gc mark off it: once per grant (the export
     record notes it), whoever asks first — the disk's last copy to end starts it, the source's
     cleanup finishes it. Whether it is done; with ``wait``, raises Waiting instead while Azure
@@ -189,7 +189,7 @@ def revoke(rt: Runtime, job: Job, source: Source, disk: Disk, *, wait: bool = Tr
     return not pending
 
 
-def _regrant(rt: Runtime, job: Job, source: Source, disk: Disk) -> VaultEntry:
+def _regrant(rt: Runtime, job: Header, source: Source, disk: Disk) -> VaultEntry:
     """Grant again (replacing the previous SAS) and note it on the source's export record."""
     field = export_field(disk.key)
     export = dict(rt.store.source_state(job.id, source.key)[field])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from diskferry import naming
 from diskferry.cloud.types import ResourceId
-from diskferry.model import Consistency, Disk, ExportKind, Job, Role, Source, SourceKind, Target, tags_for
+from diskferry.model import Consistency, Disk, ExportKind, Header, Role, Source, SourceKind, Target, tags_for
 
 COMPUTE = "Microsoft.Compute"
 
@@ -40,7 +40,7 @@ class ReadFrom:
         return ResourceId.parse(self.id).name
 
 
-def read_from(job: Job, source: Source, disk: Disk) -> ReadFrom:
+def read_from(job: Header, source: Source, disk: Disk) -> ReadFrom:
     """An image's snapshot as it is; an image's disk, or a VM's disk under ``consistency:
     snapshot``, through a snapshot the job takes; a VM's disk as it is otherwise (deallocated,
     or ``consistency: none``)."""
@@ -53,25 +53,25 @@ def read_from(job: Job, source: Source, disk: Disk) -> ReadFrom:
     return ReadFrom(disk.resource_id, ExportKind.disk, temporary=False)
 
 
-def needs_sas(job: Job, source: Source) -> bool:
+def needs_sas(job: Header, source: Source) -> bool:
     """Whether a source's disks are read over a SAS: when any target copies through a staging
     account (a same-region clone reads the snapshot or disk directly)."""
     return any(job.staged(source, t) for t in job.targets)
 
 
-def deallocates(job: Job, source: Source) -> bool:
+def deallocates(job: Header, source: Source) -> bool:
     """Whether the job deallocates the source VM to read its disks (and starts it again)."""
     return source.kind is SourceKind.vm and job.options.consistency is Consistency.deallocate
 
 
-def snapshot_id(job: Job, source: Source, disk: Disk) -> str:
+def snapshot_id(job: Header, source: Source, disk: Disk) -> str:
     """The temporary snapshot of a source disk: beside it, in the source's resource group."""
     rid = ResourceId.parse(disk.resource_id)
     name = naming.snapshot(job.id, source.key, disk.key)
     return str(ResourceId(rid.subscription_id, rid.resource_group, COMPUTE, "snapshots", name))
 
 
-def destination(job: Job, source: Source, target: Target, disk: Disk) -> Destination:
+def destination(job: Header, source: Source, target: Target, disk: Disk) -> Destination:
     """A result disk named from the template, or a temporary one when it only feeds an image."""
     if job.builds_image(source) and not job.options.keep_image_disks:
         name = naming.temporary_disk(job.id, source.key, target.key, disk.key)
@@ -86,7 +86,7 @@ def destination(job: Job, source: Source, target: Target, disk: Disk) -> Destina
     return Destination(str(rid), name, role)
 
 
-def image_id(job: Job, source: Source, target: Target) -> str:
+def image_id(job: Header, source: Source, target: Target) -> str:
     name = naming.result_image(
         job.options.image_name, source=source.name, source_rg=source.resource_group, region=target.region,
         job_id=job.id, rg=target.resource_group,
@@ -94,9 +94,9 @@ def image_id(job: Job, source: Source, target: Target) -> str:
     return str(ResourceId(target.subscription_id, target.resource_group, COMPUTE, "images", name))
 
 
-def tags(job: Job, role: Role) -> dict[str, str]:
+def tags(job: Header, role: Role) -> dict[str, str]:
     return tags_for(job.id, role, job.options.tags)
 
 
-def staged_blob(job: Job, source: Source, target: Target, disk: Disk) -> str:
+def staged_blob(job: Header, source: Source, target: Target, disk: Disk) -> str:
     return naming.staged_blob(job.id, source.key, target.key, disk.key)

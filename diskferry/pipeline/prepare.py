@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from diskferry.errors import Busy, DiskFailed, JobFailed, NotFound
-from diskferry.model import TAG_JOB, Disk, Job, Phase, Role, Source, Target
+from diskferry.model import TAG_JOB, Disk, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cancel, layout
 from diskferry.pipeline.grants import grant, grant_op
@@ -27,8 +27,7 @@ Fields = dict[str, Any]
 def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: str | None = None) -> PairOutcome:
     """``owner`` (the task's id) holds the source lock, so that a redelivery of the same task
     takes back the lock its dead first run held instead of waiting for the lock to expire."""
-    job = rt.store.job(job_id)
-    source, target = job.source(source_key), job.target(target_key)
+    job, source, target = rt.store.pair(job_id, source_key, target_key)
     if cancel.requested(rt, job_id):  # diskferry cancel: freeze and grant nothing more
         return cancel.stop_pair(rt, job, source, target)
     done = rt.store.target_state(job_id, source.key, target.key)
@@ -52,7 +51,7 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: s
     return PairOutcome(source.key, target.key, True)
 
 
-def prepare_source(rt: Runtime, job: Job, source: Source, owner: str | None = None) -> Fields:
+def prepare_source(rt: Runtime, job: Header, source: Source, owner: str | None = None) -> Fields:
     """The source's record once it is exported (or failed); raises RetryLater while another
     worker is at it."""
     state = rt.store.source_state(job.id, source.key)
@@ -84,7 +83,7 @@ def _deallocation(source: Source) -> str:
     return f"deallocate|{source.key}"
 
 
-def _freeze(rt: Runtime, job: Job, source: Source) -> bool:
+def _freeze(rt: Runtime, job: Header, source: Source) -> bool:
     """Deallocate the VM when the job asks for it (whether it is done); start it again at the
     end only if it was running (a VM stopped but still allocated ends deallocated: its disks
     cannot be read while it holds them, and nothing was running to bring back)."""
@@ -102,7 +101,7 @@ def _freeze(rt: Runtime, job: Job, source: Source) -> bool:
     return awaited(rt, job.id, name, lambda: compute.deallocate_vm(source.resource_id)).done
 
 
-def _export(rt: Runtime, job: Job, source: Source, disk: Disk, needs_sas: bool) -> list[str]:
+def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: bool) -> list[str]:
     """Take the disk's snapshot, then grant read access to what is read (each once); the
     operations still running (none once the disk's export is recorded, or failed)."""
     field = export_field(disk.key)
@@ -128,7 +127,7 @@ def _snapshot_op(source: Source, disk: Disk) -> str:
     return f"snapshot|{source.key}|{disk.key}"
 
 
-def _snapshot_taken(rt: Runtime, job: Job, source: Source, disk: Disk, snapshot_id: str) -> bool:
+def _snapshot_taken(rt: Runtime, job: Header, source: Source, disk: Disk, snapshot_id: str) -> bool:
     """Whether the job's snapshot of ``disk`` exists and is complete (started once)."""
     name = _snapshot_op(source, disk)
     if rt.store.operation(job.id, name) is None:
@@ -145,7 +144,7 @@ def _snapshot_taken(rt: Runtime, job: Job, source: Source, disk: Disk, snapshot_
     )).done
 
 
-def prepare_target(rt: Runtime, job: Job, source: Source, target: Target) -> None:
+def prepare_target(rt: Runtime, job: Header, source: Source, target: Target) -> None:
     """The target resource group; for a staged pair, the staging account and container."""
     storage = rt.cloud.storage
     storage.ensure_resource_group(

@@ -79,7 +79,7 @@ def plan(rt: Runtime, job: Job, status: JobStatus) -> Rerun:
 def reset(rt: Runtime, rerun: Rerun) -> None:
     """Reset the record for the new run."""
     job = rerun.job
-    rt.store.reset(job.id, "job", job.to_json())
+    rt.store.put_job(job)
     for source, target, made in rerun.again:
         for disk in source.disks:
             if disk.key not in made:

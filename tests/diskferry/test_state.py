@@ -36,6 +36,23 @@ def test_create_and_read_back(store: JobStore) -> None:
     store.delete(job.id)
 
 
+def test_a_task_reads_its_pair_and_the_header_only(store: JobStore) -> None:
+    sources = [factories.vm_source(f"vm{i}", data_disks=i % 3) for i in range(5)]
+    job = factories.job(sources, job_id="state000009")
+    store.create(job)
+    vm3 = sources[3]
+    pair = store.pair(job.id, vm3.key, job.targets[1].key)
+    assert pair.job == job.header() and pair.source == vm3 and pair.target == job.targets[1]
+    assert store.header(job.id) == job.header()
+    # every pair through a job-made staging account is counted in the header
+    assert sum(job.header().staging_pairs.values()) == len(job.pairs()) == 10
+    with pytest.raises(KeyError):
+        store.pair(job.id, "vm9", job.targets[0].key)
+    with pytest.raises(NotFound):
+        store.pair("nosuchjob00", vm3.key, job.targets[0].key)
+    store.delete(job.id)
+
+
 def test_concurrent_disk_updates_are_not_lost(store: JobStore) -> None:
     job = factories.job(job_id="state000002")
     store.create(job)
