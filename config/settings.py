@@ -33,6 +33,10 @@ Environment variables (defaults in brackets):
                                    ETAs that progress over sparse disks makes too long [1]
 ``DISKFERRY_POLL_LAG_FRACTION``    detection lag aimed at, as a fraction of the copy's expected
                                    duration (``diskferry.pipeline.polling``) [0.01]
+``DISKFERRY_POLL_LISTING_SECONDS`` how long one listing of a staging container (List Blobs
+                                   ``include=copy``) answers the polls of every copy into it, so
+                                   status calls grow with containers, not copies (0: each poll
+                                   reads its own blob; never more than the floor) [1]
 ``DISKFERRY_COPY_DEADLINE_SECONDS`` a copy still pending after this is aborted [7 days]
 ``DISKFERRY_COPY_RESTARTS``        restarts of one disk's copy after its source could not be
                                    read (SAS expired or revoked), each with a fresh SAS [3]
@@ -196,6 +200,8 @@ class Settings:
     poll_eta_fraction: float = 0.4
     poll_lag_fraction: float = 0.01
     poll_growth: float = 1.0
+    #: a container's copy listing serves every poll for this long (``diskferry.pipeline.copystatus``)
+    poll_listing_seconds: float = 1.0
     copy_deadline_seconds: int = 7 * DAY
     #: a copy whose source could not be read is restarted (with a fresh SAS) this many times
     copy_restarts: int = 3
@@ -262,6 +268,8 @@ class Settings:
             raise SettingsError("DISKFERRY_POLL_LAG_FRACTION must be between 0 and 1 (exclusive)")
         if self.poll_growth <= 0:
             raise SettingsError("DISKFERRY_POLL_GROWTH must be > 0")
+        if self.poll_listing_seconds < 0:
+            raise SettingsError("DISKFERRY_POLL_LISTING_SECONDS must be >= 0")
 
     def __repr__(self) -> str:
         fields = {k: v for k, v in self.__dict__.items() if k != "vault_key"}
@@ -354,6 +362,7 @@ class Settings:
             poll_eta_fraction=number("DISKFERRY_POLL_ETA_FRACTION", d.poll_eta_fraction),
             poll_lag_fraction=number("DISKFERRY_POLL_LAG_FRACTION", d.poll_lag_fraction),
             poll_growth=number("DISKFERRY_POLL_GROWTH", d.poll_growth),
+            poll_listing_seconds=number("DISKFERRY_POLL_LISTING_SECONDS", d.poll_listing_seconds),
             copy_deadline_seconds=integer("DISKFERRY_COPY_DEADLINE_SECONDS", d.copy_deadline_seconds),
             copy_restarts=integer("DISKFERRY_COPY_RESTARTS", d.copy_restarts),
             sas=SasPolicy(

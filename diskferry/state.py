@@ -74,6 +74,7 @@ Fields = dict[str, Any]
 #: the one mapping of the resolved job's dataclasses to the record's JSON fields and back
 _HEADER: TypeAdapter[Header] = TypeAdapter(Header)
 _SOURCE: TypeAdapter[Source] = TypeAdapter(Source)
+_SOURCES: TypeAdapter[list[Source]] = TypeAdapter(list[Source])
 HEADER = "header"
 SOURCES = "sources"
 
@@ -369,7 +370,9 @@ class JobStore:
         values = cast(list[str | None], self._r.hmget(self.key(job_id), [HEADER, *map(spec_field, keys)]))
         if any(v is None for v in values):
             raise _missing(job_id)
-        return _job_of(_header_of(cast(str, values[0])), [_source_of(cast(str, v)) for v in values[1:]])
+        # one validation of the sources' JSON joined, rather than one per source
+        sources = _SOURCES.validate_json("[" + ",".join(cast(list[str], values[1:])) + "]")
+        return _job_of(_header_of(cast(str, values[0])), sources)
 
     def put_job(self, job: Job) -> None:
         """Replace the resolved job (resume renames its staging accounts)."""
@@ -563,6 +566,30 @@ class JobStore:
             if taken:
                 with suppress(LockError):  # it expired meanwhile: nothing of ours to release
                     lock.release()
+
+    # -- listings shared by polls (diskferry.pipeline.copystatus) ---------------------------------
+    # one hash per job and listing, ``P:listing:{name}``: ``@at`` (when listed) and member -> JSON
+    _LISTED_AT = "@at"
+
+    def listing_entry(self, job_id: str, name: str, member: str) -> tuple[float, str] | None:
+        """(when listed, the member's JSON) from the job's latest listing ``name``; None when
+        there is none or the member was not in it."""
+        at, raw = cast(list[str | None], self._r.hmget(self._listing_key(job_id, name), [self._LISTED_AT, member]))
+        return (float(at), raw) if at is not None and raw is not None else None
+
+    def put_listing(self, job_id: str, name: str, at: float, entries: Mapping[str, str], ttl_seconds: int) -> None:
+        """Replace the listing ``name`` as a whole (readers never see half of one); it expires
+        after ``ttl_seconds``: a cache, not a record."""
+        key = self._listing_key(job_id, name)
+        fields: dict[Any, Any] = {self._LISTED_AT: repr(at), **entries}
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, ttl_seconds)
+            pipe.execute()
+
+    def _listing_key(self, job_id: str, name: str) -> str:
+        return f"{self.key(job_id)}:listing:{name}"
 
     # -- Azure operations in flight -----------------------------------------------------------
     # one hash per job, ``P:ops``: name -> the operation's JSON (see diskferry.cloud.operations)

@@ -46,6 +46,16 @@ def _progress(raw: str | None) -> tuple[int, int]:
     return int(done), int(total)
 
 
+def _copy_status(props: Any) -> CopyStatus:
+    """A blob's copy state from its properties (Get Blob Properties, or a listing's entry)."""
+    copy = props.copy
+    copied, total = _progress(copy.progress)
+    state = CopyState(copy.status) if copy.status else CopyState.success
+    if state is CopyState.success and total == 0:
+        copied = total = int(props.size or 0)
+    return CopyStatus(copy.id, state, copied, total, copy.status_description, dict(props.metadata or {}))
+
+
 class Storage:
     def __init__(self, credential: TokenCredential, options: dict[str, Any], blob_options: dict[str, Any]) -> None:
         self._credential = credential
@@ -190,12 +200,19 @@ class Storage:
                 props = client.get_blob_properties()
         except NotFound:
             return None
-        copy = props.copy
-        copied, total = _progress(copy.progress)
-        state = CopyState(copy.status) if copy.status else CopyState.success
-        if state is CopyState.success and total == 0:
-            copied = total = int(props.size or 0)
-        return CopyStatus(copy.id, state, copied, total, copy.status_description, dict(props.metadata or {}))
+        return _copy_status(props)
+
+    def copy_statuses(self, account: AccountInfo, container: str, prefix: str) -> dict[str, CopyStatus]:
+        """The copy state of every blob under ``prefix`` (one List Blobs ``include=copy`` per
+        5,000 blobs), by name; empty when the container is absent. The copy source (a SAS URL)
+        is read by the SDK but never kept."""
+        client = self._service(account).get_container_client(container)
+        try:
+            with azure_call(f"list copies in {container}", blob=True):
+                return {b.name: _copy_status(b) for b in client.list_blobs(name_starts_with=prefix,
+                                                                          include=["copy", "metadata"])}
+        except NotFound:
+            return {}
 
     def abort_copy(self, account: AccountInfo, container: str, blob: str, copy_id: str) -> None:
         client = self._service(account).get_blob_client(container, blob)

@@ -30,7 +30,7 @@ from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cancel, grants, layout, polling
+from diskferry.pipeline import cancel, copystatus, grants, layout, polling
 from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
@@ -128,7 +128,8 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
     assert account is not None
     blob = layout.staged_blob(job, source, target, disk)
     storage = rt.cloud.storage
-    status = storage.copy_status(account, STAGING_CONTAINER, blob)
+    started = float(state["started"]) if state.get("started") else None
+    status, observed = copystatus.copy_status(rt, job.id, account, STAGING_CONTAINER, blob, started)
     now = time.time()
     if status is None:
         return _start(rt, job, source, target, disk, state, account, blob)
@@ -138,9 +139,8 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
             if status.copy_id:
                 storage.abort_copy(account, STAGING_CONTAINER, blob, status.copy_id)
             raise DiskFailed("CopyDeadlineExceeded", f"the copy of {disk.name} was still pending at its deadline")
-        eta = _progress(rt, job, source, target, disk, state, status.copied, status.total, now)
-        started = float(state.get("started") or now)
-        return Pending(polling.PollPolicy.of(rt.settings).next_poll(now - started, eta))
+        eta = _progress(rt, job, source, target, disk, state, status.copied, status.total, observed)
+        return Pending(polling.PollPolicy.of(rt.settings).next_poll(now - (started or now), eta))
     if status.state is CopyState.success:
         rt.store.update_disk(
             job.id, source.key, target.key, disk.key, phase=Phase.copied, bytes_copied=status.total,
@@ -238,8 +238,11 @@ def _count_restart(rt: Runtime, job: Header, source: Source, target: Target, dis
 
 def _progress(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, state: Fields,
               copied: int, total: int, now: float) -> float | None:
-    """Bytes, rate (smoothed over polls) and ETA into the job record; returns the ETA."""
+    """Bytes, rate (smoothed over polls) and ETA into the job record; returns the ETA.
+    ``now``: when the status was observed (a shared listing may be a moment old)."""
     last_time = float(state.get("sample_time") or now)
+    if now <= last_time and state.get("eta") is not None:
+        return float(state["eta"])  # no newer than what the record has: nothing to add
     last_bytes = int(state.get("sample_bytes") or 0)
     prior = state.get("rate")
     rate = polling.smoothed_rate(None if prior is None else float(prior), last_time, last_bytes, now, copied)

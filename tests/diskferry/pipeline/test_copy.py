@@ -120,7 +120,9 @@ def pair(emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Client
     rg = f"restart-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                                                 "vms": [{"name": "app", "os_disk": 1}]}))
-    rt = runtime_for(emulator, redis_db())
+    # each step reads its own blob: the test acts between two steps and expects the next to see
+    # it (a poll sharing a listing sees it up to DISKFERRY_POLL_LISTING_SECONDS later; test_copystatus)
+    rt = runtime_for(emulator, redis_db(), DISKFERRY_POLL_LISTING_SECONDS="0")
     spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
                   "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
     job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
