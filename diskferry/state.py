@@ -8,8 +8,8 @@ while workers restart and after results expire. Layout (``P`` = ``diskferry:job:
   ``spec|{s}`` (one :class:`~diskferry.model.Source` with its disks), ``sources`` (their keys,
   in order, for readers of the whole job) and ``file`` (the job file as submitted). The state:
   ``meta``, ``src|{s}``, ``tgt|{s}|{t}``, ``disk|{s}|{t}|{d}`` — each a JSON object merged
-  atomically (one Lua script, which also sets ``updated``), so concurrent tasks updating
-  different disks never lose each other's writes. No task's read grows with the job's size;
+  atomically (one Lua script, which also sets ``updated``; a key patched to None is removed),
+  so concurrent tasks updating different disks never lose each other's writes. No task's read grows with the job's size;
   the mapping between the model's dataclasses and these fields is in this module only;
 * ``P:set:{name}`` — sets used for coordination (targets finished per source, pairs
   finished per staging account), ``P:lock:{name}`` — short locks;
@@ -43,7 +43,9 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local doc = {}
 if cur then doc = cjson.decode(cur) end
 local patch = cjson.decode(ARGV[2])
-for k, v in pairs(patch) do doc[k] = v end
+for k, v in pairs(patch) do
+  if v == cjson.null then doc[k] = nil else doc[k] = v end
+end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc), 'updated', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
@@ -543,6 +545,10 @@ class JobStore:
             pipe.expire(key, self.ttl)
             pipe.scard(key)
             return int(pipe.execute()[-1])
+
+    def drop_set(self, job_id: str, set_name: str) -> None:
+        """Forget a coordination set whose question is answered (a job's record stays small)."""
+        self._r.delete(self._set_key(job_id, set_name))
 
     def members(self, job_id: str, set_name: str) -> set[str]:
         return set(cast(set[str], self._r.smembers(self._set_key(job_id, set_name))))

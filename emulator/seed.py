@@ -48,8 +48,10 @@ MIB = 1024**2
 #: largest Put Page body Azure accepts
 PUT_PAGE_MAX = 4 * MIB
 ARM_SCOPE = "https://management.azure.com/.default"
-#: how many disks are created and filled at once
+#: how many disks of one VM or image are created and filled at once
 PARALLEL_DISKS = 4
+#: how many VMs are seeded at once
+PARALLEL_VMS = 8
 #: SAS lifetime asked for while filling a disk, seconds
 WRITE_SAS_SECONDS = 3600
 
@@ -169,17 +171,19 @@ class Seeder:
         compute = self.azure.compute
         for group in self.spec.resource_groups:
             self.azure.resource.resource_groups.create_or_update(group.name, {"location": group.location})
-            for vm in group.vms:
-                made = self._ensure(
-                    "vm", group, vm.name, compute.virtual_machines.get, partial(self._create_vm, group, vm)
-                )
-                result.items.append(made)
+            # VMs are independent: many at once, or a bulk benchmark's 1,000 VMs take minutes of
+            # LRO round trips one after another (each VM's disks are filled in parallel too)
+            result.items += self._parallel(partial(self._ensure_vm, group), list(group.vms), PARALLEL_VMS)
             for image in group.images:
                 made = self._ensure(
                     "image", group, image.name, compute.images.get, partial(self._create_image, group, image)
                 )
                 result.items.append(made)
         return result
+
+    def _ensure_vm(self, group: GroupSpec, vm: VmSpec) -> Seeded:
+        return self._ensure("vm", group, vm.name, self.azure.compute.virtual_machines.get,
+                            partial(self._create_vm, group, vm))
 
     def _ensure(
         self, kind: str, group: GroupSpec, name: str, get: Callable[[str, str], Any], create: Callable[[], Any]
@@ -327,8 +331,8 @@ class Seeder:
             disks.begin_revoke_access(rg, name).result()
 
     # -- helpers --------------------------------------------------------------------------
-    def _parallel(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_DISKS, max(1, len(items)))) as pool:
+    def _parallel(self, fn: Callable[[Any], Any], items: list[Any], width: int = PARALLEL_DISKS) -> list[Any]:
+        with ThreadPoolExecutor(max_workers=min(width, max(1, len(items)))) as pool:
             return list(pool.map(fn, items))
 
     def _describe(

@@ -100,9 +100,10 @@ def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, fi
     """Tell the job's watchdog (``diskferry.tasks.watchdog``) when this disk's next poll is due and how
     to send it again if the broker loses it (the request's ids and chord options)."""
     now = time.time()
-    patch: dict[str, Any] = {"poll": request_fields(task.request), "poll_due": now + countdown}
+    patch: dict[str, Any] = {"poll_due": now + countdown}
     if first:
-        patch["poll_first"] = now
+        # a retry keeps the request's id and chord options: written once, not at every poll
+        patch |= {"poll": request_fields(task.request), "poll_first": now}
     runtime(task).store.update_disk(job_id, source, target, disk, **patch)
     revive(task, job_id)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from diskferry import claims
 from diskferry.cloud import CopyState
@@ -32,6 +33,14 @@ from diskferry.pipeline.runtime import Runtime, sas_name
 from diskferry.pipeline.waits import awaited, still_running
 
 log = logging.getLogger(__name__)
+#: what a pair's record needs only while it runs: the watchdog's copy of each step's request
+#: (ids and chord signatures: most of the record) — reduced to the request's id once the pair
+#: is cleaned; when each step was due and how often it was re-sent stay, as history
+_PAIR_REQUESTS = ("prepare", "finalize", "cleanup")
+_DISK_REQUESTS = ("poll",)
+#: a disk's copy sampling and restart bookkeeping, of no use once the pair is cleaned
+_DISK_WORKING = ("poll_first", "sample_time", "sample_bytes", "deadline", "sas_generation", "stale_generation",
+                 "failed_copy")
 #: (what is left if the step fails, the step)
 Step = tuple[str, Callable[[], None]]
 
@@ -68,6 +77,8 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
     finished = rt.store.add_member(job.id, f"finished|{source.key}", target.key)
     if {t.key for t in job.targets} <= finished:
         cleanup_source(rt, job, source)
+        # a cleanup run again finds the set short and leaves the cleaned source alone
+        rt.store.drop_set(job.id, f"finished|{source.key}")
     staging = target.staging
     if job.staged(source, target) and staging is not None and staging.created_by_job:
         # pairs are counted by name, so a cleanup run twice counts once
@@ -76,9 +87,24 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
             left = f"staging account {staging.name} is left"
             refused = run_all([(left, partial(_delete_account, rt, target, staging))], staging.name)
             lasting = lasting or refused
+            # a cleanup run again counts 1 of N and leaves the deleted account alone
+            rt.store.drop_set(job.id, f"account|{staging.name}")
+    # the record keeps outcomes, not what the watchdog and the polls needed while the pair ran
+    for disk in source.disks:
+        state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
+        rt.store.update_disk(job.id, source.key, target.key, disk.key,
+                             **dict.fromkeys(_DISK_WORKING), **_ids_only(state, _DISK_REQUESTS))
+    pair = rt.store.target_state(job.id, source.key, target.key)
     # last: once every pair is cleaned, so are the sources and accounts (the last pair of
     # each did those before getting here)
-    rt.store.update_target(job.id, source.key, target.key, cleaned=True, cleanup_error=lasting)
+    rt.store.update_target(job.id, source.key, target.key, cleaned=True, cleanup_error=lasting,
+                           **_ids_only(pair, _PAIR_REQUESTS))
+
+
+def _ids_only(state: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The task requests the watchdog kept in ``state``, reduced to their ids (what Flower
+    and the workers' logs know them by)."""
+    return {n: {"id": state[n].get("id")} for n in names if isinstance(state.get(n), dict)}
 
 
 def run_all(steps: list[Step], where: str) -> Error | None:

@@ -275,3 +275,5 @@ def _copy_ended(rt: Runtime, job: Header, source: Source, target: Target, disk: 
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
     # started, not waited for: the source's cleanup finds the same operation and finishes it
     revoke(rt, job, source, disk, wait=False)
+    # answered: a copy's end counted again finds the set short and revokes nothing twice
+    rt.store.drop_set(job.id, f"copied|{source.key}|{disk.key}")
