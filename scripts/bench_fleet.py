@@ -316,6 +316,9 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "status calls per copy": f"{polls / disks:.2f}: {props} Get Blob Properties + {listings} List Blobs "
                                  f"(fixed 10 s polling: {math.ceil(args.copy_seconds / 10)})",
         "ARM calls per disk": f"{sum(arm.values()) / disks:.1f} ({writes / disks:.1f} writes)",
+        "ARM reads per disk, most": ", ".join(
+            f"{k} {v / disks:.1f}" for k, v in sorted(((k, v) for k, v in arm.items() if k.endswith("/read")),
+                                                     key=lambda kv: -kv[1])[:4]),
         "blob calls per disk": f"{blob / disks:.1f}",
         "429s met": f"{throttled} in the workers' logs; {refused} answered by the local Azure",
         "grants / revokes (source SAS)": f"{grants} / {revokes}",

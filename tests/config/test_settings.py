@@ -55,6 +55,8 @@ def test_celery_config_is_safe_on_redis() -> None:
     assert c["broker_transport_options"]["unacked_restore_interval"] == 10
     assert c["broker_transport_options"]["unacked_restore_throttle"] == 1
     assert c["result_backend_transport_options"]["visibility_timeout"] == s.visibility_timeout
+    # the copy queue (prepares, finalizes) and the poll queue are taken in turn: neither starves
+    assert c["broker_transport_options"]["queue_order_strategy"] == "round_robin"
     assert c["result_expires"] > s.copy_deadline_seconds
     assert c["result_extended"] is False
     assert c["worker_send_task_events"] and c["task_send_sent_event"]

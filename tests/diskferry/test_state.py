@@ -114,10 +114,25 @@ def test_update_refreshes_ttl(store: JobStore, redis_url: str) -> None:
     store.delete(job.id)
 
 
+def test_a_key_patched_to_none_is_removed(store: JobStore) -> None:
+    job = factories.job(job_id="state000010")
+    store.create(job)
+    src, tgt = job.sources[0], job.targets[0]
+    store.update_disk(job.id, src.key, tgt.key, "os", poll={"id": "t1", "chord": {"task": "x"}}, rate=5.0)
+    store.update_disk(job.id, src.key, tgt.key, "os", poll=None, rate=None, phase=Phase.copied)
+    state = store.disk_state(job.id, src.key, tgt.key, "os")
+    assert "poll" not in state and "rate" not in state and state["phase"] == "copied"
+    assert store.updated(job.id) is not None
+    store.delete(job.id)
+
+
 def test_sets_and_locks(store: JobStore) -> None:
     assert store.add_member("state000006", "finished:s", "t1") == {"t1"}
     assert store.add_member("state000006", "finished:s", "t1") == {"t1"}  # idempotent
     assert store.add_member("state000006", "finished:s", "t2") == {"t1", "t2"}
+    assert store.count_member("state000006", "finished:s", "t2") == 2
+    store.drop_set("state000006", "finished:s")
+    assert store.members("state000006", "finished:s") == set()
     with store.lock("state000006", "prepare", 30) as first:
         assert first
         with store.lock("state000006", "prepare", 30) as second:
