@@ -53,7 +53,9 @@ Environment variables (defaults in brackets):
                                    recovery from a lost worker); every countdown and every task
                                    must stay well under it (at most a quarter), or a message
                                    still held by a live worker is delivered a second time
-``DISKFERRY_ETA_TASK_LIMIT``       polls (ETA messages) one worker holds at most [1000]
+``DISKFERRY_ETA_TASK_LIMIT``       polls (ETA messages) one worker holds at most; a worker at the
+                                   limit takes nothing more, prepares and finalizes included, so
+                                   it must exceed a worker's share of the copies in flight [5000]
 ``DISKFERRY_WATCHDOG_SECONDS``     countdown between two rounds of a job's watchdog [60]
 ``DISKFERRY_STALL_SECONDS``        a job in which nothing moved (no byte copied, no phase changed)
                                    for this long ends failed (``Stalled``), after its cleanup;
@@ -212,7 +214,9 @@ class Settings:
     #: every task is short (Azure's long operations are started, then checked by re-enqueued
     #: runs), so minutes suffice; see ``longest_countdown``
     visibility_timeout: int = 600
-    eta_task_limit: int = 1000
+    #: 2,000 copies in flight on two workers held 1,000 polls each: at a limit of 1,000 they
+    #: would take no other task (a held ETA message costs a few KiB of a worker's memory)
+    eta_task_limit: int = 5000
     #: the watchdog (``diskferry.tasks.watchdog``) looks at a job this often, from the poll queue
     watchdog_seconds: float = 60.0
     #: how far past every redelivery a poll must be overdue before the watchdog re-sends it
