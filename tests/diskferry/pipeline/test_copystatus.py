@@ -56,6 +56,7 @@ def test_copies_into_one_container_share_one_listing_per_round(
         stored = [v for key in raw.scan_iter(f"{rt.store.key(job.id)}:listing:*") for v in raw.hvals(key)]
         assert len(stored) == 1 + len(keys) and not any("sig=" in v or "http" in v for v in stored)
         # a round later, the polls see the copies end
+        admin.set(copy_bandwidth=64 * 1024 * 1024)
         rt_short = runtime_for(emulator, url, DISKFERRY_POLL_LISTING_SECONDS="0.2",
                                DISKFERRY_VAULT_KEY=rt.settings.vault_key or "")
         wait_until(lambda: all(isinstance(o, DiskOutcome) and o.ok for o in
