@@ -297,6 +297,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     ideal, how = ideal_makespan(t0, args.copy_seconds, starts, cleaned, writes, args.throttling == "on")
     throttled = sum(len(_THROTTLED.findall(log.read_text(errors="replace"))) for log in fleet.logs)
     refused = sum(v for k, v in counters.items() if k.startswith("arm.throttled."))
+    busy = sum(log.read_text(errors="replace").count("SourceBeingPrepared") for log in fleet.logs)
     grants = sum(v for k, v in counters.items() if k.endswith("/beginGetAccess/action"))
     revokes = sum(v for k, v in counters.items() if k.endswith("/endGetAccess/action"))
     blob = sum(v for k, v in counters.items() if k.startswith("blob."))
@@ -322,6 +323,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "blob calls per disk": f"{blob / disks:.1f}",
         "429s met": f"{throttled} in the workers' logs; {refused} answered by the local Azure",
         "grants / revokes (source SAS)": f"{grants} / {revokes}",
+        "Busy re-queues of prepares (source being prepared by its other target)": str(busy),
         "worker CPU per disk / per status call":
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
