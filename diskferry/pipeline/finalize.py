@@ -100,6 +100,9 @@ def _materialize(rt: Runtime, job: Header, source: Source, target: Target, disk:
         if not result_id:
             raise DiskFailed("CopyIncomplete", f"the same-region copy of {disk.name} left no disk")
         return result_id
+    if result_id:
+        # recorded once its import ended: a run that waits for the other disks reads it no more
+        return result_id
     dest = layout.destination(job, source, target, disk)
     name = _import_op(source, target, disk)
     if rt.store.operation(job.id, name) is None:

@@ -69,7 +69,10 @@ def prepare_source(rt: Runtime, job: Header, source: Source, owner: str | None =
             waiting = [] if _freeze(rt, job, source) else [_deallocation(source)]
             if not waiting:
                 needs_sas = layout.needs_sas(job, source)
-                waiting = [name for disk in source.disks for name in _export(rt, job, source, disk, needs_sas)]
+                # a disk exported by an earlier run is not looked at again (its snapshot re-read,
+                # its SAS re-fetched) while the others' operations run
+                waiting = [name for disk in source.disks if not _exported(state, disk, needs_sas)
+                           for name in _export(rt, job, source, disk, needs_sas)]
             if waiting:
                 raise still_running(rt, job.id, waiting, f"prepare {source.name}")
         except (JobFailed, NotFound) as exc:
@@ -121,6 +124,13 @@ def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: boo
         entry["error"] = error_of(exc).as_dict()
     rt.store.update_source(job.id, source.key, **{field: entry})
     return []
+
+
+def _exported(state: Fields, disk: Disk, needs_sas: bool) -> bool:
+    """Whether the source's record says ``disk`` is exported (or failed to be): the last write of
+    :func:`_export`, not the intent it records before granting."""
+    entry = state.get(export_field(disk.key)) or {}
+    return bool(entry) and ("error" in entry or "sas_generation" in entry or not needs_sas)
 
 
 def _snapshot_op(source: Source, disk: Disk) -> str:
