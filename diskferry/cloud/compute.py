@@ -287,7 +287,7 @@ class Compute:
         return self._start(rid, f"deallocate VM {rid.name}",
                            partial(vms.begin_deallocate, rid.resource_group, rid.name))
 
-    def create_vm_from_disks(
+    def create_vm(
         self,
         vm_id: str,
         *,
@@ -300,22 +300,23 @@ class Compute:
         tags: dict[str, str],
         zone: str | None = None,
         availability_set_id: str | None = None,
-    ) -> VmInfo:
-        """A VM built on existing managed disks (``Attach``) and NICs, the first NIC primary.
+    ) -> Operation:
+        """Start making a VM on existing managed disks (``Attach``) and NICs, the first NIC
+        primary. Azure's refusal (a size not offered in the zone, a quota) comes as the
+        operation's error, or at once as the call's."""
+        rid = ResourceId.parse(vm_id)
+        body = self._vm_body(location, size, os_type, os_disk, data_disks, nic_ids, tags, zone, availability_set_id)
+        vms = self._client(rid.subscription_id).virtual_machines
+        return self._start(rid, f"create VM {rid.name}", partial(
+            vms.begin_create_or_update, rid.resource_group, rid.name, VirtualMachine(body)))
 
-        Idempotent: a VM already there under ``vm_id`` (a re-run) is returned as it is. It waits
-        for Azure (for scripts and tests): the VM-rebuild step is to start it and check it, as
-        every other step does (:mod:`diskferry.cloud.operations`).
-        """
+    def create_vm_from_disks(self, vm_id: str, **kw: Any) -> VmInfo:
+        """:meth:`create_vm`, waited for (scripts and tests); a VM already there is returned as it is."""
         found = self.find_vm(vm_id)
         if found is not None:
             return found
+        self.wait(self.create_vm(vm_id, **kw))
         rid = ResourceId.parse(vm_id)
-        body = self._vm_body(location, size, os_type, os_disk, data_disks, nic_ids, tags, zone, availability_set_id)
-        with azure_call(f"create VM {rid.name}"):
-            self._client(rid.subscription_id).virtual_machines.begin_create_or_update(
-                rid.resource_group, rid.name, VirtualMachine(body)
-            ).result()
         return self.get_vm(rid.subscription_id, rid.resource_group, rid.name)
 
     @staticmethod
@@ -354,6 +355,22 @@ class Compute:
             skus = [s.as_dict() for s in self._client(subscription_id).resource_skus.list(
                 filter=f"location eq '{where}'")]
         return tuple(size for sku in skus if (size := _vm_size(sku, location)) is not None)
+
+    def power_off_vm(self, vm_id: str) -> Operation:
+        """Start stopping a VM (``powerOff``: stopped, still allocated)."""
+        rid = ResourceId.parse(vm_id)
+        vms = self._client(rid.subscription_id).virtual_machines
+        return self._start(rid, f"power off VM {rid.name}", partial(vms.begin_power_off, rid.resource_group, rid.name))
+
+    def find_availability_set(self, set_id: str) -> tuple[str, str] | None:
+        """``(id, region)`` of an availability set, or None when it does not exist."""
+        rid = ResourceId.parse(set_id)
+        try:
+            with azure_call(f"get availability set {rid.name}"):
+                found = self._client(rid.subscription_id).availability_sets.get(rid.resource_group, rid.name)
+        except NotFound:
+            return None
+        return str(found.id), str(found.location)
 
     def start_vm(self, vm_id: str) -> Operation:
         rid = ResourceId.parse(vm_id)
