@@ -9,7 +9,8 @@ account are gone, and its claims released. What it made and verified — destina
   whole and not run again (a VM Azure refused is tried again from the disks it kept);
 * in a pair that is run again, each disk that is there stays ``succeeded`` (its copy and its
   import are skipped: ``copy.advance`` and ``finalize`` find the disk), the others start over;
-* the source of a pair that runs again is prepared again (new snapshots, new grants);
+* the source of a pair that runs again is prepared again (new snapshots, new grants), unless
+  every such pair has all its disks (only its VM is missing): it is then not read again;
 * a staging account the job makes gets a new name for each run: the first run deleted its
   own, and workers cache an account's keys by name — a new account of the old name would
   meet stale keys.
@@ -89,7 +90,10 @@ def reset(rt: Runtime, rerun: Rerun) -> None:
                                {"phase": Phase.pending, "bytes_total": disk.size_bytes, "bytes_copied": 0})
         rt.store.reset(job.id, f"tgt|{source.key}|{target.key}", {"phase": Phase.pending})
     for source in rerun.sources():
-        rt.store.reset(job.id, f"src|{source.key}", {"phase": Phase.pending})
+        # a source whose every pair that runs again keeps all its disks (only a VM is to be
+        # made from them) is read no more: it is not snapshotted, granted or deallocated again
+        done = all(made == {d.key for d in s.disks} for s, _, made in rerun.again if s.key == source.key)
+        rt.store.reset(job.id, f"src|{source.key}", {"phase": Phase.pending, **({"prepared": True} if done else {})})
     rt.store.clear_sets(job.id)
     _count_kept(rt, job, rerun.kept)
     rt.store.update_meta(job.id, cancel=None, resumed=rerun.run)
