@@ -7,7 +7,8 @@
   (``SkuNotAvailable``); the pair fails with Azure's code, its disks are kept, its NIC deleted.
 
 Then ``resume``: the refused pair runs again and is refused again, the other two are kept —
-nothing is made twice (no disk, NIC or VM of the kept pairs written again).
+nothing is made twice (no disk, NIC or VM of the kept pairs written again); then ``cancel
+--discard`` removes the job's VMs, NICs and disks, and nothing that is not the job's.
 """
 
 from __future__ import annotations
@@ -120,3 +121,14 @@ def test_vms_rebuilt_cloned_and_refused_then_resumed_without_making_anything_twi
     assert [t.vm_id for t in again.sources[0].targets[:2]] == [br.vm_id, clone.vm_id]
     assert fleet.cloud.network.find_nic(refused.nic_id) is None
     assert_clean(fleet, job_id)
+
+    # cancel --discard: the job's VMs, NICs and disks go; the source VM and its NIC stay
+    api.cancel_job(job_id, discard=True, settings=fleet.settings, cloud=fleet.cloud, app=fleet.app)
+    for vm_id in (br.vm_id, clone.vm_id):
+        assert fleet.cloud.compute.find_vm(vm_id or "") is None
+    assert fleet.cloud.network.find_nic(vm.nic_ids[0]) is None
+    assert fleet.cloud.network.find_nic(clone_nic.id) is None
+    assert job_disks(clients, job_id) == []
+    source_vm = fleet.cloud.compute.find_vm(source.resource_id)
+    assert source_vm is not None and source_vm.power_state == "running"
+    assert fleet.cloud.network.find_nic(source_vm.nic_ids[0]) is not None
