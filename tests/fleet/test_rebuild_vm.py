@@ -122,6 +122,16 @@ def test_vms_rebuilt_cloned_and_refused_then_resumed_without_making_anything_twi
     assert fleet.cloud.network.find_nic(refused.nic_id) is None
     assert_clean(fleet, job_id)
 
+    # gc: a NIC a job made that no VM holds is a leftover; the NICs the job's VMs hold are not
+    orphan = refused.nic_id.replace(f"/{rg}-z3/", f"/{rg}-br/").replace("-nic", "-orphan-nic")
+    fleet.cloud.network.ensure_nic(orphan, location="brazilsouth", subnet_id=nets["brazilsouth"].subnet_id,
+                                   tags={TAG_JOB: "0000deadbeef", TAG_ROLE: "result"})
+    listed = {left.id: left for left in api.collect_garbage(older_than=0, dry_run=True, settings=fleet.settings,
+                                                            cloud=fleet.cloud) if left.kind.value == "nic"}
+    assert listed[orphan].outcome == "would remove" and listed[orphan].job == "0000deadbeef"
+    assert not {vm.nic_ids[0], clone_nic.id} & set(listed)
+    fleet.cloud.network.delete(orphan)
+
     # cancel --discard: the job's VMs, NICs and disks go; the source VM and its NIC stay
     api.cancel_job(job_id, discard=True, settings=fleet.settings, cloud=fleet.cloud, app=fleet.app)
     for vm_id in (br.vm_id, clone.vm_id):
