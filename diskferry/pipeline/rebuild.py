@@ -25,7 +25,7 @@ from collections.abc import Callable
 from diskferry.cloud import ResourceId
 from diskferry.cloud.operations import Operation
 from diskferry.cloud.types import VmDisk
-from diskferry.errors import DiskferryError, RetryLater
+from diskferry.errors import DiskferryError, RetryLater, Waiting
 from diskferry.model import TAG_JOB, Error, Job, Phase, Power, Role, Source, Target
 from diskferry.pipeline import layout
 from diskferry.pipeline.layout import RebuiltVm
@@ -87,7 +87,14 @@ def _vm_ready(rt: Runtime, job: Job, source: Source, target: Target, vm: Rebuilt
         return False
     if found.tags.get(TAG_JOB) != job.id:
         raise VmRefused("VmAlreadyExists", f"VM {vm.name} exists in {target.resource_group} and is not this job's")
-    return found.provisioning_state in (None, "Succeeded")
+    state = found.provisioning_state or "Succeeded"
+    if state == "Failed":
+        # a create that failed after an earlier run lost its record: Azure's refusal, seen late
+        raise VmRefused("VmProvisioningFailed", f"VM {vm.name} exists in state Failed")
+    if state != "Succeeded":
+        # a run that crashed after starting the create and before recording it: Azure is at it
+        raise Waiting("OperationInProgress", f"VM {vm.name} is {state}", retry_after=2.0)
+    return True
 
 
 class VmRefused(DiskferryError):

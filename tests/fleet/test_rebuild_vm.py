@@ -57,8 +57,14 @@ def test_vms_rebuilt_cloned_and_refused_then_resumed_without_making_anything_twi
         assert step in actions, actions
     assert any("zone 3" in w and NOT_IN_ZONE_3 in w for w in plan.warnings), plan.warnings
 
+    # Azure busy or throttling once at each new step: the step comes back, nothing fails for it
+    fast_copies.add_fault("Microsoft.Network/networkInterfaces/write", status=503, code="ServerBusy")
+    fast_copies.add_fault("Microsoft.Compute/virtualMachines/write", status=429, code="TooManyRequests",
+                          retry_after=0.5)
+    fast_copies.add_fault("Microsoft.Compute/virtualMachines/deallocate/action", status=500, code="InternalError")
     job_id = fleet.submit(doc)
     status = fleet.wait(job_id, timeout=90)
+    assert fast_copies.call("GET", "/faults") == [], "a fault was not met"
 
     assert status.phase is Phase.failed, status
     br, clone, z3 = status.sources[0].targets
