@@ -11,7 +11,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk, Image, Snapshot, VirtualMachine
 
 from diskferry.cloud import operations
-from diskferry.cloud.errors import azure_call
+from diskferry.cloud.errors import azure_call, found_or_none
 from diskferry.cloud.operations import Checked, Operation
 from diskferry.cloud.types import DiskInfo, ImageDiskInfo, ImageInfo, ResourceId, VmDisk, VmInfo, VmSize
 from diskferry.errors import DiskFailed, NotFound
@@ -223,12 +223,9 @@ class Compute:
 
     def find_image(self, image_id: str) -> ImageInfo | None:
         rid = ResourceId.parse(image_id)
-        try:
-            with azure_call(f"get image {rid.name}"):
-                image = self._client(rid.subscription_id).images.get(rid.resource_group, rid.name)
-        except NotFound:
-            return None
-        return self._image_info(image.as_dict())
+        images = self._client(rid.subscription_id).images
+        image = found_or_none(f"get image {rid.name}", partial(images.get, rid.resource_group, rid.name))
+        return self._image_info(image.as_dict()) if image is not None else None
 
     # -- snapshots and grants ------------------------------------------------------------------------
     def create_snapshot(self, snapshot_id: str, *, source_id: str, location: str, tags: dict[str, str]) -> Operation:
@@ -365,12 +362,9 @@ class Compute:
     def find_availability_set(self, set_id: str) -> tuple[str, str] | None:
         """``(id, region)`` of an availability set, or None when it does not exist."""
         rid = ResourceId.parse(set_id)
-        try:
-            with azure_call(f"get availability set {rid.name}"):
-                found = self._client(rid.subscription_id).availability_sets.get(rid.resource_group, rid.name)
-        except NotFound:
-            return None
-        return str(found.id), str(found.location)
+        sets = self._client(rid.subscription_id).availability_sets
+        found = found_or_none(f"get availability set {rid.name}", partial(sets.get, rid.resource_group, rid.name))
+        return (str(found.id), str(found.location)) if found is not None else None
 
     def start_vm(self, vm_id: str) -> Operation:
         rid = ResourceId.parse(vm_id)

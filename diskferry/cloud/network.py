@@ -14,7 +14,7 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import NetworkInterface, PublicIPAddress
 
 from diskferry.cloud import operations
-from diskferry.cloud.errors import azure_call, delete_done
+from diskferry.cloud.errors import azure_call, delete_done, found_or_none
 from diskferry.cloud.operations import Operation
 from diskferry.cloud.types import NicInfo, ResourceId, SubnetInfo
 from diskferry.errors import DiskFailed, NotFound
@@ -79,12 +79,9 @@ class Network:
     # -- NICs -----------------------------------------------------------------------------------
     def find_nic(self, nic_id: str) -> NicInfo | None:
         rid = ResourceId.parse(nic_id)
-        try:
-            with azure_call(f"get network interface {rid.name}"):
-                found = self._client(rid.subscription_id).network_interfaces.get(rid.resource_group, rid.name)
-        except NotFound:
-            return None
-        return _nic_info(found.as_dict())
+        nics = self._client(rid.subscription_id).network_interfaces
+        found = found_or_none(f"get network interface {rid.name}", partial(nics.get, rid.resource_group, rid.name))
+        return _nic_info(found.as_dict()) if found is not None else None
 
     def ensure_nic(
         self, nic_id: str, *, location: str, subnet_id: str, tags: dict[str, str], public_ip_id: str | None = None
@@ -135,12 +132,9 @@ class Network:
     def find_public_ip(self, ip_id: str) -> dict[str, str] | None:
         """The tags of public IP ``ip_id``, or None when it does not exist."""
         rid = ResourceId.parse(ip_id)
-        try:
-            with azure_call(f"get public IP {rid.name}"):
-                found = self._client(rid.subscription_id).public_ip_addresses.get(rid.resource_group, rid.name)
-        except NotFound:
-            return None
-        return dict(found.tags or {})
+        ips = self._client(rid.subscription_id).public_ip_addresses
+        found = found_or_none(f"get public IP {rid.name}", partial(ips.get, rid.resource_group, rid.name))
+        return dict(found.tags or {}) if found is not None else None
 
     def create_public_ip(self, ip_id: str, *, location: str, tags: dict[str, str], zone: str | None = None
                          ) -> Operation:
