@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from diskferry import naming
-from diskferry.cloud import ResourceId
+from diskferry.cloud import ResourceId, VmSize
 from diskferry.config.settings import Settings
 from diskferry.errors import DiskferryError, JobFailed, NotFound
 from diskferry.model import (
@@ -65,6 +65,8 @@ class Plan:
     job: Job
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the VM sizes each target's region offers (looked up once per target)
+    sizes: dict[str, dict[str, VmSize]] = field(default_factory=dict, repr=False)
 
     @property
     def total_bytes(self) -> int:
@@ -376,8 +378,10 @@ def _warn_zone(plan: Plan, cloud: Cloud, target: Target, size: str) -> None:
     (``SkuNotAvailable``) when it is made; its disks are kept."""
     if not target.zone:
         return
-    offered = {s.name.lower(): s for s in cloud.compute.list_sizes(target.subscription_id, target.region)}
-    found = offered.get(size.lower())
+    if target.key not in plan.sizes:  # one listing per target, whatever its number of VMs
+        plan.sizes[target.key] = {s.name.lower(): s for s in cloud.compute.list_sizes(target.subscription_id,
+                                                                                       target.region)}
+    found = plan.sizes[target.key].get(size.lower())
     if found is not None and target.zone not in found.zones:
         plan.warnings.append(f"size {size} is not offered in {target.region} zone {target.zone}: Azure will "
                              "refuse the VM (its disks are kept)")

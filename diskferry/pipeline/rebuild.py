@@ -55,9 +55,10 @@ def rebuild(rt: Runtime, job: Job, source: Source, target: Target, disks: dict[s
         rt.store.update_target(job.id, source.key, target.key, vm_refused=refused)
         _undo(rt, job, source, target, vm)
         return refused
+    # recorded before its power state is set: a VM Azure will not power off is still a result
+    rt.store.update_target(job.id, source.key, target.key, vm_id=vm.id, nic_id=vm.nic_id)
     power = _power(rt, job, source, target, vm)
-    rt.store.update_target(job.id, source.key, target.key, vm_id=vm.id, vm_name=vm.name, vm_power=power.value,
-                           nic_id=vm.nic_id)
+    rt.store.update_target(job.id, source.key, target.key, vm_power=power.value)
     return None
 
 
