@@ -211,15 +211,16 @@ def test_bad_input_exits_2_naming_it_and_changes_nothing(
     try:
         _refused_every_time(bench, case, lines, capsys)
     except AssertionError as failed:
-        _record(case, request, f"not refused as documented: {str(failed).splitlines()[0]}", started)
+        _record(case, request, f"not refused as documented: {str(failed).splitlines()[0]}", started, False)
         raise
     _record(case, request, f"refused: exit 2 naming {bench.fill(case['says'])[0]!r}, nothing written "
-                           f"({len(lines)} command lines)", started)
+                           f"({len(lines)} command lines)", started, True)
 
 
-def _record(case: dict[str, Any], request: pytest.FixtureRequest, outcome: str, started: float) -> None:
+def _record(case: dict[str, Any], request: pytest.FixtureRequest, outcome: str, started: float,
+            documented: bool) -> None:
     record_case(CaseRecord(matrix="bad-input", case=case["id"], outcome=outcome, nodeid=request.node.nodeid,
-                           details={"seconds": round(time.monotonic() - started, 2)}))
+                           details={"documented": documented, "seconds": round(time.monotonic() - started, 2)}))
 
 
 def _refused_every_time(bench: Bench, case: dict[str, Any], lines: list[list[str]],
