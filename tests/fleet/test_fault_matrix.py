@@ -138,15 +138,14 @@ def test_fault_matrix(run: Run, fleet: Fleet, fast_copies: AdminClient, clients:
             _delete_source(fleet, clients, fast_copies, rules[case.id][0], seeded[vm_name(case)])
         elif case.action == "delete-staging":
             _delete_staging(fleet, clients, job_id, target_rg)
-    status = fleet.wait(job_id, timeout=180)
-    elapsed = time.monotonic() - started
+    status, ended = _wait(fleet, job_id, {c.id: seeded[vm_name(c)] for c in cases}, started)
     # every fault with a number of uses was given in full: no case passes by missing its aim
     unspent = [r for r in fast_copies.faults() if r["count"] > 0 and r["count"] < 10_000]
     fast_copies.clear_faults()
 
     got = {c.id: outcome(_source(status, seeded[vm_name(c)])) for c in cases}
     for case in cases:
-        record_case(CaseRecord(matrix="fault", case=case.id, outcome=got[case.id], recovery_seconds=round(elapsed, 1),
+        record_case(CaseRecord(matrix="fault", case=case.id, outcome=got[case.id], recovery_seconds=ended.get(case.id),
                                nodeid=request.node.nodeid,
                                details={"family": case.family, "expected": case.expect, "run": run,
                                         "knobs": [{k: v for k, v in r.items() if v is not None} for r in case.rules]
@@ -155,6 +154,24 @@ def test_fault_matrix(run: Run, fleet: Fleet, fast_copies: AdminClient, clients:
     assert unspent == [], unspent
     _others_went_on(fleet, status, seeded, cases)
     assert_clean(fleet, job_id)
+
+
+def _wait(fleet: Fleet, job_id: str, sources: dict[str, Seeded], started: float,
+          timeout: float = 180) -> tuple[JobStatus, dict[str, float]]:
+    """The finished job, and the seconds from the submit until each case's source ended
+    (its outcome known: the recovery time of that case)."""
+    ended: dict[str, float] = {}
+
+    def finished() -> JobStatus | None:
+        status = fleet.store.status(job_id)
+        for case_id, source in sources.items():
+            if case_id not in ended and _source(status, source).phase.terminal:
+                ended[case_id] = round(time.monotonic() - started, 1)
+        return status if status.done and status.cleaned else None
+
+    status = wait_until(finished, timeout, lambda: f"job {job_id} not done after {timeout}s: "
+                        f"{fleet.store.status(job_id)}\n{fleet.workers.tail()}", interval=0.2)
+    return status, ended
 
 
 def _others_went_on(fleet: Fleet, status: JobStatus, seeded: dict[str, Seeded], cases: list[FaultCase]) -> None:
