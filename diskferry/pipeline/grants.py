@@ -115,7 +115,11 @@ def sas_for(rt: Runtime, job: Job, source: Source, target: Target, disk: Disk, *
     if _serves(rt, job, source, target, disk, entry, newer_than):
         assert entry is not None
         return entry
-    with rt.store.lock(job.id, f"grant|{source.key}|{disk.key}", GRANT_LOCK_SECONDS) as taken:
+    # held in the name of this copy (one per job, target and disk, whatever its task's
+    # delivery): its redelivery after a killed worker reclaims it at once instead of waiting
+    # out the TTL, while another target's copy of the same disk finds it busy
+    owner = f"copy|{target.key}|{disk.key}"
+    with rt.store.lock(job.id, f"grant|{source.key}|{disk.key}", GRANT_LOCK_SECONDS, owner) as taken:
         if not taken:
             raise Busy("SasBeingGranted", f"another worker grants read access to {disk.name}", retry_after=1)
         # the worker that held the lock before us may have granted just now
