@@ -44,7 +44,7 @@ import socket
 import time
 from typing import Any
 
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 from kombu.transport.redis import Mutex, MutexHeld
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,13 @@ def _on_worker_init(**_: Any) -> None:
     take_part()
 
 
-# weak=False: the handler lives as long as the module (Celery signals hold weak references)
+def _on_pool_process_init(**_: Any) -> None:
+    take_part(False)  # a pool child, forked from the worker, consumes nothing
+
+
+# weak=False: the handlers live as long as the module (Celery signals hold weak references)
 worker_init.connect(_on_worker_init, weak=False)
+worker_process_init.connect(_on_pool_process_init, weak=False)
 
 
 class Rescuer:
