@@ -43,7 +43,7 @@ from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from diskferry.producer.localfleet import LocalFleet
 from diskferry.state import JobStatus
-from tests.conftest import Clients
+from tests.conftest import Clients, clients_for
 from tests.fleet.checks import assert_clean, assert_same_content, copying
 from tests.fleet.conftest import ROOT, Fleet, running_fleet, vm_job
 from tests.fleet.processes import children, end
@@ -194,6 +194,18 @@ def _unacked(fleet: Fleet) -> set[bytes]:
         broker.close()
 
 
+def _started(azure: EmulatorProcess) -> bool:
+    """Start it; False while its old ports are still held by the killed one's orphaned
+    connections (FIN-WAIT-1 until the workers' side closes them), which SO_REUSEADDR does not
+    cover."""
+    try:
+        azure.start()
+    except RuntimeError:
+        azure.stop()
+        return False
+    return True
+
+
 def _follow(fleet: Fleet, job_id: str, replacement: LocalFleet | None) -> JobStatus:
     """Follow the job to its end (with a replacement worker, when the whole worker died)."""
     if replacement is None:
@@ -203,3 +215,70 @@ def _follow(fleet: Fleet, job_id: str, replacement: LocalFleet | None) -> JobSta
             return fleet.wait(job_id, timeout=60)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{replacement.tail()}") from None
+
+
+#: how the local Azure goes away mid-job: (the point, seconds it stays down)
+OUTAGES = {
+    "azure-restart-mid-copy": ("polling", 0.0),
+    "azure-restart-mid-lro": ("import-lro", 0.0),
+    "azure-down-30s": ("polling", 30.0),
+}
+
+
+@pytest.fixture
+def own_azure(emulator: EmulatorProcess, tmp_path: Path) -> Iterator[EmulatorProcess]:
+    """A local Azure of the test's own (serving the session's certificate), to kill and restart."""
+    azure = EmulatorProcess(tmp_path / "azure", tls_from=emulator.state_dir).start()
+    try:
+        yield azure
+    finally:
+        azure.stop()
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=() if c == "azure-restart-mid-copy" else pytest.mark.slow)
+                                  for c in OUTAGES])
+def test_a_job_survives_the_local_azure_going_away(own_azure: EmulatorProcess, emulator: EmulatorProcess,
+                                                   redis_url: str, tmp_path: Path, request: pytest.FixtureRequest,
+                                                   case: str) -> None:
+    """The local Azure killed (SIGKILL) mid-job and started again on its state, on the same
+    ports: what it had made and the copies it was running survive, as they do in Azure; the
+    workers retry what failed meanwhile and the job completes."""
+    where, down = OUTAGES[case]
+    point = POINTS[where]
+    with running_fleet(own_azure, redis_url, tmp_path / "workers", workers=1) as fleet:
+        rg = f"az-{uuid.uuid4().hex[:6]}"
+        (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                            "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]}).items
+        knobs = {"copy_bandwidth": point.copy_bandwidth, "lro_latency": 0.0,
+                 "lro_latency_ops": {point.slow_op: HOLD} if point.slow_op else {}}
+        own_azure.admin().set(**knobs)
+        started = time.monotonic()
+        job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
+        _reach(fleet, own_azure.admin(), job_id, point, {})
+
+        assert own_azure.proc is not None
+        own_azure.proc.kill()
+        own_azure.proc.wait(10)
+        stopped = time.monotonic()
+        own_azure.stop()
+        time.sleep(down)  # the outage itself: what the case is about
+        restarted = EmulatorProcess(own_azure.state_dir, tls_from=emulator.state_dir, ports=own_azure.bound_ports())
+        wait_until(lambda: _started(restarted), 60, f"the local Azure did not bind its ports again: "
+                   f"{restarted.log_path}", interval=0.5)
+        try:
+            restarted.admin().set(**knobs)
+            status = fleet.wait(job_id, timeout=90)
+            recovered = time.monotonic() - stopped
+
+            assert status.phase is Phase.succeeded, status
+            assert_same_content(fleet, vm, status)
+            made = [d for d in clients_for(restarted).compute.disks.list()
+                    if (d.tags or {}).get("diskferry-job") == job_id]
+            assert len(made) == 2, [d.name for d in made]
+            assert_clean(fleet, job_id)
+        finally:
+            restarted.stop()
+    print(f"\nlocal Azure killed at {where} {stopped - started:.1f} s after submit, down {down:.0f} s; "
+          f"job done {recovered:.1f} s after the kill")
+    record_case(CaseRecord(matrix="kill", case=case, outcome=status.phase.value, recovery_seconds=round(recovered, 1),
+                           nodeid=request.node.nodeid, details={"point": where, "down_seconds": down}))
