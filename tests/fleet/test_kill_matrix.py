@@ -17,15 +17,18 @@ How a worker is stopped at an exact point, without sleeping and hoping:
   message of the task that will check it again — the case a visibility timeout used to stall;
 * *mid-copy*: the copy bandwidth makes each copy last seconds; the worker holds the polls.
 
-A whole worker killed: a replacement is started at once; the dead worker's messages come back
-once it has been silent for ``DISKFERRY_WORKER_LOST_SECONDS`` (``diskferry.tasks.rescue``),
-not after the visibility timeout. A pool child killed: Celery's main process sees it die and
+A whole worker killed (of two; the one running the held call, or holding most of the job's
+messages, as it recorded them for the rescue): the survivor gives back what it held once it
+has been silent for ``DISKFERRY_WORKER_LOST_SECONDS`` (``diskferry.tasks.rescue``), not after
+the visibility timeout. (A whole fleet killed and replaced: ``tests/fleet/test_crash.py``.)
+A pool child killed: Celery's main process sees it die and
 (``task_acks_late`` + ``task_reject_on_worker_lost``) requeues the message at once; the task
 runs again under its own id and takes back the lock its dead run held.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -33,19 +36,23 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
 
+from diskferry.config.celeryconfig import COPY_DISK, FINALIZE
 from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import Seeded
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from diskferry.producer.localfleet import LocalFleet
 from diskferry.state import JobStatus
+from diskferry.tasks import rescue
 from tests.conftest import Clients, clients_for
-from tests.fleet.checks import assert_clean, assert_same_content, copying
+from tests.fleet.checks import assert_clean, assert_image_content, assert_same_content, copying
 from tests.fleet.conftest import ROOT, Fleet, running_fleet, vm_job
+from tests.fleet.images import seed_image
 from tests.fleet.processes import children, end
 from tests.reliability import CaseRecord, record_case
 from tests.waiting import wait_until
@@ -65,6 +72,9 @@ class Point:
     slow_op: str | None = None          # a long-running operation kept InProgress
     reached: Callable[[Fleet, str], bool] | None = None  # the job's records show it got there
     copy_bandwidth: float = FAST_COPY
+    image: bool = False                 # the job replicates an image (a VM otherwise)
+    #: the task whose held message the job needs next (the victim is the worker holding it)
+    task: str = FINALIZE
 
 
 def _importing(fleet: Fleet, job_id: str) -> bool:
@@ -76,6 +86,11 @@ def _cleaning(fleet: Fleet, job_id: str) -> bool:
     return any(fleet.store.operation(job_id, f"delete|{source.key}|{d.key}") for d in source.targets[0].disks)
 
 
+def _building_image(fleet: Fleet, job_id: str) -> bool:
+    (source,) = fleet.store.status(job_id).sources
+    return fleet.store.operation(job_id, f"image|{source.key}|{source.targets[0].key}") is not None
+
+
 def _copying(fleet: Fleet, job_id: str) -> bool:
     copying(fleet, job_id)
     return True
@@ -85,8 +100,10 @@ POINTS = {
     "prepare-before-snapshot": Point(held_op="Microsoft.Compute/snapshots/write"),
     "prepare-after-snapshot": Point(held_op="Microsoft.Compute/snapshots/beginGetAccess/action"),
     "grant-to-copy": Point(held_op="blob.CopyBlob"),
-    "polling": Point(reached=_copying, copy_bandwidth=SLOW_COPY),
+    "polling": Point(reached=_copying, copy_bandwidth=SLOW_COPY, task=COPY_DISK),
     "import-lro": Point(slow_op="Microsoft.Compute/disks/write", reached=_importing),
+    "image-build": Point(held_op="Microsoft.Compute/images/write", image=True),
+    "image-build-lro": Point(slow_op="Microsoft.Compute/images/write", reached=_building_image, image=True),
     "cleanup": Point(slow_op="Microsoft.Compute/snapshots/delete", reached=_cleaning),
 }
 
@@ -94,13 +111,14 @@ POINTS = {
 #: one pool child; the rest is marked slow
 DEFAULT = {("worker", "prepare-before-snapshot"), ("worker", "polling"), ("worker", "import-lro"),
            ("worker", "cleanup"), ("child", "grant-to-copy")}
-CASES = [("worker", p) for p in POINTS] + [("child", p) for p, point in POINTS.items() if point.held_op]
+CASES = [("worker", p) for p in POINTS] + [("child", p) for p, point in POINTS.items() if point.held_op] + [
+    ("fleet-restart", "polling"), ("fleet", "polling"), ("fleet", "import-lro")]
 
 
 @pytest.fixture
-def one_worker(emulator: EmulatorProcess, redis_url: str, tmp_path: Path) -> Iterator[Fleet]:
-    """One worker with the fleet's settings: recovery settings all at their defaults."""
-    with running_fleet(emulator, redis_url, tmp_path / "first", workers=1) as fleet:
+def two_workers(emulator: EmulatorProcess, redis_url: str, tmp_path: Path) -> Iterator[Fleet]:
+    """Two workers with the fleet's settings: recovery settings all at their defaults."""
+    with running_fleet(emulator, redis_url, tmp_path / "first", workers=2) as fleet:
         yield fleet
 
 
@@ -119,63 +137,117 @@ def _reach(fleet: Fleet, admin: AdminClient, job_id: str, point: Point, before: 
                    interval=0.05)
 
 
-def _running_child(fleet: Fleet) -> int:
-    """The pid of the pool child running a task now (the one blocked in the held call)."""
-    def pid() -> int | None:
+def _active(fleet: Fleet) -> tuple[str, int]:
+    """The worker (hostname) and pool child (pid) running a task now: the one blocked in the
+    held call."""
+    def running() -> tuple[str, int] | None:
         active = fleet.app.control.inspect(timeout=1.0).active() or {}
-        pids = [int(t["worker_pid"]) for tasks in active.values() for t in tasks if t.get("worker_pid")]
-        return pids[0] if pids else None
+        found = [(host, int(t["worker_pid"])) for host, tasks in active.items() for t in tasks if t.get("worker_pid")]
+        return found[0] if found else None
 
-    return wait_until(pid, 15, "no pool child runs a task", interval=0.1)
+    return wait_until(running, 15, "no pool child runs a task", interval=0.1)
 
 
-def _kill(fleet: Fleet, victim: str) -> dict[int, str]:
-    """SIGKILL the whole worker (returns its pool, to be reaped) or the child running a task."""
-    (worker,) = fleet.workers.procs
+def _holdings(fleet: Fleet) -> dict[int, dict[bytes, str]]:
+    """What each worker of the fleet (by index) holds, as it recorded it for the rescue
+    (``diskferry:held:HOST/PID/START``: one key per worker process): tag -> task name."""
+    broker = redis.Redis.from_url(fleet.settings.broker_url)
+    try:
+        keys = [k.decode() for k in cast(list[bytes], broker.keys(rescue.HELD_PREFIX + "*"))]
+        out: dict[int, dict[bytes, str]] = {}
+        for i, proc in enumerate(fleet.workers.procs):
+            for key in keys:
+                if key.split("/")[-2] == str(proc.pid):
+                    tags = cast(list[bytes], broker.zrange(key, 0, -1))
+                    rows = cast(list[bytes | None], broker.hmget("unacked", tags)) if tags else []
+                    out[i] = {tag: json.loads(row)[0]["headers"]["task"] for tag, row in zip(tags, rows, strict=True)
+                              if row is not None}
+        return out
+    finally:
+        broker.close()
+
+
+def _holders(holdings: dict[int, dict[bytes, str]], task: str) -> list[int]:
+    return [i for i, held in holdings.items() if task in held.values()]
+
+
+def _settled(fleet: Fleet, task: str) -> dict[int, dict[bytes, str]]:
+    """What the workers hold once one worker alone holds a ``task`` message: a task that
+    re-enqueues itself briefly has two (the new one is sent before the old one is acked)."""
+    def one_holder() -> dict[int, dict[bytes, str]] | None:
+        holdings = _holdings(fleet)
+        return holdings if len(_holders(holdings, task)) == 1 else None
+
+    return wait_until(one_holder, 10, lambda: f"not one worker holds a {task} message: {_holdings(fleet)}",
+                      interval=0.02)
+
+
+def _kill(fleet: Fleet, victim: str, point: Point) -> tuple[dict[int, str], set[bytes]]:
+    """SIGKILL a whole worker — the one running the held call, or the one holding most of the
+    job's messages — or the pool child running a task; or stop the whole fleet as a restart
+    does (SIGTERM: warm shutdown, which gives back what it holds). Returns the killed
+    worker's pool (to be reaped) and the messages it held."""
     if victim == "child":
-        os.kill(_running_child(fleet), signal.SIGKILL)
-        return {}
+        os.kill(_active(fleet)[1], signal.SIGKILL)
+        return {}, set()
+    if victim == "fleet-restart":
+        held = _unacked(fleet)
+        fleet.workers.stop()
+        return {}, held
+    holdings = _holdings(fleet) if victim == "fleet" or point.held_op else _settled(fleet, point.task)
+    if victim == "fleet":  # every worker at once: the replacement rescues, once it has beaten 15 s
+        pools: dict[int, str] = {}
+        for worker in fleet.workers.procs:
+            pools |= children(worker.pid)
+            os.kill(worker.pid, signal.SIGKILL)
+        for worker in fleet.workers.procs:
+            worker.wait(10)
+        return pools, {tag for held in holdings.values() for tag in held}
+    if point.held_op is not None:
+        host = _active(fleet)[0]
+        index = int(host.split("-", 1)[0].removeprefix("worker"))
+    else:
+        (index,) = _holders(holdings, point.task)
+    worker = fleet.workers.procs[index]
     pool = children(worker.pid)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(10)
-    return pool
+    return pool, set(holdings.get(index, {}))
 
 
 @pytest.mark.parametrize(("victim", "where"), [
     pytest.param(v, p, id=f"{v}-{p}", marks=() if (v, p) in DEFAULT else pytest.mark.slow) for v, p in CASES
 ])
-def test_a_job_survives_a_kill(one_worker: Fleet, admin: AdminClient, clients: Clients, tmp_path: Path,
+def test_a_job_survives_a_kill(two_workers: Fleet, admin: AdminClient, clients: Clients, tmp_path: Path,
                                request: pytest.FixtureRequest, victim: str, where: str) -> None:
-    fleet, point = one_worker, POINTS[where]
+    fleet, point = two_workers, POINTS[where]
     rg = f"kill-{uuid.uuid4().hex[:6]}"
-    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
-                        "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]}).items
+    source, doc = _source(fleet, rg, point.image)
     admin.set(copy_bandwidth=point.copy_bandwidth, lro_latency=0.0,
               lro_latency_ops={point.slow_op: HOLD} if point.slow_op else {},
               request_latency={point.held_op: HOLD} if point.held_op else {})
     before = admin.counters()
     started = time.monotonic()
-    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{rg}"}]))
+    job_id = fleet.submit(doc)
     _reach(fleet, admin, job_id, point, before)
 
-    held = _unacked(fleet)
-    pool = _kill(fleet, victim)
+    pool, held = _kill(fleet, victim, point)
     killed = time.monotonic()
     admin.set(request_latency={})  # the redelivered task's calls go through
     replacement = LocalFleet(fleet.env, fleet.settings, tmp_path / "replacement", workers=1, cwd=ROOT)
     try:
-        status = _follow(fleet, job_id, replacement if victim == "worker" else None)
+        status = _follow(fleet, job_id, replacement if victim.startswith("fleet") else None)
     finally:
         end(pool)
     recovered = time.monotonic() - killed
 
     assert status.phase is Phase.succeeded, status
-    if victim == "worker":
-        assert held, "the killed worker held no message: the case proves nothing"
-        assert held.isdisjoint(_unacked(fleet)), "the dead worker's messages were not taken back"
-    assert_same_content(fleet, vm, status)
-    made = [d for d in clients.compute.disks.list() if (d.tags or {}).get("diskferry-job") == job_id]
-    assert len(made) == 2, [d.name for d in made]  # nothing made twice
+    if victim != "child":
+        assert held, "the stopped worker held no message: the case proves nothing"
+        # given back (by the survivor, once the dead one was silent for worker_lost_seconds):
+        # all of them, also those the job did not need to end (its watchdog's next round)
+        wait_until(lambda: held.isdisjoint(_unacked(fleet)), 30, "the stopped worker's messages were not taken back")
+    _assert_made_once(fleet, clients, source, status, rg, image=point.image)
     assert_clean(fleet, job_id)
     print(f"\n{victim} killed at {where} {killed - started:.1f} s after submit; job done {recovered:.1f} s later")
     record_case(CaseRecord(matrix="kill", case=f"{victim}-{where}", outcome=status.phase.value,
@@ -183,6 +255,33 @@ def test_a_job_survives_a_kill(one_worker: Fleet, admin: AdminClient, clients: C
                            details={"victim": victim, "point": where, "worker_lost_seconds":
                                     fleet.settings.worker_lost_seconds,
                                     "visibility_timeout": fleet.settings.visibility_timeout}))
+
+
+def _source(fleet: Fleet, rg: str, image: bool) -> tuple[Seeded, dict[str, Any]]:
+    """A VM with two disks, or an image of two, and the job that replicates it to westeurope."""
+    targets = [{"region": "westeurope", "resource_group": f"we-{rg}"}]
+    if image:
+        return seed_image(fleet, rg, "golden", 1, [1]), {"source": {"resource_group": rg, "images": ["golden"]},
+                                                         "targets": targets}
+    (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                        "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]}).items
+    return vm, vm_job(rg, ["app"], targets)
+
+
+def _assert_made_once(fleet: Fleet, clients: Clients, source: Seeded, status: JobStatus, rg: str, *,
+                      image: bool) -> None:
+    """Every destination holds its source's bytes, and exists once."""
+    if image:
+        (target,) = status.targets()
+        assert target.image_id is not None, status
+        assert_image_content(fleet, source, target.image_id)
+        images = [i for i in clients.compute.images.list_by_resource_group(f"we-{rg}")
+                  if (i.tags or {}).get("diskferry-job") == status.id]
+        assert len(images) == 1, [i.name for i in images]
+        return
+    assert_same_content(fleet, source, status)
+    made = [d for d in clients.compute.disks.list() if (d.tags or {}).get("diskferry-job") == status.id]
+    assert len(made) == 2, [d.name for d in made]
 
 
 def _unacked(fleet: Fleet) -> set[bytes]:

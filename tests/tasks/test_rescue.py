@@ -125,3 +125,21 @@ def test_a_stalled_consumer_declared_dead_is_harmless(broker: tuple[str, redis.R
         assert proc.returncode == 0
     assert r.llen(QUEUE) == 1, "the given-back message is still queued for another consumer"
     assert not r.hexists("unacked", tag)
+
+
+def test_after_a_gap_in_its_own_beats_a_rescuer_judges_nobody_at_once(broker: tuple[str, redis.Redis]) -> None:
+    """After a Redis outage every beat is old, the rescuer's own too: it must give the others
+    time to beat again before it takes any of them for dead."""
+    url, r = broker
+    now = time.time()
+    r.zadd(rescue.INSTANCES, {"elsewhere/1/1": now - 10 * LOST})  # silent since before the outage
+    with Connection(url, transport=REDIS_TRANSPORT) as conn:
+        rescuer = rescue.Rescuer(conn.default_channel.qos, LOST)
+        client = conn.default_channel.client
+        for at in (now, now + LOST / 2):
+            assert rescuer.tick(client, now=at) == []
+        # its own beats stop for longer than half the limit (Redis away), then resume
+        assert rescuer.tick(client, now=now + 2 * LOST) == []
+        assert rescuer.tick(client, now=now + 2.5 * LOST) == []
+        assert rescuer.tick(client, now=now + 3 * LOST) == ["elsewhere/1/1"]
+    assert r.zscore(rescue.INSTANCES, "elsewhere/1/1") is None
