@@ -15,4 +15,9 @@ log "ruff"
 log "mypy"
 "$VENV/bin/mypy"
 log "pytest"
-"$VENV/bin/pytest" "$@"
+# Most of the suite waits (on celery workers, copies, countdowns), so a few test processes
+# share the cores well; each has its own Redis, local Azure and Azurite, started on ports they
+# bind themselves. A test file stays on one process (--dist loadfile: a file's module-scoped
+# fixtures start once). DISKFERRY_TEST_PROCESSES=0 runs everything in this process; a later
+# -n in the arguments wins too.
+"$VENV/bin/pytest" -n "${DISKFERRY_TEST_PROCESSES:-3}" --dist loadfile "$@"

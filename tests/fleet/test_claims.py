@@ -23,7 +23,9 @@ def test_a_second_deallocating_job_is_refused_while_the_first_runs(fleet: Fleet,
     rg = f"claim-{uuid.uuid4().hex[:6]}"
     fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                 "vms": [{"name": "web", "os_disk": 1, "data_disks": [1]}]})
-    fast_copies.set(copy_bandwidth=512 * 1024)  # the first job runs for a few seconds
+    # the first job's copies crawl until every refusal below was seen (the CLI's own start
+    # takes seconds on a loaded machine), then go at full speed: bandwidth applies mid-copy
+    fast_copies.set(copy_bandwidth=16 * 1024)
     first = fleet.submit(vm_job(rg, ["web"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}],
                                 consistency="deallocate"))
     known = {j.id for j in fleet.store.list(1000)}
@@ -42,11 +44,12 @@ def test_a_second_deallocating_job_is_refused_while_the_first_runs(fleet: Fleet,
     # a snapshot job does not touch the disks' SAS: it runs beside the first
     beside = fleet.submit(vm_job(rg, ["web"], [{"region": "westeurope", "resource_group": f"we-{rg}"}],
                                  consistency="snapshot"))
+    assert not fleet.store.status(first).phase.terminal  # it held the source all along
+    fast_copies.set(copy_bandwidth=256 * 1024 * 1024)
     done = fleet.wait(first)
     assert done.phase is Phase.succeeded, done
     assert fleet.wait(beside).phase is Phase.succeeded
 
-    fast_copies.set(copy_bandwidth=256 * 1024 * 1024)
     second = fleet.submit(vm_job(rg, ["web"], [{"region": "westeurope", "resource_group": f"we2-{rg}"}],
                                  consistency="deallocate"))
     status = fleet.wait(second)
