@@ -68,6 +68,11 @@ class Busy(RetryLater):
 class Waiting(RetryLater):
     """Azure is still working on an operation this step started: come back after
     ``retry_after`` seconds (no retry limit: the operation's own deadline bounds it)."""
+class OperationFailed(RetryLater):
+    """An operation Azure ran ended Failed with a transient code: it is over, so the step
+    starts a new one when it runs again (checking the failed one again would only repeat it)."""
+
+
 class Throttled(Busy):
     """Azure's request budget, or the fleet's share of it, is spent: wait ``retry_after``
     without a retry limit — the budget refills by itself, and pacing is no failure."""

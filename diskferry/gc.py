@@ -10,7 +10,9 @@ needs nothing but Azure and the job records that still exist:
 * the subscription's disks and snapshots: a ``diskferry-grant`` mark (revoke, unmark), a
   temporary snapshot or disk (revoke, delete);
 * its storage accounts: a temporary (job-made) staging account (delete, with its blobs), and
-  staged VHDs in any other account's staging container (abort a pending copy, delete).
+  staged VHDs in any other account's staging container (abort a pending copy, delete);
+* its network interfaces: one a job made for a VM it rebuilds (a result, tagged with the job)
+  that no VM holds — the VM was refused or never made, and the job could not delete it.
 
 A leftover is removed only when its job is **ended** (every disk has an outcome and every
 cleanup ran), **cancelled**, or **unknown** to this Redis (expired or lost) — never while
@@ -48,6 +50,7 @@ class Kind(StrEnum):
     snapshot = "snapshot"  #: a temporary snapshot (and any SAS on it)
     disk = "disk"  #: a temporary disk (one an image was to be built from)
     account = "account"  #: a staging account the job created
+    nic = "nic"  #: a NIC made for a rebuilt VM that no VM holds
 
 
 class JobState(StrEnum):
@@ -79,7 +82,7 @@ def _epoch(value: str | datetime | None) -> float | None:
 
 def find(rt: Runtime, subscription_id: str) -> list[Leftover]:
     """Everything temporary that diskferry left in the subscription, whatever its job's state."""
-    found = list(_disklike(rt, subscription_id)) + list(_storage(rt, subscription_id))
+    found = [*_disklike(rt, subscription_id), *_storage(rt, subscription_id), *_nics(rt, subscription_id)]
     order = list(Kind)
     return sorted(found, key=lambda left: (order.index(left.kind), left.id))
 
@@ -106,6 +109,14 @@ def _storage(rt: Runtime, subscription_id: str) -> Iterator[Leftover]:
         for name, created in blobs:
             job_id = name.split("/", 1)[0]
             yield Leftover(Kind.blob, f"{account.id}/{STAGING_CONTAINER}/{name}", job_id, _epoch(created))
+
+
+def _nics(rt: Runtime, subscription_id: str) -> Iterator[Leftover]:
+    """A rebuilt VM's NIC is a result while its VM holds it; without one it is of no use
+    (Azure gives a NIC no creation time: the age filter does not apply to it)."""
+    for nic in rt.cloud.network.list_nics(subscription_id):
+        if TAG_JOB in nic.tags and nic.vm_id is None:
+            yield Leftover(Kind.nic, nic.id, nic.tags[TAG_JOB], None)
 
 
 def job_state(rt: Runtime, job_id: str) -> JobState:
@@ -185,6 +196,10 @@ def _delete_account(rt: Runtime, left: Leftover) -> None:
         rt.cloud.storage.delete_account(parts[2], account.resource_group, account.name)
 
 
+def _delete_nic(rt: Runtime, left: Leftover) -> None:
+    rt.cloud.network.delete(left.id)  # gone already: done
+
+
 def _account(rt: Runtime, account_id: str) -> AccountInfo | None:
     parts = account_id.split("/")  # /subscriptions/{s}/resourceGroups/{rg}/providers/.../storageAccounts/{a}
     return rt.cloud.storage.get_account(parts[2], parts[4], parts[-1])
@@ -196,6 +211,7 @@ _REMOVERS: dict[Kind, Callable[[Runtime, Leftover], None]] = {
     Kind.disk: _delete_disklike,
     Kind.blob: _delete_blob,
     Kind.account: _delete_account,
+    Kind.nic: _delete_nic,
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -53,6 +53,7 @@ class Phase(StrEnum):
     copied = "copied"  #: the VHD is staged (or the same-region disk exists)
     importing = "importing"  #: creating the managed disk from the staged VHD
     imaging = "imaging"  #: building the image at the target
+    rebuilding = "rebuilding"  #: making the VM at the target from its disks (NIC, VM, power state)
     cleaning = "cleaning"  #: removing what the pair made for itself
     succeeded = "succeeded"  #: done: the result exists at the target
     failed = "failed"  #: gave up; ``error`` says why
@@ -138,6 +139,9 @@ class Source:
     #: images only
     os_state: str | None = None
     hyper_v_generation: str | None = None
+    #: VMs only: what a rebuilt VM takes from its source by default
+    vm_size: str | None = None
+    power_state: str | None = None
 
     def disk(self, key: DiskKey) -> Disk:
         for d in self.disks:
@@ -157,6 +161,30 @@ class StagingAccount:
     created_by_job: bool
 
 
+class Power(StrEnum):
+    """The power state a rebuilt VM is left in (Azure's ``PowerState/...`` codes)."""
+
+    running = "running"
+    stopped = "stopped"  #: powered off, still allocated (and billed)
+    deallocated = "deallocated"
+
+
+@dataclass
+class VmRequest:
+    """The VM a target rebuilds from each VM source's copied disks, as resolved at plan time."""
+
+    #: name template ({source} {source_rg} {region} {rg} {job}); its NIC is ``<vm>-nic``
+    name: str
+    #: ARM id of the subnet its NIC goes in (in the target's region)
+    subnet_id: str
+    #: None: the source VM's size
+    size: str | None = None
+    #: None: the source's power state at plan time
+    power: Power | None = None
+    availability_set_id: str | None = None
+    public_ip: bool = False
+
+
 @dataclass
 class Target:
     key: TargetKey
@@ -167,6 +195,8 @@ class Target:
     zone: str | None = None
     #: None for a target in a source's own region that needs no staging copy
     staging: StagingAccount | None = None
+    #: the VM rebuilt from each VM source's disks (``vm:`` in the job file); None: disks only
+    vm: VmRequest | None = None
 
 
 @dataclass
@@ -223,6 +253,10 @@ class Job:
         if mode is ImageMode.auto:
             return source.kind is SourceKind.image
         return mode is ImageMode.always
+
+    def rebuilds_vm(self, source: Source, target: Target) -> bool:
+        """Whether the pair ends with a VM made from its disks (VM sources of a ``vm:`` target)."""
+        return target.vm is not None and source.kind is SourceKind.vm and not self.builds_image(source)
 
     def to_json(self) -> dict[str, Any]:
         return dict(_JOB.dump_python(self, mode="json"))

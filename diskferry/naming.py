@@ -114,3 +114,17 @@ def result_disk(
 def result_image(template: str, *, source: str, source_rg: str, region: str, job_id: str, rg: str) -> str:
     """The destination image's name from the job's template, as rendered (see :func:`result_disk`)."""
     return template.format(source=source, source_rg=source_rg, region=normalize_region(region), job=job_id, rg=rg)
+
+
+def result_vm(template: str, *, source: str, source_rg: str, region: str, job_id: str, rg: str) -> str:
+    """A rebuilt VM's name from the target's ``vm.name`` template, as rendered (see :func:`result_disk`)."""
+    return result_image(template, source=source, source_rg=source_rg, region=region, job_id=job_id, rg=rg)
+
+
+def vm_nic(vm: str) -> str:
+    """The NIC a rebuilt VM is given: named after it, so a re-run finds it."""
+    return f"{vm}-nic"
+
+
+def vm_public_ip(vm: str) -> str:
+    return f"{vm}-ip"

@@ -19,6 +19,12 @@ import re
 COMPUTE_RULE = "1-80 letters, digits, '_', '.' or '-', starting with a letter or digit and not ending with '.' or '-'"
 _COMPUTE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 
+#: virtual machines: 1-64 characters (Linux), 1-15 (Windows); letters, digits, '-' and '.';
+#: not ending with '.' or '-'; Windows VMs no '.' at all
+VM_RULE = "1-64 letters, digits, '-' or '.' (Windows: 1-15, no '.'), starting with a letter or digit and " \
+    "not ending with '.' or '-'"
+_VM = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
+
 #: resource groups: 1-90 letters, digits, ``_ ( ) . -``, not ending with a period
 RESOURCE_GROUP_RULE = "1-90 letters, digits, '_', '(', ')', '.' or '-', not ending with '.'"
 _RESOURCE_GROUP = re.compile(r"[A-Za-z0-9_().-]{1,90}")
@@ -48,6 +54,14 @@ def compute_name_problem(name: str, what: str = "disk") -> str | None:
     if _COMPUTE.fullmatch(name) and not name.endswith((".", "-")):
         return None
     return f"{what} name {_describe(name)} breaks Azure's rule: {COMPUTE_RULE}"
+
+
+def vm_name_problem(name: str, os_type: str | None) -> str | None:
+    """Why ``name`` cannot name a VM of ``os_type`` (Windows, Linux), or None."""
+    windows = (os_type or "").lower() == "windows"
+    if _VM.fullmatch(name) and not name.endswith((".", "-")) and not (windows and (len(name) > 15 or "." in name)):
+        return None
+    return f"VM name {_describe(name)} breaks Azure's rule: {VM_RULE}"
 
 
 def resource_group_problem(name: str) -> str | None:

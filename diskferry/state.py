@@ -99,6 +99,11 @@ class TargetStatus:
     disks: list[DiskStatus] = field(default_factory=list)
     image_name: str | None = None
     image_id: str | None = None
+    #: the VM rebuilt from the pair's disks (``vm:``): its name, id, power state and NIC
+    vm_name: str | None = None
+    vm_id: str | None = None
+    vm_power: str | None = None
+    nic_id: str | None = None
     error: Error | None = None
     #: its cleanup ran to the end (with the source's and staging account's, when last)
     cleaned: bool = False
@@ -379,6 +384,10 @@ class JobStore:
                         disks=disks,
                         image_name=tdoc.get("image_name"),
                         image_id=tdoc.get("image_id"),
+                        vm_name=tdoc.get("vm_name"),
+                        vm_id=tdoc.get("vm_id"),
+                        vm_power=tdoc.get("vm_power"),
+                        nic_id=tdoc.get("nic_id"),
                         error=_error(tdoc),
                         cleaned=bool(tdoc.get("cleaned")),
                         cleanup_error=_error(tdoc, "cleanup_error"),

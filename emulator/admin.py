@@ -57,6 +57,10 @@ async def _add_fault(request: web.Request, emu: Emulator) -> Any:
     return asdict(emu.faults.add(FaultRule(**body)))
 
 
+async def _remove_fault(request: web.Request, emu: Emulator) -> Any:
+    return {"removed": emu.faults.remove(request.match_info["id"])}
+
+
 async def _clear_faults(request: web.Request, emu: Emulator) -> Any:
     emu.faults.clear()
     return {}
@@ -76,6 +80,7 @@ ROUTES = (
     AdminRoute("GET", "/faults", _faults),
     AdminRoute("POST", "/faults", _add_fault),
     AdminRoute("DELETE", "/faults", _clear_faults),
+    AdminRoute("DELETE", "/faults/{id}", _remove_fault),
     AdminRoute("GET", "/settings", _settings),
     AdminRoute("PATCH", "/settings", _patch_settings),
 )

@@ -77,6 +77,13 @@ class AdminClient:
     def add_fault(self, op: str, **rule: Any) -> dict[str, Any]:
         return dict(self.call("POST", "/faults", json={"op": op, **rule}))
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The live rules, each with the uses it has left (``count``)."""
+        return list(self.call("GET", "/faults"))
+
+    def remove_fault(self, rule_id: str) -> bool:
+        return bool(self.call("DELETE", f"/faults/{rule_id}")["removed"])
+
     def clear_faults(self) -> None:
         self.call("DELETE", "/faults")
 

@@ -310,7 +310,7 @@ class Operations:
             raise RuntimeError(f"no completion registered as {complete!r}")
         provider = ctx.op.split("/", 1)[0]
         latency = ctx.emu.faults.settings.lro_latency_for(ctx.op)
-        fault = ctx.emu.faults.take(ctx.op, "lro")
+        fault = ctx.emu.faults.take(ctx.op, "lro", ctx.request.path)
         now = clock.now()
         op = Operation(
             id=str(uuid.uuid4()),

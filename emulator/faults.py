@@ -39,10 +39,13 @@ class FaultRule:
     #: calls the rule still answers; -1 means until removed
     count: int = 1
     at_percent: float = 50.0
+    #: the request paths the rule applies to (shell pattern, case-insensitive)
+    target: str = "*"
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
-    def matches(self, op: str, kind: FaultKind) -> bool:
-        return self.kind == kind and self.count != 0 and fnmatch.fnmatchcase(op, self.op)
+    def matches(self, op: str, kind: FaultKind, path: str = "") -> bool:
+        return (self.kind == kind and self.count != 0 and fnmatch.fnmatchcase(op, self.op)
+                and fnmatch.fnmatchcase(path.lower(), self.target.lower()))
 
 
 @dataclass
@@ -82,6 +85,9 @@ class Settings:
     arm_writes_refill: float = 10
     arm_deletes_bucket: float = 200
     arm_deletes_refill: float = 10
+    #: managed disks a subscription may hold per region ("region" -> count; absent: no
+    #: limit). Azure's per-region disk quotas, lowered so a test can reach one (quota.py)
+    disk_quota: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for kind in ("reads", "writes", "deletes"):
@@ -154,14 +160,22 @@ class Faults:
         self._save()
         return rule
 
+    def remove(self, rule_id: str) -> bool:
+        """Drop one rule (a test lifts the fault it held a resource with); False if gone."""
+        kept = [r for r in self.rules if r.id != rule_id]
+        removed = len(kept) != len(self.rules)
+        self.rules[:] = kept
+        self._save()
+        return removed
+
     def clear(self) -> None:
         self.rules.clear()
         self._save()
 
-    def take(self, op: str, kind: FaultKind) -> FaultRule | None:
-        """The first live rule matching ``op``, with one use consumed."""
+    def take(self, op: str, kind: FaultKind, path: str = "") -> FaultRule | None:
+        """The first live rule matching ``op`` on ``path``, with one use consumed."""
         for rule in self.rules:
-            if rule.matches(op, kind):
+            if rule.matches(op, kind, path):
                 if rule.count > 0:
                     rule.count -= 1
                 if rule.count == 0:

@@ -27,13 +27,15 @@ from functools import partial
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute import models as m
+from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.blob import BlobClient
 
 from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.credential import ARM_SCOPE, env_credential
+from diskferry.emulator.network.seed import RegionNetwork, ensure_nic, seed_region
 from diskferry.emulator.seeddata import PAGE, layout, region_bytes
 from diskferry.emulator.seedspec import DiskSpec, GroupSpec, ImageSpec, VmSpec
 
@@ -47,7 +49,6 @@ GIB = 1024**3
 MIB = 1024**2
 #: largest Put Page body Azure accepts
 PUT_PAGE_MAX = 4 * MIB
-ARM_SCOPE = "https://management.azure.com/.default"
 #: how many disks are created and filled at once
 PARALLEL_DISKS = 4
 #: SAS lifetime asked for while filling a disk, seconds
@@ -58,21 +59,6 @@ WRITE_SAS_SECONDS = 3600
 # the clients
 
 
-def env_credential(env: dict[str, str]) -> tuple[ClientSecretCredential, dict[str, Any]]:
-    """The service principal of an ``azure.env``, and the TLS options its clients need."""
-    ca = env.get("REQUESTS_CA_BUNDLE")
-    verify: dict[str, Any] = {"connection_verify": ca} if ca else {}
-    credential = ClientSecretCredential(
-        env["AZURE_TENANT_ID"],
-        env["AZURE_CLIENT_ID"],
-        env["AZURE_CLIENT_SECRET"],
-        authority=env["AZURE_AUTHORITY_HOST"],
-        disable_instance_discovery=True,
-        **verify,
-    )
-    return credential, verify
-
-
 @dataclass
 class Azure:
     """The SDK clients a seed needs, built from ``azure.env`` values."""
@@ -80,6 +66,7 @@ class Azure:
     env: dict[str, str]
     resource: ResourceManagementClient
     compute: ComputeManagementClient
+    network: NetworkManagementClient
     admin: AdminClient
 
     @classmethod
@@ -91,6 +78,7 @@ class Azure:
             env=env,
             resource=ResourceManagementClient(credential, sub, **kw),
             compute=ComputeManagementClient(credential, sub, **kw),
+            network=NetworkManagementClient(credential, sub, **kw),
             admin=AdminClient.from_env(env),
         )
 
@@ -101,6 +89,7 @@ class Azure:
     def close(self) -> None:
         self.resource.close()
         self.compute.close()
+        self.network.close()
         self.admin.close()
 
 
@@ -163,6 +152,7 @@ class Seeder:
         self.azure = azure
         self.spec = spec
         self.log = log
+        self._networks: dict[str, RegionNetwork] = {}
 
     def run(self) -> SeedResult:
         result = SeedResult()
@@ -192,9 +182,19 @@ class Seeder:
             made, created = create(), True
         return self._describe(kind, group, made, created, _vm_disks(made) if kind == "vm" else _image_disks(made))
 
+    def _region_network(self, location: str) -> RegionNetwork:
+        """The seeded VNet of a region (``net-{region}``), made on first use."""
+        where = location.replace(" ", "").lower()
+        if where not in self._networks:
+            self._networks[where] = seed_region(self.azure.resource, self.azure.network, where)
+        return self._networks[where]
+
     def _create_vm(self, group: GroupSpec, vm: VmSpec) -> Any:
         disks = self._disks(group, vm, prefix=vm.name)
         self.log(f"vm {group.name}/{vm.name}: creating with {len(disks)} disks")
+        # a VM needs a NIC (Azure's rule, which the local Azure enforces): one in the region's seeded subnet
+        nic_id = ensure_nic(self.azure.network, group.name, f"{vm.name}-nic", self._region_network(group.location),
+                            self.spec.tags)
         body = m.VirtualMachine(
             location=group.location,
             tags=self.spec.tags,
@@ -211,6 +211,7 @@ class Seeder:
                         for lun, d in zip(_luns(vm), disks[1:], strict=True)
                     ],
                 ),
+                network_profile=m.NetworkProfile(network_interfaces=[m.NetworkInterfaceReference(id=nic_id)]),
             ),
         )
         # a VM that is created runs: its disks become Attached

@@ -77,7 +77,7 @@ def management_app(emu: Emulator) -> web.Application:
             delay = emu.faults.settings.request_latency_for(route.op)
             if delay > 0:
                 await asyncio.sleep(delay)
-            fault = emu.faults.take(route.op, "http")
+            fault = emu.faults.take(route.op, "http", request.path)
             if fault is not None:
                 extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
                 raise AzureError(fault.status, fault.code, fault.message, headers=extra)

@@ -8,6 +8,7 @@ needs; tests and long-lived callers may pass their own ``cloud``/``store``/``app
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -187,6 +188,7 @@ def cancel_job(job_id: str, *, discard: bool = False, wait_seconds: float = 60.0
     ``wait_seconds`` for them to end it, and ends it from here when no worker answers or they
     do not finish in time. Raises NotFound for an unknown or expired job."""
     from diskferry.pipeline import cancel
+    from diskferry.pipeline.waits import until_done
 
     settings = settings or get_settings()
     rt = producer_runtime(settings, cloud)
@@ -196,7 +198,8 @@ def cancel_job(job_id: str, *, discard: bool = False, wait_seconds: float = 60.0
         if discard:
             job = rt.store.job(job_id)
             for source, target in job.pairs():
-                cancel.discard_pair(rt, job, source, target)
+                # Azure deletes a VM, then its NIC, then its disks: each may take a while
+                until_done(partial(cancel.discard_pair, rt, job, source, target))
         return rt.store.status(job_id)
     if _workers_answer(app or _app(settings)):
         deadline = time.monotonic() + wait_seconds

@@ -82,6 +82,49 @@ class SourceSpec(_Model):
         return self
 
 
+Zone = Literal["1", "2", "3"]
+
+
+def _zone_as_text(v: Any) -> Any:
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class VmSpec(_Model):
+    """The VM rebuilt at a target from each VM source's copied disks: a NIC in ``subnet``, the
+    OS disk attached, the data disks at the source's LUNs with the source's caching."""
+
+    name: str = Field("{source}-{region}", description="VM name template; placeholders: {source} {source_rg} "
+                      "{region} {rg} {job}; its NIC is named <vm>-nic")
+    subnet: Annotated[str, Field(min_length=3, max_length=1024)] = Field(
+        description="the subnet of its NIC: a subnet id, vnet/subnet (in the target's resource group) or "
+        "resource-group/vnet/subnet; in the target's region")
+    size: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{2,64}$")] | None = Field(
+        None, description="VM size (Standard_D2s_v5); default: the source VM's size")
+    zone: Zone | None = Field(None, description="availability zone of the VM and its disks; default: the "
+                              "target's zone")
+    availability_set: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        None, description="an existing availability set: its id or its name in the target's resource group "
+        "(not with a zone)")
+    public_ip: bool = Field(False, description="a static Standard public IP on its NIC, named <vm>-ip")
+    power: Literal["running", "stopped", "deallocated"] | None = Field(
+        None, description="the power state it is left in; default: the source VM's at plan time")
+
+    _zone = field_validator("zone", mode="before")(classmethod(lambda cls, v: _zone_as_text(v)))
+
+    @field_validator("name")
+    @classmethod
+    def _name_template(cls, v: str) -> str:
+        naming.check_template(v, image=True)
+        return v
+
+    @model_validator(mode="after")
+    def _zone_or_set(self) -> VmSpec:
+        if self.zone and self.availability_set:
+            raise ValueError("give a zone or an availability set, not both (Azure does not deploy an "
+                             "availability set to a zone)")
+        return self
+
+
 class TargetSpec(_Model):
     """A region (and resource group) that receives a copy of every source."""
 
@@ -92,12 +135,28 @@ class TargetSpec(_Model):
         None, description="an existing storage account in the region; when omitted the job creates one and "
         "deletes it at the end")
     sku: Literal[DISK_SKUS] | None = Field(None, description="disk SKU at the target; default: the source disk's")  # type: ignore[valid-type]
-    zone: Literal["1", "2", "3"] | None = Field(None, description="availability zone of the destination disks")
+    zone: Zone | None = Field(None, description="availability zone of the destination disks")
+    vm: VmSpec | None = Field(None, description="rebuild each source VM here from its copied disks "
+                              "(VM sources only)")
 
     @field_validator("zone", mode="before")
     @classmethod
     def _zone_as_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+        return _zone_as_text(v)
+
+    @model_validator(mode="after")
+    def _one_zone(self) -> TargetSpec:
+        vm = self.vm
+        if vm is not None and vm.zone and self.zone and vm.zone != self.zone:
+            raise ValueError(f"vm.zone {vm.zone} differs from zone {self.zone}: a VM's disks are in its zone")
+        if vm is not None and vm.availability_set and self.zone:
+            raise ValueError("vm.availability_set with zone: Azure does not deploy an availability set to a zone")
+        return self
+
+    @property
+    def disk_zone(self) -> str | None:
+        """The zone the target's disks are made in: the target's, or its VM's."""
+        return self.zone or (self.vm.zone if self.vm else None)
 
 
 class OptionsSpec(_Model):

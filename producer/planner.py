@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from diskferry import naming
-from diskferry.cloud import ResourceId
+from diskferry.cloud import ResourceId, VmSize
 from diskferry.config.settings import Settings
 from diskferry.errors import DiskferryError, JobFailed, NotFound
 from diskferry.model import (
@@ -19,16 +19,18 @@ from diskferry.model import (
     ExportKind,
     Job,
     Options,
+    Power,
     Source,
     SourceKind,
     StagingAccount,
     Target,
+    VmRequest,
     normalize_region,
     same_region,
 )
 from diskferry.pipeline import layout
 from diskferry.producer import validate
-from diskferry.producer.jobfile import JobFile, SourceSpec
+from diskferry.producer.jobfile import JobFile, SourceSpec, VmSpec
 
 if TYPE_CHECKING:
     from diskferry.cloud import Cloud
@@ -63,6 +65,8 @@ class Plan:
     job: Job
     steps: list[Step] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the VM sizes each target's region offers (looked up once per target)
+    sizes: dict[str, dict[str, VmSize]] = field(default_factory=dict, repr=False)
 
     @property
     def total_bytes(self) -> int:
@@ -149,7 +153,7 @@ def _vm(cloud: Cloud, sub: str, rg: str, name: str) -> Source:
     return Source(
         key=naming.source_key(SourceKind.vm, rg, vm.name), kind=SourceKind.vm, subscription_id=sub,
         resource_group=rg, name=vm.name, location=normalize_region(vm.location), resource_id=vm.id, disks=disks,
-        hyper_v_generation=os_gen,
+        hyper_v_generation=os_gen, vm_size=vm.size, power_state=vm.power_state,
     )
 
 
@@ -213,9 +217,36 @@ def _resolve_targets(cloud: Cloud, spec: JobFile, sources: list[Source], job_id:
                 )
         targets.append(
             Target(key=naming.target_key(region, t.resource_group), region=region, resource_group=t.resource_group,
-                   subscription_id=sub, sku=t.sku, zone=t.zone, staging=staging)
+                   subscription_id=sub, sku=t.sku, zone=t.disk_zone, staging=staging,
+                   vm=_vm_request(t.vm, sub, t.resource_group))
         )
     return targets
+
+
+def _vm_request(spec: VmSpec | None, sub: str, rg: str) -> VmRequest | None:
+    """The target's ``vm:`` with its subnet and availability set as ARM ids (checked by
+    ``validate``: they must exist in the target's region)."""
+    if spec is None:
+        return None
+    aset = spec.availability_set
+    if aset and not aset.startswith("/"):
+        aset = str(ResourceId(sub, rg, "Microsoft.Compute", "availabilitySets", aset))
+    return VmRequest(name=spec.name, subnet_id=subnet_id(spec.subnet, sub, rg), size=spec.size,
+                     power=Power(spec.power) if spec.power else None, availability_set_id=aset,
+                     public_ip=spec.public_ip)
+
+
+def subnet_id(text: str, sub: str, rg: str) -> str:
+    """A subnet id from an id, ``vnet/subnet`` (in ``rg``) or ``group/vnet/subnet``."""
+    if text.startswith("/"):
+        return text
+    parts = text.split("/")
+    if len(parts) == 2:
+        parts = [rg, *parts]
+    if len(parts) != 3 or not all(parts):
+        return text  # validate names it: not a subnet
+    group, vnet, subnet = parts
+    return f"{ResourceId(sub, group, 'Microsoft.Network', 'virtualNetworks', vnet)}/subnets/{subnet}"
 
 
 def _steps(plan: Plan, cloud: Cloud) -> None:
@@ -306,10 +337,54 @@ def _pair_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_b
             steps += [Step("delete-disk", layout.destination(job, source, target, disk).name, target.region,
                            source=source.key, target=target.key, detail="the image holds the data")
                       for disk in source.disks]
+    if job.rebuilds_vm(source, target):
+        steps += _vm_steps(plan, cloud, source, target, made_by)
     if staged:
         steps += [Step("delete-staged", layout.staged_blob(job, source, target, disk), target.region,
                        source=source.key, target=target.key) for disk in source.disks]
     return steps
+
+
+def _vm_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_by: dict[str, str]) -> list[Step]:
+    """The VM made from the pair's disks: its public IP, its NIC, the VM, its power state."""
+    job, request = plan.job, target.vm
+    assert request is not None
+    vm = layout.rebuilt_vm(job, source, target)
+    _claim(made_by, vm.id, _what(source), "vm.name")
+    size = request.size or source.vm_size or "?"
+    where = f"zone {target.zone}" if target.zone else (
+        f"availability set {ResourceId.parse(request.availability_set_id).name}" if request.availability_set_id
+        else "no zone")
+    _warn_zone(plan, cloud, target, size)
+    subnet = request.subnet_id.split("/virtualNetworks/", 1)[-1].replace("/subnets/", "/")
+    steps = []
+    if vm.public_ip_id:
+        steps.append(Step("public-ip", ResourceId.parse(vm.public_ip_id).name, target.region, source=source.key,
+                          target=target.key, detail="static, Standard"))
+    steps.append(Step("nic", ResourceId.parse(vm.nic_id).name, target.region, source=source.key, target=target.key,
+                      detail=f"in subnet {subnet}"))
+    luns = ", ".join(f"LUN {d.lun}" for d in source.disks if d.lun is not None) or "no data disks"
+    steps.append(Step("vm", vm.name, target.region, source=source.key, target=target.key,
+                      detail=f"{size}, {where}, OS disk attached ({_os(source)}), {luns}"))
+    power = (request.power or source.power_state or "running")
+    if power != "running":
+        steps.append(Step("power", vm.name, target.region, source=source.key, target=target.key,
+                          detail=f"left {power}, as {'asked' if request.power else 'the source is'}"))
+    return steps
+
+
+def _warn_zone(plan: Plan, cloud: Cloud, target: Target, size: str) -> None:
+    """A size the region offers but not in the target's zone: Azure refuses the VM
+    (``SkuNotAvailable``) when it is made; its disks are kept."""
+    if not target.zone:
+        return
+    if target.key not in plan.sizes:  # one listing per target, whatever its number of VMs
+        plan.sizes[target.key] = {s.name.lower(): s for s in cloud.compute.list_sizes(target.subscription_id,
+                                                                                       target.region)}
+    found = plan.sizes[target.key].get(size.lower())
+    if found is not None and target.zone not in found.zones:
+        plan.warnings.append(f"size {size} is not offered in {target.region} zone {target.zone}: Azure will "
+                             "refuse the VM (its disks are kept)")
 
 
 def _release_steps(job: Job, source: Source) -> list[Step]:

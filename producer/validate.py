@@ -17,6 +17,7 @@ from diskferry.cloud import ResourceId
 from diskferry.errors import JobFileError, NotFound
 from diskferry.model import Job, Role, Source, Target, normalize_region
 from diskferry.pipeline import layout
+from diskferry.producer import vms
 from diskferry.producer.jobfile import JobFile
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ def check(spec: JobFile, job: Job, cloud: Cloud) -> None:
     """Raise JobFileError listing every problem of ``job``, resolved from ``spec``; return if
     there is none."""
     problems = [*_regions(spec, job, cloud), *_destinations(job)]
+    if not problems:  # a VM's network and size are looked up in a region known to exist
+        problems = vms.check(spec, job, cloud)
     if problems:
         err = JobFileError(*problems[0])
         err.errors = problems

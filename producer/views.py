@@ -20,7 +20,7 @@ from rich.text import Text
 from diskferry.model import Phase
 from diskferry.producer.planner import Plan
 from diskferry.sizes import human_size
-from diskferry.state import DiskStatus, JobStatus, JobSummary
+from diskferry.state import DiskStatus, JobStatus, JobSummary, TargetStatus
 
 _PHASE_STYLE = {
     Phase.succeeded: "green",
@@ -72,6 +72,9 @@ def status_table(job: JobStatus) -> Table:
                     eta(d.eta),
                     _outcome(d),
                 )
+            if tgt.vm_name:
+                t.add_row(src.name, f"{tgt.region}/{tgt.resource_group}", "(vm)", phase(tgt.phase), "", "", "", "",
+                          _vm_outcome(tgt))
             if tgt.image_name or tgt.error:
                 t.add_row(
                     src.name,
@@ -177,6 +180,9 @@ def summary(job: JobStatus) -> RenderableType:
     if hidden:
         parts.append(Text(f"{hidden} more source(s) ({len(per_source) - len(unfinished)} succeeded); "
                           "diskferry status --disks lists every disk", style="dim"))
+    vms = vms_table(job)
+    if vms is not None:
+        parts.append(vms)
     lines = failures(job)
     if lines:
         # one plain line per failure, unwrapped: a table of hundreds of rows costs Rich seconds,
@@ -193,6 +199,29 @@ def busiest(job: JobStatus, n: int) -> list[tuple[str, DiskStatus]]:
         for src in job.sources for tgt in src.targets for d in tgt.disks if d.phase is Phase.copying
     )
     return heapq.nlargest(n, running, key=lambda item: item[1].rate or 0.0)
+
+
+def _vm_outcome(tgt: TargetStatus) -> str:
+    if tgt.vm_id:
+        return f"{tgt.vm_name} ({tgt.vm_power})"
+    return f"{tgt.vm_name}: not made" if tgt.phase.terminal else f"{tgt.vm_name}: in the making"
+
+
+def vms_table(job: JobStatus) -> Table | None:
+    """The VMs the job rebuilt (or is rebuilding), with the disks each one holds at its LUNs."""
+    rows = [(src, tgt) for src in job.sources for tgt in src.targets if tgt.vm_name]
+    if not rows:
+        return None
+    t = Table(title="VMs", title_justify="left")
+    for col in ("source", "target", "vm", "power", "disks (LUN: disk)", "id / error"):
+        t.add_column(col, overflow="fold")
+    for src, tgt in rows:
+        disks = ", ".join(f"{'OS' if d.key == 'os' else d.key.removeprefix('lun')}: {d.result_name or '-'}"
+                          for d in tgt.disks)
+        made = tgt.vm_id or (f"{tgt.error.code}: {tgt.error.message}" if tgt.error else "-")
+        t.add_row(src.name, f"{tgt.region}/{tgt.resource_group}", tgt.vm_name or "", tgt.vm_power or "-", disks,
+                  made)
+    return t
 
 
 def _outcome(d: DiskStatus) -> str:

@@ -1,10 +1,12 @@
 """The main job on the local Azure, end to end (run by scripts/demo.sh).
 
 Starts the local Azure, two celery workers and Flower (Redis comes from demo.sh), seeds
-francecentral with 3 VMs and 2 images, replicates them to brazilsouth and westeurope with
-the real `diskferry` CLI (live progress), then verifies: every destination disk's content
-hash equals its source's, every image has its source's layout, and the job left nothing
-behind. Stops everything it started on the way out; exit 0 only if all of that holds.
+francecentral with 3 VMs and 2 images (and a network in brazilsouth), replicates them to
+brazilsouth and westeurope with the real `diskferry` CLI (live progress), rebuilding each VM
+(MASTER among them) as a VM in brazilsouth, then verifies: every destination disk's content
+hash equals its source's, every image has its source's layout, every rebuilt VM holds its
+copied disks at its source's LUNs, and the job left nothing behind. Stops everything it
+started on the way out; exit 0 only if all of that holds.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from diskferry.cloud import Cloud
 from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.network.seed import seed_networks
 from diskferry.emulator.seed import SeedResult, demo_spec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
@@ -95,8 +99,38 @@ def verify(admin: AdminClient, seeded: SeedResult, job: JobStatus) -> bool:
     return ok
 
 
-def _mark(good: bool) -> str:
-    return "[green]✓ equal[/]" if good else "[red]✗ DIFFERENT[/]"
+def verify_vms(cloud: Cloud, job: JobStatus) -> bool:
+    """Each rebuilt VM holds its pair's destination disks: the OS disk, the data disks at the
+    source's LUNs."""
+    table = Table(title="rebuilt VMs: disks at their LUNs", title_justify="left")
+    for col in ("source", "target", "vm", "power", "LUN", "disk", ""):
+        table.add_column(col, overflow="fold")
+    ok = True
+    for src in job.sources:
+        for tgt in src.targets:
+            if not tgt.vm_name:
+                continue
+            if not tgt.vm_id:
+                ok = False
+                table.add_row(src.name, tgt.region, tgt.vm_name, "-", "-", tgt.error.code if tgt.error else "-",
+                              _mark(False))
+                continue
+            vm = cloud.compute.find_vm(tgt.vm_id)
+            held = {d.lun: d.disk_id.lower() for d in vm.disks} if vm else {}
+            for d in tgt.disks:
+                lun = None if d.key == "os" else int(d.key.removeprefix("lun"))
+                good = vm is not None and held.get(lun) == (d.result_id or "").lower()
+                ok &= good
+                table.add_row(src.name, tgt.region, tgt.vm_name, vm.power_state or "-" if vm else "gone",
+                              "OS" if lun is None else str(lun), d.result_name or "", _mark(good, "attached"))
+    console.print(table)
+    return ok
+
+
+def _mark(good: bool, what: str = "equal") -> str:
+    if good:
+        return f"[green]✓ {what}[/]"
+    return "[red]✗ DIFFERENT[/]" if what == "equal" else f"[red]✗ NOT {what.upper()}[/]"
 
 
 def audit(admin: AdminClient, job_id: str) -> bool:
@@ -142,6 +176,8 @@ def main() -> int:
         for item in seeded.items:
             sizes = ", ".join(f"{'os' if d.lun is None else f'lun{d.lun}'} {d.size_gb} GiB" for d in item.disks)
             console.print(f"  {item.kind} {item.name}: {sizes}")
+        net = seed_networks(emu.env, ["brazilsouth"])["brazilsouth"]
+        console.print(f"seeding brazilsouth's network: {net.resource_group}/{net.subnet_id.split('/', 8)[-1]}")
 
         fleet = LocalFleet(env, settings, args.state_dir / "logs", workers=2, flower=True, cwd=ROOT)
         with fleet.start(app):
@@ -169,6 +205,7 @@ def main() -> int:
             console.rule("results")
             good = watched.returncode == 0
             good &= verify(admin, seeded, job)
+            good &= verify_vms(Cloud(settings.azure), job)
             good &= audit(admin, job_id)
             console.print(f"Flower: {fleet.flower_url} (basic auth in {creds})")
             if args.keep_running:

@@ -101,6 +101,7 @@ class Clients:
     compute: ComputeManagementClient
     storage: StorageManagementClient
     subscription_id: str
+    network: NetworkManagementClient
 
 
 def make_clients(
@@ -114,6 +115,7 @@ def make_clients(
         compute=ComputeManagementClient(credential, sub, **kw),
         storage=StorageManagementClient(credential, sub, **kw),
         subscription_id=sub,
+        network=NetworkManagementClient(credential, sub, **kw),
     )
 
 

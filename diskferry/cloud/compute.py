@@ -11,7 +11,7 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk, Image, Snapshot, VirtualMachine
 
 from diskferry.cloud import operations
-from diskferry.cloud.errors import azure_call
+from diskferry.cloud.errors import azure_call, found_or_none
 from diskferry.cloud.operations import Checked, Operation
 from diskferry.cloud.types import DiskInfo, ImageDiskInfo, ImageInfo, ResourceId, VmDisk, VmInfo, VmSize
 from diskferry.errors import DiskFailed, NotFound
@@ -223,12 +223,9 @@ class Compute:
 
     def find_image(self, image_id: str) -> ImageInfo | None:
         rid = ResourceId.parse(image_id)
-        try:
-            with azure_call(f"get image {rid.name}"):
-                image = self._client(rid.subscription_id).images.get(rid.resource_group, rid.name)
-        except NotFound:
-            return None
-        return self._image_info(image.as_dict())
+        images = self._client(rid.subscription_id).images
+        image = found_or_none(f"get image {rid.name}", partial(images.get, rid.resource_group, rid.name))
+        return self._image_info(image.as_dict()) if image is not None else None
 
     # -- snapshots and grants ------------------------------------------------------------------------
     def create_snapshot(self, snapshot_id: str, *, source_id: str, location: str, tags: dict[str, str]) -> Operation:
@@ -287,7 +284,7 @@ class Compute:
         return self._start(rid, f"deallocate VM {rid.name}",
                            partial(vms.begin_deallocate, rid.resource_group, rid.name))
 
-    def create_vm_from_disks(
+    def create_vm(
         self,
         vm_id: str,
         *,
@@ -300,22 +297,23 @@ class Compute:
         tags: dict[str, str],
         zone: str | None = None,
         availability_set_id: str | None = None,
-    ) -> VmInfo:
-        """A VM built on existing managed disks (``Attach``) and NICs, the first NIC primary.
+    ) -> Operation:
+        """Start making a VM on existing managed disks (``Attach``) and NICs, the first NIC
+        primary. Azure's refusal (a size not offered in the zone, a quota) comes as the
+        operation's error, or at once as the call's."""
+        rid = ResourceId.parse(vm_id)
+        body = self._vm_body(location, size, os_type, os_disk, data_disks, nic_ids, tags, zone, availability_set_id)
+        vms = self._client(rid.subscription_id).virtual_machines
+        return self._start(rid, f"create VM {rid.name}", partial(
+            vms.begin_create_or_update, rid.resource_group, rid.name, VirtualMachine(body)))
 
-        Idempotent: a VM already there under ``vm_id`` (a re-run) is returned as it is. It waits
-        for Azure (for scripts and tests): the VM-rebuild step is to start it and check it, as
-        every other step does (:mod:`diskferry.cloud.operations`).
-        """
+    def create_vm_from_disks(self, vm_id: str, **kw: Any) -> VmInfo:
+        """:meth:`create_vm`, waited for (scripts and tests); a VM already there is returned as it is."""
         found = self.find_vm(vm_id)
         if found is not None:
             return found
+        self.wait(self.create_vm(vm_id, **kw))
         rid = ResourceId.parse(vm_id)
-        body = self._vm_body(location, size, os_type, os_disk, data_disks, nic_ids, tags, zone, availability_set_id)
-        with azure_call(f"create VM {rid.name}"):
-            self._client(rid.subscription_id).virtual_machines.begin_create_or_update(
-                rid.resource_group, rid.name, VirtualMachine(body)
-            ).result()
         return self.get_vm(rid.subscription_id, rid.resource_group, rid.name)
 
     @staticmethod
@@ -354,6 +352,19 @@ class Compute:
             skus = [s.as_dict() for s in self._client(subscription_id).resource_skus.list(
                 filter=f"location eq '{where}'")]
         return tuple(size for sku in skus if (size := _vm_size(sku, location)) is not None)
+
+    def power_off_vm(self, vm_id: str) -> Operation:
+        """Start stopping a VM (``powerOff``: stopped, still allocated)."""
+        rid = ResourceId.parse(vm_id)
+        vms = self._client(rid.subscription_id).virtual_machines
+        return self._start(rid, f"power off VM {rid.name}", partial(vms.begin_power_off, rid.resource_group, rid.name))
+
+    def find_availability_set(self, set_id: str) -> tuple[str, str] | None:
+        """``(id, region)`` of an availability set, or None when it does not exist."""
+        rid = ResourceId.parse(set_id)
+        sets = self._client(rid.subscription_id).availability_sets
+        found = found_or_none(f"get availability set {rid.name}", partial(sets.get, rid.resource_group, rid.name))
+        return (str(found.id), str(found.location)) if found is not None else None
 
     def start_vm(self, vm_id: str) -> Operation:
         rid = ResourceId.parse(vm_id)

@@ -8,9 +8,9 @@ or a broken connection as :class:`RetryLater`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -21,6 +21,8 @@ from azure.core.exceptions import (
 )
 
 from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater, Throttled
+
+T = TypeVar("T")
 
 #: codes of failed long-running operations that are worth running again
 _TRANSIENT_CODES = frozenset(
@@ -104,3 +106,12 @@ def delete_done(ops: Any, resource_group: str, name: str, what: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+def found_or_none(what: str, get: Callable[[], T]) -> T | None:
+    """``get()``, or None when Azure says the resource (or its group) does not exist."""
+    try:
+        with azure_call(what):
+            return get()
+    except NotFound:
+        return None

@@ -28,6 +28,10 @@ from azure.core.polling.base_polling import BadStatus
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
 from diskferry.cloud.errors import azure_call, translate
+from diskferry.errors import OperationFailed, RetryLater
+
+#: the statuses of an operation that ended without doing its work
+_ENDED_BADLY = frozenset({"failed", "canceled", "cancelled"})
 
 Json = dict[str, Any]
 
@@ -111,9 +115,14 @@ def check(pipeline: Any, op: Operation) -> Checked:
 
 
 def _finish(what: str, polling: ARMPolling) -> Checked:
-    with _status_answers(what, polling):
-        polling.run()  # ended: no wait; the final GET when the operation names one
-        body = polling.resource()
+    try:
+        with _status_answers(what, polling):
+            polling.run()  # ended: no wait; the final GET when the operation names one
+            body = polling.resource()
+    except RetryLater as exc:
+        if str(polling.status()).lower() in _ENDED_BADLY:
+            raise OperationFailed(exc.code, exc.message, exc.retry_after) from None
+        raise
     return Checked(True, body if isinstance(body, dict) else None)
 
 

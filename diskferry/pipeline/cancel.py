@@ -23,7 +23,7 @@ from functools import partial
 from diskferry.cloud import CopyState
 from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cleanup, layout
+from diskferry.pipeline import cleanup, layout, rebuild
 from diskferry.pipeline.outcome import DiskOutcome, PairOutcome
 from diskferry.pipeline.runtime import Runtime
 from diskferry.pipeline.waits import awaited, still_running, until_done
@@ -88,9 +88,12 @@ def cancel_pair(rt: Runtime, job: Job, source: Source, target: Target, *, discar
 
 
 def discard_pair(rt: Runtime, job: Job, source: Source, target: Target) -> None:
-    """Delete the image and destination disks this job made for the pair (tagged with it);
-    raises Waiting while Azure deletes them."""
+    """Delete the VM (with its NIC and public IP), the image and the destination disks this job
+    made for the pair (tagged with it); raises Waiting while Azure deletes them."""
     compute = rt.cloud.compute
+    if job.rebuilds_vm(source, target) and rebuild.discard_vm(rt, job, source, target):
+        # first: Azure refuses to delete a disk a VM holds
+        rt.store.update_target(job.id, source.key, target.key, vm_discarded=True)
     deleting = []
     if job.builds_image(source):
         image_id = layout.image_id(job, source, target)

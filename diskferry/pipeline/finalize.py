@@ -10,7 +10,7 @@ from diskferry.cloud import ImageDiskInfo
 from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
 from diskferry.model import TAG_JOB, Disk, Error, Job, Phase, Role, Source, SourceKind, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cancel, cleanup, layout
+from diskferry.pipeline import cancel, cleanup, layout, rebuild
 from diskferry.pipeline.outcome import PairOutcome, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime
 from diskferry.pipeline.waits import awaited, still_running
@@ -82,7 +82,10 @@ def _finish(rt: Runtime, job: Job, source: Source, target: Target) -> PairOutcom
         return _image(rt, job, source, target, disks, failed)
     for key, disk_id in disks.items():
         rt.store.update_disk(job.id, source.key, target.key, key, phase=Phase.succeeded, result_id=disk_id)
-    return _conclude(rt, job, source, target, failed)
+    # the disks are results whatever becomes of the VM made from them
+    refused = rebuild.rebuild(rt, job, source, target, disks) if job.rebuilds_vm(source, target) and not failed \
+        else None
+    return _conclude(rt, job, source, target, failed, refused)
 
 
 def _import_op(source: Source, target: Target, disk: Disk) -> str:
@@ -184,7 +187,7 @@ def _os_generation(source: Source) -> str | None:
 
 def _conclude(rt: Runtime, job: Job, source: Source, target: Target, failed: list[str],
               error: Error | None = None) -> PairOutcome:
-    if failed:
+    if failed or error:
         error = error or Error("DisksFailed", f"{len(failed)} of {len(source.disks)} disks failed: {', '.join(failed)}")
         rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error)
         return PairOutcome(source.key, target.key, False, error.code, error.message)

@@ -15,6 +15,7 @@ from diskferry.cloud.types import ResourceId
 from diskferry.model import Consistency, Disk, ExportKind, Job, Role, Source, SourceKind, Target, tags_for
 
 COMPUTE = "Microsoft.Compute"
+NETWORK = "Microsoft.Network"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,27 @@ def image_id(job: Job, source: Source, target: Target) -> str:
         job_id=job.id, rg=target.resource_group,
     )
     return str(ResourceId(target.subscription_id, target.resource_group, COMPUTE, "images", name))
+
+
+@dataclass(frozen=True)
+class RebuiltVm:
+    """The VM a pair rebuilds at its target, its NIC and (when asked) its public IP."""
+
+    id: str
+    name: str
+    nic_id: str
+    public_ip_id: str | None
+
+
+def rebuilt_vm(job: Job, source: Source, target: Target) -> RebuiltVm:
+    assert target.vm is not None
+    name = naming.result_vm(target.vm.name, source=source.name, source_rg=source.resource_group,
+                            region=target.region, job_id=job.id, rg=target.resource_group)
+    sub, rg = target.subscription_id, target.resource_group
+    nic = ResourceId(sub, rg, NETWORK, "networkInterfaces", naming.vm_nic(name))
+    ip = ResourceId(sub, rg, NETWORK, "publicIPAddresses", naming.vm_public_ip(name)) if target.vm.public_ip else None
+    return RebuiltVm(str(ResourceId(sub, rg, COMPUTE, "virtualMachines", name)), name, str(nic),
+                     str(ip) if ip else None)
 
 
 def tags(job: Job, role: Role) -> dict[str, str]:

@@ -5,10 +5,12 @@ account are gone, and its claims released. What it made and verified — destina
 (and images) that exist and carry its tag — is kept; everything else is reset to
 ``pending`` in the record and done again by new canvases for the pairs that need it:
 
-* a pair whose every disk (or whose image) is there is kept whole and not run again;
+* a pair whose every disk (or whose image) is there, and its VM when it rebuilds one, is kept
+  whole and not run again (a VM Azure refused is tried again from the disks it kept);
 * in a pair that is run again, each disk that is there stays ``succeeded`` (its copy and its
   import are skipped: ``copy.advance`` and ``finalize`` find the disk), the others start over;
-* the source of a pair that runs again is prepared again (new snapshots, new grants);
+* the source of a pair that runs again is prepared again (new snapshots, new grants), unless
+  every such pair has all its disks (only its VM is missing): it is then not read again;
 * a staging account the job makes gets a new name for each run: the first run deleted its
   own, and workers cache an account's keys by name — a new account of the old name would
   meet stale keys.
@@ -69,7 +71,8 @@ def plan(rt: Runtime, job: Job, status: JobStatus) -> Rerun:
     rerun = Rerun(job, run, [], [])
     for source, target in job.pairs():
         made = _verified(rt, job, source, target, by_pair[(source.key, target.key)])
-        if made == {d.key for d in source.disks} and not _lacks_image(rt, job, source, target):
+        if made == {d.key for d in source.disks} and not _lacks_image(rt, job, source, target) \
+                and not _lacks_vm(rt, job, source, target):
             rerun.kept.append((source, target))
         else:
             rerun.again.append((source, target, made))
@@ -87,7 +90,10 @@ def reset(rt: Runtime, rerun: Rerun) -> None:
                                {"phase": Phase.pending, "bytes_total": disk.size_bytes, "bytes_copied": 0})
         rt.store.reset(job.id, f"tgt|{source.key}|{target.key}", {"phase": Phase.pending})
     for source in rerun.sources():
-        rt.store.reset(job.id, f"src|{source.key}", {"phase": Phase.pending})
+        # a source whose every pair that runs again keeps all its disks (only a VM is to be
+        # made from them) is read no more: it is not snapshotted, granted or deallocated again
+        done = all(made == {d.key for d in s.disks} for s, _, made in rerun.again if s.key == source.key)
+        rt.store.reset(job.id, f"src|{source.key}", {"phase": Phase.pending, **({"prepared": True} if done else {})})
     rt.store.clear_sets(job.id)
     _count_kept(rt, job, rerun.kept)
     rt.store.update_meta(job.id, cancel=None, resumed=rerun.run)
@@ -127,6 +133,15 @@ def _lacks_image(rt: Runtime, job: Job, source: Source, target: Target) -> bool:
         return False
     image = rt.cloud.compute.find_image(layout.image_id(job, source, target))
     return image is None or image.tags.get(TAG_JOB) != job.id
+
+
+def _lacks_vm(rt: Runtime, job: Job, source: Source, target: Target) -> bool:
+    """A pair whose VM is not there (refused, or never made) runs again: its disks are kept,
+    the VM is made from them."""
+    if not job.rebuilds_vm(source, target):
+        return False
+    vm = rt.cloud.compute.find_vm(layout.rebuilt_vm(job, source, target).id)
+    return vm is None or vm.tags.get(TAG_JOB) != job.id
 
 
 def _count_kept(rt: Runtime, job: Job, kept: list[tuple[Source, Target]]) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from diskferry.cloud.operations import Checked, Operation
-from diskferry.errors import Busy, DiskFailed, DiskferryError, RetryLater, Waiting
+from diskferry.errors import Busy, DiskFailed, DiskferryError, OperationFailed, RetryLater, Waiting
 from diskferry.pipeline.runtime import Runtime
 
 T = TypeVar("T")
@@ -45,6 +45,9 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         op = Operation.from_json(doc)
     try:
         checked = rt.cloud.check(op)
+    except OperationFailed:
+        rt.store.drop_operation(job_id, name)  # over: the next run starts a new one
+        raise
     except RetryLater:
         raise  # Azure did not answer: check the same operation again later
     except DiskferryError:

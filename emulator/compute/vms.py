@@ -8,8 +8,8 @@ the VM's region and belong to no other VM; they are the VM's until it is deleted
 must be offered in the region (and zone, ``sizes``); an availability set excludes zones;
 zonal disks must be in the VM's zone. Codes and their sources: docs/emulator-network.md.
 
-A PUT without any ``networkProfile`` is still accepted (Azure refuses it): the seeding and
-older tests create VMs without NICs. ``NIC_REQUIRED`` turns the rule on once they make NICs.
+A VM needs a NIC (``NIC_REQUIRED``, Azure's rule): the seeding gives each seeded VM one in
+its region's seeded subnet (``diskferry.emulator.network.seed``).
 
 Document (store kind ``vm``): the ARM resource plus private ``x``:
 ``power`` (running | deallocated | stopped | starting | stopping | deallocating) and
@@ -38,7 +38,7 @@ READ_ONLY = {"vmId", "provisioningState", "instanceView", "timeCreated"}
 #: properties normalized by this module (never kept as given)
 NORMALIZED = {"storageProfile", "networkProfile", "availabilitySet", "hardwareProfile"}
 #: refuse a VM without a networkProfile, as Azure does (off while the seeding makes VMs without NICs)
-NIC_REQUIRED = False
+NIC_REQUIRED = True
 DEFAULT_SIZE = "Standard_D2s_v3"
 #: power operations: path segment -> (state while in flight, state when done)
 POWER_OPS = {

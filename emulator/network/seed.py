@@ -5,8 +5,8 @@ with VNet ``vnet-{region}`` and subnet ``default`` (a /24 of a /16 chosen from t
 name, so that two seeds agree), through the unchanged Network SDK; ``ensure_nic`` gives a
 seeded VM its NIC there. Both are idempotent: run again, they find what they made.
 
-The VM seeding (``diskferry.emulator.seed``) can call ``ensure_nic`` for each VM it creates
-and put the id in ``networkProfile`` (see docs/emulator-network.md).
+The VM seeding (``diskferry.emulator.seed``) calls ``ensure_nic`` for each VM it creates and
+puts the id in ``networkProfile`` (a VM needs a NIC, see docs/emulator-network.md).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import NetworkInterface, VirtualNetwork
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from diskferry.emulator.seed import env_credential
+from diskferry.emulator.credential import ARM_SCOPE, env_credential
 
-ARM_SCOPE = "https://management.azure.com/.default"
 SUBNET = "default"
 
 

@@ -58,7 +58,7 @@ async def copy_blob(call: BlobCall) -> web.StreamResponse:
         for prop in CONTENT_HEADERS.values():
             if source_doc["properties"].get(prop):
                 doc["properties"][prop] = source_doc["properties"][prop]
-    fault = call.emu.faults.take(call.op, "copy")
+    fault = call.emu.faults.take(call.op, "copy", call.request.path)
     job = engine(call).start(doc, source, content, source_doc, (region, doc["location"]), fault)
     headers = write_headers(doc)
     headers.pop("x-ms-request-server-encrypted")

@@ -56,7 +56,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         delay = emu.faults.settings.request_latency_for(route.op)
         if delay > 0:
             await asyncio.sleep(delay)
-        fault = emu.faults.take(route.op, "http")
+        fault = emu.faults.take(route.op, "http", request.path)
         if fault is not None:
             # whole seconds, never rounded down to 0 (which clients read as "no hint")
             extra = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.retry_after is not None else {}

@@ -15,6 +15,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.storage.blob import BlobClient
 
@@ -40,6 +41,7 @@ def test_plain_sdk_walkthrough(emulator: EmulatorProcess) -> None:
     arm = {"base_url": env["DISKFERRY_ARM_ENDPOINT"], "credential_scopes": ["https://management.azure.com/.default"]}
     resources = ResourceManagementClient(credential, env["AZURE_SUBSCRIPTION_ID"], **arm)
     compute = ComputeManagementClient(credential, env["AZURE_SUBSCRIPTION_ID"], **arm)
+    network = NetworkManagementClient(credential, env["AZURE_SUBSCRIPTION_ID"], **arm)
     rg = f"walk-{uuid.uuid4().hex[:6]}"
     resources.resource_groups.create_or_update(rg, {"location": LOCATION})
 
@@ -71,7 +73,14 @@ def test_plain_sdk_walkthrough(emulator: EmulatorProcess) -> None:
         written[disk_name] = chunks
         disks[disk_name] = disk
 
-    # 2. a new VM with the OS disk and two data disks
+    # 2. a new VM with the OS disk and two data disks, on a NIC (a VM needs one)
+    space = {"addressPrefixes": ["10.9.0.0/16"]}
+    subnets = [{"name": "default", "properties": {"addressPrefix": "10.9.0.0/24"}}]
+    vnet = network.virtual_networks.begin_create_or_update(
+        rg, "vnet", {"location": LOCATION, "properties": {"addressSpace": space, "subnets": subnets}}).result()
+    config = {"name": "ipconfig1", "properties": {"subnet": {"id": vnet.subnets[0].id}}}
+    nic = network.network_interfaces.begin_create_or_update(
+        rg, "vm-nic", {"location": LOCATION, "properties": {"ipConfigurations": [config]}}).result()
     vm_body = {
         "location": LOCATION,
         "properties": {
@@ -83,6 +92,7 @@ def test_plain_sdk_walkthrough(emulator: EmulatorProcess) -> None:
                     {"lun": 1, "createOption": "Attach", "managedDisk": {"id": disks["data1"].id}},
                 ],
             },
+            "networkProfile": {"networkInterfaces": [{"id": nic.id}]},
         },
     }
     vm = compute.virtual_machines.begin_create_or_update(rg, "vm", vm_body).result()

@@ -473,14 +473,16 @@ def test_vm_whose_disks_live_in_another_group(fleet: Fleet, fast_copies: AdminCl
     """Azure lets a VM attach disks of any group of its region: snapshots go beside the disks."""
     vm_rg, disk_rg = unique_rg("vmrg"), unique_rg("diskrg")
     (donor,) = seed_vms(fleet, disk_rg, {"name": "donor", "os_disk": 1, "data_disks": [1]})
-    clients.compute.virtual_machines.begin_delete(disk_rg, "donor").result()  # its disks stay
+    clients.compute.virtual_machines.begin_delete(disk_rg, "donor").result()  # its disks and NIC stay
+    nic = clients.network.network_interfaces.get(disk_rg, "donor-nic")
     clients.resource.resource_groups.create_or_update(vm_rg, {"location": "francecentral"})
     os_disk, data_disk = (clients.compute.disks.get(disk_rg, d.name) for d in donor.disks)
     clients.compute.virtual_machines.begin_create_or_update(vm_rg, "app", VirtualMachine({
         "location": "francecentral",
         "properties": {"hardwareProfile": {"vmSize": "Standard_D2s_v5"}, "storageProfile": {
             "osDisk": {"osType": "Linux", "createOption": "Attach", "managedDisk": {"id": os_disk.id}},
-            "dataDisks": [{"lun": 4, "createOption": "Attach", "managedDisk": {"id": data_disk.id}}]}},
+            "dataDisks": [{"lun": 4, "createOption": "Attach", "managedDisk": {"id": data_disk.id}}]},
+            "networkProfile": {"networkInterfaces": [{"id": nic.id}]}},
     })).result()
     job_id = fleet.submit(vm_job(vm_rg, ["app"], [{"region": "westeurope", "resource_group": f"we-{vm_rg}"},
                                                   {"region": "francecentral", "resource_group": f"fc-{vm_rg}"}]))

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -35,6 +36,7 @@ from diskferry.producer.cli import main
 from diskferry.producer.jobfile import MAX_BYTES
 from tests.fleet.checks import delta
 from tests.fleet.conftest import ROOT
+from tests.reliability import LOG_ENV, CaseRecord, record_case
 
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).with_name("bad_inputs.yaml")).read_text())["cases"]
 #: a well-formed subscription id the local Azure does not know
@@ -85,7 +87,8 @@ def bench(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.Te
     client = redis.Redis.from_url(db)
     admin = emulator.admin()
     with pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith(("DISKFERRY_", "AZURE_"))]:
+        # the reliability log is the test's own setting, not diskferry's: it stays
+        for key in [k for k in os.environ if k.startswith(("DISKFERRY_", "AZURE_")) and k != LOG_ENV]:
             mp.delenv(key)
         for key, value in env.items():
             mp.setenv(key, value)
@@ -201,10 +204,29 @@ def _command_lines(bench: Bench, case: dict[str, Any]) -> list[list[str]]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_bad_input_exits_2_naming_it_and_changes_nothing(
-    bench: Bench, case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    bench: Bench, case: dict[str, Any], capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
+    lines = _command_lines(bench, case)
+    started = time.monotonic()
+    try:
+        _refused_every_time(bench, case, lines, capsys)
+    except AssertionError as failed:
+        _record(case, request, f"not refused as documented: {str(failed).splitlines()[0]}", started, False)
+        raise
+    _record(case, request, f"refused: exit 2 naming {bench.fill(case['says'])[0]!r}, nothing written "
+                           f"({len(lines)} command lines)", started, True)
+
+
+def _record(case: dict[str, Any], request: pytest.FixtureRequest, outcome: str, started: float,
+            documented: bool) -> None:
+    record_case(CaseRecord(matrix="bad-input", case=case["id"], outcome=outcome, nodeid=request.node.nodeid,
+                           details={"documented": documented, "seconds": round(time.monotonic() - started, 2)}))
+
+
+def _refused_every_time(bench: Bench, case: dict[str, Any], lines: list[list[str]],
+                        capsys: pytest.CaptureFixture[str]) -> None:
     says = bench.fill(case["says"])
-    for argv in _command_lines(bench, case):
+    for argv in lines:
         counters, keys = bench.admin.counters(), bench.redis.dbsize()
 
         run = _run(bench, argv, not case.get("process"), capsys, bench.fill(case.get("env")),

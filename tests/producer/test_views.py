@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import asdict
 
 from rich.console import Console, RenderableType
 
@@ -11,6 +12,7 @@ from diskferry.model import Phase
 from diskferry.producer import views
 from diskferry.producer.views import list_table
 from diskferry.state import JobStore, JobSummary
+from tests.diskferry import factories
 from tests.producer.synthetic import GIB, many_disks
 
 
@@ -71,3 +73,30 @@ def test_list_shows_job_ids_whole_on_a_narrow_terminal() -> None:
     text = console.export_text()
     assert "abcdef012345" in text
     assert "000000000007" in text
+
+
+def test_a_rebuilt_vm_shows_as_its_pairs_result_in_summary_table_and_json(store: JobStore) -> None:
+    """The VM is a result of its pair: name, id and power state, with its disks at their LUNs;
+    a refused VM shows Azure's error and its kept disks."""
+    job = factories.job([factories.vm_source("app", data_disks=1)])
+    store.create(job)
+    (source,), (made, refused) = job.sources, job.targets
+    vm_id = f"/subscriptions/s/resourceGroups/{made.resource_group}/providers/Microsoft.Compute/virtualMachines/app-vm"
+    for target in job.targets:
+        for disk in source.disks:
+            store.update_disk(job.id, source.key, target.key, disk.key, phase="succeeded",
+                              result_name=f"app-{disk.key}-{target.region}", result_id=f"/x/{disk.key}")
+    store.update_target(job.id, source.key, made.key, phase="succeeded", vm_name="app-vm", vm_id=vm_id,
+                        vm_power="deallocated")
+    store.update_target(job.id, source.key, refused.key, phase="failed", vm_name="app-z3",
+                        error={"code": "SkuNotAvailable", "message": "not in zone 3"})
+    status = store.status(job.id)
+
+    summary = text(views.summary(status))
+    assert "VMs" in summary and vm_id in summary and "deallocated" in summary
+    assert f"OS: app-os-{made.region}, 0: app-lun0-{made.region}" in summary
+    assert "SkuNotAvailable: not in zone 3" in summary
+    every = text(views.status_table(status))
+    assert "app-vm (deallocated)" in every and "app-z3: not made" in every
+    pair = asdict(status)["sources"][0]["targets"][0]
+    assert (pair["vm_name"], pair["vm_id"], pair["vm_power"]) == ("app-vm", vm_id, "deallocated")

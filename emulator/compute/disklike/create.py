@@ -21,6 +21,7 @@ from diskferry.emulator.compute.disklike.properties import (
     upload_size,
 )
 from diskferry.emulator.compute.disklike.resource import Flavor, begin, save
+from diskferry.emulator.compute.quota import check_disk_quota
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
 from diskferry.emulator.pages import Content
@@ -86,6 +87,8 @@ async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> w
     props = body.get("properties") or {}
     plan = plan_create(flavor, ctx.emu, name, location, props)
     sku = checked_sku(flavor, body)
+    if flavor.kind == "disk":
+        check_disk_quota(ctx.emu, ctx.sub, location, sku["name"])
     now = clock.now()
     rid = flavor.rt.rid(ctx.sub, ctx.rg, name)
     kept = settable(props)

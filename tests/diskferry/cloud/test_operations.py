@@ -19,7 +19,7 @@ from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import DiskFailed, RetryLater
+from diskferry.errors import DiskFailed, OperationFailed, RetryLater
 
 
 def _vm_disk(emulator: EmulatorProcess, rg: str) -> str:
@@ -83,20 +83,40 @@ def test_a_grant_keeps_its_sas_out_of_what_is_stored(cloud: Cloud, admin: AdminC
     assert cloud.compute.wait(revoking).done
 
 
-def test_a_failed_operation_raises_azures_code(cloud: Cloud, admin: AdminClient,
-                                               emulator: EmulatorProcess, rg: str) -> None:
+def _failing_snapshot(cloud: Cloud, admin: AdminClient, emulator: EmulatorProcess, rg: str, code: str,
+                      message: str) -> Operation:
+    """A snapshot started whose operation will end Failed with ``code`` after 0.3 s."""
     disk_id = _vm_disk(emulator, rg)
     admin.set(lro_latency=0.3)
-    admin.add_fault("Microsoft.Compute/snapshots/write", kind="lro", code="InternalDiskManagementError",
-                    message="Snapshot creation failed (injected).")
-    op = cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-bad"),
-                                       source_id=disk_id, location="francecentral", tags={})
+    admin.add_fault("Microsoft.Compute/snapshots/write", kind="lro", code=code, message=message)
+    return cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-failing"),
+                                         source_id=disk_id, location="francecentral", tags={})
+
+
+def test_a_failed_operation_raises_azures_code(cloud: Cloud, admin: AdminClient,
+                                               emulator: EmulatorProcess, rg: str) -> None:
+    op = _failing_snapshot(cloud, admin, emulator, rg, "InternalDiskManagementError",
+                           "Snapshot creation failed (injected).")
 
     with pytest.raises(DiskFailed) as failed:
         _until_done(cloud, op)
 
     assert failed.value.code == "InternalDiskManagementError"
     assert "Snapshot creation failed (injected)." in failed.value.message
+
+
+def test_an_operation_failed_transiently_is_over_and_says_so(cloud: Cloud, admin: AdminClient,
+                                                             emulator: EmulatorProcess, rg: str) -> None:
+    """A transient code on a *failed* operation (not on an unanswered status request): the
+    caller must start a new one, not check this one again."""
+    op = _failing_snapshot(cloud, admin, emulator, rg, "InternalExecutionError",
+                           "An internal execution error occurred. Please retry later. (injected)")
+
+    time.sleep(0.5)  # it has ended (0.3 s)
+    with pytest.raises(OperationFailed) as failed:
+        cloud.check(Operation.from_json(op.to_json()))
+
+    assert isinstance(failed.value, RetryLater) and failed.value.code == "InternalExecutionError"
 
 
 def test_deleting_what_is_gone_ends_at_once(cloud: Cloud, admin: AdminClient, emulator: EmulatorProcess,

@@ -73,7 +73,8 @@ def vm_body(
     location: str = LOCATION,
     nic_ids: list[str] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
-    """A VM PUT body; without ``nic_ids`` it has no networkProfile (see vms.NIC_REQUIRED)."""
+    """A VM PUT body; without ``nic_ids`` it has no networkProfile, which Azure refuses (a VM
+    needs a NIC: :func:`vm_nic` makes one)."""
     body: dict[str, Any] = {
         "location": location,
         "properties": {
@@ -92,11 +93,18 @@ def vm_body(
     return body
 
 
+def vm_nic(clients: Clients, rg: str, location: str = LOCATION) -> str:
+    """A NIC for a test VM (a VM needs one), in a new VNet of ``rg``."""
+    from tests.emulator.network.helpers import new_nic, new_subnet
+
+    return str(new_nic(clients.network, rg, new_subnet(clients.network, rg, location), location).id)
+
+
 def new_vm(
     clients: Clients, rg: str, os_disk_id: str, data_disk_ids: list[str] = (), vm: str | None = None  # type: ignore[assignment]
 ) -> m.VirtualMachine:
     return clients.compute.virtual_machines.begin_create_or_update(
-        rg, vm or name("vm"), vm_body(os_disk_id, list(data_disk_ids))
+        rg, vm or name("vm"), vm_body(os_disk_id, list(data_disk_ids), nic_ids=[vm_nic(clients, rg)])
     ).result()
 
 

@@ -8,7 +8,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from tests.conftest import Clients
-from tests.emulator.compute.helpers import LOCATION, code_of, empty_disk, name, vm_body
+from tests.emulator.compute.helpers import LOCATION, code_of, empty_disk, name, vm_body, vm_nic
 
 
 def _set(clients: Clients, rg: str, sku: str = "Aligned", **props: Any) -> Any:
@@ -17,7 +17,7 @@ def _set(clients: Clients, rg: str, sku: str = "Aligned", **props: Any) -> Any:
 
 
 def _vm_in(clients: Clients, rg: str, set_id: str, disk_id: str, **extra: Any) -> Any:
-    body = {**vm_body(disk_id), **extra}
+    body = {**vm_body(disk_id, nic_ids=[vm_nic(clients, rg)]), **extra}
     body["properties"]["availabilitySet"] = {"id": set_id}
     return clients.compute.virtual_machines.begin_create_or_update(rg, name("vm"), body).result()
 

@@ -8,7 +8,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from tests.conftest import Clients
-from tests.emulator.compute.helpers import code_of, empty_disk, name, vm_body
+from tests.emulator.compute.helpers import code_of, empty_disk, name, vm_body, vm_nic
 
 
 def _zonal_disk(clients: Clients, rg: str, location: str, zone: str | None, sku: str = "Premium_LRS") -> Any:
@@ -23,7 +23,7 @@ def _zonal_disk(clients: Clients, rg: str, location: str, zone: str | None, sku:
 
 
 def _vm(clients: Clients, rg: str, disk_id: str, location: str, size: str, zone: str | None = None) -> Any:
-    body = vm_body(disk_id, location=location)
+    body = vm_body(disk_id, location=location, nic_ids=[vm_nic(clients, rg, location)])
     body["properties"]["hardwareProfile"] = {"vmSize": size}
     if zone:
         body["zones"] = [zone]

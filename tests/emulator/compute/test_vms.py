@@ -7,7 +7,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 
 from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
-from tests.emulator.compute.helpers import LOCATION, code_of, empty_disk, name, new_vm, upload_disk, vm_body
+from tests.emulator.compute.helpers import LOCATION, code_of, empty_disk, name, new_vm, upload_disk, vm_body, vm_nic
 
 
 def _states(clients: Clients, rg: str, *disk_names: str) -> list[object]:
@@ -33,7 +33,7 @@ def test_create_attaches_the_disks(clients: Clients, rg: str) -> None:
         (0, data[0].name, 1, "Attach"),
         (1, data[1].name, 3, "Attach"),
     ]
-    assert vm.network_profile is None  # none given (see vms.NIC_REQUIRED)
+    assert len(vm.network_profile.network_interfaces) == 1  # a VM needs a NIC (new_vm makes one)
     for disk in [os_disk, *data]:
         got = clients.compute.disks.get(rg, disk.name)
         assert got.managed_by == vm.id
@@ -93,6 +93,15 @@ def test_grant_needs_a_deallocated_vm_and_blocks_its_start(clients: Clients, rg:
     assert _states(clients, rg, data.name) == ["Attached"]
 
 
+def test_a_vm_without_a_nic_is_refused(clients: Clients, rg: str) -> None:
+    disk = empty_disk(clients, rg)
+    with pytest.raises(HttpResponseError) as err:
+        clients.compute.virtual_machines.begin_create_or_update(rg, name("vm"), vm_body(disk.id))
+    assert (err.value.status_code, code_of(err)) == (400, "InvalidParameter")
+    assert "networkProfile" in str(err.value)
+    assert _states(clients, rg, disk.name) == ["Unattached"]
+
+
 def test_attach_rules(clients: Clients, rg: str) -> None:
     os_disk = empty_disk(clients, rg)
     vm = new_vm(clients, rg, os_disk.id)
@@ -116,17 +125,18 @@ def test_attach_rules(clients: Clients, rg: str) -> None:
         new_vm(clients, rg, empty_disk(clients, rg, location="brazilsouth").id)
     assert (err.value.status_code, code_of(err)) == (400, "InvalidParameter")
     a, b = empty_disk(clients, rg), empty_disk(clients, rg)
-    body = vm_body(empty_disk(clients, rg).id, [a.id, b.id])
+    nic = vm_nic(clients, rg)
+    body = vm_body(empty_disk(clients, rg).id, [a.id, b.id], nic_ids=[nic])
     body["properties"]["storageProfile"]["dataDisks"][1]["lun"] = 0
     with pytest.raises(HttpResponseError) as err:
         clients.compute.virtual_machines.begin_create_or_update(rg, name("vm"), body)
     assert (err.value.status_code, code_of(err)) == (400, "InvalidParameter")
-    body = vm_body(a.id)
+    body = vm_body(a.id, nic_ids=[nic])
     body["properties"]["storageProfile"]["osDisk"]["createOption"] = "FromImage"
     with pytest.raises(HttpResponseError) as err:
         clients.compute.virtual_machines.begin_create_or_update(rg, name("vm"), body)
     assert err.value.status_code == 400
-    body = vm_body(a.id)
+    body = vm_body(a.id, nic_ids=[nic])
     body["properties"]["osProfile"] = {"computerName": "vm", "adminUsername": "azureuser"}
     with pytest.raises(HttpResponseError) as err:
         clients.compute.virtual_machines.begin_create_or_update(rg, name("vm"), body)
@@ -146,7 +156,7 @@ def test_an_attached_disk_cannot_be_deleted(clients: Clients, rg: str) -> None:
 
 def test_delete_detaches_or_deletes_disks_as_their_delete_option_says(clients: Clients, rg: str) -> None:
     os_disk, keep, doomed = empty_disk(clients, rg), empty_disk(clients, rg), empty_disk(clients, rg)
-    body = vm_body(os_disk.id, [keep.id, doomed.id])
+    body = vm_body(os_disk.id, [keep.id, doomed.id], nic_ids=[vm_nic(clients, rg)])
     body["properties"]["storageProfile"]["dataDisks"][1]["deleteOption"] = "Delete"
     vm_name = name("vm")
     clients.compute.virtual_machines.begin_create_or_update(rg, vm_name, body).result()
@@ -165,15 +175,16 @@ def test_delete_detaches_or_deletes_disks_as_their_delete_option_says(clients: C
 def test_put_on_an_existing_vm_attaches_and_detaches_data_disks(clients: Clients, rg: str) -> None:
     os_disk, first, second = empty_disk(clients, rg), empty_disk(clients, rg), empty_disk(clients, rg)
     vm = new_vm(clients, rg, os_disk.id, [first.id])
+    nics = [n.id for n in vm.network_profile.network_interfaces]
     updated = clients.compute.virtual_machines.begin_create_or_update(
-        rg, vm.name, {**vm_body(os_disk.id, [second.id]), "tags": {"t": "1"}}
+        rg, vm.name, {**vm_body(os_disk.id, [second.id], nic_ids=nics), "tags": {"t": "1"}}
     ).result()
     assert updated.vm_id == vm.vm_id
     assert updated.tags == {"t": "1"}
     assert [d.name for d in updated.storage_profile.data_disks] == [second.name]
     assert _states(clients, rg, first.name, second.name) == ["Unattached", "Attached"]
     with pytest.raises(ResourceExistsError) as err:
-        clients.compute.virtual_machines.begin_create_or_update(rg, vm.name, vm_body(first.id))
+        clients.compute.virtual_machines.begin_create_or_update(rg, vm.name, vm_body(first.id, nic_ids=nics))
     assert code_of(err) == "PropertyChangeNotAllowed"
 
 
