@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from diskferry.config.settings import Settings
+from diskferry.config.settings import WORKER_BEAT_SECONDS, Settings
 
 #: task names, as Flower shows them
 PREPARE = "diskferry.prepare"
@@ -33,9 +33,11 @@ WATCHDOG = "diskferry.watchdog"
 #: how a dead worker's messages come back (kombu's Redis transport): once delivered more than
 #: the visibility timeout ago, the next sweep of any worker (``restore_visible``) requeues
 #: them. Workers sweep when they start and then every ``unacked_restore_interval`` seconds
-#: times ``unacked_restore_throttle`` (kombu's defaults: 10 x 10 = 100 s): sweeping at every
-#: tick brings them back within 10 s of the timeout, for one cheap ZRANGE per worker.
-RESTORE = {"unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+#: times ``unacked_restore_throttle`` (kombu's defaults: 10 x 10 = 100 s): here every
+#: 2 x 5 = 10 s, for one cheap ZRANGE per worker. The 2 s tick is also the beat of
+#: ``diskferry.tasks.rescue``, which gives back a dead worker's messages far sooner: once it
+#: has been silent for ``worker_lost_seconds``.
+RESTORE = {"unacked_restore_interval": WORKER_BEAT_SECONDS, "unacked_restore_throttle": 5}
 #: a worker takes from the copy queue and the poll queue in turn (kombu's round robin: after a
 #: message from one, the other is asked first), so neither starves the other. Measured
 #: (docs/benchmarks.md): taking the copy queue first ("priority") kept polls waiting behind
@@ -52,11 +54,12 @@ def broker_transport(broker_url: str) -> str | None:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     visibility = {"visibility_timeout": settings.visibility_timeout}
+    rescue = {"worker_lost_seconds": settings.worker_lost_seconds}
     return {
         "broker_url": settings.broker_url,
         "broker_transport": broker_transport(settings.broker_url),
         "result_backend": settings.result_backend,
-        "broker_transport_options": visibility | RESTORE | QUEUE_ORDER,
+        "broker_transport_options": visibility | RESTORE | rescue | QUEUE_ORDER,
         "result_backend_transport_options": dict(visibility),
         # a result stored while Redis restarts is retried (backing off to 10 s, ~5 min in all)
         # instead of failing a task whose work is done

@@ -53,6 +53,10 @@ Environment variables (defaults in brackets):
                                    recovery from a lost worker); every countdown and every task
                                    must stay well under it (at most a quarter), or a message
                                    still held by a live worker is delivered a second time
+``DISKFERRY_WORKER_LOST_SECONDS`` a worker process whose broker connection has not beaten (every
+                                   2 s) for this long is dead: the messages it held go back on
+                                   their queues at once (``diskferry.tasks.rescue``), instead of
+                                   after the visibility timeout; at least 10 [15]
 ``DISKFERRY_ETA_TASK_LIMIT``       polls (ETA messages) one worker holds at most; a worker at the
                                    limit takes nothing more, prepares and finalizes included, so
                                    it must exceed a worker's share of the copies in flight [5000]
@@ -83,6 +87,8 @@ from diskferry import rules
 
 DAY = 24 * 3600
 MIB = 1024 * 1024
+#: a worker's broker connection beats this often (kombu's restore tick; ``tasks.rescue``)
+WORKER_BEAT_SECONDS = 2
 #: Azure refuses a disk SAS longer than this
 AZURE_MAX_SAS_SECONDS = 60 * DAY
 #: the longest back-off of a task retried after a transient failure (Retry-After aside),
@@ -214,6 +220,8 @@ class Settings:
     #: every task is short (Azure's long operations are started, then checked by re-enqueued
     #: runs), so minutes suffice; see ``longest_countdown``
     visibility_timeout: int = 600
+    #: a worker process silent this long is dead and what it held is given back (``tasks.rescue``)
+    worker_lost_seconds: float = 15.0
     #: 2,000 copies in flight on two workers held 1,000 polls each: at a limit of 1,000 they
     #: would take no other task (a held ETA message costs a few KiB of a worker's memory)
     eta_task_limit: int = 5000
@@ -235,6 +243,13 @@ class Settings:
                 "DISKFERRY_VISIBILITY_TIMEOUT must be at least 4 x DISKFERRY_POLL_SECONDS"
             )
         self._check_polling()
+        # fewer beats than this and a busy host's worker is declared dead while alive (harmless,
+        # but it runs its tasks twice); past the visibility timeout kombu's own sweep comes first
+        if self.worker_lost_seconds < WORKER_BEAT_SECONDS * 5:
+            raise SettingsError(
+                f"DISKFERRY_WORKER_LOST_SECONDS must be at least {WORKER_BEAT_SECONDS * 5} (5 beats of "
+                f"{WORKER_BEAT_SECONDS} s)"
+            )
         # the watchdog's own countdown message is held like a poll's
         if self.watchdog_seconds <= 0 or self.watchdog_seconds * 4 > self.visibility_timeout:
             raise SettingsError(
@@ -378,6 +393,7 @@ class Settings:
             job_ttl_seconds=integer("DISKFERRY_JOB_TTL_SECONDS", d.job_ttl_seconds),
             vault_key=text("DISKFERRY_VAULT_KEY"),
             visibility_timeout=integer("DISKFERRY_VISIBILITY_TIMEOUT", d.visibility_timeout),
+            worker_lost_seconds=number("DISKFERRY_WORKER_LOST_SECONDS", d.worker_lost_seconds),
             eta_task_limit=integer("DISKFERRY_ETA_TASK_LIMIT", d.eta_task_limit),
             watchdog_seconds=number("DISKFERRY_WATCHDOG_SECONDS", d.watchdog_seconds),
             watchdog_grace_seconds=number("DISKFERRY_WATCHDOG_GRACE_SECONDS", d.watchdog_grace_seconds),

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from diskferry.emulator.admin_client import AdminClient, read_env
 
@@ -33,11 +34,15 @@ class EmulatorProcess:
     #: what ``tls_from`` copies: the CA and the server's key and certificate
     TLS_FILES = ("ca.pem", "server.pem", "server.names")
 
-    def __init__(self, state_dir: Path, *, log_path: Path | None = None, tls_from: Path | None = None) -> None:
+    def __init__(self, state_dir: Path, *, log_path: Path | None = None, tls_from: Path | None = None,
+                 ports: tuple[int, int] | None = None) -> None:
         """``tls_from``: the state dir of another emulator whose certificate this one serves
-        too, so that one CA bundle trusts both (a test's extra emulators, say)."""
+        too, so that one CA bundle trusts both (a test's extra emulators, say). ``ports``: the
+        management and blob ports to bind (default: free ones), e.g. to restart an emulator
+        where its clients (a running fleet) expect it."""
         self.state_dir = state_dir
         self.tls_from = tls_from
+        self.ports = ports
         self.log_path = log_path or state_dir.parent / f"{state_dir.name}-emulator.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
@@ -53,7 +58,8 @@ class EmulatorProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "diskferry.emulator.cli", "serve", "--state-dir", str(self.state_dir)],
+            [sys.executable, "-m", "diskferry.emulator.cli", "serve", "--state-dir", str(self.state_dir),
+             *([f"--port={self.ports[0]}", f"--blob-port={self.ports[1]}"] if self.ports else [])],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -68,6 +74,11 @@ class EmulatorProcess:
             time.sleep(0.05)
         self.env = read_env(env_file)
         return self
+
+    def bound_ports(self) -> tuple[int, int]:
+        """The management and blob ports it serves on (once started)."""
+        return (urlsplit(self.env["DISKFERRY_ARM_ENDPOINT"]).port or 443,
+                urlsplit(self.env["DISKFERRY_BLOB_ENDPOINT"]).port or 443)
 
     def admin(self) -> AdminClient:
         return AdminClient.from_env(self.env)

@@ -25,6 +25,7 @@ def make_app(settings: Settings) -> Celery:
 
     celery = Celery("diskferry", set_as_current=False, task_cls="diskferry.tasks.outage:OutageTolerantTask", include=[
         "diskferry.tasks.replicate", "diskferry.tasks.watchdog", "diskferry.tasks.liveness",
+        "diskferry.tasks.rescue",  # before worker_init, which makes the worker's consumer rescue
     ])
     celery.conf.update(celery_config(settings))
     setattr(celery, _SETTINGS, settings)

@@ -20,16 +20,25 @@ Two changes fix it:
 
 A message given back while its task still runs in this worker runs again elsewhere: every
 task is idempotent (DESIGN.md), and its first ack simply fails on the dead channel.
+
+The QoS also records which worker process holds each delivery, and the consumer beats and
+gives back what dead processes held, within ``DISKFERRY_WORKER_LOST_SECONDS`` instead of the
+visibility timeout: see :mod:`diskferry.tasks.rescue`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.json import dumps
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from diskferry.tasks import rescue
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,44 @@ def stranded() -> set[str]:
 
 
 class QoS(kombu_redis.QoS):
+    def append(self, message: Any, delivery_tag: str) -> None:
+        """kombu's ``append`` (``kombu/transport/redis.py``, ``QoS.append``), plus the holder's
+        record in the same pipeline: nothing is in ``unacked`` that its holder did not note."""
+        delivery = message.delivery_info
+        now = time.time()
+        me = rescue.instance()
+        raw = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])  # type: ignore[no-untyped-call]
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: now})
+            pipe.hset(self.unacked_key, delivery_tag, raw)
+            pipe.zadd(rescue.held_key(me), {delivery_tag: now})
+            pipe.zadd(rescue.INSTANCES, {me: now}, nx=True)
+            pipe.execute()
+            virtual.QoS.append(self, message, delivery_tag)  # type: ignore[no-untyped-call]
+
+    def _remove_from_indices(self, delivery_tag: str, pipe: Any = None) -> Any:
+        # ack, reject and restore all come here: the tag leaves this process's record with it
+        # (a rescuer giving back another process's tag removes it from that one's itself)
+        pipe = super()._remove_from_indices(delivery_tag, pipe)  # type: ignore[no-untyped-call]
+        return pipe.zrem(rescue.held_key(rescue.instance()), delivery_tag)
+
+    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        """kombu's sweep (throttled to every ``interval``-th tick), then, at every tick, this
+        worker's beat and the rescue of what dead workers held."""
+        super().restore_visible(start, num, interval)  # type: ignore[no-untyped-call]
+        if not rescue.taking_part():
+            return
+        rescuer = getattr(self, "_rescuer", None)
+        if rescuer is None:
+            rescuer = self._rescuer = rescue.Rescuer(self, float(self.channel.worker_lost_seconds))
+        try:
+            with self.channel.conn_or_acquire() as client:
+                rescuer.tick(client)
+        except self.channel.connection_errors:
+            raise  # kombu skips this tick and tries at the next
+        except Exception:  # a bug here must not take the worker's event loop down
+            log.exception("could not beat or rescue dead workers' messages")
+
     def restore_unacked(self, client: Any = None) -> None:
         tags = list(self._delivered)
         self._delivered.clear()
@@ -62,6 +109,9 @@ class QoS(kombu_redis.QoS):
 
 class Channel(kombu_redis.Channel):
     QoS = QoS
+    #: a worker process silent this long is dead (``DISKFERRY_WORKER_LOST_SECONDS``)
+    worker_lost_seconds: float = 15.0
+    from_transport_options = (*kombu_redis.Channel.from_transport_options, "worker_lost_seconds")  # type: ignore[assignment]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # the parent pings Redis: past this line, it answers

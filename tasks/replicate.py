@@ -85,7 +85,7 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     if not self.request.retries:
         _watched(self, *ids, first=True, countdown=0.0)
     try:
-        step = copy.advance(runtime(self), *ids)
+        step = copy.advance(runtime(self), *ids, owner=self.request.id)
     except RetryLater as exc:
         countdown = _countdown(self, exc, self.request.retries)
         _watched(self, *ids, first=False, countdown=countdown)

@@ -49,7 +49,10 @@ _START_REFUSED = frozenset({"CannotVerifyCopySource"})
 _ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed, Phase.cancelled)
 
 
-def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key: str) -> DiskOutcome | Pending:
+def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key: str,
+            owner: str | None = None) -> DiskOutcome | Pending:
+    """One step of a disk's copy. ``owner`` (the copy task's id) holds the disk's grant lock
+    while it grants, so that the task's redelivery after a killed worker takes it back at once."""
     job, source, target = rt.store.pair(job_id, source_key, target_key)
     disk = source.disk(disk_key)
     if cancel.requested(rt, job.id):
@@ -63,7 +66,7 @@ def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key
         return fail_disk(rt.store, job.id, source.key, target.key, disk.key, blocked)
     try:
         if job.staged(source, target):
-            return _staged(rt, job, source, target, disk, state)
+            return _staged(rt, job, source, target, disk, state, owner)
         return _clone(rt, job, source, target, disk)
     except (DiskFailed, JobFailed, NotFound) as exc:
         outcome = fail_disk(rt.store, job.id, source.key, target.key, disk.key, error_of(exc))
@@ -122,8 +125,8 @@ def _clone(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk)
     return DiskOutcome(disk.key, True)
 
 
-def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk,
-            state: Fields) -> DiskOutcome | Pending:
+def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, state: Fields,
+            owner: str | None = None) -> DiskOutcome | Pending:
     account = rt.staging_account(target)
     assert account is not None
     blob = layout.staged_blob(job, source, target, disk)
@@ -132,7 +135,7 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
     status, observed = copystatus.copy_status(rt, job.id, account, STAGING_CONTAINER, blob, started)
     now = time.time()
     if status is None:
-        return _start(rt, job, source, target, disk, state, account, blob)
+        return _start(rt, job, source, target, disk, state, account, blob, owner)
     if status.state is CopyState.pending:
         deadline = float(state.get("deadline") or now + rt.settings.copy_deadline_seconds)
         if now > deadline:
@@ -161,14 +164,15 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
             stale = used if unreadable else None
             state = _count_restart(rt, job, source, target, disk, state, error, stale, failed_copy=failed)
         # Copy Blob overwrites a destination whose copy is no longer pending
-        return _start(rt, job, source, target, disk, state, account, blob)
+        return _start(rt, job, source, target, disk, state, account, blob, owner)
     raise DiskFailed(error.code, error.message)
 
 
 def _start(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, state: Fields,
-           account: AccountInfo, blob: str) -> Pending:
+           account: AccountInfo, blob: str, owner: str | None = None) -> Pending:
     """Start Copy Blob with a SAS newer than any that failed this copy (one that can last it)."""
-    sas = grants.sas_for(rt, job, source, target, disk, newer_than=int(state.get("stale_generation") or 0))
+    sas = grants.sas_for(rt, job, source, target, disk, newer_than=int(state.get("stale_generation") or 0),
+                         owner=owner)
     now = time.time()
     # the generation is recorded before the copy starts: a copy found running after a crash
     # then has the generation it really uses

@@ -105,9 +105,12 @@ def _retag(rt: Runtime, job_id: str, resource_id: str, change: Callable[[dict[st
     return awaited(rt, job_id, name, lambda: compute.set_tags(resource_id, tags)).done
 
 
-def sas_for(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, *, newer_than: int) -> VaultEntry:
+def sas_for(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk, *, newer_than: int,
+            owner: str | None = None) -> VaultEntry:
     """A SAS of a generation above ``newer_than`` that can serve this target's copy now;
-    granted again (once, for every target) when the vault holds none.
+    granted again (once, for every target) when the vault holds none. ``owner`` (the copy
+    task's id) holds the disk's grant lock: its redelivery after a killed worker takes the
+    lock back at once instead of waiting out its TTL; another copy of the disk finds it busy.
 
     Raises :class:`Busy` while another worker grants it."""
     name = sas_name(source.key, disk.key)
@@ -115,7 +118,7 @@ def sas_for(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
     if _serves(rt, job, source, target, disk, entry, newer_than):
         assert entry is not None
         return entry
-    with rt.store.lock(job.id, f"grant|{source.key}|{disk.key}", GRANT_LOCK_SECONDS) as taken:
+    with rt.store.lock(job.id, f"grant|{source.key}|{disk.key}", GRANT_LOCK_SECONDS, owner) as taken:
         if not taken:
             raise Busy("SasBeingGranted", f"another worker grants read access to {disk.name}", retry_after=1)
         # the worker that held the lock before us may have granted just now

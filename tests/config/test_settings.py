@@ -51,9 +51,11 @@ def test_celery_config_is_safe_on_redis() -> None:
     assert c["task_acks_late"] and c["task_reject_on_worker_lost"]
     assert c["worker_prefetch_multiplier"] == 1
     assert c["broker_transport_options"]["visibility_timeout"] == s.visibility_timeout
-    # a dead worker's messages come back within 10 s of the visibility timeout, not 100 s
-    assert c["broker_transport_options"]["unacked_restore_interval"] == 10
-    assert c["broker_transport_options"]["unacked_restore_throttle"] == 1
+    # kombu's sweep every 2 x 5 = 10 s, not 100 s; the 2 s tick is the rescue's beat, and a
+    # worker silent for worker_lost_seconds has its messages given back
+    options = c["broker_transport_options"]
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] == 10
+    assert options["unacked_restore_interval"] * 5 <= options["worker_lost_seconds"] == s.worker_lost_seconds
     assert c["result_backend_transport_options"]["visibility_timeout"] == s.visibility_timeout
     # the copy queue (prepares, finalizes) and the poll queue are taken in turn: neither starves
     assert c["broker_transport_options"]["queue_order_strategy"] == "round_robin"
@@ -63,6 +65,13 @@ def test_celery_config_is_safe_on_redis() -> None:
     # the watchdog re-enqueues itself with a countdown, like a poll: on the poll queue
     assert {n: r["queue"] for n, r in c["task_routes"].items() if r["queue"] != "diskferry"} == {
         WATCHDOG: "diskferry.poll"}
+
+
+def test_a_lost_worker_is_judged_over_several_beats() -> None:
+    assert Settings.from_env({}).worker_lost_seconds == 15.0
+    assert Settings.from_env({"DISKFERRY_WORKER_LOST_SECONDS": "10"}).worker_lost_seconds == 10.0
+    with pytest.raises(SettingsError, match="DISKFERRY_WORKER_LOST_SECONDS must be at least 10"):
+        Settings.from_env({"DISKFERRY_WORKER_LOST_SECONDS": "4"})
 
 
 def test_the_watchdog_is_held_like_a_poll() -> None:

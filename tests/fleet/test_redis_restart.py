@@ -23,6 +23,7 @@ from diskferry.model import Phase
 from tests.fleet.checks import assert_clean, assert_same_content, copying
 from tests.fleet.conftest import running_fleet, vm_job
 from tests.redisserver import RedisServer
+from tests.reliability import CaseRecord, record_case
 
 #: 1 MiB of data per disk at this rate: each copy takes ~10 s, so Redis dies mid-copy
 BANDWIDTH = 100 * 1024
@@ -33,7 +34,7 @@ FATAL = ("Unrecoverable error", "AttributeError")
 @pytest.mark.parametrize("outage", [0, pytest.param(30, marks=pytest.mark.slow)], ids=["restart", "30s-outage"])
 def test_workers_survive_a_redis_restart_and_the_job_completes(emulator: EmulatorProcess, admin: AdminClient,
                                                                own_redis: Callable[..., RedisServer], tmp_path: Path,
-                                                               outage: float) -> None:
+                                                               request: pytest.FixtureRequest, outage: float) -> None:
     redis_server = own_redis("--appendonly", "yes", "--appendfsync", "always")
     with running_fleet(emulator, redis_server.url(), tmp_path / "workers") as fleet:
         rg = f"redis-{uuid.uuid4().hex[:6]}"
@@ -67,3 +68,7 @@ def test_workers_survive_a_redis_restart_and_the_job_completes(emulator: Emulato
         print(f"\nRedis down {outage:.0f} s; job done {took:.1f} s after the kill")
         assert_same_content(fleet, vm, status)
         assert_clean(fleet, job_id)
+        # a kill-matrix case too (the report lists it beside the worker kills)
+        record_case(CaseRecord(matrix="kill", case=f"redis-{request.node.callspec.id}", outcome=status.phase.value,
+                               recovery_seconds=round(took, 1), nodeid=request.node.nodeid,
+                               details={"down_seconds": outage, "appendonly": True}))
