@@ -7,11 +7,14 @@ nothing. ``plan`` shows the steps; ``submit`` stores the resolved job and enqueu
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from diskferry import naming
-from diskferry.cloud import ResourceId, VmSize
+from diskferry.cloud import ImageInfo, ResourceId, VmInfo, VmSize
+from diskferry.cloud.index import ResourceIndex
 from diskferry.config.settings import Settings
 from diskferry.errors import DiskferryError, JobFailed, NotFound
 from diskferry.model import (
@@ -34,6 +37,8 @@ from diskferry.producer.jobfile import JobFile, SourceSpec, VmSpec
 
 if TYPE_CHECKING:
     from diskferry.cloud import Cloud
+
+T = TypeVar("T")
 
 #: the planner's refusals: the job file asks for what cannot be done (bad input, unlike Azure
 #: being unreachable or refusing diskferry's credentials)
@@ -92,36 +97,67 @@ def make_plan(spec: JobFile, cloud: Cloud, settings: Settings, job_id: str | Non
         keep_image_disks=spec.options.keep_image_disks,
         tags=dict(spec.options.tags),
     )
+    #: this pass's reads, a resource group at a time; never kept for another job
+    index = ResourceIndex(cloud.compute)
+    #: a listed VM has no power state (Azure's list has no instance view): only a rebuilt VM
+    #: that copies its source's state needs it, and then each VM is read alone
+    powers = any(t.vm is not None and not t.vm.power for t in spec.targets)
     sources: list[Source] = []
     for i, source_spec in enumerate(spec.all_sources):
         where = "source" if spec.source is not None else f"sources[{i}]"
         sub = source_spec.subscription_id or settings.azure.subscription_id
         if not sub:
             raise JobFailed("NoSubscription", f"{where}.subscription_id: not given and AZURE_SUBSCRIPTION_ID is unset")
-        for source in _resolve_sources(cloud, source_spec, sub, where):
+        for source in _resolve_sources(index, source_spec, sub, where, powers):
             _check_unique(sources, source, where)
             sources.append(source)
     targets = _resolve_targets(cloud, spec, sources, job_id)
     job = Job(id=job_id, created=time.time(), sources=sources, targets=targets, options=options)
     validate.check(spec, job, cloud)
     plan = Plan(job)
-    _steps(plan, cloud)
+    index.expect(_destinations(job))
+    _steps(plan, cloud, index)
     return plan
 
 
-def _resolve_sources(cloud: Cloud, spec: SourceSpec, sub: str, where: str) -> list[Source]:
+def _resolve_sources(index: ResourceIndex, spec: SourceSpec, sub: str, where: str, powers: bool) -> list[Source]:
+    """Read every VM and image first (their disks' ids tell which groups to list), then their
+    disks; a failure is raised for the first source in the file's order, as one by one would."""
+    rg = spec.resource_group
+    if not powers:
+        index.expect(str(ResourceId(sub, rg, "Microsoft.Compute", "virtualMachines", n)) for n in spec.vms)
+    index.expect(str(ResourceId(sub, rg, "Microsoft.Compute", "images", n)) for n in spec.images)
+    vms = [_read(partial(index.get_vm, sub, rg, name)) for name in spec.vms]
+    images = [_read(partial(index.get_image, sub, rg, name)) for name in spec.images]
+    index.expect(d.disk_id for vm in vms if not isinstance(vm, DiskferryError) for d in vm.disks)
+    index.expect(d.source_id for image in images if not isinstance(image, DiskferryError)
+                 for d in image.disks if d.source_id is not None)
     out: list[Source] = []
-    for i, name in enumerate(spec.vms):
+    for i, (name, vm) in enumerate(zip(spec.vms, vms, strict=True)):
         try:
-            out.append(_vm(cloud, sub, spec.resource_group, name))
+            out.append(_vm(index, sub, rg, _got(vm)))
         except DiskferryError as exc:
             raise JobFailed(exc.code, f"{where}.vms[{i}] {name}: {exc.message}") from None
-    for i, name in enumerate(spec.images):
+    for i, (name, image) in enumerate(zip(spec.images, images, strict=True)):
         try:
-            out.append(_image(cloud, sub, spec.resource_group, name))
+            out.append(_image(index, sub, rg, _got(image)))
         except DiskferryError as exc:
             raise JobFailed(exc.code, f"{where}.images[{i}] {name}: {exc.message}") from None
     return out
+
+
+def _read(read: Callable[[], T]) -> T | DiskferryError:
+    """A read's answer, or its refusal kept for the source's turn."""
+    try:
+        return read()
+    except DiskferryError as exc:
+        return exc
+
+
+def _got(answer: T | DiskferryError) -> T:
+    if isinstance(answer, DiskferryError):
+        raise answer
+    return answer
 
 
 def _check_unique(sources: list[Source], source: Source, where: str) -> None:
@@ -137,11 +173,10 @@ def _check_unique(sources: list[Source], source: Source, where: str) -> None:
                     f"in subscription {first.subscription_id}; replicate the two in separate jobs")
 
 
-def _vm(cloud: Cloud, sub: str, rg: str, name: str) -> Source:
-    vm = cloud.compute.get_vm(sub, rg, name)
+def _vm(index: ResourceIndex, sub: str, rg: str, vm: VmInfo) -> Source:
     disks = []
     for vm_disk in vm.disks:
-        info = cloud.compute.get_disk(vm_disk.disk_id)
+        info = index.get_disk(vm_disk.disk_id)
         disks.append(
             Disk(
                 key=naming.disk_key(vm_disk.lun), name=info.name, resource_id=info.id, kind=ExportKind.disk,
@@ -157,8 +192,7 @@ def _vm(cloud: Cloud, sub: str, rg: str, name: str) -> Source:
     )
 
 
-def _image(cloud: Cloud, sub: str, rg: str, name: str) -> Source:
-    image = cloud.compute.get_image(sub, rg, name)
+def _image(index: ResourceIndex, sub: str, rg: str, image: ImageInfo) -> Source:
     disks = []
     for image_disk in image.disks:
         if image_disk.source_id is None:
@@ -166,7 +200,7 @@ def _image(cloud: Cloud, sub: str, rg: str, name: str) -> Source:
                             f"the disk at {'OS' if image_disk.lun is None else f'LUN {image_disk.lun}'} "
                             "is a blob URI; only managed disks and snapshots can be replicated")
         try:
-            info = cloud.compute.get_disk(image_disk.source_id)
+            info = index.get_disk(image_disk.source_id)
         except NotFound:
             # Azure cannot make a disk from a managed image: like `az image copy`, diskferry
             # reads the disks or snapshots the image was built from, so they must still exist
@@ -249,7 +283,18 @@ def subnet_id(text: str, sub: str, rg: str) -> str:
     return f"{ResourceId(sub, group, 'Microsoft.Network', 'virtualNetworks', vnet)}/subnets/{subnet}"
 
 
-def _steps(plan: Plan, cloud: Cloud) -> None:
+def _destinations(job: Job) -> list[str]:
+    """Every disk and image the job will make: the planner looks each up (a warning when it exists)."""
+    out = []
+    for source in job.sources:
+        for target in job.targets:
+            out += [layout.destination(job, source, target, disk).id for disk in source.disks]
+            if job.builds_image(source):
+                out.append(layout.image_id(job, source, target))
+    return out
+
+
+def _steps(plan: Plan, cloud: Cloud, index: ResourceIndex) -> None:
     """Every step, in the order it happens: per source its export, per pair its copies and
     results, per source its release; the staging accounts the job made go last."""
     job = plan.job
@@ -269,7 +314,7 @@ def _steps(plan: Plan, cloud: Cloud) -> None:
                 accounts[staging.name] = staging
                 plan.steps.append(Step("staging-account", staging.name, target.region, target=target.key,
                                        detail="created by the job, deleted at the end"))
-            plan.steps += _pair_steps(plan, cloud, source, target, made_by)
+            plan.steps += _pair_steps(plan, cloud, index, source, target, made_by)
         plan.steps += _release_steps(job, source)
     plan.steps += [Step("delete-account", name, accounts[name].region) for name in sorted(accounts)]
 
@@ -304,7 +349,8 @@ def _group_steps(plan: Plan, cloud: Cloud, target: Target) -> list[Step]:
     return []
 
 
-def _pair_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_by: dict[str, str]) -> list[Step]:
+def _pair_steps(plan: Plan, cloud: Cloud, index: ResourceIndex, source: Source, target: Target,
+                made_by: dict[str, str]) -> list[Step]:
     """One source to one target: each disk copied (or cloned in-region), the image, the
     temporary disks and staged VHDs removed."""
     job = plan.job
@@ -314,7 +360,7 @@ def _pair_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_b
     for disk in source.disks:
         dest = layout.destination(job, source, target, disk)
         _claim(made_by, dest.id, f"{_what(source)} disk {disk.key}", "options.name")
-        if cloud.compute.find_disk(dest.id) is not None:
+        if index.find_disk(dest.id) is not None:
             plan.warnings.append(f"disk {dest.name} already exists in {target.resource_group}")
         if staged:
             into = target.staging.name if target.staging else "?"
@@ -329,7 +375,7 @@ def _pair_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_b
         image_id = layout.image_id(job, source, target)
         _claim(made_by, image_id, _what(source), "options.image_name")
         image = ResourceId.parse(image_id).name
-        if cloud.compute.find_image(image_id) is not None:
+        if index.find_image(image_id) is not None:
             plan.warnings.append(f"image {image} already exists in {target.resource_group}")
         steps.append(Step("image", image, target.region, source=source.key, target=target.key,
                           detail=f"{len(source.disks)} disks, OS {_os(source)}"))

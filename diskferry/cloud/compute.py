@@ -227,6 +227,34 @@ class Compute:
         image = found_or_none(f"get image {rid.name}", partial(images.get, rid.resource_group, rid.name))
         return self._image_info(image.as_dict()) if image is not None else None
 
+    # -- listings of one resource group (one paged call each: diskferry.cloud.index) ---------------
+    def list_group(self, subscription_id: str, resource_group: str, kind: str) -> list[Json]:
+        """Every resource of one type (``virtualMachines``, ``disks``, ``snapshots``, ``images``) in
+        a resource group, as ARM documents; the SDK follows each page's ``nextLink``. NotFound when
+        the group does not exist. The documents read as :meth:`vm_of`, :meth:`disk_of`,
+        :meth:`image_of` (a listed VM carries no power state: Azure's list has no instance view)."""
+        client = self._client(subscription_id)
+        lists: dict[str, Any] = {
+            "virtualmachines": client.virtual_machines.list,
+            "disks": client.disks.list_by_resource_group,
+            "snapshots": client.snapshots.list_by_resource_group,
+            "images": client.images.list_by_resource_group,
+        }
+        with azure_call(f"list {kind} of {resource_group}"):
+            return [item.as_dict() for item in lists[kind.lower()](resource_group)]
+
+    @classmethod
+    def vm_of(cls, doc: Json) -> VmInfo:
+        return cls._vm_info(doc)
+
+    @classmethod
+    def image_of(cls, doc: Json) -> ImageInfo:
+        return cls._image_info(doc)
+
+    @staticmethod
+    def disk_of(doc: Json) -> DiskInfo:
+        return _disk_info(doc)
+
     # -- snapshots and grants ------------------------------------------------------------------------
     def create_snapshot(self, snapshot_id: str, *, source_id: str, location: str, tags: dict[str, str]) -> Operation:
         """Start a full snapshot of a disk (or a copy of a snapshot)."""
