@@ -14,6 +14,7 @@ from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
+from diskferry.errors import JobFailed
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import Plan, make_plan
 
@@ -77,3 +78,20 @@ def test_listings_follow_next_links(emulator: EmulatorProcess, admin: AdminClien
                      "Microsoft.Compute/disks/read": 2 * VMS + len(TARGETS)}
     assert paged.to_json()["steps"] == paged_once.to_json()["steps"]
     assert paged.job.sources == paged_once.job.sources
+
+
+def test_a_vm_missing_from_a_listing_is_named_in_azures_words(emulator: EmulatorProcess, group: str) -> None:
+    """The listing does not know why a VM is absent: the single GET says it, as without a listing."""
+    settings = Settings.from_env(emulator.env)
+    cloud = Cloud(settings.azure)
+
+    def refusal(vms: list[str]) -> str:
+        spec = parse({"source": {"resource_group": group, "vms": vms}, "targets": TARGETS})
+        with pytest.raises(JobFailed) as err:
+            make_plan(spec, cloud, settings, job_id="0123456789ab")
+        assert err.value.code == "ResourceNotFound"
+        return err.value.message
+
+    alone = refusal(["nope"])
+    assert alone.startswith("source.vms[0] nope: ") and "nope" in alone.split(": ", 1)[1]
+    assert refusal(["vm0", "vm1", "nope"]) == alone.replace("vms[0]", "vms[2]")
