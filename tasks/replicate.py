@@ -87,8 +87,11 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     try:
         step = copy.advance(runtime(self), *ids, owner=self.request.id)
     except RetryLater as exc:
-        countdown = _countdown(self, exc, self.request.retries)
-        _watched(self, *ids, first=False, countdown=countdown)
+        # back off by this disk's run of errors, not by Celery's retry count: every routine
+        # poll is a retry too, so late in a copy the first 503 would wait the longest back-off
+        errors = int(runtime(self).store.disk_state(*ids).get(POLL_ERRORS) or 0) + 1
+        countdown = _countdown(self, exc, errors - 1)
+        _watched(self, *ids, first=False, countdown=countdown, errors=errors)
         raise self.retry(countdown=countdown, max_retries=None, queue=poll_queue, exc=exc) from None
     if isinstance(step, Pending):
         _watched(self, *ids, first=False, countdown=step.countdown)
@@ -96,11 +99,17 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     return step.as_dict()
 
 
-def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, first: bool, countdown: float) -> None:
+#: a disk's count of consecutive transient errors (its polls' back-off); gone once a poll gets through
+POLL_ERRORS = "poll_errors"
+
+
+def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, first: bool, countdown: float,
+             errors: int | None = None) -> None:
     """Tell the job's watchdog (``diskferry.tasks.watchdog``) when this disk's next poll is due and how
-    to send it again if the broker loses it (the request's ids and chord options)."""
+    to send it again if the broker loses it (the request's ids and chord options); and count the
+    disk's run of errors (``None`` removes it, in the same write)."""
     now = time.time()
-    patch: dict[str, Any] = {"poll_due": now + countdown}
+    patch: dict[str, Any] = {"poll_due": now + countdown, POLL_ERRORS: errors}
     if first:
         # a retry keeps the request's id and chord options: written once, not at every poll
         patch |= {"poll": request_fields(task.request), "poll_first": now}

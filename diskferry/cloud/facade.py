@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from azure.core.credentials import TokenCredential
 
@@ -11,7 +12,7 @@ from diskferry.cloud.budget import Budget
 from diskferry.cloud.compute import Compute
 from diskferry.cloud.network import Network
 from diskferry.cloud.operations import Checked, Operation
-from diskferry.cloud.storage import Storage
+from diskferry.cloud.storage import Storage, worker_blob_retry
 from diskferry.cloud.subscriptions import Subscriptions
 from diskferry.config.settings import AzureAccess
 
@@ -30,7 +31,9 @@ class Cloud:
         options = auth.client_options(azure)
         if budget is not None:
             options.update(pacing.client_options(budget))
-        blob_options = {"connection_verify": azure.ca_bundle} if azure.ca_bundle else {}
+        blob_options: dict[str, Any] = {"connection_verify": azure.ca_bundle} if azure.ca_bundle else {}
+        if budget is not None:
+            blob_options["retry_policy"] = worker_blob_retry()
         self.compute = Compute(self.credential, options)
         self.network = Network(self.credential, options)
         self.storage = Storage(self.credential, options, blob_options)

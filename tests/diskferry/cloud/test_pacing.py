@@ -104,3 +104,23 @@ def test_a_503_with_retry_after_is_not_slept_on(cloud: Cloud, clients: Clients, 
     assert time.monotonic() - start < 2.0
     assert err.value.code == "ServerBusy" and err.value.retry_after == 5
     assert _count(admin, READ) - reads == 1
+
+
+def test_a_blob_503_is_not_slept_on_either(cloud: Cloud, clients: Clients, rg: str, admin: AdminClient) -> None:
+    """The storage SDK's default retry would sleep 15 s, then 18 s, ... in the worker."""
+    name = f"pace{uuid.uuid4().hex[:12]}"
+    location = clients.resource.resource_groups.get(rg).location
+    clients.storage.storage_accounts.begin_create(
+        rg, name, {"location": location, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}}).result()
+    account = cloud.storage.get_account(clients.subscription_id, rg, name)
+    assert account is not None
+    op = "blob.GetContainerProperties"
+    admin.add_fault(op, status=503, code="ServerBusy", retry_after=1, count=3)
+    calls = _count(admin, op)
+    start = time.monotonic()
+    with pytest.raises(RetryLater) as err:
+        cloud.storage.ensure_container(account, "paced")
+    assert time.monotonic() - start < 2.0
+    assert err.value.code == "ServerBusy" and err.value.retry_after == 1
+    assert _count(admin, op) - calls == 1
+    admin.clear_faults()
