@@ -2,8 +2,9 @@
 
 ``seed_networks(env, regions)`` makes, in each region, resource group ``{prefix}-{region}``
 with VNet ``vnet-{region}`` and subnet ``default`` (a /20 of a /16 chosen from the region's
-name, so that two seeds agree; a /20 holds the NICs of 4,091 seeded VMs, a /24 only 251), through the unchanged Network SDK; ``ensure_nic`` gives a
-seeded VM its NIC there. Both are idempotent: run again, they find what they made.
+name, so that two seeds agree; a /20 holds the NICs of 4,091 seeded VMs, a /24 only 251),
+through the unchanged Network SDK; ``ensure_nic`` gives a seeded VM its NIC there. Both are
+idempotent: run again, they find what they made.
 
 The VM seeding (``diskferry.emulator.seed``) calls ``ensure_nic`` for each VM it creates and
 puts the id in ``networkProfile`` (a VM needs a NIC, see docs/emulator-network.md).
