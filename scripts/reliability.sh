@@ -17,7 +17,9 @@ trap 'rm -f "$cases"' EXIT
 
 log "matrices: ${modules[*]}"
 status=0
-DISKFERRY_RELIABILITY_LOG="$cases" "$VENV/bin/pytest" -m "slow or not slow" "${modules[@]}" "$@" || status=$?
+# in test processes as the suite runs (scripts/test.sh); every process appends whole lines
+DISKFERRY_RELIABILITY_LOG="$cases" "$VENV/bin/pytest" -n "${DISKFERRY_TEST_PROCESSES:-3}" --dist loadfile \
+    -m "slow or not slow" "${modules[@]}" "$@" || status=$?
 "$VENV/bin/python" -m tests.reliability_report "$cases" docs/reliability.md --pytest-exit "$status" \
     --command "./scripts/reliability.sh"
 exit "$status"
