@@ -18,6 +18,7 @@ from aiohttp import web
 
 from diskferry.emulator import admin, auth, compute, locations, network, storage
 from diskferry.emulator.arm import ArmRequest, ArmRouter, Operations, error_response, register_operations
+from diskferry.emulator.compute.disklike.create import roll_back_interrupted
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
 from diskferry.emulator.throttle import kind_of
@@ -139,6 +140,7 @@ async def serve(
     the bound address (in a container network); it goes into URLs and the certificate."""
     emu = Emulator.open(state_dir.resolve())
     (emu.state_dir / "azure.env").unlink(missing_ok=True)
+    roll_back_interrupted(emu)  # before any request: a half-made disk must not be found
     ssl_ctx, ca_pem = tls_context(emu.state_dir, (advertise,) if advertise else ())
 
     mgmt_runner = web.AppRunner(management_app(emu), access_log=None, handle_signals=False)

@@ -151,3 +151,20 @@ def _create_failed(emu: Emulator, args: Doc, error: Doc) -> None:
     doc = emu.store.delete(args["kind"], args["key"])
     if doc is not None:
         content.drop_content(emu, doc["x"].get("data"))
+
+
+def roll_back_interrupted(emu: Emulator) -> list[str]:
+    """Forget the creates a killed emulator left half-done; returns their ids.
+
+    A create saves its document first (the name is taken from then on) and starts its
+    operation only once the content is written; killed in between, it leaves a disk or
+    snapshot ``Updating`` with no content and no operation to finish it, which no caller
+    could ever see succeed. Azure fails such a create; the emulator rolls a failed create
+    back (``_create_failed``), so it does the same here, at start-up, before any request."""
+    gone: list[str] = []
+    for kind in ("disk", "snapshot"):
+        for doc in emu.store.values(kind):
+            if doc["properties"].get("provisioningState") == "Updating" and not doc.get("x", {}).get("data"):
+                emu.store.delete(kind, doc["id"])
+                gone.append(doc["id"])
+    return gone

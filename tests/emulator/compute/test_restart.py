@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from diskferry.emulator.context import Emulator
 from diskferry.emulator.testing import EmulatorProcess
 from tests.conftest import clients_for
 from tests.emulator.compute.helpers import LOCATION, copy_of, empty_body, empty_disk, grant, new_vm
@@ -43,3 +44,29 @@ def test_compute_resources_and_pending_operations_survive_a_restart(
                    "the disk create left in progress did not finish after the restart", interval=0.2)
         c.compute.disks.begin_revoke_access("keep", "data").result()
         assert c.compute.disks.get("keep", "data").disk_state == "Reserved"
+
+
+def test_a_create_killed_before_its_operation_began_is_rolled_back(
+    tmp_path: Path, spawn_emulator: Callable[[Path], EmulatorProcess]
+) -> None:
+    """Killed while writing a new disk's content (saved, no content, no operation yet), the
+    emulator would have kept a disk ``Updating`` forever; it rolls the create back instead."""
+    state = tmp_path / "state"
+    with spawn_emulator(state) as first:
+        c = clients_for(first)
+        c.resource.resource_groups.create_or_update("half", {"location": LOCATION})
+        disk = empty_disk(c, "half", "cut", gb=1)
+        kept = empty_disk(c, "half", "whole", gb=1)
+    emu = Emulator.open(state.resolve())  # as the killed create left it
+    doc = emu.store.get("disk", disk.id)
+    assert doc is not None
+    doc["properties"]["provisioningState"] = "Updating"
+    doc["x"].pop("data")
+    emu.store.put("disk", doc["id"], doc)
+    emu.store.close()
+    with spawn_emulator(state) as second:
+        c = clients_for(second)
+        assert {d.name for d in c.compute.disks.list_by_resource_group("half")} == {kept.name}
+        again = empty_disk(c, "half", "cut", gb=1)  # the name is free again, and the disk whole
+        assert again.provisioning_state == "Succeeded"
+        assert second.admin().hash(again.id)["sha256"]
