@@ -93,8 +93,9 @@ def test_many_copies_failed_by_one_sas_get_one_new_grant(exported: Exported, adm
     export = exported.rt.store.source_state(exported.job.id, exported.source.key)[export_field("os")]
     assert (export["sas_generation"], export["regrants"]) == (2, 1)
     # the new SAS is sized to the whole disk (a restarted copy reads it from byte 0) and kept
-    # in the vault no longer than it lives
-    assert 11 <= got[0].lifetime <= 12
+    # in the vault no longer than it lives (its lifetime runs from the grant's answer: a slow
+    # answer on a loaded machine takes a second or two off the 12 s asked)
+    assert 9 <= got[0].lifetime <= 12
     ttl = exported.rt.vault.ttl(exported.job.id, sas_name(exported.source.key, "os"))
     assert ttl is not None and ttl <= 12
 
