@@ -28,6 +28,7 @@ COPY_DISK = "diskferry.copy_disk"
 FINALIZE = "diskferry.finalize"
 CLEANUP = "diskferry.cleanup"
 WATCHDOG = "diskferry.watchdog"
+FORGET = "diskferry.forget"
 
 
 #: how a dead worker's messages come back (kombu's Redis transport): once delivered more than
@@ -85,6 +86,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             FINALIZE: {"queue": settings.queue},
             CLEANUP: {"queue": settings.queue},
             WATCHDOG: {"queue": settings.poll_queue},
+            FORGET: {"queue": settings.poll_queue},
         },
         # errbacks go on prepare and finalize explicitly (see diskferry.tasks.canvas); this keeps
         # Celery's future default and silences its pending-deprecation warning

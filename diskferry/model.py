@@ -224,6 +224,9 @@ class Header:
     #: how many (source, target) pairs copy through each job-made or operator's staging account,
     #: by name: a pair's cleanup knows it is an account's last user without reading every source
     staging_pairs: dict[str, int] = field(default_factory=dict)
+    #: how many (source, target) pairs the job has: the last pair cleaned knows the job is over
+    #: (0 in a record made before it was kept: the job's watchdog finds that out instead)
+    pair_count: int = 0
 
     def target(self, key: TargetKey) -> Target:
         for t in self.targets:
@@ -270,6 +273,7 @@ class Job(Header):
             if self.staged(source, target) and target.staging is not None:
                 counts[target.staging.name] = counts.get(target.staging.name, 0) + 1
         self.staging_pairs = counts
+        self.pair_count = len(self.sources) * len(self.targets)
 
     def source(self, key: SourceKey) -> Source:
         for s in self.sources:
@@ -288,7 +292,7 @@ class Job(Header):
         ]
 
     def header(self) -> Header:
-        return Header(self.id, self.created, self.targets, self.options, self.staging_pairs)
+        return Header(self.id, self.created, self.targets, self.options, self.staging_pairs, self.pair_count)
 
     def to_json(self) -> dict[str, Any]:
         return dict(_JOB.dump_python(self, mode="json"))

@@ -555,6 +555,27 @@ class JobStore:
             pipe.scard(key)
             return int(pipe.execute()[-1])
 
+    def set_size(self, job_id: str, set_name: str) -> int:
+        return int(self._r.scard(self._set_key(job_id, set_name)))
+
+    def task_ids(self, job_id: str) -> tuple[set[str], set[str]]:
+        """(task ids, chord group ids) the job's record names: every pair's prepare, finalize and
+        cleanup, every copy and its chord — the Celery results a job over may forget. Reads the
+        whole record: once per job, not per task."""
+        tasks: set[str] = set()
+        groups: set[str] = set()
+        for name, raw in cast(dict[str, str], self._r.hgetall(self.key(job_id))).items():
+            if not name.startswith(("tgt|", "disk|")):
+                continue
+            doc = json.loads(raw)
+            groups.update(g for g in doc.get("chords") or [] if isinstance(g, str))
+            for step in ("prepare", "finalize", "cleanup", "poll"):
+                request = doc.get(step)
+                if isinstance(request, dict):
+                    tasks.update(i for i in [request.get("id")] if isinstance(i, str))
+                    groups.update(g for g in [request.get("group")] if isinstance(g, str))
+        return tasks, groups
+
     def drop_set(self, job_id: str, set_name: str) -> None:
         """Forget a coordination set whose question is answered (a job's record stays small)."""
         self._r.delete(self._set_key(job_id, set_name))

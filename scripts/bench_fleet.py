@@ -55,10 +55,12 @@ import redis
 from rich.console import Console
 
 from diskferry.cloud import Cloud, CopyState
+from diskferry.cloud.compute import access_sas
 from diskferry.config.settings import Settings
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
+from diskferry.pipeline.polling import PollPolicy, eta_of, smoothed_rate
 from diskferry.producer import api, views
 from diskferry.producer.follow import Snapshot
 from diskferry.producer.jobfile import parse
@@ -146,10 +148,10 @@ class Run:
         print(f"  {name}: {value}", flush=True)
 
 
-def seed_vms(env: dict[str, str], rg: str, count: int, data_mib: float) -> list[str]:
+def seed_vms(env: dict[str, str], rg: str, count: int, data_mib: float, regions: int = 3) -> list[str]:
     vms = [{"name": f"vm{i:04}", "os_disk": 1} for i in range(count)]
     done = seed(env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral",
-                                              "data_mib": data_mib, "vms": vms}))
+                                              "data_mib": data_mib, "regions": regions, "vms": vms}))
     return [item.name for item in done.items]
 
 
@@ -162,7 +164,7 @@ def record_bytes(client: redis.Redis, key: str) -> tuple[int, str]:
     record's fields by kind (their JSON's length) and the other keys by kind."""
     parts: dict[str, int] = {}
     for name, value in client.hgetall(key).items():
-        kind = name.decode().split("|", 1)[0]
+        kind = (name.decode() if isinstance(name, bytes) else name).split("|", 1)[0]
         parts[kind] = parts.get(kind, 0) + len(name) + len(value)
     total = int(client.memory_usage(key) or 0)
     for other in client.scan_iter(match=f"{key}:*"):
@@ -176,25 +178,123 @@ def record_bytes(client: redis.Redis, key: str) -> tuple[int, str]:
 
 @dataclass
 class Memory:
-    """Redis' memory over its level before the job, at the moment most disks were in flight."""
+    """Redis' memory over its level before the job, at the moment most disks were in flight,
+    and what held it then: every key's MEMORY USAGE, summed by database and kind of key."""
 
     client: redis.Redis
     base: int
+    urls: dict[str, str] = field(default_factory=dict)
     inflight: int = 0
     used: int = 0
     last: float = 0.0
+    kinds: dict[str, int] = field(default_factory=dict)
 
     def sample(self, inflight: int) -> None:
         if inflight > self.inflight and time.monotonic() - self.last >= 2:
             self.inflight, self.used, self.last = inflight, used_memory(self.client) - self.base, time.monotonic()
+            self.kinds = {}
+            for role, url in self.urls.items():
+                for kind, size in key_kinds(redis.Redis.from_url(url)).items():
+                    self.kinds[f"{role} {kind}"] = size
 
     def figure(self) -> str:
-        return (f"{self.used / max(1, self.inflight) / 1024:.2f} KiB ({self.used / MIB:.1f} MiB over the level "
-                f"before the job, with {self.inflight} disks copying)")
+        per = max(1, self.inflight) * 1024
+        top = sorted(self.kinds.items(), key=lambda kv: -kv[1])[:6]
+        held = "; ".join(f"{k} {v / per:.2f}" for k, v in top)
+        return (f"{self.used / per:.2f} KiB ({self.used / MIB:.1f} MiB over the level before the job, with "
+                f"{self.inflight} disks copying; KiB per disk by key: {held})")
 
 
-def follow_job(store: JobStore, job_id: str, sample: float, timeout: float,
-               memory: Memory | None = None) -> tuple[dict[str, float], dict[str, float]]:
+def key_kinds(client: redis.Redis) -> dict[str, int]:
+    """MEMORY USAGE of every key of a database, by kind: a key's name up to its first id-like part."""
+    kinds: dict[str, int] = {}
+    for key in client.scan_iter(count=1000):
+        name = key.decode(errors="replace")
+        kind = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}.*|[0-9a-f]{12,}.*|\d+$", "*", name)
+        kinds[kind] = kinds.get(kind, 0) + int(client.memory_usage(key, samples=0) or 0)
+    return kinds
+
+
+@dataclass
+class CpuTrace:
+    """The workers' CPU seconds over time (every ``every`` seconds), to split their CPU into
+    what a poll costs (a window where polls were all they did) and what a disk costs besides."""
+
+    pids: list[int]
+    every: float = 2.0
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+    def sample(self) -> None:
+        if not self.points or time.time() - self.points[-1][0] >= self.every:
+            self.points.append((time.time(), tree_cpu(self.pids)))
+
+    def between(self, start: float, end: float) -> tuple[float, float] | None:
+        """(seconds, CPU seconds) between the first sample at or after ``start`` and the last at or
+        before ``end``; None when the window holds fewer than two samples."""
+        inside = [p for p in self.points if start <= p[0] <= end]
+        if len(inside) < 2:
+            return None
+        return inside[-1][0] - inside[0][0], inside[-1][1] - inside[0][1]
+
+
+#: a worker's log line of a copy poll that found its copy still running (Celery's retry line)
+_POLL_LINE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): [^\]]*\] Task diskferry\.copy_disk\[[^\]]*\] retry")
+
+
+def poll_times(logs: list[Path]) -> list[float]:
+    """When each copy poll that re-enqueued its copy ended, from the workers' logs (local time)."""
+    out = []
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            m = _POLL_LINE.match(line)
+            if m:
+                out.append(time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000)
+    return out
+
+
+def cpu_split(cpu: CpuTrace, idle: float, polls: list[float], starts: dict[str, float], copy_seconds: float,
+              total: float, disks: int) -> tuple[float, float, int] | None:
+    """(CPU per poll, CPU per disk besides polls and idle, polls counted): a poll's cost from the
+    window between the last copy's start and the first copy's end, where the fleet does nothing
+    but poll (and idle); a disk's other cost is what remains of the job's CPU."""
+    start, end = max(starts.values()) + 2, min(starts.values()) + copy_seconds - 2
+    window = cpu.between(start, end)
+    if window is None:
+        return None
+    seconds, spent = window
+    inside = sum(1 for t in polls if cpu_start(cpu, start) <= t <= cpu_end(cpu, end))
+    if not inside:
+        return None
+    per_poll = max(0.0, spent - idle * seconds) / inside
+    makespan = cpu.points[-1][0] - cpu.points[0][0]
+    fixed = (total - idle * makespan - per_poll * len(polls)) / disks
+    return per_poll, fixed, inside
+
+
+def cpu_start(cpu: CpuTrace, start: float) -> float:
+    return min(p[0] for p in cpu.points if p[0] >= start)
+
+
+def cpu_end(cpu: CpuTrace, end: float) -> float:
+    return max(p[0] for p in cpu.points if p[0] <= end)
+
+
+def policy_polls(policy: PollPolicy, duration: float) -> int:
+    """Polls the policy makes of a copy at a steady rate that lasts ``duration`` seconds
+    (as ``scripts/sim_polling.py`` simulates it), its start included."""
+    t, polls, rate, last_t, last_b, total = policy.initial, 1, None, 0.0, 0, 1 << 30
+    while t < duration:
+        polls += 1
+        copied = int(total * t / duration)
+        rate = smoothed_rate(rate, last_t, last_b, t, copied)
+        last_t, last_b = t, copied
+        t += policy.next_poll(t, eta_of(rate, copied, total))
+    return polls + 1
+
+
+def follow_job(store: JobStore, job_id: str, sample: float, timeout: float, memory: Memory | None = None,
+               cpu: CpuTrace | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """Follow the job to its end: when each destination disk's copy was first seen ended
     (``source|target|disk``), and when each pair's cleanup was first seen done (``source|target``)."""
     snap = Snapshot(store, job_id)
@@ -211,6 +311,8 @@ def follow_job(store: JobStore, job_id: str, sample: float, timeout: float,
                     seen.setdefault(f"{d.source}|{d.target}|{d.key}", now)
         if memory is not None:
             memory.sample(sum(d.phase is Phase.copying for d in snap.status.disks()))
+        if cpu is not None:
+            cpu.sample()
         if snap.status.done and snap.status.cleaned:
             return seen, cleaned
         if time.monotonic() > deadline:
@@ -247,7 +349,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     # the seeding stands in for VMs that exist already: its ARM calls are not the job's, and
     # under Azure's read budget (25/s) 1,000 VMs' worth of LRO polls took many minutes
     admin.set(arm_throttling=False)
-    names = seed_vms(emu.env, "bench", vm_count, args.data_mib)
+    names = seed_vms(emu.env, "bench", vm_count, args.data_mib, args.regions)
     print(f"seeded {len(names)} VMs in {time.monotonic() - started:.0f} s", flush=True)
     admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=args.throttling == "on")
     env = fleet_env(emu.env, redis_base, args.concurrency)
@@ -265,14 +367,20 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     with fleet.start(app):
         pids = [p.pid for p in fleet.procs]
         time.sleep(2)  # let the workers settle before the baselines
+        idle0, idle_t0 = tree_cpu(pids), time.time()
+        time.sleep(5)
+        idle = (tree_cpu(pids) - idle0) / (time.time() - idle_t0)  # the fleet's CPU per second, idle
+        trace = CpuTrace(pids)
         cpu0, counters0, (cmds0, bytes0) = tree_cpu(pids), admin.counters(), redis_figures(rclient)
         mem0 = used_memory(rclient)
         t0 = time.time()
         job_id = api.submit_job(parse(doc), settings=settings, store=store, app=app)
         submit = time.time() - t0
-        memory = Memory(rclient, mem0)
+        memory = Memory(rclient, mem0, {"broker": settings.broker_url, "results": settings.result_backend,
+                                         "state": settings.state_url})
         seen, cleaned = follow_job(store, job_id, args.sample_seconds, timeout=args.copy_seconds * 20 + 3600,
-                                   memory=memory)
+                                   memory=memory, cpu=trace)
+        trace.sample()
         makespan = time.time() - t0
         cpu = tree_cpu(pids) - cpu0
         cmds, nbytes = (a - b for a, b in zip(redis_figures(rclient), (cmds0, bytes0), strict=True))
@@ -281,6 +389,11 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         time.sleep(2)  # the last tasks' results and acks land
         after = used_memory(rclient) - mem0
         record, parts = record_bytes(redis.Redis.from_url(settings.state_url), store.key(job_id))
+        polls_seen = poll_times(fleet.logs)
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
+        for log in fleet.logs:
+            shutil.copy(log, args.logs / log.name)
     status = store.status(job_id)
     fields = {f"{d.source}|{d.target}|{d.key}": disk_field(d.source, d.target, d.key) for d in status.disks()}
     raw = store.raw_fields(job_id, list(fields.values()))
@@ -301,6 +414,16 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     grants = sum(v for k, v in counters.items() if k.endswith("/beginGetAccess/action"))
     revokes = sum(v for k, v in counters.items() if k.endswith("/endGetAccess/action"))
     blob = sum(v for k, v in counters.items() if k.startswith("blob."))
+    split = cpu_split(trace, idle, polls_seen, starts, args.copy_seconds, cpu, disks)
+    hour_polls = policy_polls(PollPolicy.of(settings), 3600.0)
+    if split is None:
+        per_disk_cpu = "not split (no window between the last copy's start and the first copy's end)"
+    else:
+        per_poll, fixed_cpu, inside = split
+        per_disk_cpu = (f"{1000 * fixed_cpu:.0f} ms besides polls + {1000 * per_poll:.1f} ms per poll ({inside} polls "
+                        f"timed alone; {len(polls_seen) / disks:.1f} polls per disk here); a 1-hour copy "
+                        f"({hour_polls} polls): {1000 * (fixed_cpu + per_poll * hour_polls):.0f} ms; "
+                        f"idle fleet {1000 * idle:.0f} ms/s, left out")
     figures = {
         "destination disks": f"{disks} ({ok} succeeded), {vm_count} VMs x {len(REGIONS)} regions",
         "copy time T": f"{args.copy_seconds:.0f} s ({args.data_mib:g} MiB at "
@@ -326,6 +449,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "Busy re-queues of prepares (source being prepared by its other target)": str(busy),
         "worker CPU per disk / per status call":
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
+        "worker CPU per disk, split": per_disk_cpu,
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
         "Redis per in-flight disk and minute": f"{cmds / inflight:.0f} commands, {nbytes / inflight / 1024:.0f} KiB",
         "Redis memory per in-flight disk": memory.figure(),
@@ -344,21 +468,24 @@ def run_manual(args: argparse.Namespace, emu: EmulatorProcess, run: Run) -> None
     loop on the copy; then extrapolated to ``--disks`` destination disks."""
     names = seed_vms(emu.env, "manual", args.manual_disks, args.data_mib)
     settings = Settings.from_env(emu.env)
-    cloud = Cloud(settings)
-    sub = settings.subscription_id or ""
+    cloud = Cloud(settings.azure)
+    sub = settings.azure.subscription_id or ""
     accounts = {}
     for region in REGIONS:
-        rg = f"manual-{region}"
+        rg, name = f"manual-{region}", f"manual{region[:8]}"
         cloud.storage.ensure_resource_group(sub, rg, region, {})
-        accounts[region] = cloud.storage.create_account(sub, rg, f"manual{region[:8]}", region, {})
-        cloud.storage.ensure_container(accounts[region], "vhds")
+        cloud.compute.wait(cloud.storage.create_account(sub, rg, name, region, {}))
+        account = cloud.storage.get_account(sub, rg, name)
+        assert account is not None, f"staging account {name} was not created"
+        cloud.storage.ensure_container(account, "vhds")
+        accounts[region] = account
     calls, started = 0, time.monotonic()
     for name in names:
         vm = cloud.compute.get_vm(sub, "manual", name)
         disk = vm.disks[0].disk_id
         snap = disk.replace("/disks/", "/snapshots/") + "-snap"
-        cloud.compute.create_snapshot(snap, source_id=disk, location="francecentral", tags={})
-        sas = cloud.compute.grant_read(snap, 3600)
+        cloud.compute.wait(cloud.compute.create_snapshot(snap, source_id=disk, location="francecentral", tags={}))
+        sas = access_sas(cloud.compute.wait(cloud.compute.grant_read(snap, 3600)).body, f"grant on {snap}")
         for region, account in accounts.items():
             cloud.storage.start_copy(account, "vhds", f"{name}.vhd", sas, {})
             while True:
@@ -367,13 +494,15 @@ def run_manual(args: argparse.Namespace, emu: EmulatorProcess, run: Run) -> None
                 state = cloud.storage.copy_status(account, "vhds", f"{name}.vhd")
                 if state is not None and state.state is not CopyState.pending:
                     break
-            cloud.compute.import_disk(
+            cloud.compute.wait(cloud.compute.import_disk(
                 f"/subscriptions/{sub}/resourceGroups/manual-{region}/providers/Microsoft.Compute/disks/{name}",
                 location=region, source_uri=cloud.storage.blob_url(account, "vhds", f"{name}.vhd"),
                 storage_account_id=account.id, sku=None, zone=None, os_type="Linux", hyper_v_generation="V2",
-                tags={})
-        cloud.compute.revoke(snap)
-        cloud.compute.delete(snap)
+                tags={}))
+        for end in (cloud.compute.revoke, cloud.compute.delete):  # one after the other, as Azure needs
+            op = end(snap)
+            if op is not None:
+                cloud.compute.wait(op)
     per_disk = (time.monotonic() - started) / (len(names) * len(REGIONS))
     run.put("manual method (sequential, 10 s polling)",
             f"{per_disk:.0f} s per destination disk over {len(names) * len(REGIONS)}; x {args.disks} = "
@@ -453,6 +582,8 @@ def main() -> int:
     parser.add_argument("--disks", type=int, default=20, help="destination disks (N/2 VMs to 2 regions)")
     parser.add_argument("--copy-seconds", type=float, default=90.0, help="copy time T of every copy")
     parser.add_argument("--data-mib", type=float, default=1.0, help="data per (sparse, 1 GiB) disk")
+    parser.add_argument("--regions", type=int, default=32,
+                        help="separate stretches of data on each disk (a copy's progress leaps between them)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--sample-seconds", type=float, default=0.5, help="how often the follower reads the job")
@@ -463,6 +594,7 @@ def main() -> int:
                         help="the local Azure's ARM throttling during the job (Azure's default budgets)")
     parser.add_argument("--fixed-poll", type=float, default=0.0,
                         help="poll every copy at this fixed interval (the polling before adaptive polling)")
+    parser.add_argument("--logs", type=Path, default=None, help="copy the workers' logs into this folder")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-': write none")
     args = parser.parse_args()
     if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from celery import Task
+from celery import Task, states
 from celery.utils.time import get_exponential_backoff_interval
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
@@ -24,6 +24,8 @@ from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
+from diskferry.tasks.outage import OutageTolerantTask
+from diskferry.tasks.results import job_ended
 from diskferry.tasks.watchdog import request_fields, revive
 
 #: transient failures of prepare/finalize are retried this many times
@@ -73,7 +75,19 @@ def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]
         raise _again(self, exc, "prepare", job_id, source, target) from None
 
 
-@task(bind=True, name=COPY_DISK, max_retries=None)
+class CopyTask(OutageTolerantTask):
+    """A copy task stores only its final state: its STARTED and RETRY states (Celery writes both
+    at every poll, a RETRY with its traceback) are nobody's business and were most of what a
+    poll cost Redis. Its success and failure are stored by hand: the job's watchdog reads them
+    to know that the chord counted the copy (the chord counts it either way)."""
+
+    ignore_result = True
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        self.backend.store_result(task_id, exc, states.FAILURE, traceback=einfo.traceback, request=self.request)
+
+
+@task(bind=True, name=COPY_DISK, max_retries=None, base=CopyTask)
 def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> dict[str, Any]:
     """Start one disk's copy, then poll it from the poll queue until it ends (no sleeping).
 
@@ -96,9 +110,13 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     if isinstance(step, Pending):
         _watched(self, *ids, first=False, countdown=step.countdown)
         raise self.retry(countdown=step.countdown, max_retries=None, queue=poll_queue)
-    return step.as_dict()
+    result = step.as_dict()
+    self.backend.store_result(self.request.id, result, states.SUCCESS, request=self.request)
+    return result
 
 
+#: what a copy's record keeps of its request, but for the pair's first copy (which keeps it all)
+POLL_IDS = ("id", "group", "group_index", "root_id", "parent_id")
 #: a disk's count of consecutive transient errors (its polls' back-off); gone once a poll gets through
 POLL_ERRORS = "poll_errors"
 
@@ -109,11 +127,23 @@ def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, fi
     to send it again if the broker loses it (the request's ids and chord options); and count the
     disk's run of errors (``None`` removes it, in the same write)."""
     now = time.time()
+    store = runtime(task).store
     patch: dict[str, Any] = {"poll_due": now + countdown, POLL_ERRORS: errors}
     if first:
         # a retry keeps the request's id and chord options: written once, not at every poll
-        patch |= {"poll": request_fields(task.request), "poll_first": now}
-    runtime(task).store.update_disk(job_id, source, target, disk, **patch)
+        fields = request_fields(task.request)
+        if task.request.group_index:
+            # the chord's signature is the same for every copy of the pair: the first copy keeps
+            # it for all (the watchdog completes a lost poll's record from the pair's)
+            fields = {k: fields[k] for k in POLL_IDS}
+        else:
+            # the chord is applied: prepare's copy of it (with every copy's signature) is of no
+            # more use to the watchdog, which resends a prepare only until it has run
+            prepared = store.target_state(job_id, source, target).get("prepare") or {}
+            if prepared.get("chain"):
+                store.update_target(job_id, source, target, prepare={"id": prepared.get("id")})
+        patch |= {"poll": fields, "poll_first": now}
+    store.update_disk(job_id, source, target, disk, **patch)
     revive(task, job_id)
 
 
@@ -121,9 +151,11 @@ def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, fi
 def finalize(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
     """Import what was copied, build the image, clean up (the chord body)."""
     try:
-        return finalize_step.finalize(runtime(self), job_id, source, target).as_dict()
+        outcome = finalize_step.finalize(runtime(self), job_id, source, target).as_dict()
     except RetryLater as exc:
         raise _again(self, exc, "finalize", job_id, source, target) from None
+    job_ended(self, job_id)
+    return outcome
 
 
 @task(bind=True, name=CLEANUP, max_retries=None)
@@ -142,3 +174,4 @@ def cleanup(self: Task, failed_task_id: str, job_id: str, source: str, target: s
         cleanup_step.abandon_pair(runtime(self), job_id, source, target, error)
     except RetryLater as exc_:
         raise _again(self, exc_, "cleanup", job_id, source, target) from None
+    job_ended(self, job_id)

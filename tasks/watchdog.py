@@ -24,6 +24,7 @@ from diskferry.errors import RetryLater
 from diskferry.pipeline import watchdog as watch
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
+from diskferry.tasks.results import forget_results
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,17 @@ def _what_to_send(task: watch.Overdue, job_id: str, settings: Settings) -> tuple
     return (PREPARE if task.step == "prepare" else FINALIZE), settings.queue, pair
 
 
-@task(bind=True, name=WATCHDOG, max_retries=None)
+def _chord_body(app: Any, settings: Settings, job_id: str, task: watch.Overdue) -> dict[str, Any]:
+    """The chord body of a pair's copies, as the canvas made it (finalize, with its id and
+    errback), for a lost poll when no copy of the pair has recorded it."""
+    finalize = task.record.get("finalize") or {}
+    sig = app.signature(FINALIZE, args=(job_id, task.source, task.target), immutable=True, queue=settings.queue,
+                        task_id=finalize.get("id"), link_error=finalize.get("link_error") or [])
+    return dict(sig)
+
+
+#: the watchdog's result is nobody's: it only re-enqueues itself until its job is over
+@task(bind=True, name=WATCHDOG, max_retries=None, ignore_result=True)
 def watchdog(self: Task, job_id: str) -> None:
     """One round: send again every poll of the job that no redelivery can bring back."""
     backend = self.app.backend
@@ -86,14 +97,19 @@ def watchdog(self: Task, job_id: str) -> None:
         over, lost = watch.sweep(runtime(self), job_id, ready, overdue_after(settings))
         for task in lost:
             name, queue, args = _what_to_send(task, job_id, settings)
-            self.app.signature(name, args=args, immutable=True).apply_async(queue=queue, **resend_options(task.record))
+            options = resend_options(task.record)
+            if task.step == "copy" and task.record.get("group") and not task.record.get("chord"):
+                options["chord"] = _chord_body(self.app, settings, job_id, task)
+            self.app.signature(name, args=args, immutable=True).apply_async(queue=queue, **options)
     except RetryLater as exc:  # Azure is at what a stalled job's cleanup started: next round
         log.info("watchdog of job %s: %s", job_id, exc)
         over = False
     except Exception:  # a safety net that stops on a passing error protects nothing
         log.exception("watchdog of job %s: round failed; trying again", job_id)
         over = False
-    if not over:
+    if over:
+        forget_results(self.app, runtime(self).store, job_id)
+    else:
         # the polls look at this: should this very message be lost, they send it again
         runtime(self).store.update_job(job_id, watchdog=request_fields(self.request),
                                        watchdog_due=time.time() + settings.watchdog_seconds)

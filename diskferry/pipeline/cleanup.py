@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 _PAIR_REQUESTS = ("prepare", "finalize", "cleanup")
 _DISK_REQUESTS = ("poll",)
 #: a disk's copy sampling and restart bookkeeping, of no use once the pair is cleaned
-_DISK_WORKING = ("poll_first", "sample_time", "sample_bytes", "deadline", "sas_generation", "stale_generation",
-                 "failed_copy")
+_DISK_WORKING = ("poll_first", "sample_time", "sample_bytes", "rate", "eta", "deadline",
+                 "sas_generation", "stale_generation", "failed_copy")
+#: the coordination set of the job's cleaned pairs
+CLEANED = "cleaned"
 #: (what is left if the step fails, the step)
 Step = tuple[str, Callable[[], None]]
 
@@ -90,15 +92,26 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
             # a cleanup run again counts 1 of N and leaves the deleted account alone
             rt.store.drop_set(job.id, f"account|{staging.name}")
     # the record keeps outcomes, not what the watchdog and the polls needed while the pair ran
+    groups = set()
     for disk in source.disks:
         state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
+        groups.add((state.get("poll") or {}).get("group"))
         rt.store.update_disk(job.id, source.key, target.key, disk.key,
                              **dict.fromkeys(_DISK_WORKING), **_ids_only(state, _DISK_REQUESTS))
     pair = rt.store.target_state(job.id, source.key, target.key)
+    # the chord's id, once for the pair: its results are removed when the job is over
+    chords = sorted(g for g in groups if isinstance(g, str)) or pair.get("chords")
     # last: once every pair is cleaned, so are the sources and accounts (the last pair of
     # each did those before getting here)
-    rt.store.update_target(job.id, source.key, target.key, cleaned=True, cleanup_error=lasting,
+    rt.store.update_target(job.id, source.key, target.key, cleaned=True, cleanup_error=lasting, chords=chords,
                            **_ids_only(pair, _PAIR_REQUESTS))
+    # counted by name, so a cleanup run twice counts once: the job is over when all are counted
+    rt.store.count_member(job.id, CLEANED, f"{source.key}|{target.key}")
+
+
+def job_over(rt: Runtime, job: Header) -> bool:
+    """Whether every pair of the job is cleaned (False for a record that does not count them)."""
+    return 0 < job.pair_count <= rt.store.set_size(job.id, CLEANED)
 
 
 def _ids_only(state: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

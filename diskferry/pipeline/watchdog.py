@@ -91,7 +91,7 @@ def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool], overdue_after:
         if lost is not None:
             out.append(lost)
             continue
-        out += _lost_polls(rt, job, source, target, ready, overdue_after, now)
+        out += _lost_polls(rt, job, source, target, pair, ready, overdue_after, now)
     return False, out
 
 
@@ -126,14 +126,17 @@ def _disk_docs(rt: Runtime, job: Job, source: Source, target: Target) -> dict[st
     return {d.key: rt.store.disk_state(job.id, source.key, target.key, d.key) for d in source.disks}
 
 
-def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, ready: Callable[[str], bool],
-                overdue_after: float, now: float) -> list[Overdue]:
+def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, pair: Fields,
+                ready: Callable[[str], bool], overdue_after: float, now: float) -> list[Overdue]:
     docs = _disk_docs(rt, job, source, target)
     # the chord is applied once any of its header tasks ran: its group and body are known
     ran = [doc for doc in docs.values() if (doc.get("poll") or {}).get("group")]
     if not ran:
         return []
-    template = ran[0]["poll"]
+    # the pair's first copy keeps the chord's signature for all; should it never have run, the
+    # chord's body is rebuilt from the pair's finalize (its id and errback: ``finalize``)
+    with_chord = [doc["poll"] for doc in ran if doc["poll"].get("chord")]
+    template = with_chord[0] if with_chord else ran[0]["poll"] | {"finalize": pair.get("finalize") or {}}
     first = min(float(doc.get("poll_first") or now) for doc in ran)
     out = []
     for key, doc in docs.items():

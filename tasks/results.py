@@ -1,0 +1,59 @@
+"""A job's Celery results, removed once the job is over: afterwards Redis keeps only its record.
+
+Every task of a job stores a result (prepare, finalize, a copy's final state) and every chord
+its counters; Celery keeps them for ``result_expires`` (days: it must outlive the longest chord).
+Once every pair is cleaned nobody reads them: the job's watchdog has stopped, the record holds
+every outcome, and ``resume`` sends new tasks with new ids. So the task that cleaned the last
+pair sends :func:`forget` (a countdown later: its own result is stored after it returns), and
+the watchdog's last round forgets again whatever landed after that. Both are idempotent: a
+deleted key is simply gone. A worker killed mid-way leaves keys that ``result_expires`` still
+removes.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import islice
+
+from celery import Celery, Task
+
+from diskferry.config.celeryconfig import FORGET
+from diskferry.pipeline.cleanup import job_over
+from diskferry.state import JobStore
+from diskferry.tasks.app import settings_of
+from diskferry.tasks.base import runtime, task
+
+log = logging.getLogger(__name__)
+
+#: after the last pair's task has stored its own result
+FORGET_COUNTDOWN_SECONDS = 5.0
+#: keys per DEL
+_BATCH = 500
+#: the keys the Redis result backend keeps for a chord (Celery 5.7, ``backends/redis.py``)
+_GROUP_SUFFIXES = ("", ".j", ".t", ".s", ".d", ".c")
+
+
+def forget_results(app: Celery, store: JobStore, job_id: str) -> int:
+    """Delete the results of every task and chord the job's record names; how many keys went."""
+    tasks, groups = store.task_ids(job_id)
+    backend = app.backend
+    keys = [backend.get_key_for_task(t) for t in sorted(tasks)]
+    keys += [backend.get_key_for_group(g, suffix) for g in sorted(groups) for suffix in _GROUP_SUFFIXES]
+    deleted = 0
+    it = iter(keys)
+    while batch := list(islice(it, _BATCH)):
+        deleted += int(backend.client.delete(*batch))
+    return deleted
+
+
+def job_ended(task: Task, job_id: str) -> None:
+    """Called by a pair's last task: when the job is over, forget its results a little later."""
+    rt = runtime(task)
+    if job_over(rt, rt.store.header(job_id)):
+        forget.apply_async((job_id,), queue=settings_of(task.app).poll_queue, countdown=FORGET_COUNTDOWN_SECONDS)
+
+
+@task(bind=True, name=FORGET, ignore_result=True)
+def forget(self: Task, job_id: str) -> None:
+    deleted = forget_results(self.app, runtime(self).store, job_id)
+    log.info("job %s is over: %d result keys removed", job_id, deleted)
