@@ -10,8 +10,11 @@ import threading
 from datetime import datetime
 from functools import partial
 from typing import Any
+from xml.etree import ElementTree
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import HttpResponseError
+from azure.core.rest import HttpRequest
 from azure.mgmt.resource.resources import ResourceManagementClient
 from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.storage.models import StorageAccountCreateParameters
@@ -22,6 +25,9 @@ from diskferry.cloud.errors import azure_call
 from diskferry.cloud.operations import Operation
 from diskferry.cloud.types import AccountInfo, CopyState, CopyStatus, ResourceId
 from diskferry.errors import NotFound
+
+#: blobs per List Blobs page (Azure's most)
+LIST_PAGE = 5000
 
 
 def _account_info(account: Any) -> AccountInfo:
@@ -54,6 +60,23 @@ def _copy_status(props: Any) -> CopyStatus:
     if state is CopyState.success and total == 0:
         copied = total = int(props.size or 0)
     return CopyStatus(copy.id, state, copied, total, copy.status_description, dict(props.metadata or {}))
+
+
+def _listed_copy(blob: ElementTree.Element) -> tuple[str, CopyStatus]:
+    """A List Blobs entry's name and copy state, as :func:`_copy_status` reads the SDK's."""
+    props = blob.find("Properties")
+
+    def text(tag: str) -> str | None:
+        return props.findtext(tag) if props is not None else None
+
+    copied, total = _progress(text("CopyProgress"))
+    raw_state = text("CopyStatus")
+    state = CopyState(raw_state) if raw_state else CopyState.success
+    if state is CopyState.success and total == 0:
+        copied = total = int(text("Content-Length") or 0)
+    metadata = {m.tag: m.text or "" for m in blob.find("Metadata") or []}
+    return blob.findtext("Name") or "", CopyStatus(text("CopyId"), state, copied, total,
+                                                   text("CopyStatusDescription"), metadata)
 
 
 def worker_blob_retry() -> ExponentialRetry:
@@ -218,14 +241,34 @@ class Storage:
     def copy_statuses(self, account: AccountInfo, container: str, prefix: str) -> dict[str, CopyStatus]:
         """The copy state of every blob under ``prefix`` (one List Blobs ``include=copy`` per
         5,000 blobs), by name; empty when the container is absent. The copy source (a SAS URL)
-        is read by the SDK but never kept."""
+        is in the answer but never read out of it.
+
+        Sent through the blob client's own pipeline (auth, retry, version), but its XML is read
+        with ElementTree, not the SDK's model deserializer: a fleet lists every staging
+        container about once a second, and the SDK spent ~0.3 ms per blob listed — most of a
+        listing poll's CPU (py-spy, 200 copies: 12 % of the workers' time)."""
         client = self._service(account).get_container_client(container)
-        try:
-            with azure_call(f"list copies in {container}", blob=True):
-                return {b.name: _copy_status(b) for b in client.list_blobs(name_starts_with=prefix,
-                                                                          include=["copy", "metadata"])}
-        except NotFound:
-            return {}
+        out: dict[str, CopyStatus] = {}
+        marker: str | None = None
+        with azure_call(f"list copies in {container}", blob=True):
+            while True:
+                params = {"restype": "container", "comp": "list", "include": "copy,metadata", "prefix": prefix,
+                          "maxresults": str(LIST_PAGE)} | ({"marker": marker} if marker else {})
+                request = HttpRequest("GET", client.url, params=params,
+                                      headers={"x-ms-version": client.api_version, "Accept": "application/xml"})
+                response = client._client._send_request(request)  # the generated client's raw call
+                if response.status_code == 404:
+                    return {}
+                if response.status_code != 200:
+                    error = HttpResponseError(message=response.text()[:500], response=response)
+                    error.error_code = response.headers.get("x-ms-error-code")  # type: ignore[attr-defined] # as the SDK sets it
+                    raise error
+                # Azure's answer over TLS, as the SDK's own deserializer parses it (ElementTree)
+                root = ElementTree.fromstring(response.read())  # noqa: S314
+                out.update(_listed_copy(blob) for blob in root.iter("Blob"))
+                marker = root.findtext("NextMarker") or None
+                if marker is None:
+                    return out
 
     def abort_copy(self, account: AccountInfo, container: str, blob: str, copy_id: str) -> None:
         client = self._service(account).get_blob_client(container, blob)

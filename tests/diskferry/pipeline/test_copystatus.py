@@ -5,15 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+import pytest
 import redis
 
 from diskferry import naming
+from diskferry.cloud import AccountInfo, CopyState, CopyStatus, storage
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
+from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, prepare
 from diskferry.pipeline.outcome import DiskOutcome, Pending
+from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
 from tests.conftest import Clients
@@ -22,8 +26,17 @@ from tests.fleet.checks import delta
 from tests.waiting import wait_until
 
 
+def _same_as_each_blob_read(rt: Runtime, account: AccountInfo, prefix: str) -> dict[str, CopyStatus]:
+    """The listing (read with ElementTree) says what each blob's own Get Blob Properties (read by
+    the SDK) says."""
+    listed = rt.cloud.storage.copy_statuses(account, STAGING_CONTAINER, prefix=prefix)
+    assert listed == {b: rt.cloud.storage.copy_status(account, STAGING_CONTAINER, b) for b in listed}
+    return listed
+
+
 def test_copies_into_one_container_share_one_listing_per_round(
-        emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients, admin: AdminClient) -> None:
+        emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients, admin: AdminClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     rg = f"listing-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                                                 "vms": [{"name": "app", "os_disk": 1, "data_disks": [1, 1, 1]}]}))
@@ -44,6 +57,11 @@ def test_copies_into_one_container_share_one_listing_per_round(
             return [copy.advance(rt, job.id, source.key, target.key, k) for k in keys]
 
         assert all(isinstance(o, Pending) for o in poll_all())  # every copy started
+        account = rt.staging_account(target)
+        assert account is not None
+        pending = _same_as_each_blob_read(rt, account, f"{job.id}/")
+        assert len(pending) == len(keys) and {s.state for s in pending.values()} == {CopyState.pending}
+        assert rt.cloud.storage.copy_statuses(account, "no-such-container", prefix="") == {}
         before = admin.counters()
         for _ in range(3):
             assert all(isinstance(o, Pending) for o in poll_all())
@@ -64,6 +82,10 @@ def test_copies_into_one_container_share_one_listing_per_round(
                    60, "the copies did not end")
         assert {rt.store.disk_state(job.id, source.key, target.key, k)["phase"] for k in keys} == {
             Phase.copied.value}
+        monkeypatch.setattr(storage, "LIST_PAGE", 3)  # two pages, the second after a NextMarker
+        done = _same_as_each_blob_read(rt, account, f"{job.id}/")
+        assert len(done) == len(keys) and {s.state for s in done.values()} == {CopyState.success}
+        assert all(s.copied == s.total > 0 for s in done.values())
     finally:
         cleanup.cleanup_pair(rt, job, source, target)
         assert admin.leftovers(job.id) == []
