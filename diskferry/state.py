@@ -78,6 +78,8 @@ _HEADER: TypeAdapter[Header] = TypeAdapter(Header)
 _SOURCE: TypeAdapter[Source] = TypeAdapter(Source)
 _SOURCES: TypeAdapter[list[Source]] = TypeAdapter(list[Source])
 HEADER = "header"
+#: JSON without the spaces after separators: a record holds one spec per source
+_COMPACT = (",", ":")
 SOURCES = "sources"
 
 
@@ -89,10 +91,11 @@ def spec_field(source: SourceKey) -> str:
 def _job_fields(job: Job) -> dict[str, str]:
     """The resolved job as the record's fields."""
     fields = {
-        HEADER: json.dumps(_HEADER.dump_python(job.header(), mode="json")),
-        SOURCES: json.dumps([s.key for s in job.sources]),
+        HEADER: json.dumps(_HEADER.dump_python(job.header(), mode="json"), separators=_COMPACT),
+        SOURCES: json.dumps([s.key for s in job.sources], separators=_COMPACT),
     }
-    fields.update({spec_field(s.key): json.dumps(_SOURCE.dump_python(s, mode="json")) for s in job.sources})
+    fields.update({spec_field(s.key): json.dumps(_SOURCE.dump_python(s, mode="json"), separators=_COMPACT)
+                   for s in job.sources})
     return fields
 
 
@@ -554,6 +557,9 @@ class JobStore:
             pipe.expire(key, self.ttl)
             pipe.scard(key)
             return int(pipe.execute()[-1])
+
+    def is_member(self, job_id: str, set_name: str, member: str) -> bool:
+        return bool(self._r.sismember(self._set_key(job_id, set_name), member))
 
     def set_size(self, job_id: str, set_name: str) -> int:
         return int(self._r.scard(self._set_key(job_id, set_name)))

@@ -98,7 +98,11 @@ def _enqueue(app: Celery, settings: Settings, store: JobStore, job: Job, pairs: 
             store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
         # what the watchdog needs to send prepare or finalize again, should the broker lose one
         store.update_target(job.id, source.key, target.key, prepare_due=now, **pair_records(canvas))
-    for canvas in canvases:
+    # target by target: the first target's prepares export each source and the next target's
+    # find it exported, instead of the two prepares of a source meeting at its lock (one would
+    # wait a countdown out, Busy, while its copies could already start)
+    targets = {t.key: i for i, t in enumerate(job.targets)}
+    for _, canvas in sorted(zip(pairs, canvases, strict=True), key=lambda pc: targets[pc[0][1].key]):
         canvas.apply_async()
     watchdog = app.signature(WATCHDOG, args=(job.id,), immutable=True).apply_async(
         queue=settings.poll_queue, countdown=settings.watchdog_seconds

@@ -60,6 +60,7 @@ from diskferry.config.settings import Settings
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
+from diskferry.pipeline.cleanup import CLEANED
 from diskferry.pipeline.polling import PollPolicy, eta_of, smoothed_rate
 from diskferry.producer import api, views
 from diskferry.producer.follow import Snapshot
@@ -386,8 +387,15 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         cmds, nbytes = (a - b for a, b in zip(redis_figures(rclient), (cmds0, bytes0), strict=True))
         counters = {k: v - counters0.get(k, 0) for k, v in admin.counters().items()}
         cli_status = _cli_output(env, "status", job_id)
-        time.sleep(2)  # the last tasks' results and acks land
+        # the job over, its results are removed (``diskferry.tasks.results``): the last step drops the
+        # record's set of cleaned pairs
+        deadline = time.monotonic() + 60
+        while store.set_size(job_id, CLEANED) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)  # the last acks land
         after = used_memory(rclient) - mem0
+        left = {f"{role} {kind}": size for role, url in memory.urls.items()
+                for kind, size in key_kinds(redis.Redis.from_url(url)).items()}
         record, parts = record_bytes(redis.Redis.from_url(settings.state_url), store.key(job_id))
         polls_seen = poll_times(fleet.logs)
     if args.logs is not None:
@@ -453,9 +461,11 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
         "Redis per in-flight disk and minute": f"{cmds / inflight:.0f} commands, {nbytes / inflight / 1024:.0f} KiB",
         "Redis memory per in-flight disk": memory.figure(),
-        "Redis memory after the job": f"{after / disks / 1024:.2f} KiB per disk (all databases: record, results "
-                                      f"until they expire); the job record {record / disks / 1024:.2f} KiB per "
-                                      f"disk ({parts})",
+        "Redis memory after the job": f"{after / disks / 1024:.2f} KiB per disk over the level before it; "
+                                      f"the job record {record / disks / 1024:.2f} KiB per disk ({parts}); every "
+                                      f"key, KiB per disk: " + "; ".join(
+                                          f"{k} {v / disks / 1024:.2f}" for k, v in
+                                          sorted(left.items(), key=lambda kv: -kv[1])[:6]),
         "submit": f"{submit:.2f} s",
         "status (CLI: wall, CPU)": f"{cli_status[0]:.2f} s, {cli_status[3]:.2f} s CPU",
     }

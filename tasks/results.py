@@ -18,7 +18,7 @@ from itertools import islice
 from celery import Celery, Task
 
 from diskferry.config.celeryconfig import FORGET
-from diskferry.pipeline.cleanup import job_over
+from diskferry.pipeline.cleanup import CLEANED, job_over
 from diskferry.state import JobStore
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
@@ -43,6 +43,9 @@ def forget_results(app: Celery, store: JobStore, job_id: str) -> int:
     it = iter(keys)
     while batch := list(islice(it, _BATCH)):
         deleted += int(backend.client.delete(*batch))
+    # the record's set of cleaned pairs has answered its question (a cleanup run again after
+    # this counts one of N and forgets nothing)
+    store.drop_set(job_id, CLEANED)
     return deleted
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import zlib
 from typing import Any, cast
 
 import redis
@@ -19,7 +20,10 @@ def queued(broker_url: str) -> dict[str, list[dict[str, Any]]]:
                 continue
             messages = [cast(dict[str, Any], json.loads(raw)) for raw in cast(list[bytes], client.lrange(key, 0, -1))]
             for message in messages:
-                message["body"] = json.loads(base64.b64decode(message["body"]))
+                body = base64.b64decode(message["body"])
+                if message.get("headers", {}).get("compression"):  # task_compression (zlib)
+                    body = zlib.decompress(body)
+                message["body"] = json.loads(body)
             out[key.decode()] = messages
     return out
 

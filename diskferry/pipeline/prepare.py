@@ -22,6 +22,8 @@ from diskferry.pipeline.runtime import export_field as export_field  # where cle
 from diskferry.pipeline.waits import awaited, still_running
 
 Fields = dict[str, Any]
+#: the coordination set of the targets whose resource group (and staging account) are ready
+TARGETS_READY = "targets_ready"
 
 
 def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: str | None = None) -> PairOutcome:
@@ -155,7 +157,17 @@ def _snapshot_taken(rt: Runtime, job: Header, source: Source, disk: Disk, snapsh
 
 
 def prepare_target(rt: Runtime, job: Header, source: Source, target: Target) -> None:
-    """The target resource group; for a staged pair, the staging account and container."""
+    """The target resource group; for a staged pair, the staging account and container. Once
+    per target and job: the first pair to ready them says so, and the target's other pairs
+    (one per source: hundreds in a bulk job) skip the ARM and blob calls that would find them."""
+    ready = f"{target.key}|{'staged' if job.staged(source, target) else 'direct'}"
+    if rt.store.is_member(job.id, TARGETS_READY, ready):
+        return
+    _ready_target(rt, job, source, target)
+    rt.store.count_member(job.id, TARGETS_READY, ready)
+
+
+def _ready_target(rt: Runtime, job: Header, source: Source, target: Target) -> None:
     storage = rt.cloud.storage
     storage.ensure_resource_group(
         target.subscription_id, target.resource_group, target.region, layout.tags(job, Role.result)

@@ -100,3 +100,27 @@ def test_the_copies_are_sent_with_the_ids_and_indexes_freezing_fixed(broker_app:
     copies = {m["body"][0][3]: (m["headers"]["id"], m["headers"]["group_index"]) for m in _sent(settings, COPY_DISK)}
     assert copies == ids
     assert len({task_id for task_id, _ in ids.values()}) == len(source.disks)
+
+
+def test_a_lost_polls_chord_body_is_rebuilt_from_the_pairs_finalize(broker_app: tuple[Celery, Settings]) -> None:
+    """Only a pair's first copy records the chord's signature; should no copy have recorded it,
+    the watchdog rebuilds it from the pair's finalize record: the same task, arguments, id,
+    queue and errback as the canvas made."""
+    from diskferry.pipeline.watchdog import Overdue
+    from diskferry.tasks.canvas import pair_records
+    from diskferry.tasks.watchdog import _chord_body
+
+    job = factories.job()
+    source, target = job.sources[0], job.targets[0]
+    app, settings = broker_app
+    canvas = pair_canvas(app, settings, job, source, target)
+    canvas.freeze()
+    made = dict(canvas.tasks[1].body)
+    lost = Overdue("copy", source.key, target.key, source.disks[0].key,
+                   {"id": "x", "group": "g", "finalize": pair_records(canvas)["finalize"]})
+    rebuilt = _chord_body(app, settings, job.id, lost)
+    assert (rebuilt["task"], list(rebuilt["args"]), rebuilt["immutable"]) == (FINALIZE, list(made["args"]), True)
+    assert rebuilt["options"]["task_id"] == made["options"]["task_id"]
+    assert rebuilt["options"]["queue"] == made["options"]["queue"] == settings.queue
+    assert json.loads(json.dumps(rebuilt["options"]["link_error"])) == json.loads(
+        json.dumps(made["options"]["link_error"]))
