@@ -297,6 +297,17 @@ def target_phase(tdoc: Fields, disks: list[DiskStatus]) -> Phase:
     return phase
 
 
+@dataclass(frozen=True)
+class DiskView:
+    """A disk's pair and the state its copy's poll looks at (:meth:`JobStore.disk_view`)."""
+
+    pair: Pair
+    meta: Fields
+    source_state: Fields
+    target_state: Fields
+    disk_state: Fields
+
+
 class JobStore:
     """Read and update job records. Safe to share between threads of one process."""
 
@@ -369,6 +380,20 @@ class JobStore:
         if spec is None:
             raise KeyError(f"job {job_id} has no source {source}")
         return Pair(job, _source_of(spec), job.target(target))
+
+    def disk_view(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey) -> DiskView:
+        """What a copy poll reads, in one HMGET whatever the job's size: its pair, the job's
+        meta (a cancel request), its source's and pair's state and its disk's."""
+        names = [HEADER, spec_field(source), "meta", f"src|{source}", f"tgt|{source}|{target}",
+                 disk_field(source, target, disk)]
+        header, spec, *docs = cast(list[str | None], self._r.hmget(self.key(job_id), names))
+        if header is None:
+            raise _missing(job_id)
+        job = _header_of(header)
+        if spec is None:
+            raise KeyError(f"job {job_id} has no source {source}")
+        meta, src, tgt, state = (cast(Fields, json.loads(raw)) if raw else {} for raw in docs)
+        return DiskView(Pair(job, _source_of(spec), job.target(target)), meta, src, tgt, state)
 
     def job(self, job_id: str) -> Job:
         """The whole resolved job: every source (for the producer, views and the watchdog;

@@ -53,15 +53,17 @@ def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key
             owner: str | None = None) -> DiskOutcome | Pending:
     """One step of a disk's copy. ``owner`` (the copy task's id) holds the disk's grant lock
     while it grants, so that the task's redelivery after a killed worker takes it back at once."""
-    job, source, target = rt.store.pair(job_id, source_key, target_key)
+    # one read: the pair, a cancel request, the source's, pair's and disk's state
+    view = rt.store.disk_view(job_id, source_key, target_key, disk_key)
+    job, source, target = view.pair
     disk = source.disk(disk_key)
-    if cancel.requested(rt, job.id):
+    if view.meta.get("cancel") is not None:  # diskferry cancel
         return cancel.cancel_disk(rt, job, source, target, disk)
-    state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
+    state = view.disk_state
     phase = Phase(state.get("phase", "pending"))
     if phase in _ENDED:
         return _recorded(disk.key, phase, state)
-    blocked = _blocker(rt, job, source, target, disk)
+    blocked = _blocker(source, view.source_state, view.target_state, disk)
     if blocked is not None:
         return fail_disk(rt.store, job.id, source.key, target.key, disk.key, blocked)
     try:
@@ -81,13 +83,13 @@ def _recorded(disk_key: str, phase: Phase, state: Fields) -> DiskOutcome:
     return DiskOutcome(disk_key, True)
 
 
-def _blocker(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk) -> Error | None:
+def _blocker(source: Source, exported: Fields, pair: Fields, disk: Disk) -> Error | None:
     """Why this disk cannot be copied at all (prepare failed for it), if so."""
-    for doc in (rt.store.source_state(job.id, source.key), rt.store.target_state(job.id, source.key, target.key)):
+    for doc in (exported, pair):
         err = doc.get("error")
         if err:
             return Error(err.get("code", "PrepareFailed"), err.get("message", ""))
-    export = rt.store.source_state(job.id, source.key).get(export_field(disk.key))
+    export = exported.get(export_field(disk.key))
     if not export:
         return Error("NotPrepared", f"disk {disk.key} of {source.name} was not exported")
     if export.get("error"):
