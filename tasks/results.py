@@ -19,6 +19,7 @@ from celery import Celery, Task
 
 from diskferry.config.celeryconfig import FORGET
 from diskferry.pipeline.cleanup import CLEANED, job_over
+from diskferry.pipeline.prepare import TARGETS_READY
 from diskferry.state import JobStore
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
@@ -46,6 +47,7 @@ def forget_results(app: Celery, store: JobStore, job_id: str) -> int:
     # the record's set of cleaned pairs has answered its question (a cleanup run again after
     # this counts one of N and forgets nothing)
     store.drop_set(job_id, CLEANED)
+    store.drop_set(job_id, TARGETS_READY)
     return deleted
 
 

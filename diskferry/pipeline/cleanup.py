@@ -29,7 +29,7 @@ from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import fail_disk
-from diskferry.pipeline.runtime import Runtime, sas_name
+from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 from diskferry.pipeline.waits import awaited, still_running
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ _DISK_REQUESTS = ("poll",)
 #: a disk's copy sampling and restart bookkeeping, of no use once the pair is cleaned
 _DISK_WORKING = ("poll_first", "sample_time", "sample_bytes", "rate", "eta", "deadline",
                  "sas_generation", "stale_generation", "failed_copy")
+#: what a source's record keeps of each disk's export once the source is cleaned
+_EXPORT_HISTORY = ("error", "sas_generation", "regrants")
 #: the coordination set of the job's cleaned pairs
 CLEANED = "cleaned"
 #: (what is left if the step fails, the step)
@@ -200,6 +202,13 @@ def cleanup_source(rt: Runtime, job: Header, source: Source) -> None:
     lasting = run_all(steps, source.name)
     if lasting is not None or state.get("cleanup_error"):
         rt.store.update_source(job.id, source.key, cleanup_error=lasting)
+    if lasting is None:
+        # undone: what each export made (its snapshot's id, its SAS's expiry) is of no more use;
+        # its outcome (an error) and its grants' count stay, as history
+        rt.store.update_source(job.id, source.key, **{
+            export_field(disk.key): {k: v for k, v in (state.get(export_field(disk.key)) or {}).items()
+                                     if k in _EXPORT_HISTORY} or None
+            for disk in source.disks})
     # the job reads this source no more: another job may grant on it, or deallocate it
     claims.release(rt.store, job, source)
 
