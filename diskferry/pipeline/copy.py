@@ -278,8 +278,10 @@ def _copy_ended(rt: Runtime, job: Header, source: Source, target: Target, disk: 
     ended = rt.store.add_member(job.id, f"copied|{source.key}|{disk.key}", target.key)
     if not staged <= ended:
         return
+    # answered, and forgotten before Azure is asked: a revoke refused for a while (429) makes
+    # this copy's task come back, and its next run finds its copy ended and counts nothing;
+    # the source's cleanup revokes again anyway (a copy's end counted again revokes nothing twice)
+    rt.store.drop_set(job.id, f"copied|{source.key}|{disk.key}")
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
     # started, not waited for: the source's cleanup finds the same operation and finishes it
     revoke(rt, job, source, disk, wait=False)
-    # answered: a copy's end counted again finds the set short and revokes nothing twice
-    rt.store.drop_set(job.id, f"copied|{source.key}|{disk.key}")
