@@ -297,6 +297,16 @@ def target_phase(tdoc: Fields, disks: list[DiskStatus]) -> Phase:
     return phase
 
 
+def _pair_of(job_id: str, source: SourceKey, target: TargetKey, header: str | None, spec: str | None) -> Pair:
+    """A pair from its record's header and source spec (None: absent)."""
+    if header is None:
+        raise _missing(job_id)
+    job = _header_of(header)
+    if spec is None:
+        raise KeyError(f"job {job_id} has no source {source}")
+    return Pair(job, _source_of(spec), job.target(target))
+
+
 @dataclass(frozen=True)
 class DiskView:
     """A disk's pair and the state its copy's poll looks at (:meth:`JobStore.disk_view`)."""
@@ -374,12 +384,7 @@ class JobStore:
         """What a task of one (source, target) pair reads: the header and that source (one
         HMGET of two fields, whatever the job's size). KeyError: no such source or target."""
         header, spec = cast(list[str | None], self._r.hmget(self.key(job_id), [HEADER, spec_field(source)]))
-        if header is None:
-            raise _missing(job_id)
-        job = _header_of(header)
-        if spec is None:
-            raise KeyError(f"job {job_id} has no source {source}")
-        return Pair(job, _source_of(spec), job.target(target))
+        return _pair_of(job_id, source, target, header, spec)
 
     def disk_view(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey) -> DiskView:
         """What a copy poll reads, in one HMGET whatever the job's size: its pair, the job's
@@ -387,13 +392,9 @@ class JobStore:
         names = [HEADER, spec_field(source), "meta", f"src|{source}", f"tgt|{source}|{target}",
                  disk_field(source, target, disk)]
         header, spec, *docs = cast(list[str | None], self._r.hmget(self.key(job_id), names))
-        if header is None:
-            raise _missing(job_id)
-        job = _header_of(header)
-        if spec is None:
-            raise KeyError(f"job {job_id} has no source {source}")
+        pair = _pair_of(job_id, source, target, header, spec)
         meta, src, tgt, state = (cast(Fields, json.loads(raw)) if raw else {} for raw in docs)
-        return DiskView(Pair(job, _source_of(spec), job.target(target)), meta, src, tgt, state)
+        return DiskView(pair, meta, src, tgt, state)
 
     def job(self, job_id: str) -> Job:
         """The whole resolved job: every source (for the producer, views and the watchdog;
