@@ -18,7 +18,7 @@ from itertools import islice
 from celery import Celery, Task
 
 from diskferry.config.celeryconfig import FORGET
-from diskferry.pipeline.cleanup import CLEANED, job_over
+from diskferry.pipeline.cleanup import CLEANED, DELETING_ACCOUNTS, job_over
 from diskferry.pipeline.prepare import TARGETS_READY
 from diskferry.state import JobStore
 from diskferry.tasks.app import settings_of
@@ -46,8 +46,8 @@ def forget_results(app: Celery, store: JobStore, job_id: str) -> int:
         deleted += int(backend.client.delete(*batch))
     # the record's set of cleaned pairs has answered its question (a cleanup run again after
     # this counts one of N and forgets nothing)
-    store.drop_set(job_id, CLEANED)
-    store.drop_set(job_id, TARGETS_READY)
+    for name in (CLEANED, TARGETS_READY, DELETING_ACCOUNTS):
+        store.drop_set(job_id, name)
     return deleted
 
 

@@ -43,6 +43,8 @@ _DISK_WORKING = ("poll_first", "sample_time", "sample_bytes", "rate", "eta", "de
                  "sas_generation", "stale_generation", "failed_copy")
 #: what a source's record keeps of each disk's export once the source is cleaned
 _EXPORT_HISTORY = ("error", "sas_generation", "regrants")
+#: the coordination set of the job-made staging accounts whose deletion has begun
+DELETING_ACCOUNTS = "deleting_accounts"
 #: the coordination set of the job's cleaned pairs
 CLEANED = "cleaned"
 #: (what is left if the step fails, the step)
@@ -89,7 +91,7 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
         done = rt.store.count_member(job.id, f"account|{staging.name}", f"{source.key}|{target.key}")
         if done >= job.staging_pairs.get(staging.name, 0):
             left = f"staging account {staging.name} is left"
-            refused = run_all([(left, partial(_delete_account, rt, target, staging))], staging.name)
+            refused = run_all([(left, partial(_delete_account, rt, job, target, staging))], staging.name)
             lasting = lasting or refused
             # a cleanup run again counts 1 of N and leaves the deleted account alone
             rt.store.drop_set(job.id, f"account|{staging.name}")
@@ -144,13 +146,20 @@ def run_all(steps: list[Step], where: str) -> Error | None:
     return lasting
 
 
-def _delete_account(rt: Runtime, target: Target, staging: StagingAccount) -> None:
+def _delete_account(rt: Runtime, job: Header, target: Target, staging: StagingAccount) -> None:
+    # said before it is done: a pair's cleanup run after it (a redelivery) must look again
+    rt.store.count_member(job.id, DELETING_ACCOUNTS, staging.name)
     rt.cloud.storage.delete_account(target.subscription_id, staging.resource_group, staging.name)
     rt.forget_account(staging)
 
 
 def _delete_staged(rt: Runtime, job: Header, source: Source, target: Target) -> None:
-    account = rt.staging_account(target, required=False, fresh=True)
+    # the account is deleted only after every pair using it has cleaned its VHDs: until the job
+    # says it deletes it, the process's copy of it answers (one ARM read per pair saved: under
+    # Azure's read budget, 200 pairs' cleanups waited 8 s for them)
+    assert target.staging is not None
+    deleting = rt.store.is_member(job.id, DELETING_ACCOUNTS, target.staging.name)
+    account = rt.staging_account(target, required=False, fresh=deleting)
     if account is None:
         return  # its blobs went with it
     storage = rt.cloud.storage
