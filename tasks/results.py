@@ -51,14 +51,26 @@ def forget_results(app: Celery, store: JobStore, job_id: str) -> int:
     return deleted
 
 
+def _run_of(store: JobStore, job_id: str) -> int:
+    """Which run of the job this is: 0, then one more at each ``diskferry resume``."""
+    return int(store.meta(job_id).get("resumed") or 0)
+
+
 def job_ended(task: Task, job_id: str) -> None:
     """Called by a pair's last task: when the job is over, forget its results a little later."""
     rt = runtime(task)
     if job_over(rt, rt.store.header(job_id)):
-        forget.apply_async((job_id,), queue=settings_of(task.app).poll_queue, countdown=FORGET_COUNTDOWN_SECONDS)
+        forget.apply_async((job_id, _run_of(rt.store, job_id)), queue=settings_of(task.app).poll_queue,
+                           countdown=FORGET_COUNTDOWN_SECONDS)
 
 
 @task(bind=True, name=FORGET, ignore_result=True)
-def forget(self: Task, job_id: str) -> None:
-    deleted = forget_results(self.app, runtime(self).store, job_id)
+def forget(self: Task, job_id: str, run: int = 0) -> None:
+    """Forget the results of run ``run`` of the job, unless a resume started another meanwhile
+    (whose tasks and chords the record names now: forgetting them would strand its chords)."""
+    rt = runtime(self)
+    if _run_of(rt.store, job_id) != run or not job_over(rt, rt.store.header(job_id)):
+        log.info("job %s runs again: its results stay", job_id)
+        return
+    deleted = forget_results(self.app, rt.store, job_id)
     log.info("job %s is over: %d result keys removed", job_id, deleted)
