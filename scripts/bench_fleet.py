@@ -53,6 +53,8 @@ from pathlib import Path
 
 import redis
 from rich.console import Console
+from sim_polling import Copy as SimCopy  # scripts/, beside this one
+from sim_polling import adaptive
 
 from diskferry.cloud import Cloud, CopyState
 from diskferry.cloud.compute import access_sas
@@ -61,7 +63,7 @@ from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from diskferry.pipeline.cleanup import CLEANED
-from diskferry.pipeline.polling import PollPolicy, eta_of, smoothed_rate
+from diskferry.pipeline.polling import PollPolicy
 from diskferry.producer import api, views
 from diskferry.producer.follow import Snapshot
 from diskferry.producer.jobfile import parse
@@ -229,13 +231,13 @@ class CpuTrace:
         if not self.points or time.time() - self.points[-1][0] >= self.every:
             self.points.append((time.time(), tree_cpu(self.pids)))
 
-    def between(self, start: float, end: float) -> tuple[float, float] | None:
-        """(seconds, CPU seconds) between the first sample at or after ``start`` and the last at or
-        before ``end``; None when the window holds fewer than two samples."""
+    def between(self, start: float, end: float) -> tuple[float, float, float] | None:
+        """(first, last, CPU seconds between them) of the samples taken from ``start`` to ``end``;
+        None when the window holds fewer than two samples."""
         inside = [p for p in self.points if start <= p[0] <= end]
         if len(inside) < 2:
             return None
-        return inside[-1][0] - inside[0][0], inside[-1][1] - inside[0][1]
+        return inside[0][0], inside[-1][0], inside[-1][1] - inside[0][1]
 
 
 #: a worker's log line of a copy poll that found its copy still running (Celery's retry line)
@@ -263,35 +265,21 @@ def cpu_split(cpu: CpuTrace, idle: float, polls: list[float], starts: dict[str, 
     window = cpu.between(start, end)
     if window is None:
         return None
-    seconds, spent = window
-    inside = sum(1 for t in polls if cpu_start(cpu, start) <= t <= cpu_end(cpu, end))
+    first, last, spent = window
+    inside = sum(1 for t in polls if first <= t <= last)
     if not inside:
         return None
-    per_poll = max(0.0, spent - idle * seconds) / inside
+    per_poll = max(0.0, spent - idle * (last - first)) / inside
     makespan = cpu.points[-1][0] - cpu.points[0][0]
     fixed = (total - idle * makespan - per_poll * len(polls)) / disks
     return per_poll, fixed, inside
 
 
-def cpu_start(cpu: CpuTrace, start: float) -> float:
-    return min(p[0] for p in cpu.points if p[0] >= start)
-
-
-def cpu_end(cpu: CpuTrace, end: float) -> float:
-    return max(p[0] for p in cpu.points if p[0] <= end)
-
-
 def policy_polls(policy: PollPolicy, duration: float) -> int:
-    """Polls the policy makes of a copy at a steady rate that lasts ``duration`` seconds
-    (as ``scripts/sim_polling.py`` simulates it), its start included."""
-    t, polls, rate, last_t, last_b, total = policy.initial, 1, None, 0.0, 0, 1 << 30
-    while t < duration:
-        polls += 1
-        copied = int(total * t / duration)
-        rate = smoothed_rate(rate, last_t, last_b, t, copied)
-        last_t, last_b = t, copied
-        t += policy.next_poll(t, eta_of(rate, copied, total))
-    return polls + 1
+    """Polls the policy makes of a copy at a steady rate that lasts ``duration`` seconds, as
+    ``scripts/sim_polling.py`` simulates them, and the run that started the copy."""
+    calls, _ = adaptive(policy, SimCopy.make(duration, None))
+    return 1 + calls
 
 
 def follow_job(store: JobStore, job_id: str, sample: float, timeout: float, memory: Memory | None = None,

@@ -44,7 +44,7 @@ def forget_results(app: Celery, store: JobStore, job_id: str) -> int:
     it = iter(keys)
     while batch := list(islice(it, _BATCH)):
         deleted += int(backend.client.delete(*batch))
-    # the record's set of cleaned pairs has answered its question (a cleanup run again after
+    # the record's coordination sets have answered their questions (a cleanup run again after
     # this counts one of N and forgets nothing)
     for name in (CLEANED, TARGETS_READY, DELETING_ACCOUNTS):
         store.drop_set(job_id, name)
