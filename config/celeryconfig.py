@@ -29,6 +29,7 @@ FINALIZE = "diskferry.finalize"
 CLEANUP = "diskferry.cleanup"
 WATCHDOG = "diskferry.watchdog"
 FORGET = "diskferry.forget"
+WATCH_COPIES = "diskferry.watch_copies"
 
 
 #: how a dead worker's messages come back (kombu's Redis transport): once delivered more than
@@ -91,6 +92,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             CLEANUP: {"queue": settings.queue},
             WATCHDOG: {"queue": settings.poll_queue},
             FORGET: {"queue": settings.poll_queue},
+            WATCH_COPIES: {"queue": settings.poll_queue},
         },
         # errbacks go on prepare and finalize explicitly (see diskferry.tasks.canvas); this keeps
         # Celery's future default and silences its pending-deprecation warning

@@ -71,7 +71,47 @@ end
 return n
 """
 
+#: park a copy (KEYS: the target's parked set, its watcher); ARGV: member, due, ttl, now,
+#: stale_after, a new watcher id. Returns the new id when no watcher is there, or the one that is
+#: has not come back for ``stale_after`` seconds (its message lost): the caller starts it
+_PARK = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local due = redis.call('HGET', KEYS[2], 'due')
+if due and tonumber(due) + tonumber(ARGV[5]) >= tonumber(ARGV[4]) then return '' end
+redis.call('HSET', KEYS[2], 'id', ARGV[6], 'due', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return ARGV[6]
+"""
+
+#: move parked copies to new due times, each only if its due time is still the one read
+#: (a woken copy may have parked itself again meanwhile); ARGV: member, old, new, ...
+_RESCHEDULE = """
+for i = 1, #ARGV, 3 do
+  local cur = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if cur and tonumber(cur) == tonumber(ARGV[i + 1]) then
+    redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i])
+  end
+end
+return 1
+"""
+
+#: a watcher's round ends (KEYS: parked set, watcher; ARGV: its id, its next due, ttl):
+#: -1 it was replaced, 0 nothing is parked (it is gone now), 1 it goes on (due recorded)
+_WATCHER_NEXT = """
+if redis.call('HGET', KEYS[2], 'id') ~= ARGV[1] then return -1 end
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+  return 0
+end
+redis.call('HSET', KEYS[2], 'due', ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
 Fields = dict[str, Any]
+#: parked copies (``source|disk``) with when each is due (the methods' ``list`` shadows the builtin)
+Parked = list[tuple[str, float]]
 
 #: the one mapping of the resolved job's dataclasses to the record's JSON fields and back
 _HEADER: TypeAdapter[Header] = TypeAdapter(Header)
@@ -329,6 +369,9 @@ class JobStore:
         self._merge = client.register_script(_MERGE)
         self._claim = client.register_script(_CLAIM)
         self._unclaim = client.register_script(_UNCLAIM)
+        self._park = client.register_script(_PARK)
+        self._reschedule = client.register_script(_RESCHEDULE)
+        self._watcher_next = client.register_script(_WATCHER_NEXT)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
@@ -439,6 +482,18 @@ class JobStore:
 
     def update_disk(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey, **patch: Any) -> None:
         self._update(job_id, disk_field(source, target, disk), patch)
+
+    def update_disks(self, job_id: str, patches: Mapping[str, Fields]) -> None:
+        """Patch many fields of the record (name -> patch) in one round trip, each as
+        :meth:`update_disk` would."""
+        if not patches:
+            return
+        key, now = self.key(job_id), repr(time.time())
+        with self._r.pipeline(transaction=False) as pipe:
+            for name, patch in patches.items():
+                body = {k: _plain(v) for k, v in patch.items()}
+                self._merge(keys=[key], args=[name, json.dumps(body), self.ttl, now], client=pipe)
+            pipe.execute()
 
     # -- reads ---------------------------------------------------------------------------
     def _doc(self, job_id: str, name: str) -> Fields:
@@ -645,6 +700,12 @@ class JobStore:
         at, raw = cast(list[str | None], self._r.hmget(self._listing_key(job_id, name), [self._LISTED_AT, member]))
         return (float(at), raw) if at is not None and raw is not None else None
 
+    def listing(self, job_id: str, name: str) -> tuple[float, dict[str, str]] | None:
+        """(when listed, member -> JSON) of the job's latest listing ``name``; None: there is none."""
+        entries = cast(dict[str, str], self._r.hgetall(self._listing_key(job_id, name)))
+        at = entries.pop(self._LISTED_AT, None)
+        return (float(at), entries) if at is not None else None
+
     def put_listing(self, job_id: str, name: str, at: float, entries: Mapping[str, str], ttl_seconds: int) -> None:
         """Replace the listing ``name`` as a whole (readers never see half of one); it expires
         after ``ttl_seconds``: a cache, not a record."""
@@ -658,6 +719,57 @@ class JobStore:
 
     def _listing_key(self, job_id: str, name: str) -> str:
         return f"{self.key(job_id)}:listing:{name}"
+
+    # -- parked copies and their watcher (diskferry.pipeline.copywatch) ----------------------------
+    # per job and target: ``P:set:parked|T``, a sorted set of ``source|disk`` by when each copy is
+    # to be looked at; ``P:set:watcher|T``, the watcher's task id and when its next round is due
+    def _parked_keys(self, job_id: str, target: TargetKey) -> tuple[str, str]:
+        return self._set_key(job_id, f"parked|{target}"), self._set_key(job_id, f"watcher|{target}")
+
+    def park(self, job_id: str, target: TargetKey, member: str, due: float, *, new_watcher: str,
+             stale_after: float) -> str | None:
+        """Park a copy until ``due``; the id of a watcher the caller must start, if one must."""
+        found = self._park(keys=[*self._parked_keys(job_id, target)],
+                           args=[member, repr(due), self.ttl, repr(time.time()), repr(stale_after), new_watcher])
+        return cast(str, found) or None
+
+    def unpark(self, job_id: str, target: TargetKey, member: str) -> None:
+        self._r.zrem(self._parked_keys(job_id, target)[0], member)
+
+    def parked(self, job_id: str, target: TargetKey, until: float) -> tuple[str | None, Parked, int]:
+        """(the watcher's id, the copies due by ``until`` with their due times, how many are parked)."""
+        parked, watcher = self._parked_keys(job_id, target)
+        with self._r.pipeline(transaction=False) as pipe:
+            pipe.hget(watcher, "id")
+            pipe.zrangebyscore(parked, "-inf", repr(until), withscores=True)
+            pipe.zcard(parked)
+            owner, due, count = pipe.execute()
+        return cast(str | None, owner), [(str(m), float(s)) for m, s in due], int(count)
+
+    def all_parked(self, job_id: str, target: TargetKey) -> Parked:
+        found = cast(list[tuple[str, float]], self._r.zrange(self._parked_keys(job_id, target)[0], 0, -1,
+                                                              withscores=True))
+        return [(str(m), float(s)) for m, s in found]
+
+    def next_parked(self, job_id: str, target: TargetKey) -> float | None:
+        """When the earliest parked copy is due (None: none is parked)."""
+        first = self._r.zrange(self._parked_keys(job_id, target)[0], 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    def reschedule(self, job_id: str, target: TargetKey, moves: Sequence[tuple[str, float, float]]) -> None:
+        """Move parked copies (member, due time read, new due time), each only if unchanged since."""
+        if moves:
+            args = [v for member, old, new in moves for v in (member, repr(old), repr(new))]
+            self._reschedule(keys=[self._parked_keys(job_id, target)[0]], args=args)
+
+    def watcher_flag(self, job_id: str, target: TargetKey, name: str) -> bool:
+        """Set a flag on the target's watcher; whether this call set it (first to see)."""
+        return bool(self._r.hsetnx(self._parked_keys(job_id, target)[1], name, "1"))
+
+    def watcher_next(self, job_id: str, target: TargetKey, watcher: str, due: float) -> int:
+        """End a watcher's round: -1 it was replaced, 0 nothing is parked (it is removed), 1 it goes on."""
+        return int(cast(int, self._watcher_next(keys=[*self._parked_keys(job_id, target)],
+                                                args=[watcher, repr(due), self.ttl])))
 
     # -- Azure operations in flight -----------------------------------------------------------
     # one hash per job, ``P:ops``: name -> the operation's JSON (see diskferry.cloud.operations)

@@ -240,19 +240,23 @@ class CpuTrace:
         return inside[0][0], inside[-1][0], inside[-1][1] - inside[0][1]
 
 
-#: a worker's log line of a copy poll that found its copy still running (Celery's retry line)
+#: a worker's log line of a copy poll that found its copy still running (Celery's retry line: a
+#: copy task that met a transient error), and a copy watcher's round with the copies it looked at
 _POLL_LINE = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): [^\]]*\] Task diskferry\.copy_disk\[[^\]]*\] retry")
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): [^\]]*\] (?:Task diskferry\.copy_disk\[[^\]]*\] retry"
+    r"|watcher of job \S+ to \S+: looked at (\d+) copies)")
 
 
 def poll_times(logs: list[Path]) -> list[float]:
-    """When each copy poll that re-enqueued its copy ended, from the workers' logs (local time)."""
+    """When each look at a running copy happened (a watcher's round counts once per copy it
+    looked at), from the workers' logs (local time)."""
     out = []
     for log in logs:
         for line in log.read_text(errors="replace").splitlines():
             m = _POLL_LINE.match(line)
             if m:
-                out.append(time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000)
+                at = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+                out += [at] * (int(m.group(3)) if m.group(3) is not None else 1)
     return out
 
 
@@ -276,10 +280,11 @@ def cpu_split(cpu: CpuTrace, idle: float, polls: list[float], starts: dict[str, 
 
 
 def policy_polls(policy: PollPolicy, duration: float) -> int:
-    """Polls the policy makes of a copy at a steady rate that lasts ``duration`` seconds, as
-    ``scripts/sim_polling.py`` simulates them, and the run that started the copy."""
+    """Looks the policy takes at a copy at a steady rate that lasts ``duration`` seconds, as
+    ``scripts/sim_polling.py`` simulates them (the copy task's runs — the one that starts and
+    parks it, the one its watcher wakes at its end — are in the fixed cost)."""
     calls, _ = adaptive(policy, SimCopy.make(duration, None))
-    return 1 + calls
+    return calls
 
 
 def follow_job(store: JobStore, job_id: str, sample: float, timeout: float, memory: Memory | None = None,

@@ -21,10 +21,11 @@ _SETTINGS = "diskferry_settings"
 
 def make_app(settings: Settings) -> Celery:
     """A Celery app for ``settings``; the tasks (shared tasks) register on every app made."""
-    from diskferry.tasks import replicate, results, watchdog  # noqa: F401 - registers the shared tasks
+    from diskferry.tasks import copywatch, replicate, results, watchdog  # noqa: F401 - registers the shared tasks
 
     celery = Celery("diskferry", set_as_current=False, task_cls="diskferry.tasks.outage:OutageTolerantTask", include=[
-        "diskferry.tasks.replicate", "diskferry.tasks.watchdog", "diskferry.tasks.results", "diskferry.tasks.liveness",
+        "diskferry.tasks.replicate", "diskferry.tasks.copywatch", "diskferry.tasks.watchdog", "diskferry.tasks.results",
+        "diskferry.tasks.liveness",
         "diskferry.tasks.rescue",  # before worker_init, which makes the worker's consumer rescue
     ])
     celery.conf.update(celery_config(settings))

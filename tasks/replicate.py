@@ -12,18 +12,20 @@ import time
 from typing import Any
 
 from celery import Task, states
+from celery.exceptions import Ignore
 from celery.utils.time import get_exponential_backoff_interval
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
 from diskferry.errors import Busy, RetryLater, Waiting, redact
 from diskferry.model import Error
 from diskferry.pipeline import cleanup as cleanup_step
-from diskferry.pipeline import copy
+from diskferry.pipeline import copy, copywatch
 from diskferry.pipeline import finalize as finalize_step
 from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
+from diskferry.tasks.copywatch import park
 from diskferry.tasks.outage import OutageTolerantTask
 from diskferry.tasks.results import job_ended
 from diskferry.tasks.watchdog import request_fields, revive
@@ -89,10 +91,11 @@ class CopyTask(OutageTolerantTask):
 
 @task(bind=True, name=COPY_DISK, max_retries=None, base=CopyTask)
 def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> dict[str, Any]:
-    """Start one disk's copy, then poll it from the poll queue until it ends (no sleeping).
-
-    Budget: polls spaced by the copy's ETA (``diskferry.pipeline.polling``) until its absolute deadline
-    (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started), then the copy is aborted.
+    """Start one disk's copy and park it: the target's watcher (``diskferry.pipeline.copywatch``)
+    looks at it, spaced by its ETA (``diskferry.pipeline.polling``), and sends this task again
+    (same id, same chord part) once it ended — or at its absolute deadline
+    (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started), when it is aborted. No sleeping, and
+    no message held while parked: the run that parks it ends without a result (``Ignore``).
     """
     ids = (job_id, source, target, disk)
     poll_queue = settings_of(self.app).poll_queue
@@ -109,7 +112,9 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
         raise self.retry(countdown=countdown, max_retries=None, queue=poll_queue, exc=exc) from None
     if isinstance(step, Pending):
         _watched(self, *ids, first=False, countdown=step.countdown)
-        raise self.retry(countdown=step.countdown, max_retries=None, queue=poll_queue)
+        park(self, *ids, due=time.time() + step.countdown)
+        raise Ignore()
+    copywatch.unpark(runtime(self), *ids)
     result = step.as_dict()
     self.backend.store_result(self.request.id, result, states.SUCCESS, request=self.request)
     return result

@@ -64,21 +64,30 @@ def resend_options(record: dict[str, Any]) -> dict[str, Any]:
 def _what_to_send(task: watch.Overdue, job_id: str, settings: Settings) -> tuple[str, str, tuple[str, ...]]:
     """(task name, queue, arguments) of a lost task: ids only, as its record kept them."""
     pair = (job_id, task.source, task.target)
-    if task.step == "copy":
-        assert task.disk is not None
-        return COPY_DISK, settings.poll_queue, (*pair, task.disk)
     if task.step == "cleanup":
         return CLEANUP, settings.queue, tuple(task.record.get("args") or ("", *pair))
     return (PREPARE if task.step == "prepare" else FINALIZE), settings.queue, pair
 
 
-def _chord_body(app: Any, settings: Settings, job_id: str, task: watch.Overdue) -> dict[str, Any]:
+def _chord_body(app: Any, settings: Settings, job_id: str, source: str, target: str,
+                record: dict[str, Any]) -> dict[str, Any]:
     """The chord body of a pair's copies, as the canvas made it (finalize, with its id and
     errback), for a lost poll when no copy of the pair has recorded it."""
-    finalize = task.record.get("finalize") or {}
-    sig = app.signature(FINALIZE, args=(job_id, task.source, task.target), immutable=True, queue=settings.queue,
+    finalize = record.get("finalize") or {}
+    sig = app.signature(FINALIZE, args=(job_id, source, target), immutable=True, queue=settings.queue,
                         task_id=finalize.get("id"), link_error=finalize.get("link_error") or [])
     return dict(sig)
+
+
+def send_copy(app: Any, settings: Settings, job_id: str, source: str, target: str, disk: str,
+              record: dict[str, Any]) -> None:
+    """Send a copy's task again as the one lost or parked: its id, and its chord part (the
+    chord's body from the pair's first copy, or rebuilt from the pair's finalize)."""
+    options = resend_options(record)
+    if record.get("group") and not record.get("chord"):
+        options["chord"] = _chord_body(app, settings, job_id, source, target, record)
+    app.signature(COPY_DISK, args=(job_id, source, target, disk), immutable=True).apply_async(
+        queue=settings.poll_queue, **options)
 
 
 #: the watchdog's result is nobody's: it only re-enqueues itself until its job is over
@@ -96,11 +105,12 @@ def watchdog(self: Task, job_id: str) -> None:
             watch.fail_stalled(runtime(self), job_id, settings.stall_seconds)
         over, lost = watch.sweep(runtime(self), job_id, ready, overdue_after(settings))
         for task in lost:
+            if task.step == "copy":
+                assert task.disk is not None
+                send_copy(self.app, settings, job_id, task.source, task.target, task.disk, task.record)
+                continue
             name, queue, args = _what_to_send(task, job_id, settings)
-            options = resend_options(task.record)
-            if task.step == "copy" and task.record.get("group") and not task.record.get("chord"):
-                options["chord"] = _chord_body(self.app, settings, job_id, task)
-            self.app.signature(name, args=args, immutable=True).apply_async(queue=queue, **options)
+            self.app.signature(name, args=args, immutable=True).apply_async(queue=queue, **resend_options(task.record))
     except RetryLater as exc:  # Azure is at what a stalled job's cleanup started: next round
         log.info("watchdog of job %s: %s", job_id, exc)
         over = False

@@ -30,7 +30,7 @@ from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cancel, copystatus, grants, layout, polling
+from diskferry.pipeline import cancel, grants, layout, polling
 from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
@@ -134,7 +134,10 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
     blob = layout.staged_blob(job, source, target, disk)
     storage = rt.cloud.storage
     started = float(state["started"]) if state.get("started") else None
-    status, observed = copystatus.copy_status(rt, job.id, account, STAGING_CONTAINER, blob, started)
+    # its own read: a copy's task runs to start its copy and once it ended (its target's watcher
+    # looks at it meanwhile through one listing for all), so no listing would serve another run
+    observed = time.time()
+    status = storage.copy_status(account, STAGING_CONTAINER, blob)
     now = time.time()
     if status is None:
         return _start(rt, job, source, target, disk, state, account, blob, owner)

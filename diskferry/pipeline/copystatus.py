@@ -1,19 +1,16 @@
-"""A copy's status from one listing per staging container and round, shared by every poll.
+"""The copy statuses of a job's blobs in a staging container: one listing per container and round.
 
-Polled one Get Blob Properties each, 2,000 copies into two staging containers make Azure's
-status calls grow with disks. Instead the first poll of a round — when the job's listing of a
-container is older than ``DISKFERRY_POLL_LISTING_SECONDS`` — takes a short lock, lists the job's
-blobs there with their copy properties (one List Blobs ``include=copy`` per 5,000 blobs) and
-stores each copy's status in Redis; the other polls of the round read it there. Status calls
-per round grow with containers, not with copies.
+Read one Get Blob Properties each, 2,000 copies into two staging containers make Azure's
+status calls grow with disks. Instead a copy watcher (:mod:`.copywatch`) lists the job's blobs
+there with their copy properties (one List Blobs ``include=copy`` per 5,000 blobs) under a short
+lock and stores each copy's status in Redis for ``DISKFERRY_POLL_LISTING_SECONDS``, so that the
+watcher of another target sharing the container reads it there. Status calls per round grow
+with containers, not with copies.
 
 Stored per copy: its id, state, bytes and description — never the copy source, which holds the
-source's SAS. A poll reads its own blob (Get Blob Properties) when a listing cannot answer for
-it: the blob is not in the listing (a copy started meanwhile), the listing is older than the
-copy's start, or another poll is taking the listing and none usable is stored.
-
-Crash-safe by construction: the listing is a cache with a short TTL (a worker killed while
-listing leaves a lock that expires), and a poll never acts on a status older than its copy.
+source's SAS. Crash-safe by construction: the listing is a cache with a short TTL (a worker
+killed while listing leaves a lock that expires), and no status older than a copy's start is
+used for it (``not_before``).
 """
 
 from __future__ import annotations
@@ -29,38 +26,25 @@ from diskferry.pipeline.runtime import Runtime
 LISTING_LOCK_SECONDS = 30
 
 
-def copy_status(rt: Runtime, job_id: str, account: AccountInfo, container: str, blob: str,
-                started: float | None) -> tuple[CopyStatus | None, float]:
-    """The copy status of ``blob`` (None: no such blob) and when it was observed.
-
-    ``started``: when this copy was started (a listing taken before says nothing about it)."""
-    # a listing older than the polls' floor would add more lag than the floor allows
+def listing(rt: Runtime, job_id: str, account: AccountInfo, container: str,
+            not_before: float) -> tuple[dict[str, CopyStatus], float] | None:
+    """Every copy status of the job's blobs in ``container`` and when they were listed, from a
+    listing taken at ``not_before`` or later (the stored one if it is fresh enough, else a new
+    one); None when another worker is taking it right now (ask again in a moment)."""
     fresh_for = min(rt.settings.poll_listing_seconds, polling.PollPolicy.of(rt.settings).floor)
-    if fresh_for <= 0:
-        return _own(rt, account, container, blob)
     name = _listing_name(account, container)
-    stored = rt.store.listing_entry(job_id, name, blob)
-    if stored is not None and started is not None and stored[0] < started:
-        stored = None  # listed before this copy began: it says nothing about it
-    if stored is not None and time.time() - stored[0] <= fresh_for:
-        return _decode(stored[1]), stored[0]
+    now = time.time()
+    stored = rt.store.listing(job_id, name)
+    if stored is not None and stored[0] >= not_before and now - stored[0] <= fresh_for:
+        return {b: _decode(raw) for b, raw in stored[1].items()}, stored[0]
     with rt.store.lock(job_id, f"listing|{name}", LISTING_LOCK_SECONDS) as taken:
         if not taken:
-            # another poll is listing: the last listing still answers, a little older
-            return (_decode(stored[1]), stored[0]) if stored is not None else _own(rt, account, container, blob)
+            return None
         listed_at = time.time()
         statuses = rt.cloud.storage.copy_statuses(account, container, prefix=f"{job_id}/")
         rt.store.put_listing(job_id, name, listed_at, {b: _encode(s) for b, s in statuses.items()},
-                             ttl_seconds=max(10, int(4 * fresh_for)))
-    if blob in statuses:
-        return statuses[blob], listed_at
-    # not listed: a copy started after the listing began, or none started yet
-    return _own(rt, account, container, blob)
-
-
-def _own(rt: Runtime, account: AccountInfo, container: str, blob: str) -> tuple[CopyStatus | None, float]:
-    observed = time.time()
-    return rt.cloud.storage.copy_status(account, container, blob), observed
+                             ttl_seconds=max(10, int(4 * max(fresh_for, 1))))
+    return statuses, listed_at
 
 
 def _listing_name(account: AccountInfo, container: str) -> str:

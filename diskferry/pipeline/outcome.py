@@ -39,7 +39,8 @@ class PairOutcome:
 
 @dataclass(frozen=True)
 class Pending:
-    """The copy is still running: look again in ``countdown`` seconds."""
+    """The copy is still running: look again in ``countdown`` seconds (its task parks it for
+    the target's watcher, ``diskferry.pipeline.copywatch``)."""
 
     countdown: float
 

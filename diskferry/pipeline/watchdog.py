@@ -133,10 +133,7 @@ def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, pair: Fie
     ran = [doc for doc in docs.values() if (doc.get("poll") or {}).get("group")]
     if not ran:
         return []
-    # the pair's first copy keeps the chord's signature for all; should it never have run, the
-    # chord's body is rebuilt from the pair's finalize (its id and errback: ``finalize``)
-    with_chord = [doc["poll"] for doc in ran if doc["poll"].get("chord")]
-    template = with_chord[0] if with_chord else ran[0]["poll"] | {"finalize": pair.get("finalize") or {}}
+    template = _template([doc["poll"] for doc in ran], pair)
     first = min(float(doc.get("poll_first") or now) for doc in ran)
     out = []
     for key, doc in docs.items():
@@ -153,6 +150,23 @@ def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, pair: Fie
         known = template | {k: v for k, v in poll.items() if v is not None}
         out.append(Overdue("copy", source.key, target.key, key, known))
     return out
+
+
+def _template(polls: list[Fields], pair: Fields) -> Fields:
+    """What a copy's poll record lacks to be sent again: the pair's first copy keeps the chord's
+    signature for all; should it never have run, the chord's body is rebuilt from the pair's
+    finalize (its id and errback: ``finalize``)."""
+    with_chord = [poll for poll in polls if poll.get("chord")]
+    return with_chord[0] if with_chord else polls[0] | {"finalize": pair.get("finalize") or {}}
+
+
+def resend_record(rt: Runtime, job_id: str, source: Source, target_key: str, poll: Fields) -> Fields:
+    """A copy's poll record completed for sending its task again (by the copy watcher)."""
+    if not poll.get("group") or poll.get("chord"):
+        return poll
+    first = rt.store.disk_state(job_id, source.key, target_key, source.disks[0].key).get("poll") or {}
+    template = _template([first, poll], rt.store.target_state(job_id, source.key, target_key))
+    return template | {k: v for k, v in poll.items() if v is not None}
 
 
 def stalled(rt: Runtime, job_id: str, stall_seconds: float, now: float | None = None) -> bool:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from diskferry.config.celeryconfig import FORGET, WATCHDOG, celery_config
+from diskferry.config.celeryconfig import FORGET, WATCH_COPIES, WATCHDOG, celery_config
 from diskferry.config.settings import ArmBudget, Settings, SettingsError, TokenBucket
 
 
@@ -62,9 +62,9 @@ def test_celery_config_is_safe_on_redis() -> None:
     assert c["result_expires"] > s.copy_deadline_seconds
     assert c["result_extended"] is False
     assert c["worker_send_task_events"] and c["task_send_sent_event"]
-    # the watchdog re-enqueues itself with a countdown, like a poll: on the poll queue
+    # the watchdog and the copy watchers re-enqueue themselves with a countdown: on the poll queue
     assert {n: r["queue"] for n, r in c["task_routes"].items() if r["queue"] != "diskferry"} == {
-        WATCHDOG: "diskferry.poll", FORGET: "diskferry.poll"}
+        WATCHDOG: "diskferry.poll", FORGET: "diskferry.poll", WATCH_COPIES: "diskferry.poll"}
 
 
 def test_a_lost_worker_is_judged_over_several_beats() -> None:

@@ -66,7 +66,7 @@ def test_flower_lists_the_job_tasks_by_name(fleet: Fleet, fast_copies: AdminClie
 
     assert requests.get(f"{flower}/api/tasks", timeout=5).status_code == 401  # not without auth
     wanted = ["diskferry.copy_disk", "diskferry.finalize", "diskferry.forget", "diskferry.prepare",
-              "diskferry.watchdog"]
+              "diskferry.watch_copies", "diskferry.watchdog"]
 
     def shown() -> tuple[dict[str, Any], dict[str, Any]] | None:
         tasks = requests.get(f"{flower}/api/tasks", auth=AUTH, timeout=5).json()

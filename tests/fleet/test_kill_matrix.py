@@ -15,7 +15,8 @@ How a worker is stopped at an exact point, without sleeping and hoping:
 * *slow operation*: the local Azure keeps one long-running operation (``lro_latency_ops``)
   InProgress; once the job's records show it started, the worker holds only the countdown
   message of the task that will check it again — the case a visibility timeout used to stall;
-* *mid-copy*: the copy bandwidth makes each copy last seconds; the worker holds the polls.
+* *mid-copy*: the copy bandwidth makes each copy last seconds; the worker holds the countdown
+  of the copies' watcher (``diskferry.pipeline.copywatch``: the copies' tasks are parked).
 
 A whole worker killed (of two; the one running the held call, or holding most of the job's
 messages, as it recorded them for the rescue): the survivor gives back what it held once it
@@ -42,7 +43,7 @@ from typing import Any, cast
 import pytest
 import redis
 
-from diskferry.config.celeryconfig import COPY_DISK, FINALIZE
+from diskferry.config.celeryconfig import FINALIZE, WATCH_COPIES
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import Seeded
 from diskferry.emulator.testing import EmulatorProcess
@@ -101,14 +102,15 @@ POINTS = {
     "prepare-before-snapshot": Point(held_op="Microsoft.Compute/snapshots/write"),
     "prepare-after-snapshot": Point(held_op="Microsoft.Compute/snapshots/beginGetAccess/action"),
     "grant-to-copy": Point(held_op="blob.CopyBlob"),
-    "polling": Point(reached=_copying, copy_bandwidth=SLOW_COPY, task=COPY_DISK),
+    # a copy in flight is parked: its target's watcher holds the one countdown message
+    "polling": Point(reached=_copying, copy_bandwidth=SLOW_COPY, task=WATCH_COPIES),
     "import-lro": Point(slow_op="Microsoft.Compute/disks/write", reached=_importing),
     "image-build": Point(held_op="Microsoft.Compute/images/write", image=True),
     "image-build-lro": Point(slow_op="Microsoft.Compute/images/write", reached=_building_image, image=True),
     "cleanup": Point(slow_op="Microsoft.Compute/snapshots/delete", reached=_cleaning),
     # a pool child is busy only inside a call (every task starts or checks, then re-enqueues):
     # the steps that wait on Azure lose their child at the call that polls or starts them
-    "polling-call": Point(held_op="blob.ListBlobs", copy_bandwidth=SLOW_COPY, task=COPY_DISK),
+    "polling-call": Point(held_op="blob.ListBlobs", copy_bandwidth=SLOW_COPY, task=WATCH_COPIES),
     "import-call": Point(held_op="Microsoft.Compute/disks/write"),
     "cleanup-call": Point(held_op="Microsoft.Compute/snapshots/delete"),
 }

@@ -1,12 +1,12 @@
-"""A copy poll the broker lost for good (kombu#305, kombu#1733: a worker killed between
+"""A message the broker lost for good (kombu#305, kombu#1733: a worker killed between
 BRPOP and recording the message as unacked) no longer hangs the job: the job's watchdog
-sends the poll again with the task id and chord options the lost one had, the chord counts
+sends a copy's task again with the task id and chord options it had, the chord counts
 that disk once, and the job ends with equal content and nothing left behind.
 
-The loss is made deterministic: the workers stop consuming the poll queue, the test takes
-one disk's next poll message out of it, and the workers consume again. Nothing can bring that
-message back; only the watchdog's re-send, once the poll is overdue by the visibility timeout,
-kombu's sweep interval and the grace, moves the disk on.
+The loss is made deterministic: the workers stop consuming a queue, the test takes the
+message out of it, and the workers consume again. Nothing can bring that message back; only
+the watchdog's re-send, once the task is overdue by the visibility timeout, kombu's sweep
+interval and the grace, moves the job on.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, cast
 import pytest
 import redis
 
-from diskferry.config.celeryconfig import COPY_DISK, FINALIZE, PREPARE, WATCHDOG
+from diskferry.config.celeryconfig import COPY_DISK, FINALIZE, PREPARE, WATCH_COPIES, WATCHDOG
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
@@ -50,12 +50,6 @@ def watched_fleet(emulator: EmulatorProcess, redis_url: str, tmp_path: Path) -> 
     }
     with running_fleet(emulator, redis_url, tmp_path, overrides) as fleet:
         yield fleet
-
-
-def _lose_poll(fleet: Fleet, task_id: str, timeout: float = 15) -> dict[str, Any]:
-    """Take the next poll message of ``task_id`` out of the poll queue while no worker
-    consumes it; return its headers."""
-    return _lose(fleet, fleet.settings.poll_queue, lambda headers: headers.get("id") == task_id, timeout)
 
 
 def _lose(fleet: Fleet, queue: str, wanted: Callable[[dict[str, Any]], bool], timeout: float = 15,
@@ -102,7 +96,11 @@ def _runs(fleet: Fleet, task: str) -> int:
     return sum(len(done.findall(log.read_text())) for log in fleet.workers.logs)
 
 
-def test_a_lost_poll_is_sent_again_and_the_job_completes(watched_fleet: Fleet, admin: AdminClient) -> None:
+def test_a_lost_copy_watcher_is_replaced_and_the_job_completes(watched_fleet: Fleet, admin: AdminClient) -> None:
+    """The copies in flight are parked (``diskferry.pipeline.copywatch``); the one message that
+    brings them back — their watcher's countdown — is lost. Once they are overdue, the watchdog
+    sends each copy's task again (same id, same chord part); each parks again and, the old
+    watcher being overdue too, one of them starts a new watcher."""
     fleet = watched_fleet
     rg = f"watch-{uuid.uuid4().hex[:6]}"
     (vm,) = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
@@ -110,9 +108,10 @@ def test_a_lost_poll_is_sent_again_and_the_job_completes(watched_fleet: Fleet, a
     admin.set(copy_bandwidth=BANDWIDTH, lro_latency=0.0)
     before = admin.counters()
     job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
-    copying(fleet, job_id)
     job = fleet.store.job(job_id)
     source, target = job.sources[0], job.targets[0]
+    wait_until(lambda: len(fleet.store.all_parked(job_id, target.key)) == len(source.disks), 30,
+               lambda: f"the copies were not parked: {fleet.store.status(job_id)}\n{fleet.workers.tail()}")
     victim = source.disks[-1].key
     recorded = fleet.store.disk_state(job_id, source.key, target.key, victim)["poll"]
     # the pair's first copy keeps the chord's signature for every copy of the pair
@@ -120,9 +119,8 @@ def test_a_lost_poll_is_sent_again_and_the_job_completes(watched_fleet: Fleet, a
     assert recorded["group"] and "chord" not in recorded and first["chord"]["task"] == "diskferry.finalize"
     recorded = recorded | {"chord": first["chord"]}
 
-    lost = _lose_poll(fleet, recorded["id"])
+    lost = _lose(fleet, fleet.settings.poll_queue, lambda headers: headers.get("task") == WATCH_COPIES)
     lost_at = time.time()
-    assert lost["task"] == COPY_DISK and lost["group"] == recorded["group"]
 
     status = fleet.wait(job_id, timeout=60)
     calls = delta(before, admin.counters())
@@ -130,10 +128,11 @@ def test_a_lost_poll_is_sent_again_and_the_job_completes(watched_fleet: Fleet, a
 
     assert status.phase is Phase.succeeded, status
     assert_same_content(fleet, vm, status)
-    # only the lost disk was sent again, and only once no redelivery could have come
-    assert {k: int(d.get("resent") or 0) for k, d in docs.items()} == {d.key: int(d.key == victim)
-                                                                        for d in source.disks}
+    # every parked copy was sent again, once, and only once no redelivery could have come
+    assert {k: int(d.get("resent") or 0) for k, d in docs.items()} == {d.key: 1 for d in source.disks}
     assert float(docs[victim]["poll_due"]) - lost_at > VISIBILITY
+    # the lost watcher never ran again, and nothing is left parked
+    assert _runs(fleet, f"{WATCH_COPIES}[{lost['id']}]") == 0 and fleet.store.all_parked(job_id, target.key) == []
     # each disk counted once in its chord: finalize ran once; one copy and one disk per disk
     assert _runs(fleet, FINALIZE) == 1
     assert calls.get("blob.CopyBlob") == len(source.disks)

@@ -106,7 +106,6 @@ def test_a_lost_polls_chord_body_is_rebuilt_from_the_pairs_finalize(broker_app: 
     """Only a pair's first copy records the chord's signature; should no copy have recorded it,
     the watchdog rebuilds it from the pair's finalize record: the same task, arguments, id,
     queue and errback as the canvas made."""
-    from diskferry.pipeline.watchdog import Overdue
     from diskferry.tasks.canvas import pair_records
     from diskferry.tasks.watchdog import _chord_body
 
@@ -116,9 +115,8 @@ def test_a_lost_polls_chord_body_is_rebuilt_from_the_pairs_finalize(broker_app: 
     canvas = pair_canvas(app, settings, job, source, target)
     canvas.freeze()
     made = dict(canvas.tasks[1].body)
-    lost = Overdue("copy", source.key, target.key, source.disks[0].key,
-                   {"id": "x", "group": "g", "finalize": pair_records(canvas)["finalize"]})
-    rebuilt = _chord_body(app, settings, job.id, lost)
+    lost = {"id": "x", "group": "g", "finalize": pair_records(canvas)["finalize"]}
+    rebuilt = _chord_body(app, settings, job.id, source.key, target.key, lost)
     assert (rebuilt["task"], list(rebuilt["args"]), rebuilt["immutable"]) == (FINALIZE, list(made["args"]), True)
     assert rebuilt["options"]["task_id"] == made["options"]["task_id"]
     assert rebuilt["options"]["queue"] == made["options"]["queue"] == settings.queue

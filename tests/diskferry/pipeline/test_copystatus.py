@@ -1,7 +1,9 @@
-"""Copies into one staging container share their status reads: one List Blobs per round."""
+"""Copies into one staging container share their status reads: one List Blobs per round, read
+with ElementTree, saying what each blob's own read says."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -15,7 +17,7 @@ from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cleanup, copy, prepare
+from diskferry.pipeline import cleanup, copy, copystatus, prepare
 from diskferry.pipeline.outcome import DiskOutcome, Pending
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
@@ -41,7 +43,7 @@ def test_copies_into_one_container_share_one_listing_per_round(
     seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                                                 "vms": [{"name": "app", "os_disk": 1, "data_disks": [1, 1, 1]}]}))
     url = redis_db()
-    # a long round, so that every poll below falls in the first listing's round
+    # a long round, so that every read below falls in the first listing's round
     rt = runtime_for(emulator, url, DISKFERRY_POLL_LISTING_SECONDS="30", DISKFERRY_POLL_FLOOR_SECONDS="30")
     spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
                   "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
@@ -52,33 +54,33 @@ def test_copies_into_one_container_share_one_listing_per_round(
     try:
         assert prepare.prepare(rt, job.id, source.key, target.key).ok
         admin.set(copy_bandwidth=128 * 1024, lro_latency=0.0)
-
-        def poll_all() -> list[DiskOutcome | Pending]:
-            return [copy.advance(rt, job.id, source.key, target.key, k) for k in keys]
-
-        assert all(isinstance(o, Pending) for o in poll_all())  # every copy started
+        started = time.time()
+        assert all(isinstance(copy.advance(rt, job.id, source.key, target.key, k), Pending) for k in keys)
         account = rt.staging_account(target)
         assert account is not None
         pending = _same_as_each_blob_read(rt, account, f"{job.id}/")
         assert len(pending) == len(keys) and {s.state for s in pending.values()} == {CopyState.pending}
         assert rt.cloud.storage.copy_statuses(account, "no-such-container", prefix="") == {}
         before = admin.counters()
-        for _ in range(3):
-            assert all(isinstance(o, Pending) for o in poll_all())
+        rounds = [copystatus.listing(rt, job.id, account, STAGING_CONTAINER, not_before=started) for _ in range(3)]
         calls = delta(before, admin.counters())
-        # 12 polls of 4 copies: one listing, and one own read per copy started after it (none)
+        # three reads of the round: one listing, the others from its cache
         assert (calls.get("blob.ListBlobs", 0), calls.get("blob.GetBlobProperties", 0)) == (1, 0)
-        assert {rt.store.disk_state(job.id, source.key, target.key, k)["phase"] for k in keys} == {"copying"}
+        seen = [None if r is None else (r[1], {b: (s.copy_id, s.state, s.copied, s.total) for b, s in r[0].items()})
+                for r in rounds]
+        assert seen[0] is not None and seen == [seen[0]] * 3 and set(seen[0][1]) == set(pending)
+        # a copy started after the listing: the cache says nothing about it, a new listing is taken
+        before = admin.counters()
+        assert copystatus.listing(rt, job.id, account, STAGING_CONTAINER, not_before=time.time()) is not None
+        assert delta(before, admin.counters()).get("blob.ListBlobs", 0) == 1
         # the shared listing holds no SAS (the copy source is never kept)
         raw = redis.Redis.from_url(url, decode_responses=True)
         stored = [v for key in raw.scan_iter(f"{rt.store.key(job.id)}:listing:*") for v in raw.hvals(key)]
         assert len(stored) == 1 + len(keys) and not any("sig=" in v or "http" in v for v in stored)
-        # a round later, the polls see the copies end
+        # the copies end: each one's own run sees it and marks its disk copied
         admin.set(copy_bandwidth=64 * 1024 * 1024)
-        rt_short = runtime_for(emulator, url, DISKFERRY_POLL_LISTING_SECONDS="0.2",
-                               DISKFERRY_VAULT_KEY=rt.settings.vault_key or "")
         wait_until(lambda: all(isinstance(o, DiskOutcome) and o.ok for o in
-                               [copy.advance(rt_short, job.id, source.key, target.key, k) for k in keys]),
+                               [copy.advance(rt, job.id, source.key, target.key, k) for k in keys]),
                    60, "the copies did not end")
         assert {rt.store.disk_state(job.id, source.key, target.key, k)["phase"] for k in keys} == {
             Phase.copied.value}

@@ -1,0 +1,187 @@
+"""Copies in flight watched a target at a time: a copy's task parks, one watcher looks at them all.
+
+Polled by their own tasks, copies cost a Celery task run each per look (about 20 ms of worker
+CPU: the message, the pool, the events, the retry) and a countdown message apiece held in
+Redis: 2,000 copies near their end need more looks a second than two cores can run. So once a
+copy is started its task *parks* it — puts it in the target's parked set with the time it is
+to be looked at (``polling.PollPolicy``, from its progress) — and ends without a result. The
+target's *watcher*, one task per job and target on the poll queue, comes round when the
+earliest parked copy is due (never later than ``LONGEST_ROUND`` apart), lists the staging
+container once (:func:`copystatus.listing`), and for each copy due: records its progress and
+its next look (a line of Python and a Redis write, not a task run), or — when its copy ended,
+failed, is gone, passed its deadline, or the job is being cancelled — *wakes* its task: sends it
+again with its own id and chord options (as the job's watchdog re-sends a lost poll), and the
+task does what it does at any poll (marks the disk copied, restarts a failed copy, aborts,
+cancels) and returns its outcome to the chord.
+
+Why it is safe:
+
+* a parked task has no message anywhere: what brings it back is its entry in the parked set,
+  kept until its task ended it (:func:`unpark`) — a woken copy is moved ``WAKE_AGAIN_SECONDS``
+  ahead, not removed, so a wake the broker lost is sent again;
+* a watcher killed mid-round is redelivered (``acks_late``) and does the round again: a copy
+  woken twice runs twice under one id, which the chord counts once (``diskferry.pipeline.watchdog``);
+* one watcher per target: parking starts one when none is there, or when the one there has
+  not come back for longer than any redelivery takes (its message lost; the old one, should it
+  come back, finds itself replaced and stops); a watcher stops once nothing is parked, in the
+  same atomic step that parking checks (``JobStore.park`` and ``JobStore.watcher_next``);
+* every look writes the disk's ``poll_due``: a parked copy whose watcher is gone for good is
+  overdue for the job's watchdog, which sends its task again; that run parks it again and
+  starts a new watcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from diskferry.cloud import CopyState, CopyStatus
+from diskferry.model import Phase
+from diskferry.naming import STAGING_CONTAINER, staged_blob
+from diskferry.pipeline import copystatus, polling
+from diskferry.pipeline.runtime import Runtime
+from diskferry.state import disk_field
+
+Fields = dict[str, Any]
+log = logging.getLogger(__name__)
+
+#: a watcher comes round at least this often while copies are parked, so that a copy parked
+#: after it planned its next round (to be looked at sooner) waits no longer than this
+LONGEST_ROUND = 15.0
+#: a woken copy whose task has neither ended it nor parked it again after this long is woken again
+WAKE_AGAIN_SECONDS = 300.0
+#: a round that found the listing being taken by another worker comes back after this long
+BUSY_ROUND = 1.0
+
+
+@dataclass(frozen=True)
+class Wake:
+    """A parked copy whose task must run now, and the poll record it was parked with."""
+
+    source: str
+    disk: str
+    poll: Fields
+    reason: str
+
+
+@dataclass
+class Round:
+    """What one watcher round did: copies looked at, tasks to wake, when to come again."""
+
+    looked: int = 0
+    wake: list[Wake] = field(default_factory=list)
+    #: seconds to the next round
+    next_in: float = LONGEST_ROUND
+
+
+def member(source: str, disk: str) -> str:
+    return f"{source}|{disk}"
+
+
+def park(rt: Runtime, job_id: str, source: str, target: str, disk: str, due: float, *, new_watcher: str,
+         stale_after: float) -> str | None:
+    """Park a copy until ``due``; the id of the watcher the caller must start, if one must be."""
+    return rt.store.park(job_id, target, member(source, disk), due, new_watcher=new_watcher, stale_after=stale_after)
+
+
+def unpark(rt: Runtime, job_id: str, source: str, target: str, disk: str) -> None:
+    """The copy's task ended it: the watcher has nothing more to do with it."""
+    rt.store.unpark(job_id, target, member(source, disk))
+
+
+def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | None = None) -> Round | None:
+    """One round of ``watcher`` over the target's parked copies; None when another watcher replaced it."""
+    now = time.time() if now is None else now
+    owner, due, _ = rt.store.parked(job_id, target_key, now)
+    if owner != watcher:
+        return None
+    out = Round()
+    policy = polling.PollPolicy.of(rt.settings)
+    cancel = rt.store.job_meta(job_id).get("cancel") is not None
+    if cancel and rt.store.watcher_flag(job_id, target_key, "cancelled"):
+        due = rt.store.all_parked(job_id, target_key)  # once: every parked copy, its task aborts it
+    if due:
+        header = rt.store.header(job_id)
+        target = header.target(target_key)
+        keys = [_keys(m) for m, _ in due]
+        names = [disk_field(s, target_key, d) for s, d in keys]
+        docs = {n: json.loads(raw) if raw else {} for n, raw in rt.store.raw_fields(job_id, names).items()}
+        started = max((float(doc.get("started") or 0) for doc in docs.values()), default=0.0)
+        listed = None
+        if not cancel:
+            account = rt.staging_account(target)
+            assert account is not None
+            listed = copystatus.listing(rt, job_id, account, STAGING_CONTAINER, not_before=started)
+            if listed is None:  # another worker is listing: its listing answers in a moment
+                out.next_in = BUSY_ROUND
+                return out
+        statuses, listed_at = listed or ({}, now)
+        patches: dict[str, Fields] = {}
+        moves: list[tuple[str, float, float]] = []
+        for (name, (m, at)), (source, disk) in zip(zip(names, due, strict=True), keys, strict=True):
+            doc = docs[name]
+            phase = Phase(doc.get("phase", "pending"))
+            reason: str | None
+            if phase is not Phase.copying:
+                # its task ended it (and died before unparking), or it is not started yet
+                # (a redelivered first run parks it again): either way, its task decides
+                reason = "ended" if phase is not Phase.pending else "not started"
+            elif cancel:
+                reason = "cancel"
+            elif now > float(doc.get("deadline") or now + 1):
+                reason = "deadline"
+            else:
+                status = statuses.get(staged_blob(job_id, source, target_key, disk))
+                reason = _why_wake(status)
+                if reason is None:
+                    assert status is not None
+                    out.looked += 1
+                    patch, next_look = _progress(policy, doc, status, listed_at, now)
+                    patches[name] = patch
+                    moves.append((m, at, now + next_look))
+                    continue
+            out.wake.append(Wake(source, disk, doc.get("poll") or {}, reason))
+            patches[name] = {"poll_due": now}
+            moves.append((m, at, now + WAKE_AGAIN_SECONDS))
+        rt.store.update_disks(job_id, patches)
+        rt.store.reschedule(job_id, target_key, moves)
+    first = rt.store.next_parked(job_id, target_key)
+    if first is not None:
+        out.next_in = min(LONGEST_ROUND, max(policy.floor, first - time.time()))
+    return out
+
+
+def _keys(parked: str) -> tuple[str, str]:
+    source, disk = parked.split("|", 1)
+    return source, disk
+
+
+def _why_wake(status: CopyStatus | None) -> str | None:
+    """Why a copy's task must run now (None: it is still copying)."""
+    if status is None:
+        return "missing"  # its blob is gone, or its copy was never started: its task looks itself
+    if status.state is CopyState.pending:
+        return None
+    return status.state.value
+
+
+def _progress(policy: polling.PollPolicy, doc: Fields, status: CopyStatus, observed: float,
+              now: float) -> tuple[Fields, float]:
+    """A pending copy's bytes, rate and ETA for the record, and the seconds to its next look."""
+    started = float(doc.get("started") or now)
+    last_time = float(doc.get("sample_time") or observed)
+    prior = doc.get("rate")
+    if observed <= last_time and doc.get("eta") is not None:
+        eta: float | None = float(doc["eta"])  # no newer than what the record has
+        patch: Fields = {}
+    else:
+        rate = polling.smoothed_rate(None if prior is None else float(prior), last_time,
+                                     int(doc.get("sample_bytes") or 0), observed, status.copied)
+        eta = polling.eta_of(rate, status.copied, status.total)
+        patch = {"bytes_copied": status.copied, "bytes_total": status.total or doc.get("bytes_total"),
+                 "rate": rate, "eta": eta, "sample_time": observed, "sample_bytes": status.copied}
+    next_look = policy.next_poll(now - started, eta)
+    return patch | {"poll_due": now + next_look}, next_look

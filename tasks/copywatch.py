@@ -1,0 +1,75 @@
+"""The copy watcher of a job's target: one task that looks at every parked copy (see
+``diskferry.pipeline.copywatch``), re-enqueued on the poll queue with a countdown until nothing is
+parked. Its result is nobody's; what it found is in the job record.
+
+Killed mid-round, its message comes back (``acks_late``) and the round is done again; its message
+lost, the next copy that parks starts another once it is overdue by more than any redelivery
+takes, and the job's watchdog re-sends every copy it left overdue meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from celery import Task
+
+from diskferry.config.celeryconfig import WATCH_COPIES
+from diskferry.errors import NotFound, RetryLater
+from diskferry.pipeline import copywatch
+from diskferry.pipeline.watchdog import resend_record
+from diskferry.tasks.app import settings_of
+from diskferry.tasks.base import runtime, task
+from diskferry.tasks.watchdog import overdue_after, revive, send_copy
+
+log = logging.getLogger(__name__)
+
+#: a round that failed unexpectedly comes back after this long (a safety net that stops on a
+#: passing error would strand every copy it watches until the job's watchdog notices)
+AFTER_ERROR_SECONDS = 5.0
+
+
+def park(task: Task, job_id: str, source: str, target: str, disk: str, due: float) -> None:
+    """Park a copy until ``due`` and start the target's watcher if none is there to look at it."""
+    settings = settings_of(task.app)
+    started = copywatch.park(runtime(task), job_id, source, target, disk, due, new_watcher=str(uuid.uuid4()),
+                             stale_after=overdue_after(settings))
+    if started is not None:
+        countdown = max(0.0, min(copywatch.LONGEST_ROUND, due - time.time()))
+        watch_copies.apply_async((job_id, target), task_id=started, countdown=countdown, queue=settings.poll_queue)
+
+
+@task(bind=True, name=WATCH_COPIES, max_retries=None, ignore_result=True)
+def watch_copies(self: Task, job_id: str, target: str) -> None:
+    """One round over the target's parked copies: record their progress, wake those that ended."""
+    rt = runtime(self)
+    settings = settings_of(self.app)
+    try:
+        found = copywatch.look(rt, job_id, target, self.request.id)
+    except NotFound:  # the job's record is gone: nothing to watch any more
+        return
+    except RetryLater as exc:  # Azure throttled or failed the listing: the copies wait a round
+        log.info("watcher of job %s to %s: %s", job_id, target, exc)
+        found = copywatch.Round(next_in=max(exc.retry_after or 0.0, AFTER_ERROR_SECONDS))
+    except Exception:  # see AFTER_ERROR_SECONDS
+        log.exception("watcher of job %s to %s: round failed; trying again", job_id, target)
+        found = copywatch.Round(next_in=AFTER_ERROR_SECONDS)
+    if found is None:
+        log.info("watcher %s of job %s to %s: replaced, stopping", self.request.id, job_id, target)
+        return
+    sources = {}
+    for wake in found.wake:
+        if wake.source not in sources:
+            sources[wake.source] = rt.store.pair(job_id, wake.source, target).source
+        record = resend_record(rt, job_id, sources[wake.source], target, wake.poll)
+        if not record.get("id"):
+            continue  # never ran: nothing to wake (its first run parks it again)
+        send_copy(self.app, settings, job_id, wake.source, target, wake.disk, record)
+    # the line the fleet benchmark counts looks by
+    log.info("watcher of job %s to %s: looked at %d copies, woke %d; next round in %.1f s", job_id, target,
+             found.looked, len(found.wake), found.next_in)
+    if rt.store.watcher_next(job_id, target, self.request.id, time.time() + found.next_in) <= 0:
+        return
+    revive(self, job_id)
+    raise self.retry(countdown=found.next_in, max_retries=None, queue=settings.poll_queue)

@@ -1,0 +1,145 @@
+"""Parked copies are looked at by their target's watcher: one listing per round, progress in the
+record, a wake for each copy that ended (and only those), one watcher per target."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from diskferry import naming
+from diskferry.cloud import CopyState
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import SeedSpec, seed
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.model import Job
+from diskferry.naming import STAGING_CONTAINER
+from diskferry.pipeline import cleanup, copy, copywatch, prepare
+from diskferry.pipeline.outcome import Pending
+from diskferry.pipeline.runtime import Runtime
+from diskferry.producer.jobfile import parse
+from diskferry.producer.planner import make_plan
+from tests.conftest import Clients
+from tests.diskferry.pipeline.runtimes import runtime_for
+from tests.fleet.checks import delta
+from tests.waiting import wait_until
+
+WATCHER = "watcher-1"
+#: a watcher is presumed lost after this long without a round
+STALE = 60.0
+
+
+@pytest.fixture
+def started(emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients,
+            admin: AdminClient) -> Iterator[tuple[Runtime, Job]]:
+    """A job whose one VM's four disks are being copied to one target, each copy parked."""
+    rg = f"watch-{uuid.uuid4().hex[:6]}"
+    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                                                "vms": [{"name": "app", "os_disk": 1, "data_disks": [1, 1, 1]}]}))
+    rt = runtime_for(emulator, redis_db(), DISKFERRY_POLL_LISTING_SECONDS="0.1", DISKFERRY_POLL_FLOOR_SECONDS="0.5")
+    spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
+                  "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
+    rt.store.create(job)
+    source, target = job.sources[0], job.targets[0]
+    try:
+        assert prepare.prepare(rt, job.id, source.key, target.key).ok
+        admin.set(copy_bandwidth=64 * 1024, lro_latency=0.0)
+        for i, disk in enumerate(source.disks):
+            assert isinstance(copy.advance(rt, job.id, source.key, target.key, disk.key), Pending)
+            rt.store.update_disk(job.id, source.key, target.key, disk.key, poll={"id": f"task-{i}"})
+            new = copywatch.park(rt, job.id, source.key, target.key, disk.key, time.time(), new_watcher=WATCHER,
+                                 stale_after=STALE)
+            assert new == (WATCHER if i == 0 else None)  # the first park starts the watcher, once
+        yield rt, job
+    finally:
+        admin.set(copy_bandwidth=0)
+        cleanup.cleanup_pair(rt, job, source, target)
+        assert admin.leftovers(job.id) == []
+        rt.store.delete(job.id)
+        for group in (rg, f"br-{rg}"):
+            clients.resource.resource_groups.begin_delete(group).result()
+
+
+def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
+        started: tuple[Runtime, Job], admin: AdminClient) -> None:
+    rt, job = started
+    source, target = job.sources[0], job.targets[0]
+    keys = [d.key for d in source.disks]
+    before = admin.counters()
+    found = copywatch.look(rt, job.id, target.key, WATCHER)
+    assert found is not None and found.looked == len(keys) and found.wake == []
+    calls = delta(before, admin.counters())
+    assert (calls.get("blob.ListBlobs", 0), calls.get("blob.GetBlobProperties", 0)) == (1, 0)
+    for key in keys:
+        state = rt.store.disk_state(job.id, source.key, target.key, key)
+        assert state["phase"] == "copying" and state["bytes_copied"] < state["bytes_total"]
+        assert state["sample_time"] > state["started"] and state["poll_due"] > time.time()
+    # a round before any copy is due looks at none and asks Azure nothing
+    before = admin.counters()
+    found = copywatch.look(rt, job.id, target.key, WATCHER)
+    assert found is not None and found.looked == 0 and 0 < found.next_in <= copywatch.LONGEST_ROUND
+    assert delta(before, admin.counters()).get("blob.ListBlobs", 0) == 0
+
+    # one staged blob vanishes; the rest end: each is woken, with its own task's record
+    gone = keys[0]
+    account = rt.staging_account(target)
+    assert account is not None
+    blob = naming.staged_blob(job.id, source.key, target.key, gone)
+    rt.cloud.storage.abort_copy(account, STAGING_CONTAINER, blob,
+                                rt.cloud.storage.copy_status(account, STAGING_CONTAINER, blob).copy_id)  # type: ignore[union-attr]
+    rt.cloud.storage.delete_blob(account, STAGING_CONTAINER, blob)
+    admin.set(copy_bandwidth=64 * 1024 * 1024)
+
+    wait_until(lambda: {s.state for s in rt.cloud.storage.copy_statuses(account, STAGING_CONTAINER,
+                                                                         f"{job.id}/").values()} == {CopyState.success},
+               30, "the copies did not end")
+    found = copywatch.look(rt, job.id, target.key, WATCHER, now=time.time() + 3600)
+    assert found is not None and found.looked == 0
+    woken = {w.disk: w for w in found.wake}
+    assert woken[gone].reason == "missing"
+    assert {woken[k].reason for k in keys[1:]} == {"success"}
+    assert {k: w.poll["id"] for k, w in woken.items()} == {k: f"task-{i}" for i, k in enumerate(keys)}
+    # woken, not forgotten: a wake that is lost is sent again later, until the task ends the copy
+    assert rt.store.next_parked(job.id, target.key) is not None
+    found = copywatch.look(rt, job.id, target.key, WATCHER)
+    assert found is not None and found.wake == []
+    for key in keys:
+        copywatch.unpark(rt, job.id, source.key, target.key, key)
+    # nothing parked: the watcher goes, and the next park starts a new one
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 1) == 0
+    assert copywatch.park(rt, job.id, source.key, target.key, keys[1], time.time(), new_watcher="watcher-2",
+                          stale_after=STALE) == "watcher-2"
+    copywatch.unpark(rt, job.id, source.key, target.key, keys[1])
+
+
+def test_one_watcher_per_target_and_a_lost_one_is_replaced(started: tuple[Runtime, Job]) -> None:
+    rt, job = started
+    source, target = job.sources[0], job.targets[0]
+    disk = source.disks[0].key
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 5) == 1
+    # a park while the watcher's next round is due: no second watcher
+    assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher="other",
+                          stale_after=STALE) is None
+    # the watcher's round is overdue by more than any redelivery takes: its message was lost
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() - STALE - 1) == 1
+    assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher="other",
+                          stale_after=STALE) == "other"
+    # the old one, should it come back after all, finds itself replaced and stops
+    assert copywatch.look(rt, job.id, target.key, WATCHER) is None
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 5) == -1
+    assert copywatch.look(rt, job.id, target.key, "other") is not None
+
+
+def test_a_cancel_wakes_every_parked_copy_once(started: tuple[Runtime, Job]) -> None:
+    rt, job = started
+    source, target = job.sources[0], job.targets[0]
+    copywatch.look(rt, job.id, target.key, WATCHER)  # every copy looked at: none is due now
+    rt.store.request_cancel(job.id, discard=False)
+    found = copywatch.look(rt, job.id, target.key, WATCHER)
+    assert found is not None and {w.disk for w in found.wake} == {d.key for d in source.disks}
+    assert {w.reason for w in found.wake} == {"cancel"}
+    found = copywatch.look(rt, job.id, target.key, WATCHER)
+    assert found is not None and found.wake == []
