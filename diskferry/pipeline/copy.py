@@ -45,6 +45,8 @@ _SOURCE_STATUSES = frozenset({401, 403, 404})
 _TRANSIENT_CODES = frozenset({"ServerBusy", "InternalError", "OperationTimedOut"})
 #: Copy Blob refused because it could not read the source (Azure's code for a bad source SAS)
 _START_REFUSED = frozenset({"CannotVerifyCopySource"})
+#: a disk's field: its target's watcher saw its copy succeed (``diskferry.pipeline.copywatch``)
+SEEN_ENDED = "seen_ended"
 #: phases after which a disk's copy has ended (successfully or not)
 _ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed, Phase.cancelled)
 
@@ -62,6 +64,11 @@ def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key
     state = view.disk_state
     phase = Phase(state.get("phase", "pending"))
     if phase in _ENDED:
+        if state.get(SEEN_ENDED):
+            # its target's watcher saw the copy succeed and recorded it: what the end of a copy
+            # asks for (the SAS revoked once every target has its copy) is this run's
+            _copy_ended(rt, job, source, target, disk)
+            rt.store.update_disk(job.id, source.key, target.key, disk.key, **{SEEN_ENDED: None})
         return _recorded(disk.key, phase, state)
     blocked = _blocker(source, view.source_state, view.target_state, disk)
     if blocked is not None:

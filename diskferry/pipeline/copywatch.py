@@ -42,6 +42,7 @@ from diskferry.cloud import CopyState, CopyStatus
 from diskferry.model import Phase
 from diskferry.naming import STAGING_CONTAINER, staged_blob
 from diskferry.pipeline import copystatus, polling
+from diskferry.pipeline.copy import SEEN_ENDED
 from diskferry.pipeline.runtime import Runtime
 from diskferry.state import disk_field
 
@@ -95,11 +96,13 @@ def unpark(rt: Runtime, job_id: str, source: str, target: str, disk: str) -> Non
 def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | None = None) -> Round | None:
     """One round of ``watcher`` over the target's parked copies; None when another watcher replaced it."""
     now = time.time() if now is None else now
-    owner, due, _ = rt.store.parked(job_id, target_key, now)
+    policy = polling.PollPolicy.of(rt.settings)
+    # copies due within half the floor are looked at now, a little early, rather than in a round
+    # of their own a moment later: a round costs a task run, a look does not
+    owner, due, _ = rt.store.parked(job_id, target_key, now + policy.floor / 2)
     if owner != watcher:
         return None
     out = Round()
-    policy = polling.PollPolicy.of(rt.settings)
     cancel = rt.store.job_meta(job_id).get("cancel") is not None
     if cancel and rt.store.watcher_flag(job_id, target_key, "cancelled"):
         due = rt.store.all_parked(job_id, target_key)  # once: every parked copy, its task aborts it
@@ -136,6 +139,16 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
             else:
                 status = statuses.get(staged_blob(job_id, source, target_key, disk))
                 reason = _why_wake(status)
+                if reason == "success":
+                    # seen ended: the record says so now, not once the woken task has run; that
+                    # run revokes the SAS and counts the disk in its chord (``copy.advance``)
+                    assert status is not None
+                    out.wake.append(Wake(source, disk, doc.get("poll") or {}, reason))
+                    patches[name] = {"phase": Phase.copied, "bytes_copied": status.total, "eta": 0,
+                                     "bytes_total": status.total or doc.get("bytes_total"), "poll_due": now,
+                                     SEEN_ENDED: True}
+                    moves.append((m, at, now + WAKE_AGAIN_SECONDS))
+                    continue
                 if reason is None:
                     assert status is not None
                     out.looked += 1
