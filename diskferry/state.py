@@ -35,8 +35,9 @@ from pydantic import TypeAdapter
 from redis.exceptions import LockError
 from redis.lock import Lock
 
+from diskferry.cloud.types import ResourceId
 from diskferry.errors import NotFound
-from diskferry.model import Disk, DiskKey, Error, Header, Job, Pair, Phase, Source, SourceKey, TargetKey
+from diskferry.model import Disk, DiskKey, Error, Header, Job, Pair, Phase, Source, SourceKey, Target, TargetKey
 
 _MERGE = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -296,8 +297,28 @@ def disk_field(source: SourceKey, target: TargetKey, disk: DiskKey) -> str:
     return f"disk|{source}|{target}|{disk}"
 
 
-def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | None) -> DiskStatus:
-    """One destination disk from its field's JSON (None: never written)."""
+#: a finished disk's ``result_id`` when it is the id its ``result_name`` makes in its target (most
+#: of a finished disk's field was that id: the record's budget is 1 KiB per disk)
+SAME_RESULT_ID = "="
+
+
+def result_disk_id(target: Target, name: str) -> str:
+    """The ARM id of the managed disk ``name`` in ``target``'s resource group."""
+    return str(ResourceId(target.subscription_id, target.resource_group, "Microsoft.Compute", "disks", name))
+
+
+def result_id_of(doc: Fields, target: Target | None) -> str | None:
+    """A disk field's result id, made again from its name when stored as :data:`SAME_RESULT_ID`."""
+    result_id = doc.get("result_id")
+    if result_id != SAME_RESULT_ID:
+        return cast(str | None, result_id)
+    return result_disk_id(target, doc["result_name"]) if target is not None and doc.get("result_name") else None
+
+
+def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | None,
+                where: Target | None = None) -> DiskStatus:
+    """One destination disk from its field's JSON (None: never written); ``where``: its target,
+    which a result id stored as :data:`SAME_RESULT_ID` is made from."""
     ddoc = json.loads(raw) if raw else {}
     return DiskStatus(
         source=source,
@@ -310,7 +331,7 @@ def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | Non
         rate=ddoc.get("rate"),
         eta=ddoc.get("eta"),
         result_name=ddoc.get("result_name"),
-        result_id=ddoc.get("result_id"),
+        result_id=result_id_of(ddoc, where),
         error=_error(ddoc),
         restarts=int(ddoc.get("restarts") or 0),
         restart_reasons=[str(r) for r in ddoc.get("restart_reasons") or []],
@@ -536,7 +557,8 @@ class JobStore:
             for target in job.targets:
                 tdoc = json.loads(raw.get(f"tgt|{source.key}|{target.key}", "{}"))
                 disks = [
-                    disk_status(source.key, target.key, disk, raw.get(disk_field(source.key, target.key, disk.key)))
+                    disk_status(source.key, target.key, disk, raw.get(disk_field(source.key, target.key, disk.key)),
+                                target)
                     for disk in source.disks
                 ]
                 phase = target_phase(tdoc, disks)

@@ -97,7 +97,8 @@ class Snapshot:
         for name in changed:
             tgt, i = self._where[name]
             old = tgt.disks[i]
-            tgt.disks[i] = disk_status(old.source, old.target, self._disks[name], raw[name])
+            where = self.job.target(old.target)
+            tgt.disks[i] = disk_status(old.source, old.target, self._disks[name], raw[name], where)
             self._raw[name] = raw[name]
             touched[f"tgt|{old.source}|{old.target}"] = tgt
         for name, tgt in touched.items():

@@ -31,6 +31,7 @@ from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 from diskferry.pipeline.waits import awaited, still_running
+from diskferry.state import SAME_RESULT_ID, result_disk_id
 
 log = logging.getLogger(__name__)
 #: what a pair's record needs only while it runs: the watchdog's copy of each step's request
@@ -100,8 +101,10 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
     for disk in source.disks:
         state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
         groups.add((state.get("poll") or {}).get("group"))
-        rt.store.update_disk(job.id, source.key, target.key, disk.key,
-                             **dict.fromkeys(_DISK_WORKING), **_ids_only(state, _DISK_REQUESTS))
+        compact = dict.fromkeys(_DISK_WORKING) | _ids_only(state, _DISK_REQUESTS)
+        if state.get("result_name") and state.get("result_id") == result_disk_id(target, state["result_name"]):
+            compact["result_id"] = SAME_RESULT_ID  # the status makes it again from the name
+        rt.store.update_disk(job.id, source.key, target.key, disk.key, **compact)
     pair = rt.store.target_state(job.id, source.key, target.key)
     # the chord's id, once for the pair: its results are removed when the job is over
     chords = sorted(g for g in groups if isinstance(g, str)) or pair.get("chords")

@@ -14,6 +14,7 @@ from diskferry.pipeline import cancel, cleanup, layout, rebuild
 from diskferry.pipeline.outcome import PairOutcome, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime
 from diskferry.pipeline.waits import awaited, still_running
+from diskferry.state import result_id_of
 
 
 def finalize(rt: Runtime, job_id: str, source_key: str, target_key: str) -> PairOutcome:
@@ -65,7 +66,7 @@ def _finish(rt: Runtime, job: Header, source: Source, target: Target) -> PairOut
             failed.append(disk.key)
             continue
         try:
-            made = _materialize(rt, job, source, target, disk, state.get("result_id"))
+            made = _materialize(rt, job, source, target, disk, result_id_of(state, target))
         except (DiskFailed, JobFailed, NotFound) as exc:
             fail_disk(rt.store, job.id, source.key, target.key, disk.key, error_of(exc))
             failed.append(disk.key)

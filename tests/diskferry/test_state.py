@@ -8,7 +8,7 @@ import redis
 
 from diskferry.errors import NotFound
 from diskferry.model import Error, Phase
-from diskferry.state import JobStore
+from diskferry.state import SAME_RESULT_ID, JobStore, result_disk_id, result_id_of
 from tests.diskferry import factories
 
 
@@ -153,3 +153,21 @@ def test_a_lock_held_in_a_dead_runs_name_is_taken_back_by_its_redelivery(store: 
     with store.lock("state000007", "prepare", 900, owner="task-2") as other:
         assert other  # and releasing it freed it for the others
     store.delete("state000007")
+
+
+def test_a_result_id_the_name_makes_is_stored_as_a_mark_and_read_back_whole(store: JobStore) -> None:
+    job = factories.job()
+    store.create(job)
+    source, target = job.sources[0], job.targets[0]
+    disk = source.disks[0]
+    made = result_disk_id(target, "app-os-br")
+    assert made == (f"/subscriptions/{target.subscription_id}/resourceGroups/{target.resource_group}"
+                    "/providers/Microsoft.Compute/disks/app-os-br")
+    store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.succeeded, result_name="app-os-br",
+                      result_id=SAME_RESULT_ID)
+    (status,) = [d for d in store.status(job.id).disks() if (d.target, d.key) == (target.key, disk.key)]
+    assert status.result_id == made
+    assert result_id_of(store.disk_state(job.id, source.key, target.key, disk.key), target) == made
+    # an id that is not the name's stays as it is; no target, no id made up
+    assert result_id_of({"result_id": "/x/y", "result_name": "app-os-br"}, target) == "/x/y"
+    assert result_id_of({"result_id": SAME_RESULT_ID, "result_name": "app-os-br"}, None) is None
