@@ -73,14 +73,15 @@ return n
 """
 
 #: park a copy (KEYS: the target's parked set, its watcher); ARGV: member, due, ttl, now,
-#: stale_after, a new watcher id. Returns the new id when no watcher is there, or the one that is
-#: has not come back for ``stale_after`` seconds (its message lost): the caller starts it
+#: stale_after, a new watcher id, its first round's time. Returns the new id when no watcher is
+#: there, or the one that is has not come back for ``stale_after`` seconds (its message lost):
+#: the caller starts it, for that first round
 _PARK = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 local due = redis.call('HGET', KEYS[2], 'due')
 if due and tonumber(due) + tonumber(ARGV[5]) >= tonumber(ARGV[4]) then return '' end
-redis.call('HSET', KEYS[2], 'id', ARGV[6], 'due', ARGV[4])
+redis.call('HSET', KEYS[2], 'id', ARGV[6], 'due', ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return ARGV[6]
 """
@@ -749,24 +750,28 @@ class JobStore:
         return self._set_key(job_id, f"parked|{target}"), self._set_key(job_id, f"watcher|{target}")
 
     def park(self, job_id: str, target: TargetKey, member: str, due: float, *, new_watcher: str,
-             stale_after: float) -> str | None:
-        """Park a copy until ``due``; the id of a watcher the caller must start, if one must."""
+             stale_after: float, first_round: float) -> str | None:
+        """Park a copy until ``due``; the id of a watcher the caller must start (for a first round
+        at ``first_round``), if one must."""
         found = self._park(keys=[*self._parked_keys(job_id, target)],
-                           args=[member, repr(due), self.ttl, repr(time.time()), repr(stale_after), new_watcher])
+                           args=[member, repr(due), self.ttl, repr(time.time()), repr(stale_after), new_watcher,
+                                 repr(first_round)])
         return cast(str, found) or None
 
     def unpark(self, job_id: str, target: TargetKey, member: str) -> None:
         self._r.zrem(self._parked_keys(job_id, target)[0], member)
 
-    def parked(self, job_id: str, target: TargetKey, until: float) -> tuple[str | None, Parked, int]:
-        """(the watcher's id, the copies due by ``until`` with their due times, how many are parked)."""
+    def parked(self, job_id: str, target: TargetKey, until: float) -> tuple[str | None, float | None, Parked, int]:
+        """(the watcher's id and when its round is due, the copies due by ``until`` with their due
+        times, how many are parked)."""
         parked, watcher = self._parked_keys(job_id, target)
         with self._r.pipeline(transaction=False) as pipe:
-            pipe.hget(watcher, "id")
+            pipe.hmget(watcher, ["id", "due"])
             pipe.zrangebyscore(parked, "-inf", repr(until), withscores=True)
             pipe.zcard(parked)
-            owner, due, count = pipe.execute()
-        return cast(str | None, owner), [(str(m), float(s)) for m, s in due], int(count)
+            (owner, round_due), due, count = pipe.execute()
+        return (cast(str | None, owner), None if round_due is None else float(round_due),
+                [(str(m), float(s)) for m, s in due], int(count))
 
     def all_parked(self, job_id: str, target: TargetKey) -> Parked:
         found = cast(list[tuple[str, float]], self._r.zrange(self._parked_keys(job_id, target)[0], 0, -1,

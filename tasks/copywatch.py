@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 from celery import Task
 
@@ -33,11 +35,23 @@ AFTER_ERROR_SECONDS = 5.0
 def park(task: Task, job_id: str, source: str, target: str, disk: str, due: float) -> None:
     """Park a copy until ``due`` and start the target's watcher if none is there to look at it."""
     settings = settings_of(task.app)
+    first_round = time.time() + max(0.0, min(copywatch.LONGEST_ROUND, due - time.time()))
     started = copywatch.park(runtime(task), job_id, source, target, disk, due, new_watcher=str(uuid.uuid4()),
-                             stale_after=overdue_after(settings))
+                             stale_after=overdue_after(settings), first_round=first_round)
     if started is not None:
-        countdown = max(0.0, min(copywatch.LONGEST_ROUND, due - time.time()))
-        watch_copies.apply_async((job_id, target), task_id=started, countdown=countdown, queue=settings.poll_queue)
+        watch_copies.apply_async((job_id, target), task_id=started, eta=_utc(first_round), queue=settings.poll_queue)
+
+
+def _utc(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+def _planned(request: Any) -> float | None:
+    """When the message of this run was due (its ETA), as the watcher recorded it."""
+    eta = request.eta
+    if not eta:
+        return None
+    return (eta if isinstance(eta, datetime) else datetime.fromisoformat(str(eta))).timestamp()
 
 
 @task(bind=True, name=WATCH_COPIES, max_retries=None, ignore_result=True)
@@ -46,7 +60,7 @@ def watch_copies(self: Task, job_id: str, target: str) -> None:
     rt = runtime(self)
     settings = settings_of(self.app)
     try:
-        found = copywatch.look(rt, job_id, target, self.request.id)
+        found = copywatch.look(rt, job_id, target, self.request.id, planned=_planned(self.request))
     except NotFound:  # the job's record is gone: nothing to watch any more
         return
     except RetryLater as exc:  # Azure throttled or failed the listing: the copies wait a round
@@ -56,7 +70,8 @@ def watch_copies(self: Task, job_id: str, target: str) -> None:
         log.exception("watcher of job %s to %s: round failed; trying again", job_id, target)
         found = copywatch.Round(next_in=AFTER_ERROR_SECONDS)
     if found is None:
-        log.info("watcher %s of job %s to %s: replaced, stopping", self.request.id, job_id, target)
+        log.info("watcher %s of job %s to %s: replaced, or a duplicate message: stopping", self.request.id, job_id,
+                 target)
         return
     sources = {}
     for wake in found.wake:
@@ -69,7 +84,8 @@ def watch_copies(self: Task, job_id: str, target: str) -> None:
     # the line the fleet benchmark counts looks by
     log.info("watcher of job %s to %s: looked at %d copies, woke %d; next round in %.1f s", job_id, target,
              found.looked, len(found.wake), found.next_in)
-    if rt.store.watcher_next(job_id, target, self.request.id, time.time() + found.next_in) <= 0:
+    next_round = time.time() + found.next_in
+    if rt.store.watcher_next(job_id, target, self.request.id, next_round) <= 0:
         return
     revive(self, job_id)
-    raise self.retry(countdown=found.next_in, max_retries=None, queue=settings.poll_queue)
+    raise self.retry(eta=_utc(next_round), max_retries=None, queue=settings.poll_queue)

@@ -56,6 +56,10 @@ LONGEST_ROUND = 15.0
 WAKE_AGAIN_SECONDS = 300.0
 #: a round that found the listing being taken by another worker comes back after this long
 BUSY_ROUND = 1.0
+#: a watcher's round this late is taken by any message of that watcher (its own was lost)
+TAKE_OVER_SECONDS = 30.0
+#: the share of a copy's lag budget (``PollPolicy.lag_budget``) its look may come late by
+SLACK_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,11 @@ def member(source: str, disk: str) -> str:
 
 
 def park(rt: Runtime, job_id: str, source: str, target: str, disk: str, due: float, *, new_watcher: str,
-         stale_after: float) -> str | None:
-    """Park a copy until ``due``; the id of the watcher the caller must start, if one must be."""
-    return rt.store.park(job_id, target, member(source, disk), due, new_watcher=new_watcher, stale_after=stale_after)
+         stale_after: float, first_round: float) -> str | None:
+    """Park a copy until ``due``; the id of the watcher the caller must start (its first round at
+    ``first_round``), if one must be."""
+    return rt.store.park(job_id, target, member(source, disk), due, new_watcher=new_watcher, stale_after=stale_after,
+                         first_round=first_round)
 
 
 def unpark(rt: Runtime, job_id: str, source: str, target: str, disk: str) -> None:
@@ -93,14 +99,23 @@ def unpark(rt: Runtime, job_id: str, source: str, target: str, disk: str) -> Non
     rt.store.unpark(job_id, target, member(source, disk))
 
 
-def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | None = None) -> Round | None:
-    """One round of ``watcher`` over the target's parked copies; None when another watcher replaced it."""
+def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | None = None,
+         planned: float | None = None) -> Round | None:
+    """One round of ``watcher`` over the target's parked copies; None when another watcher replaced
+    it, or when this round is not the one it planned last (``planned``: when this round's message
+    was due): a duplicate of its message (a broker may deliver one twice) would otherwise go on
+    as a second chain of rounds. A round overdue by ``TAKE_OVER_SECONDS`` is taken by any: the
+    message planned for it was lost."""
     now = time.time() if now is None else now
     policy = polling.PollPolicy.of(rt.settings)
-    # copies due within half the floor are looked at now, a little early, rather than in a round
-    # of their own a moment later: a round costs a task run, a look does not
-    owner, due, _ = rt.store.parked(job_id, target_key, now + policy.floor / 2)
+    # a copy is parked until the latest its look may come (its due time plus a slack); copies
+    # whose latest falls within half the floor are looked at now, rather than in a round of their
+    # own a moment later
+    owner, round_due, due, _ = rt.store.parked(job_id, target_key, now + policy.floor / 2)
     if owner != watcher:
+        return None
+    if planned is not None and round_due is not None and abs(planned - round_due) > 0.01 \
+            and now < round_due + TAKE_OVER_SECONDS:
         return None
     out = Round()
     cancel = rt.store.job_meta(job_id).get("cancel") is not None
@@ -183,7 +198,8 @@ def _why_wake(status: CopyStatus | None) -> str | None:
 
 def _progress(policy: polling.PollPolicy, doc: Fields, status: CopyStatus, observed: float,
               now: float) -> tuple[Fields, float]:
-    """A pending copy's bytes, rate and ETA for the record, and the seconds to its next look."""
+    """A pending copy's bytes, rate and ETA for the record, and the seconds until its next look
+    is due at the latest."""
     started = float(doc.get("started") or now)
     last_time = float(doc.get("sample_time") or observed)
     prior = doc.get("rate")
@@ -197,4 +213,8 @@ def _progress(policy: polling.PollPolicy, doc: Fields, status: CopyStatus, obser
         patch = {"bytes_copied": status.copied, "bytes_total": status.total or doc.get("bytes_total"),
                  "rate": rate, "eta": eta, "sample_time": observed, "sample_bytes": status.copied}
     next_look = policy.next_poll(now - started, eta)
-    return patch | {"poll_due": now + next_look}, next_look
+    # the copy's look may come this much later, so that copies due close together share a round
+    # (a round costs a task run and a listing; a look, a line of Python): half its lag budget
+    # (never more than half the countdown: an ETA from a sparse disk's progress can be far too long)
+    slack = SLACK_FRACTION * min(next_look, policy.lag_budget(now - started, eta or 0.0))
+    return patch | {"poll_due": now + next_look + slack}, next_look + slack

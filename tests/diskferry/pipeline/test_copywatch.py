@@ -51,7 +51,7 @@ def started(emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Cli
             assert isinstance(copy.advance(rt, job.id, source.key, target.key, disk.key), Pending)
             rt.store.update_disk(job.id, source.key, target.key, disk.key, poll={"id": f"task-{i}"})
             new = copywatch.park(rt, job.id, source.key, target.key, disk.key, time.time(), new_watcher=WATCHER,
-                                 stale_after=STALE)
+                                 stale_after=STALE, first_round=time.time())
             assert new == (WATCHER if i == 0 else None)  # the first park starts the watcher, once
         yield rt, job
     finally:
@@ -111,7 +111,7 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     # nothing parked: the watcher goes, and the next park starts a new one
     assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 1) == 0
     assert copywatch.park(rt, job.id, source.key, target.key, keys[1], time.time(), new_watcher="watcher-2",
-                          stale_after=STALE) == "watcher-2"
+                          stale_after=STALE, first_round=time.time()) == "watcher-2"
     copywatch.unpark(rt, job.id, source.key, target.key, keys[1])
 
 
@@ -122,11 +122,11 @@ def test_one_watcher_per_target_and_a_lost_one_is_replaced(started: tuple[Runtim
     assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 5) == 1
     # a park while the watcher's next round is due: no second watcher
     assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher="other",
-                          stale_after=STALE) is None
+                          stale_after=STALE, first_round=time.time()) is None
     # the watcher's round is overdue by more than any redelivery takes: its message was lost
     assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() - STALE - 1) == 1
     assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher="other",
-                          stale_after=STALE) == "other"
+                          stale_after=STALE, first_round=time.time()) == "other"
     # the old one, should it come back after all, finds itself replaced and stops
     assert copywatch.look(rt, job.id, target.key, WATCHER) is None
     assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 5) == -1
@@ -143,3 +143,17 @@ def test_a_cancel_wakes_every_parked_copy_once(started: tuple[Runtime, Job]) -> 
     assert {w.reason for w in found.wake} == {"cancel"}
     found = copywatch.look(rt, job.id, target.key, WATCHER)
     assert found is not None and found.wake == []
+
+
+def test_a_duplicate_of_the_watchers_message_stops_and_a_lost_round_is_taken_over(started: tuple[Runtime, Job]) -> None:
+    rt, job = started
+    target = job.targets[0]
+    planned = time.time() + 0.5
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, planned) == 1
+    # the message of the round it planned goes on; another one of its messages (a duplicate
+    # delivery, due at another time) stops, instead of going on as a second chain of rounds
+    assert copywatch.look(rt, job.id, target.key, WATCHER, planned=planned) is not None
+    assert copywatch.look(rt, job.id, target.key, WATCHER, planned=planned - 15) is None
+    # the planned round's message never came: any of its messages takes over once it is late enough
+    late = planned + copywatch.TAKE_OVER_SECONDS + 1
+    assert copywatch.look(rt, job.id, target.key, WATCHER, now=late, planned=planned - 15) is not None
