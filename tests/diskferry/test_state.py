@@ -29,6 +29,11 @@ def test_create_and_read_back(store: JobStore) -> None:
     job = factories.job(job_id="state000001")
     store.create(job, {"source": {"vms": ["web-1"]}})
     assert store.job(job.id) == job
+    # a source's ids in its own resource group are stored relative to it, and read back whole
+    source = job.sources[0]
+    (raw,) = store.raw_fields(job.id, [f"spec|{source.key}"]).values()
+    assert raw is not None and source.resource_id not in raw and '"resource_id":"~/' in raw
+    assert store.pair(job.id, source.key, job.targets[0].key).source == source
     st = store.status(job.id)
     assert st.phase is Phase.pending
     assert len(st.sources) == 1 and len(st.targets()) == 2 and len(st.disks()) == 6
