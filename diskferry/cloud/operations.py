@@ -120,10 +120,19 @@ def _finish(what: str, polling: ARMPolling) -> Checked:
             polling.run()  # ended: no wait; the final GET when the operation names one
             body = polling.resource()
     except RetryLater as exc:
-        if str(polling.status()).lower() in _ENDED_BADLY:
+        # azure-core's ``run`` marks the operation Failed when a status request is answered
+        # with an error (429, 5xx) too: only an answer that says Failed is the operation's end
+        if str(polling.status()).lower() in _ENDED_BADLY and not _refused(polling):
             raise OperationFailed(exc.code, exc.message, exc.retry_after) from None
         raise
     return Checked(True, body if isinstance(body, dict) else None)
+
+
+def _refused(polling: ARMPolling) -> bool:
+    """Whether the last status request itself was refused (an error status: throttled, 5xx),
+    rather than answered with the operation's status."""
+    response = getattr(polling, "_pipeline_response", None)
+    return response is not None and response.http_response.status_code >= 400
 
 
 @contextmanager
