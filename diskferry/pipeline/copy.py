@@ -66,9 +66,11 @@ def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key
     if phase in _ENDED:
         if state.get(SEEN_ENDED):
             # its target's watcher saw the copy succeed and recorded it: what the end of a copy
-            # asks for (the SAS revoked once every target has its copy) is this run's
-            _copy_ended(rt, job, source, target, disk)
+            # asks for (the SAS revoked once every target has its copy) is this run's — once:
+            # cleared first, as a poll that saw the end counted it once (a revoke refused for a
+            # while brings this task back, and the source's cleanup revokes anyway)
             rt.store.update_disk(job.id, source.key, target.key, disk.key, **{SEEN_ENDED: None})
+            _copy_ended(rt, job, source, target, disk)
         return _recorded(disk.key, phase, state)
     blocked = _blocker(source, view.source_state, view.target_state, disk)
     if blocked is not None:
