@@ -73,11 +73,8 @@ def watch_copies(self: Task, job_id: str, target: str) -> None:
         log.info("watcher %s of job %s to %s: replaced, or a duplicate message: stopping", self.request.id, job_id,
                  target)
         return
-    sources = {}
     for wake in found.wake:
-        if wake.source not in sources:
-            sources[wake.source] = rt.store.pair(job_id, wake.source, target).source
-        record = resend_record(rt, job_id, sources[wake.source], target, wake.poll)
+        record = resend_record(rt, job_id, wake.source, target, wake.poll)
         if not record.get("id"):
             continue  # never ran: nothing to wake (its first run parks it again)
         send_copy(self.app, settings, job_id, wake.source, target, wake.disk, record)

@@ -141,39 +141,14 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
         moves: list[tuple[str, float, float]] = []
         for (name, (m, at)), (source, disk) in zip(zip(names, due, strict=True), keys, strict=True):
             doc = docs[name]
-            phase = Phase(doc.get("phase", "pending"))
-            reason: str | None
-            if phase is not Phase.copying:
-                # its task ended it (and died before unparking), or it is not started yet
-                # (a redelivered first run parks it again): either way, its task decides
-                reason = "ended" if phase is not Phase.pending else "not started"
-            elif cancel:
-                reason = "cancel"
-            elif now > float(doc.get("deadline") or now + 1):
-                reason = "deadline"
+            status = statuses.get(staged_blob(job_id, source, target_key, disk))
+            reason, patch, next_look = _decide(policy, doc, status, cancel, listed_at, now)
+            if reason is None:
+                out.looked += 1
             else:
-                status = statuses.get(staged_blob(job_id, source, target_key, disk))
-                reason = _why_wake(status)
-                if reason == "success":
-                    # seen ended: the record says so now, not once the woken task has run; that
-                    # run revokes the SAS and counts the disk in its chord (``copy.advance``)
-                    assert status is not None
-                    out.wake.append(Wake(source, disk, doc.get("poll") or {}, reason))
-                    patches[name] = {"phase": Phase.copied, "bytes_copied": status.total, "eta": 0,
-                                     "bytes_total": status.total or doc.get("bytes_total"), "poll_due": now,
-                                     SEEN_ENDED: True}
-                    moves.append((m, at, now + WAKE_AGAIN_SECONDS))
-                    continue
-                if reason is None:
-                    assert status is not None
-                    out.looked += 1
-                    patch, next_look = _progress(policy, doc, status, listed_at, now)
-                    patches[name] = patch
-                    moves.append((m, at, now + next_look))
-                    continue
-            out.wake.append(Wake(source, disk, doc.get("poll") or {}, reason))
-            patches[name] = {"poll_due": now}
-            moves.append((m, at, now + WAKE_AGAIN_SECONDS))
+                out.wake.append(Wake(source, disk, doc.get("poll") or {}, reason))
+            patches[name] = patch
+            moves.append((m, at, now + next_look))
         rt.store.update_disks(job_id, patches)
         rt.store.reschedule(job_id, target_key, moves)
     first = rt.store.next_parked(job_id, target_key)
@@ -182,18 +157,38 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
     return out
 
 
+def _decide(policy: polling.PollPolicy, doc: Fields, status: CopyStatus | None, cancel: bool, observed: float,
+            now: float) -> tuple[str | None, Fields, float]:
+    """What a round does with a parked copy: (why its task must run now, or None while it is
+    copying; the patch of its record; seconds until it is due again)."""
+    phase = Phase(doc.get("phase", "pending"))
+    if phase is not Phase.copying:
+        # its task ended it (and died before unparking), or it is not started yet (a
+        # redelivered first run parks it again): either way, its task decides
+        reason = "ended" if phase is not Phase.pending else "not started"
+    elif cancel:
+        reason = "cancel"
+    elif now > float(doc.get("deadline") or now + 1):
+        reason = "deadline"
+    elif status is None:
+        reason = "missing"  # its blob is gone, or its copy was never started: its task looks itself
+    elif status.state is CopyState.pending:
+        patch, next_look = _progress(policy, doc, status, observed, now)
+        return None, patch, next_look
+    elif status.state is CopyState.success:
+        # seen ended: the record says so now, not once the woken task has run; that run revokes
+        # the SAS and counts the disk in its chord (``copy.advance``)
+        return status.state.value, {
+            "phase": Phase.copied, "bytes_copied": status.total, "bytes_total": status.total or doc.get("bytes_total"),
+            "eta": 0, "poll_due": now, SEEN_ENDED: True}, WAKE_AGAIN_SECONDS
+    else:
+        reason = status.state.value  # failed or aborted: its task restarts it or fails the disk
+    return reason, {"poll_due": now}, WAKE_AGAIN_SECONDS
+
+
 def _keys(parked: str) -> tuple[str, str]:
     source, disk = parked.split("|", 1)
     return source, disk
-
-
-def _why_wake(status: CopyStatus | None) -> str | None:
-    """Why a copy's task must run now (None: it is still copying)."""
-    if status is None:
-        return "missing"  # its blob is gone, or its copy was never started: its task looks itself
-    if status.state is CopyState.pending:
-        return None
-    return status.state.value
 
 
 def _progress(policy: polling.PollPolicy, doc: Fields, status: CopyStatus, observed: float,

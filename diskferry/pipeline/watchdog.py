@@ -160,12 +160,14 @@ def _template(polls: list[Fields], pair: Fields) -> Fields:
     return with_chord[0] if with_chord else polls[0] | {"finalize": pair.get("finalize") or {}}
 
 
-def resend_record(rt: Runtime, job_id: str, source: Source, target_key: str, poll: Fields) -> Fields:
-    """A copy's poll record completed for sending its task again (by the copy watcher)."""
+def resend_record(rt: Runtime, job_id: str, source_key: str, target_key: str, poll: Fields) -> Fields:
+    """A copy's poll record completed for sending its task again (by the copy watcher): only a
+    copy that is not its pair's first lacks the chord, and only then is the pair read."""
     if not poll.get("group") or poll.get("chord"):
         return poll
-    first = rt.store.disk_state(job_id, source.key, target_key, source.disks[0].key).get("poll") or {}
-    template = _template([first, poll], rt.store.target_state(job_id, source.key, target_key))
+    source = rt.store.pair(job_id, source_key, target_key).source
+    first = rt.store.disk_state(job_id, source_key, target_key, source.disks[0].key).get("poll") or {}
+    template = _template([first, poll], rt.store.target_state(job_id, source_key, target_key))
     return template | {k: v for k, v in poll.items() if v is not None}
 
 
