@@ -128,16 +128,23 @@ def test_deleting_what_is_gone_ends_at_once(cloud: Cloud, admin: AdminClient, em
     assert op is not None and op.done
 
 
-def test_a_throttled_status_check_is_throttled_and_checked_again(admin: AdminClient, emulator: EmulatorProcess,
-                                                                 rg: str, redis_db: Callable[[], str]) -> None:
-    """As a worker's clients are: paced by the fleet's budget, with no retry sleeps in azure-core."""
+def _budgeted_snapshot(admin: AdminClient, emulator: EmulatorProcess, rg: str, redis_db: Callable[[], str],
+                       name: str, lro_latency: float) -> tuple[Cloud, Operation]:
+    """A snapshot started by clients as a worker's are: paced by the fleet's budget, with no
+    retry sleeps in azure-core."""
     settings = Settings.from_env(emulator.env)
     budget = Budget(redis.Redis.from_url(redis_db()), settings.arm_budget, "test")
     cloud = Cloud(settings.azure, budget=budget)
     disk_id = _vm_disk(emulator, rg)
-    admin.set(lro_latency=0.5)
-    op = cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-429"),
-                                       source_id=disk_id, location="francecentral", tags={})
+    admin.set(lro_latency=lro_latency)
+    return cloud, cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", f"/snapshots/{name}"),
+                                                source_id=disk_id, location="francecentral", tags={})
+
+
+def test_a_throttled_status_check_is_throttled_and_checked_again(admin: AdminClient, emulator: EmulatorProcess,
+                                                                 rg: str, redis_db: Callable[[], str]) -> None:
+    """As a worker's clients are: paced by the fleet's budget, with no retry sleeps in azure-core."""
+    cloud, op = _budgeted_snapshot(admin, emulator, rg, redis_db, "snap-429", lro_latency=0.5)
     admin.add_fault("Microsoft.Resources/operations/read", status=429, code="SubscriptionRequestsThrottled",
                     message="Number of read requests exceeded the limit (injected).", retry_after=3)
 
@@ -159,13 +166,7 @@ def test_a_throttled_final_read_of_an_ended_operation_is_throttled_not_failed(
     operation Failed when any of its requests is refused: that must not end it as failed (a
     finalize whose import's last read was throttled failed its pair; seen in the throttled
     fleet benchmark)."""
-    settings = Settings.from_env(emulator.env)
-    budget = Budget(redis.Redis.from_url(redis_db()), settings.arm_budget, "test")
-    cloud = Cloud(settings.azure, budget=budget)
-    disk_id = _vm_disk(emulator, rg)
-    admin.set(lro_latency=0.2)
-    op = cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-final"),
-                                       source_id=disk_id, location="francecentral", tags={})
+    cloud, op = _budgeted_snapshot(admin, emulator, rg, redis_db, "snap-final", lro_latency=0.2)
     time.sleep(0.5)  # it has ended
     admin.add_fault("Microsoft.Compute/snapshots/read", status=429, code="SubscriptionRequestsThrottled",
                     message="Number of read requests exceeded the limit (injected).", retry_after=1, count=1)
