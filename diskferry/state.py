@@ -745,12 +745,6 @@ class JobStore:
     # one hash per job and listing, ``P:listing:{name}``: ``@at`` (when listed) and member -> JSON
     _LISTED_AT = "@at"
 
-    def listing_entry(self, job_id: str, name: str, member: str) -> tuple[float, str] | None:
-        """(when listed, the member's JSON) from the job's latest listing ``name``; None when
-        there is none or the member was not in it."""
-        at, raw = cast(list[str | None], self._r.hmget(self._listing_key(job_id, name), [self._LISTED_AT, member]))
-        return (float(at), raw) if at is not None and raw is not None else None
-
     def listing(self, job_id: str, name: str) -> tuple[float, dict[str, str]] | None:
         """(when listed, member -> JSON) of the job's latest listing ``name``; None: there is none."""
         entries = cast(dict[str, str], self._r.hgetall(self._listing_key(job_id, name)))
@@ -789,17 +783,16 @@ class JobStore:
     def unpark(self, job_id: str, target: TargetKey, member: str) -> None:
         self._r.zrem(self._parked_keys(job_id, target)[0], member)
 
-    def parked(self, job_id: str, target: TargetKey, until: float) -> tuple[str | None, float | None, Parked, int]:
+    def parked(self, job_id: str, target: TargetKey, until: float) -> tuple[str | None, float | None, Parked]:
         """(the watcher's id and when its round is due, the copies due by ``until`` with their due
-        times, how many are parked)."""
+        times)."""
         parked, watcher = self._parked_keys(job_id, target)
         with self._r.pipeline(transaction=False) as pipe:
             pipe.hmget(watcher, ["id", "due"])
             pipe.zrangebyscore(parked, "-inf", repr(until), withscores=True)
-            pipe.zcard(parked)
-            (owner, round_due), due, count = pipe.execute()
+            (owner, round_due), due = pipe.execute()
         return (cast(str | None, owner), None if round_due is None else float(round_due),
-                [(str(m), float(s)) for m, s in due], int(count))
+                [(str(m), float(s)) for m, s in due])
 
     def all_parked(self, job_id: str, target: TargetKey) -> Parked:
         found = cast(list[tuple[str, float]], self._r.zrange(self._parked_keys(job_id, target)[0], 0, -1,

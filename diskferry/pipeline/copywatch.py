@@ -111,7 +111,7 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
     # a copy is parked until the latest its look may come (its due time plus a slack); copies
     # whose latest falls within half the floor are looked at now, rather than in a round of their
     # own a moment later
-    owner, round_due, due, _ = rt.store.parked(job_id, target_key, now + policy.floor / 2)
+    owner, round_due, due = rt.store.parked(job_id, target_key, now + policy.floor / 2)
     if owner != watcher:
         return None
     if planned is not None and round_due is not None and abs(planned - round_due) > 0.01 \
