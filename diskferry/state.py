@@ -155,9 +155,10 @@ def _group_prefix(doc: Fields) -> str:
 
 def _spec_json(source: Source) -> str:
     """A source's spec as its record field: ids in its own resource group relative to it."""
-    doc = cast(Fields, _SOURCE.dump_python(source, mode="json"))
+    # fields at their default (None, mostly) are left out: validation gives them back
+    doc = cast(Fields, _SOURCE.dump_python(source, mode="json", exclude_defaults=True))
     prefix = _group_prefix(doc)
-    for item in (doc, *doc["disks"]):
+    for item in (doc, *doc.get("disks", ())):
         rid = item["resource_id"]
         if rid.startswith(prefix):
             item["resource_id"] = _IN_GROUP + rid[len(prefix):]
@@ -167,7 +168,7 @@ def _spec_json(source: Source) -> str:
 def _spec_doc(raw: str) -> Fields:
     doc = cast(Fields, json.loads(raw))
     prefix = _group_prefix(doc)
-    for item in (doc, *doc["disks"]):
+    for item in (doc, *doc.get("disks", ())):
         if item["resource_id"].startswith(_IN_GROUP):
             item["resource_id"] = prefix + item["resource_id"][len(_IN_GROUP):]
     return doc
@@ -534,8 +535,8 @@ class JobStore:
         self._update(job_id, disk_field(source, target, disk), patch)
 
     def update_disks(self, job_id: str, patches: Mapping[str, Fields]) -> None:
-        """Patch many fields of the record (name -> patch) in one round trip, each as
-        :meth:`update_disk` would."""
+        """Patch many fields of the record (name -> patch, any kind of field) in one round
+        trip, each as :meth:`update_disk` would."""
         if not patches:
             return
         key, now = self.key(job_id), repr(time.time())
@@ -544,6 +545,22 @@ class JobStore:
                 body = {k: _plain(v) for k, v in patch.items()}
                 self._merge(keys=[key], args=[name, json.dumps(body), self.ttl, now], client=pipe)
             pipe.execute()
+
+    def drop_keys(self, job_id: str, keys_by_kind: Mapping[str, Sequence[str]]) -> int:
+        """Remove keys from the record's fields of some kinds (``{"tgt": ("prepare", ...)}``:
+        the kind is a field name's part before its first ``|``), each field patched as
+        :meth:`update_disk` would, so that a concurrent write is not lost. Reads the whole
+        record: once per job, not per task. How many fields changed."""
+        patches: dict[str, Fields] = {}
+        for name, raw in cast(dict[str, str], self._r.hgetall(self.key(job_id))).items():
+            drop = keys_by_kind.get(name.split("|", 1)[0])
+            if not drop or not raw.startswith("{"):
+                continue
+            present = [k for k in drop if k in json.loads(raw)]
+            if present:
+                patches[name] = dict.fromkeys(present)
+        self.update_disks(job_id, patches)
+        return len(patches)
 
     # -- reads ---------------------------------------------------------------------------
     def _doc(self, job_id: str, name: str) -> Fields:

@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -130,9 +131,10 @@ def tree_cpu(pids: list[int]) -> float:
     return total
 
 
-def redis_figures(client: redis.Redis) -> tuple[int, int]:
-    """(commands run, bytes in + out) since the server started."""
-    commands = sum(int(v["calls"]) for v in client.info("commandstats").values())
+def redis_figures(client: redis.Redis) -> tuple[Counter[str], int]:
+    """(commands run by name, bytes in + out) since the server started."""
+    commands = Counter({name.removeprefix("cmdstat_"): int(v["calls"])
+                        for name, v in client.info("commandstats").items()})
     stats = client.info("stats")
     return commands, int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"])
 
@@ -162,13 +164,21 @@ def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
 
-def record_bytes(client: redis.Redis, key: str) -> tuple[int, str]:
+def record_bytes(client: redis.Redis, key: str, samples: Path | None = None) -> tuple[int, str]:
     """Memory of a job's record and every key under it (MEMORY USAGE), and what takes it: the
-    record's fields by kind (their JSON's length) and the other keys by kind."""
+    record's fields by kind (their JSON's length) and the other keys by kind. ``samples``: a
+    file to write the longest field of each kind to (what the record holds, for reading)."""
     parts: dict[str, int] = {}
-    for name, value in client.hgetall(key).items():
-        kind = (name.decode() if isinstance(name, bytes) else name).split("|", 1)[0]
-        parts[kind] = parts.get(kind, 0) + len(name) + len(value)
+    longest: dict[str, tuple[str, str]] = {}
+    for raw_name, raw_value in client.hgetall(key).items():
+        name, value = raw_name.decode(), raw_value.decode()
+        kind = name.split("|", 1)[0]
+        parts[kind] = parts.get(kind, 0) + len(raw_name) + len(raw_value)
+        if len(value) > len(longest.get(kind, ("", ""))[1]):
+            longest[kind] = (name, value)
+    if samples is not None:
+        samples.parent.mkdir(parents=True, exist_ok=True)
+        samples.write_text("".join(f"{name}\n{value}\n\n" for name, value in longest.values()))
     # every field counted (SAMPLES 0): Redis' default estimate from 5 fields of a hash whose
     # fields differ in size (a source's spec, a disk's state) was off by 15 % either way
     total = int(client.memory_usage(key, samples=0) or 0)
@@ -379,7 +389,10 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         trace.sample()
         makespan = time.time() - t0
         cpu = tree_cpu(pids) - cpu0
-        cmds, nbytes = (a - b for a, b in zip(redis_figures(rclient), (cmds0, bytes0), strict=True))
+        by_command, nbytes = redis_figures(rclient)
+        by_command.subtract(cmds0)
+        nbytes -= bytes0
+        cmds = sum(by_command.values())
         counters = {k: v - counters0.get(k, 0) for k, v in admin.counters().items()}
         cli_status = _cli_output(env, "status", job_id)
         # the job over, its results are removed (``diskferry.tasks.results``): the last step drops the
@@ -387,11 +400,17 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         deadline = time.monotonic() + 60
         while store.set_size(job_id, CLEANED) and time.monotonic() < deadline:
             time.sleep(0.5)
+        # and the watchdog's last round (within DISKFERRY_WATCHDOG_SECONDS) has dropped the task ids
+        # and due times the record needed while the job ran (``cleanup.forget_requests``)
+        deadline = time.monotonic() + settings.watchdog_seconds + 30
+        while "watchdog" in store.meta(job_id) and time.monotonic() < deadline:
+            time.sleep(0.5)
         time.sleep(1)  # the last acks land
         after = used_memory(rclient) - mem0
         left = {f"{role} {kind}": size for role, url in memory.urls.items()
                 for kind, size in key_kinds(redis.Redis.from_url(url)).items()}
-        record, parts = record_bytes(redis.Redis.from_url(settings.state_url), store.key(job_id))
+        record, parts = record_bytes(redis.Redis.from_url(settings.state_url), store.key(job_id),
+                                     None if args.logs is None else args.logs / "record-fields.txt")
         polls_seen = poll_times(fleet.logs)
     if args.logs is not None:
         args.logs.mkdir(parents=True, exist_ok=True)
@@ -446,6 +465,9 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "ARM reads per disk, most": ", ".join(
             f"{k} {v / disks:.1f}" for k, v in sorted(((k, v) for k, v in arm.items() if k.endswith("/read")),
                                                      key=lambda kv: -kv[1])[:4]),
+        "ARM writes per disk, most": ", ".join(
+            f"{k} {v / disks:.2f}" for k, v in sorted(((k, v) for k, v in arm.items() if not k.endswith("/read")),
+                                                      key=lambda kv: -kv[1])[:6]),
         "blob calls per disk": f"{blob / disks:.1f}",
         "429s met": f"{throttled} in the workers' logs; {refused} answered by the local Azure",
         "grants / revokes (source SAS)": f"{grants} / {revokes}",
@@ -454,6 +476,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
         "worker CPU per disk, split": per_disk_cpu,
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
+        "Redis commands per disk, most": ", ".join(f"{k} {v / disks:.0f}" for k, v in by_command.most_common(6)),
         "Redis per in-flight disk and minute": f"{cmds / inflight:.0f} commands, {nbytes / inflight / 1024:.0f} KiB",
         "Redis memory per in-flight disk": memory.figure(),
         "Redis memory after the job": f"{after / disks / 1024:.2f} KiB per disk over the level before it; "

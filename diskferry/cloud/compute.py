@@ -112,10 +112,10 @@ class Compute:
         return operations.start(what, rid.subscription_id, self._client(rid.subscription_id)._client, begin)
 
     # -- long-running operations: started by the methods below, then checked ----------------------
-    def check(self, op: Operation) -> Checked:
+    def check(self, op: Operation, *, result: bool = True) -> Checked:
         """One look at an operation this facade (or the storage one: ARM polls alike) started
-        (see :mod:`diskferry.cloud.operations`)."""
-        return operations.check(self._client(op.subscription_id)._client, op)
+        (see :mod:`diskferry.cloud.operations`); ``result``: read what it made once it ended."""
+        return operations.check(self._client(op.subscription_id)._client, op, result=result)
 
     def wait(self, op: Operation, timeout: float = 600, interval: float = 0.5) -> Checked:
         """Check until the operation ends: for scripts and tests, never for a task."""

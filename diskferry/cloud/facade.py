@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from azure.core.credentials import TokenCredential
 
@@ -31,7 +30,7 @@ class Cloud:
         options = auth.client_options(azure)
         if budget is not None:
             options.update(pacing.client_options(budget))
-        blob_options: dict[str, Any] = {"connection_verify": azure.ca_bundle} if azure.ca_bundle else {}
+        blob_options = auth.transport_options(azure)
         if budget is not None:
             blob_options["retry_policy"] = worker_blob_retry()
         self.compute = Compute(self.credential, options)
@@ -40,6 +39,7 @@ class Cloud:
         self.subscriptions = Subscriptions(self.credential, options)
         self.default_subscription = azure.subscription_id
 
-    def check(self, op: Operation) -> Checked:
-        """One look at a long-running operation either facade started."""
-        return self.compute.check(op)
+    def check(self, op: Operation, *, result: bool = True) -> Checked:
+        """One look at a long-running operation either facade started; ``result``: read what
+        it made once it ended (its body), else its status saying Succeeded is enough."""
+        return self.compute.check(op, result=result)

@@ -42,6 +42,15 @@ _DISK_REQUESTS = ("poll",)
 #: a disk's copy sampling and restart bookkeeping, of no use once the pair is cleaned
 _DISK_WORKING = ("poll_first", "sample_time", "sample_bytes", "rate", "eta", "deadline",
                  "sas_generation", "stale_generation", "failed_copy")
+#: what a cleaned pair's record keeps only until the job's Celery results are forgotten (the ids
+#: :func:`diskferry.tasks.results.forget_results` finds them by), and when each step was due:
+#: dropped by :func:`forget_requests` once the job is over, so that its record keeps outcomes
+#: and history (restarts, re-sends), within 1 KiB per disk
+_UNTIL_FORGOTTEN: dict[str, tuple[str, ...]] = {
+    "tgt": (*_PAIR_REQUESTS, "chords", *(f"{step}_due" for step in _PAIR_REQUESTS)),
+    "disk": (*_DISK_REQUESTS, "poll_due"),
+    "meta": ("watchdog", "watchdog_due"),
+}
 #: what a source's record keeps of each disk's export once the source is cleaned
 _EXPORT_HISTORY = ("error", "sas_generation", "regrants")
 #: the coordination set of the job-made staging accounts whose deletion has begun
@@ -114,6 +123,14 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
                            **_ids_only(pair, _PAIR_REQUESTS))
     # counted by name, so a cleanup run twice counts once: the job is over when all are counted
     rt.store.count_member(job.id, CLEANED, f"{source.key}|{target.key}")
+
+
+def forget_requests(rt: Runtime, job_id: str) -> int:
+    """Drop the task ids and due times of a job that is over, once its results are forgotten
+    (the watchdog's last round: nothing sends or looks for its tasks any more). A task that
+    still runs after this (a late redelivery) may write its id back: only bytes, no harm.
+    How many fields changed."""
+    return rt.store.drop_keys(job_id, _UNTIL_FORGOTTEN)
 
 
 def job_over(rt: Runtime, job: Header) -> bool:

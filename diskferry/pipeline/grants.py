@@ -56,16 +56,20 @@ def grant_op(source: Source, disk: Disk) -> str:
     return f"grant|{source.key}|{disk.key}"
 
 
-def grant(rt: Runtime, job: Header, source: Source, disk: Disk, export_id: str) -> VaultEntry | None:
+def grant(rt: Runtime, job: Header, source: Source, disk: Disk, export_id: str, *, ours: bool = False
+          ) -> VaultEntry | None:
     """Grant read access to ``export_id`` for a copy of ``disk`` and keep the SAS in the vault
     as its next generation (the caller holds the source's or the disk's lock); None while
-    Azure is still granting (or tagging the source for gc: the caller comes back)."""
-    if not mark_grant(rt, job, export_id):
+    Azure is still granting (or tagging the source for gc: the caller comes back). ``ours``:
+    ``export_id`` is the job's own snapshot, made with the job's tag (``gc`` finds it by
+    that): it is not read again to be marked."""
+    if not ours and not mark_grant(rt, job, export_id):
         return None
     nbytes = disk.size_bytes + FOOTER
     seconds = rt.settings.sas.lifetime(nbytes)
     compute = rt.cloud.compute
-    checked = awaited(rt, job.id, grant_op(source, disk), lambda: compute.grant_read(export_id, seconds))
+    checked = awaited(rt, job.id, grant_op(source, disk), lambda: compute.grant_read(export_id, seconds),
+                      result=True)
     if not checked.done:
         return None
     sas = access_sas(checked.body, f"grant read access to {disk.name}")
@@ -185,7 +189,7 @@ def revoke(rt: Runtime, job: Header, source: Source, disk: Disk, *, wait: bool =
             rt.store.update_source(job.id, source.key, **{field: export | {"revoked": True}})
         else:
             pending.append(name)
-    if not pending and not unmark_grant(rt, job.id, export["id"]):
+    if not pending and not export.get("temporary") and not unmark_grant(rt, job.id, export["id"]):
         pending.append(f"tag|{export['id']}")
     if pending and wait:
         raise still_running(rt, job.id, pending, f"revoke access to {disk.name}")
@@ -196,7 +200,7 @@ def _regrant(rt: Runtime, job: Header, source: Source, disk: Disk) -> VaultEntry
     """Grant again (replacing the previous SAS) and note it on the source's export record."""
     field = export_field(disk.key)
     export = dict(rt.store.source_state(job.id, source.key)[field])
-    entry = grant(rt, job, source, disk, export["id"])
+    entry = grant(rt, job, source, disk, export["id"], ours=bool(export.get("temporary")))
     if entry is None:
         raise still_running(rt, job.id, [grant_op(source, disk)], f"grant read access to {disk.name}")
     export |= {"granted": True, "revoked": False, "sas_generation": entry.generation, "sas_expires": entry.expires_at,

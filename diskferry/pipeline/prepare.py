@@ -118,7 +118,7 @@ def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: boo
         if needs_sas:
             # the intent is recorded first, so that cleanup revokes a grant even after a crash
             rt.store.update_source(job.id, source.key, **{field: entry | {"granted": True}})
-            sas = grant(rt, job, source, disk, read.id)
+            sas = grant(rt, job, source, disk, read.id, ours=read.temporary)
             if sas is None:
                 return [grant_op(source, disk)]
             entry |= {"granted": True, "sas_expires": sas.expires_at, "sas_generation": sas.generation}

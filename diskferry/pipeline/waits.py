@@ -31,10 +31,13 @@ MIN_CHECK_SECONDS = 1.0
 MAX_CHECK_SECONDS = 30.0
 
 
-def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation | None]) -> Checked:
+def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation | None], *,
+            result: bool = False) -> Checked:
     """The job's operation ``name``, started with ``start`` unless one is recorded, then
     checked once. ``start`` returning None means there is nothing to do (what it would act on
-    is gone): done. An ended operation is forgotten; a failed one too, raising its error."""
+    is gone): done. An ended operation is forgotten; a failed one too, raising its error.
+    ``result``: the caller reads what the operation made (``Checked.body``: a grant's SAS);
+    no other step does, and each skipped final GET is an ARM read the job does not spend."""
     doc = rt.store.operation(job_id, name)
     if doc is None:
         op = start()
@@ -44,7 +47,7 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
     else:
         op = Operation.from_json(doc)
     try:
-        checked = rt.cloud.check(op)
+        checked = rt.cloud.check(op, result=result)
     except OperationFailed:
         rt.store.drop_operation(job_id, name)  # over: the next run starts a new one
         raise

@@ -131,6 +131,26 @@ def test_a_key_patched_to_none_is_removed(store: JobStore) -> None:
     store.delete(job.id)
 
 
+def test_dropping_keys_by_kind_of_field_keeps_the_rest_and_leaves_other_kinds_alone(store: JobStore) -> None:
+    job = factories.job(job_id="state000011")
+    store.create(job)
+    src, (t1, t2) = job.sources[0], job.targets
+    store.update_disk(job.id, src.key, t1.key, "os", poll={"id": "t1"}, poll_due=5.0, phase=Phase.succeeded)
+    store.update_disk(job.id, src.key, t2.key, "os", phase=Phase.failed)
+    store.update_target(job.id, src.key, t1.key, prepare={"id": "p1"}, cleaned=True)
+    store.update_source(job.id, src.key, poll={"id": "not a disk's"})
+    assert store.drop_keys(job.id, {"disk": ("poll", "poll_due"), "tgt": ("prepare",)}) == 2
+    done = store.disk_state(job.id, src.key, t1.key, "os")
+    assert done["phase"] == "succeeded" and not {"poll", "poll_due"} & done.keys()
+    assert store.disk_state(job.id, src.key, t2.key, "os")["phase"] == "failed"
+    pair = store.target_state(job.id, src.key, t1.key)
+    assert pair["cleaned"] is True and "prepare" not in pair
+    assert store.source_state(job.id, src.key)["poll"] == {"id": "not a disk's"}
+    # the resolved job is untouched
+    assert store.job(job.id) == job
+    store.delete(job.id)
+
+
 def test_sets_and_locks(store: JobStore) -> None:
     assert store.add_member("state000006", "finished:s", "t1") == {"t1"}
     assert store.add_member("state000006", "finished:s", "t1") == {"t1"}  # idempotent

@@ -46,7 +46,9 @@ def test_takes_the_bucket_then_says_how_long_to_wait(client: redis.Redis) -> Non
     with pytest.raises(ArmBudgetExceeded) as err:
         budget.take(SUB, "writes")
     assert isinstance(err.value, Throttled)  # retried without a limit by the tasks
-    assert err.value.retry_after is not None and 0 < err.value.retry_after <= 2 * 0.5 + 0.05
+    # second in line (_takes was refused first): two tokens' refill at 2/s, and a jitter of up
+    # to half a token's
+    assert err.value.retry_after is not None and 0 < err.value.retry_after <= 2 * 0.5 + 0.25 + 0.05
     time.sleep(0.6)  # refill 2/s: one token
     budget.take(SUB, "writes")
     # reads have a bucket of their own (default size 250)
@@ -82,6 +84,25 @@ def test_workers_share_one_bucket(client: redis.Redis, redis_url: str) -> None:
         t.join()
     elapsed = time.monotonic() - start
     assert 20 <= sum(granted) <= 20 + 10 * elapsed + 1, (granted, elapsed)
+
+
+def test_callers_refused_together_are_told_to_come_back_in_turn(client: redis.Redis) -> None:
+    """Twenty tasks refused at once come back a token's refill apart, not all at once for the
+    one next token; the refill still serves whoever asks when it is there."""
+    budget = _budget(client, TokenBucket(2, 10))
+    assert _takes(budget, 10) == 2
+    waits = []
+    for _ in range(20):
+        with pytest.raises(ArmBudgetExceeded) as err:
+            budget.take(SUB, "writes")
+        assert err.value.retry_after is not None
+        waits.append(err.value.retry_after)
+    # the one _takes was refused first: these are the 2nd to the 21st in line, 0.1 s apart
+    assert all(0.1 * (i + 2) - 0.01 <= w <= 0.1 * (i + 2) + 0.06 for i, w in enumerate(waits)), waits
+    # a question about the level does not queue
+    assert budget.level(SUB, "writes") < 1
+    time.sleep(0.12)
+    budget.take(SUB, "writes")  # the first one back finds its token
 
 
 def test_learns_what_azure_says_remains(client: redis.Redis) -> None:

@@ -63,6 +63,27 @@ def test_a_snapshot_is_started_and_checked_until_it_exists(cloud: Cloud, admin: 
     assert found is not None and found.provisioning_state == "Succeeded"
 
 
+def test_an_ended_operation_whose_result_is_not_wanted_costs_no_final_read(cloud: Cloud, admin: AdminClient,
+                                                                         emulator: EmulatorProcess, rg: str) -> None:
+    disk_id = _vm_disk(emulator, rg)
+    admin.set(lro_latency=0.3)
+    op = cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-nobody"),
+                                       source_id=disk_id, location="francecentral", tags={})
+    time.sleep(0.5)  # it has ended
+    before = admin.counters()
+    checked = cloud.check(Operation.from_json(op.to_json()), result=False)
+    after = admin.counters()
+    assert checked.done and checked.body is None
+    # the status request, and no read of the snapshot
+    assert after.get("Microsoft.Resources/operations/read", 0) - before.get("Microsoft.Resources/operations/read", 0) == 1
+    assert after.get("Microsoft.Compute/snapshots/read", 0) == before.get("Microsoft.Compute/snapshots/read", 0)
+    # one that failed still says how, with Azure's words
+    failing = _failing_snapshot(cloud, admin, emulator, rg, "InternalDiskManagementError", "no (injected).")
+    time.sleep(0.5)
+    with pytest.raises(DiskFailed, match="no"):
+        cloud.check(Operation.from_json(failing.to_json()), result=False)
+
+
 def test_a_grant_keeps_its_sas_out_of_what_is_stored(cloud: Cloud, admin: AdminClient,
                                                      emulator: EmulatorProcess, rg: str) -> None:
     disk_id = _vm_disk(emulator, rg)
