@@ -131,6 +131,13 @@ def tree_cpu(pids: list[int]) -> float:
     return total
 
 
+def machine_busy() -> float:
+    """CPU seconds every core of the machine spent busy since boot (/proc/stat: all but idle
+    and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def redis_figures(client: redis.Redis) -> tuple[Counter[str], int]:
     """(commands run by name, bytes in + out) since the server started."""
     commands = Counter({name.removeprefix("cmdstat_"): int(v["calls"])
@@ -238,10 +245,21 @@ class CpuTrace:
     pids: list[int]
     every: float = 2.0
     points: list[tuple[float, float]] = field(default_factory=list)
+    #: the whole machine's busy CPU seconds (every process: workers, the local Azure, Redis,
+    #: the producer, this follower) at the same times, from /proc/stat
+    machine: list[tuple[float, float]] = field(default_factory=list)
 
     def sample(self) -> None:
         if not self.points or time.time() - self.points[-1][0] >= self.every:
             self.points.append((time.time(), tree_cpu(self.pids)))
+            self.machine.append((time.time(), machine_busy()))
+
+    def machine_share(self, start: float, end: float) -> float | None:
+        """How busy the machine's CPUs were from ``start`` to ``end`` (1.0: every core, all along)."""
+        inside = [p for p in self.machine if start <= p[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) / (os.cpu_count() or 1)
 
     def between(self, start: float, end: float) -> tuple[float, float, float] | None:
         """(first, last, CPU seconds between them) of the samples taken from ``start`` to ``end``;
@@ -380,6 +398,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         cpu0, counters0, (cmds0, bytes0) = tree_cpu(pids), admin.counters(), redis_figures(rclient)
         mem0 = used_memory(rclient)
         t0 = time.time()
+        trace.sample()
         job_id = api.submit_job(parse(doc), settings=settings, store=store, app=app)
         submit = time.time() - t0
         memory = Memory(rclient, mem0, {"broker": settings.broker_url, "results": settings.result_backend,
@@ -446,6 +465,11 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
                         f"timed alone; {len(polls_seen) / disks:.1f} polls per disk here); a 1-hour copy "
                         f"({hour_polls} polls): {1000 * (fixed_cpu + per_poll * hour_polls):.0f} ms; "
                         f"idle fleet {1000 * idle:.0f} ms/s, left out")
+    windows = {"ramp": (t0, max(starts.values())),
+               "copies alone": (max(starts.values()) + 2, min(starts.values()) + args.copy_seconds - 2),
+               "wind-down": (max(starts.values()) + args.copy_seconds, trace.points[-1][0])}
+    shares = {name: trace.machine_share(*span) for name, span in windows.items()}
+    machine = ", ".join(f"{name} {100 * share:.0f} %" for name, share in shares.items() if share is not None)
     figures = {
         "destination disks": f"{disks} ({ok} succeeded), {vm_count} VMs x {len(REGIONS)} regions",
         "copy time T": f"{args.copy_seconds:.0f} s ({args.data_mib:g} MiB at "
@@ -475,6 +499,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "worker CPU per disk / per status call":
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
         "worker CPU per disk, split": per_disk_cpu,
+        f"machine CPU busy ({os.cpu_count()} CPUs, every process: workers, local Azure, Redis, producer)": machine,
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
         "Redis commands per disk, most": ", ".join(f"{k} {v / disks:.0f}" for k, v in by_command.most_common(6)),
         "Redis per in-flight disk and minute": f"{cmds / inflight:.0f} commands, {nbytes / inflight / 1024:.0f} KiB",
