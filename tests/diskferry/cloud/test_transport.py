@@ -30,8 +30,8 @@ def test_without_a_proxy_in_the_environment_the_clients_do_not_read_it(azure_env
     assert Settings.from_env(azure_env | {"HTTPS_PROXY": " "}).azure.env_network is False
 
 
-def test_a_proxy_the_environment_names_is_used_and_none_is_looked_up_otherwise(azure_env: dict[str, str], clients: Clients, rg: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_proxy_the_environment_names_is_used_and_none_is_looked_up_otherwise(
+        azure_env: dict[str, str], clients: Clients, rg: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
     proxy = f"http://127.0.0.1:{_closed_port()}"
