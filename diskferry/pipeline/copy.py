@@ -47,6 +47,9 @@ _TRANSIENT_CODES = frozenset({"ServerBusy", "InternalError", "OperationTimedOut"
 _START_REFUSED = frozenset({"CannotVerifyCopySource"})
 #: a disk's field: its target's watcher saw its copy succeed (``diskferry.pipeline.copywatch``)
 SEEN_ENDED = "seen_ended"
+#: a disk's field: when diskferry first saw its copy ended (epoch seconds; kept as history, and
+#: what the fleet benchmark measures detection lag from)
+COPIED_AT = "copied_at"
 #: phases after which a disk's copy has ended (successfully or not)
 _ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed, Phase.cancelled)
 
@@ -131,7 +134,7 @@ def _clone(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk)
     total = disk.size_bytes
     rt.store.update_disk(
         job.id, source.key, target.key, disk.key, phase=Phase.copied, bytes_copied=total, bytes_total=total,
-        result_id=dest.id, eta=0,
+        result_id=dest.id, eta=0, **{COPIED_AT: round(time.time(), 3)},
     )
     return DiskOutcome(disk.key, True)
 
@@ -161,7 +164,7 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
     if status.state is CopyState.success:
         rt.store.update_disk(
             job.id, source.key, target.key, disk.key, phase=Phase.copied, bytes_copied=status.total,
-            bytes_total=status.total, eta=0,
+            bytes_total=status.total, eta=0, **{COPIED_AT: round(observed, 3)},
         )
         _copy_ended(rt, job, source, target, disk)
         return DiskOutcome(disk.key, True)

@@ -96,12 +96,17 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     wait_until(lambda: {s.state for s in rt.cloud.storage.copy_statuses(account, STAGING_CONTAINER,
                                                                          f"{job.id}/").values()} == {CopyState.success},
                30, "the copies did not end")
+    ended = time.time()
     found = copywatch.look(rt, job.id, target.key, WATCHER, now=time.time() + 3600)
     assert found is not None and found.looked == 0
     woken = {w.disk: w for w in found.wake}
     assert woken[gone].reason == "missing"
     assert {woken[k].reason for k in keys[1:]} == {"success"}
     assert {k: w.poll["id"] for k, w in woken.items()} == {k: f"task-{i}" for i, k in enumerate(keys)}
+    # a success is recorded by the round that saw it, with when it was seen
+    for key in keys[1:]:
+        state = rt.store.disk_state(job.id, source.key, target.key, key)
+        assert state["phase"] == "copied" and ended <= state["copied_at"] <= time.time()
     # woken, not forgotten: a wake that is lost is sent again later, until the task ends the copy
     assert rt.store.next_parked(job.id, target.key) is not None
     found = copywatch.look(rt, job.id, target.key, WATCHER)
