@@ -51,6 +51,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import redis
 from rich.console import Console
@@ -182,7 +183,7 @@ def record_bytes(client: redis.Redis, key: str, samples: Path | None = None) -> 
     file to write the longest field of each kind to (what the record holds, for reading)."""
     parts: dict[str, int] = {}
     longest: dict[str, tuple[str, str]] = {}
-    for raw_name, raw_value in client.hgetall(key).items():
+    for raw_name, raw_value in cast(dict[bytes, bytes], client.hgetall(key)).items():
         name, value = raw_name.decode(), raw_value.decode()
         kind = name.split("|", 1)[0]
         parts[kind] = parts.get(kind, 0) + len(raw_name) + len(raw_value)

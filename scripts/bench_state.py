@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import redis
 
@@ -52,11 +53,11 @@ def measure(store: JobStore, client: redis.Redis, disks: int) -> tuple[float, in
     pair = getattr(store, "pair", None)
     if pair is not None:
         task: Callable[[], object] = lambda: pair(job.id, source.key, target.key)  # noqa: E731
-        task_bytes = sum(len(v or b"") for v in client.hmget(key, ["header", f"spec|{source.key}"]))
+        task_bytes = sum(len(v or b"") for v in cast(list[bytes | None], client.hmget(key, ["header", f"spec|{source.key}"])))
     else:  # before per-pair state: every task parsed the whole job
         task = lambda: store.job(job.id)  # noqa: E731
         task_bytes = len(client.hget(key, "job") or b"")
-    whole_bytes = sum(len(v) for k, v in client.hgetall(key).items()
+    whole_bytes = sum(len(v) for k, v in cast(dict[bytes, bytes], client.hgetall(key)).items()
                       if k in (b"job", b"header", b"sources") or k.startswith(b"spec|"))
     rounds = max(5, 20_000 // disks)
     result = (_per_call_ms(task, rounds), task_bytes, _per_call_ms(lambda: store.job(job.id), rounds), whole_bytes)

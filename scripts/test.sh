@@ -14,6 +14,7 @@ log "ruff"
 "$VENV/bin/ruff" check .
 log "mypy"
 "$VENV/bin/mypy"
+"$VENV/bin/mypy" scripts  # the benchmarks and the demo: how the targets are shown
 log "pytest"
 # Most of the suite waits (on celery workers, copies, countdowns), so a few test processes
 # share the cores well; each has its own Redis, local Azure and Azurite, started on ports they
