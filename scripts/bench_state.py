@@ -53,7 +53,8 @@ def measure(store: JobStore, client: redis.Redis, disks: int) -> tuple[float, in
     pair = getattr(store, "pair", None)
     if pair is not None:
         task: Callable[[], object] = lambda: pair(job.id, source.key, target.key)  # noqa: E731
-        task_bytes = sum(len(v or b"") for v in cast(list[bytes | None], client.hmget(key, ["header", f"spec|{source.key}"])))
+        read = cast(list[bytes | None], client.hmget(key, ["header", f"spec|{source.key}"]))
+        task_bytes = sum(len(v or b"") for v in read)
     else:  # before per-pair state: every task parsed the whole job
         task = lambda: store.job(job.id)  # noqa: E731
         task_bytes = len(client.hget(key, "job") or b"")
