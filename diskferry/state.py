@@ -207,6 +207,8 @@ class DiskStatus:
     #: or revoked), and why, oldest first
     restarts: int = 0
     restart_reasons: list[str] = field(default_factory=list)
+    #: when the fleet saw its copy ended (epoch seconds)
+    copied_at: float | None = None
 
 
 @dataclass
@@ -365,6 +367,46 @@ def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | Non
         error=_error(ddoc),
         restarts=int(ddoc.get("restarts") or 0),
         restart_reasons=[str(r) for r in ddoc.get("restart_reasons") or []],
+        copied_at=ddoc.get("copied_at"),
+    )
+
+
+def target_status(source: Source, target: Target, raw: Mapping[str, str | None]) -> TargetStatus:
+    """One pair's status from its record's fields (``raw``: its ``tgt|`` field and its disks')."""
+    tdoc = json.loads(raw.get(f"tgt|{source.key}|{target.key}") or "{}")
+    disks = [disk_status(source.key, target.key, disk, raw.get(disk_field(source.key, target.key, disk.key)), target)
+             for disk in source.disks]
+    return TargetStatus(
+        source=source.key,
+        key=target.key,
+        region=target.region,
+        resource_group=target.resource_group,
+        phase=target_phase(tdoc, disks),
+        disks=disks,
+        image_name=tdoc.get("image_name"),
+        image_id=tdoc.get("image_id"),
+        vm_name=tdoc.get("vm_name"),
+        vm_id=tdoc.get("vm_id"),
+        vm_power=tdoc.get("vm_power"),
+        nic_id=tdoc.get("nic_id"),
+        error=_error(tdoc),
+        cleaned=bool(tdoc.get("cleaned")),
+        cleanup_error=_error(tdoc, "cleanup_error"),
+    )
+
+
+def source_status(source: Source, raw: str | None, targets: list[TargetStatus]) -> SourceStatus:
+    """One source's status from its ``src|`` field and its pairs' statuses."""
+    sdoc = json.loads(raw or "{}")
+    return SourceStatus(
+        key=source.key,
+        kind=source.kind.value,
+        name=source.name,
+        location=source.location,
+        phase=overall([t.phase for t in targets]),
+        targets=targets,
+        error=_error(sdoc),
+        cleanup_error=_error(sdoc, "cleanup_error"),
     )
 
 
@@ -598,47 +640,8 @@ class JobStore:
         meta = json.loads(raw.get("meta", "{}"))
         sources = []
         for source in job.sources:
-            sdoc = json.loads(raw.get(f"src|{source.key}", "{}"))
-            targets = []
-            for target in job.targets:
-                tdoc = json.loads(raw.get(f"tgt|{source.key}|{target.key}", "{}"))
-                disks = [
-                    disk_status(source.key, target.key, disk, raw.get(disk_field(source.key, target.key, disk.key)),
-                                target)
-                    for disk in source.disks
-                ]
-                phase = target_phase(tdoc, disks)
-                targets.append(
-                    TargetStatus(
-                        source=source.key,
-                        key=target.key,
-                        region=target.region,
-                        resource_group=target.resource_group,
-                        phase=phase,
-                        disks=disks,
-                        image_name=tdoc.get("image_name"),
-                        image_id=tdoc.get("image_id"),
-                        vm_name=tdoc.get("vm_name"),
-                        vm_id=tdoc.get("vm_id"),
-                        vm_power=tdoc.get("vm_power"),
-                        nic_id=tdoc.get("nic_id"),
-                        error=_error(tdoc),
-                        cleaned=bool(tdoc.get("cleaned")),
-                        cleanup_error=_error(tdoc, "cleanup_error"),
-                    )
-                )
-            sources.append(
-                SourceStatus(
-                    key=source.key,
-                    kind=source.kind.value,
-                    name=source.name,
-                    location=source.location,
-                    phase=overall([t.phase for t in targets]),
-                    targets=targets,
-                    error=_error(sdoc),
-                    cleanup_error=_error(sdoc, "cleanup_error"),
-                )
-            )
+            targets = [target_status(source, target, raw) for target in job.targets]
+            sources.append(source_status(source, raw.get(f"src|{source.key}"), targets))
         return JobStatus(
             id=job.id,
             created=float(meta.get("created", job.created)),

@@ -3,8 +3,10 @@
 A follower of a job of thousands of disks must not re-read and rebuild the whole record
 every second. :class:`Snapshot` reads the resolved job once, skips a round when the record's
 ``updated`` time has not moved, reads only the disks that may still change (not those
-ended in a pair whose cleanup has run), and rebuilds only the disks whose stored JSON changed; a
-change to a pair or a source (a few per pair over a whole job) re-reads everything.
+ended in a pair whose cleanup has run), and rebuilds only what changed: the disks whose stored
+JSON changed, and the pairs and sources whose field did (a pair changes a few times over a
+job, but in a bulk job's ramp and wind-down some pair changes in nearly every round: rebuilding
+all 2,000 disks then cost 0.4 s of CPU a round).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from diskferry.model import Disk, Job
 from diskferry.state import (
     JobStatus,
     JobStore,
+    SourceStatus,
     TargetStatus,
     disk_field,
     disk_status,
     overall,
     record_fields,
+    source_status,
     target_phase,
+    target_status,
 )
 
 
@@ -34,12 +39,16 @@ class Snapshot:
     def __init__(self, store: JobStore, job_id: str) -> None:
         self._store = store
         self.job: Job = store.job(job_id)
+        self._specs = {source.key: source for source in self.job.sources}
         #: each disk field's resolved disk, and where its status sits in ``status``
         self._disks: dict[str, Disk] = {
             disk_field(source.key, target.key, disk.key): disk
             for source in self.job.sources for target in self.job.targets for disk in source.disks
         }
         self._where: dict[str, tuple[TargetStatus, int]] = {}
+        #: each source's and pair's status, by key and by field name
+        self._sources: dict[str, SourceStatus] = {}
+        self._targets: dict[str, TargetStatus] = {}
         self.status = JobStatus(job_id, 0.0, 0.0, overall([]))
         #: stored JSON per field, as last read
         self._raw: dict[str, str | None] = {}
@@ -55,10 +64,12 @@ class Snapshot:
             raise NotFound("JobNotFound", f"no job {self.job.id} (unknown, or expired)")
         self.status = self._store.from_raw(self.job, raw)
         self._raw = raw
-        self._where = {
-            disk_field(src.key, tgt.key, d.key): (tgt, i)
-            for src in self.status.sources for tgt in src.targets for i, d in enumerate(tgt.disks)
-        }
+        self._sources = {src.key: src for src in self.status.sources}
+        self._targets = {}
+        self._where = {}
+        for src in self.status.sources:
+            for tgt in src.targets:
+                self._index_target(f"tgt|{src.key}|{tgt.key}", tgt)
         self.changed = len(self.status.disks())
 
     def _pair_fields(self) -> list[str]:
@@ -84,12 +95,47 @@ class Snapshot:
             return False
         pairs = self._pair_fields()
         raw = self._store.raw_fields(self.job.id, pairs + self._open_disks())
-        if any(raw[name] != self._raw.get(name) for name in pairs):
-            self._full()
-            return True
+        moved = [name for name in pairs if raw[name] != self._raw.get(name)]
+        self._rebuild_pairs(raw, moved)
         self._rebuild_disks(raw)
+        self.changed += sum(len(self._targets[name].disks) for name in moved if name in self._targets)
         self.status.updated = updated
         return True
+
+    def _rebuild_pairs(self, raw: dict[str, str | None], moved: list[str]) -> None:
+        """Rebuild the pairs and sources whose own field changed (each pair with its disks, from
+        the latest JSON read of each)."""
+        for name in moved:
+            self._raw[name] = raw[name]
+        for name in moved:
+            if name not in self._targets:
+                continue
+            old = self._targets[name]
+            source, target = self._specs[old.source], self.job.target(old.key)
+            fields = {n: raw[n] if n in raw else self._raw.get(n)
+                      for n in (disk_field(source.key, target.key, d.key) for d in source.disks)}
+            self._raw.update(fields)
+            fresh = target_status(source, target, fields | {name: raw[name]})
+            src = self._sources[source.key]
+            src.targets[src.targets.index(old)] = fresh
+            self._index_target(name, fresh)
+        for src in self.status.sources:
+            field = f"src|{src.key}"
+            if field in moved:
+                rebuilt = source_status(self._specs[src.key], raw[field], src.targets)
+                src.error, src.cleanup_error = rebuilt.error, rebuilt.cleanup_error
+        if moved:
+            self._phases()
+
+    def _index_target(self, name: str, tgt: TargetStatus) -> None:
+        self._targets[name] = tgt
+        for i, d in enumerate(tgt.disks):
+            self._where[disk_field(d.source, d.target, d.key)] = (tgt, i)
+
+    def _phases(self) -> None:
+        for src in self.status.sources:
+            src.phase = overall([t.phase for t in src.targets])
+        self.status.phase = overall([t.phase for t in self.status.targets()])
 
     def _rebuild_disks(self, raw: dict[str, str | None]) -> None:
         changed = [name for name, value in raw.items() if name.startswith("disk|") and value != self._raw.get(name)]
@@ -104,9 +150,7 @@ class Snapshot:
         for name, tgt in touched.items():
             tgt.phase = target_phase(json.loads(self._raw.get(name) or "{}"), tgt.disks)
         if touched:
-            for src in self.status.sources:
-                src.phase = overall([t.phase for t in src.targets])
-            self.status.phase = overall([t.phase for t in self.status.targets()])
+            self._phases()
         self.changed = len(changed)
 
 

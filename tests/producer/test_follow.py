@@ -47,6 +47,25 @@ def test_a_pair_change_is_seen(store: JobStore) -> None:
     assert snap.status.sources[0].targets[0].image_name == "img-1"
 
 
+def test_pair_and_source_changes_rebuild_only_those_pairs(store: JobStore) -> None:
+    """In a bulk job's ramp and wind-down some pair changes in nearly every round: each round
+    rebuilds those pairs (with their disks) and sources, not the whole job."""
+    job = many_disks(store, 100)
+    snap = Snapshot(store, job.id)
+    rng = random.Random(11)
+    for _ in range(6):
+        pairs = rng.sample([(s, t) for s in job.sources for t in job.targets], 3)
+        for source, target in pairs:
+            store.update_target(job.id, source.key, target.key, phase=rng.choice([Phase.copying, Phase.failed]),
+                                cleaned=rng.random() < 0.5, error={"code": "X", "message": "m"})
+            store.update_disk(job.id, source.key, target.key, source.disks[0].key, phase=Phase.copied)
+        failing = rng.choice(job.sources)
+        store.update_source(job.id, failing.key, cleanup_error={"code": "VmNotStarted", "message": "m"})
+        assert snap.refresh() is True
+        assert snap.changed == sum(len(source.disks) for source, _ in pairs)
+        assert snap.status == store.status(job.id)
+
+
 def test_follow_ends_when_the_job_is_done_and_cleaned(store: JobStore) -> None:
     job = many_disks(store, 3)
     for source in job.sources:
