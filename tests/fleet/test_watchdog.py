@@ -96,6 +96,12 @@ def _runs(fleet: Fleet, task: str) -> int:
     return sum(len(done.findall(log.read_text())) for log in fleet.workers.logs)
 
 
+def _received(fleet: Fleet, task: str) -> int:
+    """How many messages of ``task`` (``name[id]``) a worker received, from the workers' logs."""
+    got = re.compile(rf"\] Task {re.escape(task)} received")
+    return sum(len(got.findall(log.read_text())) for log in fleet.workers.logs)
+
+
 def test_a_lost_copy_watcher_is_replaced_and_the_job_completes(watched_fleet: Fleet, admin: AdminClient) -> None:
     """The copies in flight are parked (``diskferry.pipeline.copywatch``); the one message that
     brings them back — their watcher's countdown — is lost. Once they are overdue, the watchdog
@@ -121,6 +127,8 @@ def test_a_lost_copy_watcher_is_replaced_and_the_job_completes(watched_fleet: Fl
 
     lost = _lose(fleet, fleet.settings.poll_queue, lambda headers: headers.get("task") == WATCH_COPIES)
     lost_at = time.time()
+    # every message of the watcher but the lost one was received before it was sent
+    received_before = _received(fleet, f"{WATCH_COPIES}[{lost['id']}]")
 
     status = fleet.wait(job_id, timeout=60)
     calls = delta(before, admin.counters())
@@ -132,7 +140,8 @@ def test_a_lost_copy_watcher_is_replaced_and_the_job_completes(watched_fleet: Fl
     assert {k: int(d.get("resent") or 0) for k, d in docs.items()} == {d.key: 1 for d in source.disks}
     assert float(docs[victim]["poll_due"]) - lost_at > VISIBILITY
     # the lost watcher never ran again, and nothing is left parked
-    assert _runs(fleet, f"{WATCH_COPIES}[{lost['id']}]") == 0 and fleet.store.all_parked(job_id, target.key) == []
+    assert _received(fleet, f"{WATCH_COPIES}[{lost['id']}]") == received_before
+    assert fleet.store.all_parked(job_id, target.key) == []
     # each disk counted once in its chord: finalize ran once; one copy and one disk per disk
     assert _runs(fleet, FINALIZE) == 1
     assert calls.get("blob.CopyBlob") == len(source.disks)
