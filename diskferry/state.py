@@ -207,7 +207,8 @@ class DiskStatus:
     #: or revoked), and why, oldest first
     restarts: int = 0
     restart_reasons: list[str] = field(default_factory=list)
-    #: when the fleet saw its copy ended (epoch seconds)
+    #: when Azure says its copy ended, and when the fleet saw it ended (epoch seconds)
+    copy_completed: float | None = None
     copied_at: float | None = None
 
 
@@ -367,6 +368,7 @@ def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | Non
         error=_error(ddoc),
         restarts=int(ddoc.get("restarts") or 0),
         restart_reasons=[str(r) for r in ddoc.get("restart_reasons") or []],
+        copy_completed=ddoc.get("copy_completed"),
         copied_at=ddoc.get("copied_at"),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 from xml.etree import ElementTree
@@ -59,7 +60,9 @@ def _copy_status(props: Any) -> CopyStatus:
     state = CopyState(copy.status) if copy.status else CopyState.success
     if state is CopyState.success and total == 0:
         copied = total = int(props.size or 0)
-    return CopyStatus(copy.id, state, copied, total, copy.status_description, dict(props.metadata or {}))
+    completed = copy.completion_time.timestamp() if copy.completion_time else None
+    return CopyStatus(copy.id, state, copied, total, copy.status_description, dict(props.metadata or {}),
+                      completed=completed)
 
 
 def _listed_copy(blob: ElementTree.Element) -> tuple[str, CopyStatus]:
@@ -75,8 +78,10 @@ def _listed_copy(blob: ElementTree.Element) -> tuple[str, CopyStatus]:
     if state is CopyState.success and total == 0:
         copied = total = int(text("Content-Length") or 0)
     metadata = {m.tag: m.text or "" for m in blob.find("Metadata") or []}
+    ended = text("CopyCompletionTime")
+    completed = parsedate_to_datetime(ended).timestamp() if ended else None
     return blob.findtext("Name") or "", CopyStatus(text("CopyId"), state, copied, total,
-                                                   text("CopyStatusDescription"), metadata)
+                                                   text("CopyStatusDescription"), metadata, completed=completed)
 
 
 def worker_blob_retry() -> ExponentialRetry:

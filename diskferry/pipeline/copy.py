@@ -50,6 +50,8 @@ SEEN_ENDED = "seen_ended"
 #: a disk's field: when diskferry first saw its copy ended (epoch seconds; kept as history, and
 #: what the fleet benchmark measures detection lag from)
 COPIED_AT = "copied_at"
+#: a disk's field: when Azure says its copy ended (``x-ms-copy-completion-time``, epoch seconds)
+COPY_COMPLETED = "copy_completed"
 #: phases after which a disk's copy has ended (successfully or not)
 _ENDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded, Phase.failed, Phase.cancelled)
 
@@ -164,7 +166,7 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
     if status.state is CopyState.success:
         rt.store.update_disk(
             job.id, source.key, target.key, disk.key, phase=Phase.copied, bytes_copied=status.total,
-            bytes_total=status.total, eta=0, **{COPIED_AT: round(observed, 3)},
+            bytes_total=status.total, eta=0, **{COPIED_AT: round(observed, 3), COPY_COMPLETED: status.completed},
         )
         _copy_ended(rt, job, source, target, disk)
         return DiskOutcome(disk.key, True)

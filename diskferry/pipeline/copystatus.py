@@ -52,9 +52,11 @@ def _listing_name(account: AccountInfo, container: str) -> str:
 
 
 def _encode(status: CopyStatus) -> str:
-    return json.dumps([status.copy_id, status.state.value, status.copied, status.total, status.description])
+    return json.dumps([status.copy_id, status.state.value, status.copied, status.total, status.description,
+                       status.completed])
 
 
 def _decode(raw: str) -> CopyStatus:
-    copy_id, state, copied, total, description = json.loads(raw)
-    return CopyStatus(copy_id, CopyState(state), int(copied), int(total), description)
+    copy_id, state, copied, total, description, *rest = json.loads(raw)
+    return CopyStatus(copy_id, CopyState(state), int(copied), int(total), description,
+                      completed=rest[0] if rest else None)

@@ -42,7 +42,7 @@ from diskferry.cloud import CopyState, CopyStatus
 from diskferry.model import Phase
 from diskferry.naming import STAGING_CONTAINER, staged_blob
 from diskferry.pipeline import copystatus, polling
-from diskferry.pipeline.copy import COPIED_AT, SEEN_ENDED
+from diskferry.pipeline.copy import COPIED_AT, COPY_COMPLETED, SEEN_ENDED
 from diskferry.pipeline.runtime import Runtime
 from diskferry.state import disk_field
 
@@ -180,7 +180,8 @@ def _decide(policy: polling.PollPolicy, doc: Fields, status: CopyStatus | None, 
         # the SAS and counts the disk in its chord (``copy.advance``)
         return status.state.value, {
             "phase": Phase.copied, "bytes_copied": status.total, "bytes_total": status.total or doc.get("bytes_total"),
-            "eta": 0, "poll_due": now, SEEN_ENDED: True, COPIED_AT: round(observed, 3)}, WAKE_AGAIN_SECONDS
+            "eta": 0, "poll_due": now, SEEN_ENDED: True, COPIED_AT: round(observed, 3),
+            COPY_COMPLETED: status.completed}, WAKE_AGAIN_SECONDS
     else:
         reason = status.state.value  # failed or aborted: its task restarts it or fails the disk
     return reason, {"poll_due": now}, WAKE_AGAIN_SECONDS

@@ -97,6 +97,7 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
                                                                          f"{job.id}/").values()} == {CopyState.success},
                30, "the copies did not end")
     ended = time.time()
+    started_at = min(float(rt.store.disk_state(job.id, source.key, target.key, k)["started"]) for k in keys)
     found = copywatch.look(rt, job.id, target.key, WATCHER, now=time.time() + 3600)
     assert found is not None and found.looked == 0
     woken = {w.disk: w for w in found.wake}
@@ -107,6 +108,8 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     for key in keys[1:]:
         state = rt.store.disk_state(job.id, source.key, target.key, key)
         assert state["phase"] == "copied" and ended <= state["copied_at"] <= time.time()
+        # and when Azure says it ended (x-ms-copy-completion-time: whole seconds)
+        assert started_at - 1 <= state["copy_completed"] <= state["copied_at"]
     # woken, not forgotten: a wake that is lost is sent again later, until the task ends the copy
     assert rt.store.next_parked(job.id, target.key) is not None
     found = copywatch.look(rt, job.id, target.key, WATCHER)
