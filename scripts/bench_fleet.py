@@ -425,8 +425,9 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         deadline = time.monotonic() + 60
         while store.set_size(job_id, CLEANED) and time.monotonic() < deadline:
             time.sleep(0.5)
-        # and the watchdog's last round (within DISKFERRY_WATCHDOG_SECONDS) has dropped the task ids
-        # and due times the record needed while the job ran (``cleanup.forget_requests``)
+        # and the job's ``forget`` (a countdown after the job ended; again after the watchdog's last
+        # round, within DISKFERRY_WATCHDOG_SECONDS) has dropped the task ids and due times the
+        # record needed while the job ran (``cleanup.forget_requests``)
         deadline = time.monotonic() + settings.watchdog_seconds + 30
         while "watchdog" in store.meta(job_id) and time.monotonic() < deadline:
             time.sleep(0.5)

@@ -5,9 +5,11 @@ its counters; Celery keeps them for ``result_expires`` (days: it must outlive th
 Once every pair is cleaned nobody reads them: the job's watchdog has stopped, the record holds
 every outcome, and ``resume`` sends new tasks with new ids. So the task that cleaned the last
 pair sends :func:`forget` (a countdown later: its own result is stored after it returns), and
-the watchdog's last round forgets again whatever landed after that. Both are idempotent: a
-deleted key is simply gone. A worker killed mid-way leaves keys that ``result_expires`` still
-removes.
+the watchdog's last round forgets again whatever landed after that, and sends :func:`forget`
+once more (a job that ended without its last task saying so: a stalled one). Both are
+idempotent: a deleted key is simply gone. :func:`forget` then drops from the record the ids and
+due times it held only while the job ran (``cleanup.forget_requests``). A worker killed mid-way
+leaves keys that ``result_expires`` still removes.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from itertools import islice
 from celery import Celery, Task
 
 from diskferry.config.celeryconfig import FORGET
-from diskferry.pipeline.cleanup import CLEANED, DELETING_ACCOUNTS, job_over
+from diskferry.pipeline.cleanup import CLEANED, DELETING_ACCOUNTS, forget_requests, job_over
 from diskferry.pipeline.prepare import TARGETS_READY
+from diskferry.pipeline.runtime import Runtime
 from diskferry.state import JobStore
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
@@ -56,12 +59,26 @@ def _run_of(store: JobStore, job_id: str) -> int:
     return int(store.meta(job_id).get("resumed") or 0)
 
 
+def _over(rt: Runtime, job_id: str) -> bool:
+    """Whether every pair of the job is cleaned: by their count (cheap) or, once an earlier
+    forget dropped the count, by the record (once per job)."""
+    if job_over(rt, rt.store.header(job_id)):
+        return True
+    status = rt.store.status(job_id)
+    return status.done and status.cleaned
+
+
 def job_ended(task: Task, job_id: str) -> None:
     """Called by a pair's last task: when the job is over, forget its results a little later."""
     rt = runtime(task)
     if job_over(rt, rt.store.header(job_id)):
-        forget.apply_async((job_id, _run_of(rt.store, job_id)), queue=settings_of(task.app).poll_queue,
-                           countdown=FORGET_COUNTDOWN_SECONDS)
+        forget_later(task.app, rt.store, job_id)
+
+
+def forget_later(app: Celery, store: JobStore, job_id: str) -> None:
+    """Send :func:`forget` for the job's current run, a countdown from now."""
+    forget.apply_async((job_id, _run_of(store, job_id)), queue=settings_of(app).poll_queue,
+                       countdown=FORGET_COUNTDOWN_SECONDS)
 
 
 @task(bind=True, name=FORGET, ignore_result=True)
@@ -69,8 +86,13 @@ def forget(self: Task, job_id: str, run: int = 0) -> None:
     """Forget the results of run ``run`` of the job, unless a resume started another meanwhile
     (whose tasks and chords the record names now: forgetting them would strand its chords)."""
     rt = runtime(self)
-    if _run_of(rt.store, job_id) != run or not job_over(rt, rt.store.header(job_id)):
+    if _run_of(rt.store, job_id) != run or not _over(rt, job_id):
         log.info("job %s runs again: its results stay", job_id)
         return
     deleted = forget_results(self.app, rt.store, job_id)
-    log.info("job %s is over: %d result keys removed", job_id, deleted)
+    # then what the record held only while the job ran: the ids just used, due times. Here, a
+    # countdown after the job was seen over, not in the watchdog's last round: that round may
+    # come before the last task's own result is stored, and its id must still be there for this
+    # run to forget it
+    fields = forget_requests(rt, job_id)
+    log.info("job %s is over: %d result keys removed, %d record fields compacted", job_id, deleted, fields)

@@ -21,11 +21,10 @@ from celery.states import READY_STATES
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE, RESTORE, WATCHDOG
 from diskferry.config.settings import Settings
 from diskferry.errors import RetryLater
-from diskferry.pipeline import cleanup
 from diskferry.pipeline import watchdog as watch
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
-from diskferry.tasks.results import forget_results
+from diskferry.tasks.results import forget_later, forget_results
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ def watchdog(self: Task, job_id: str) -> None:
         over = False
     if over:
         forget_results(self.app, runtime(self).store, job_id)
-        cleanup.forget_requests(runtime(self), job_id)
+        forget_later(self.app, runtime(self).store, job_id)
     else:
         # the polls look at this: should this very message be lost, they send it again
         runtime(self).store.update_job(job_id, watchdog=request_fields(self.request),

@@ -127,8 +127,8 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
 
 def forget_requests(rt: Runtime, job_id: str) -> int:
     """Drop the task ids and due times of a job that is over, once its results are forgotten
-    (the watchdog's last round: nothing sends or looks for its tasks any more). A task that
-    still runs after this (a late redelivery) may write its id back: only bytes, no harm.
+    (``diskferry.tasks.results.forget``: nothing sends or looks for its tasks any more). A task
+    that still runs after this (a late redelivery) may write its id back: only bytes, no harm.
     How many fields changed."""
     return rt.store.drop_keys(job_id, _UNTIL_FORGOTTEN)
 

@@ -19,7 +19,7 @@ def test_a_job_over_leaves_no_celery_results(fleet: Fleet, fast_copies: AdminCli
                 "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}, {"name": "db", "os_disk": 1}]})
     job_id = fleet.submit(vm_job(rg, ["app", "db"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
                                                      {"region": "westeurope", "resource_group": f"we-{rg}"}]))
-    # the ids the record names while the job runs (its watchdog's last round drops them)
+    # the ids the record names while the job runs (dropped once its results are forgotten)
     tasks: set[str] = set()
     groups: set[str] = set()
 
@@ -41,12 +41,12 @@ def test_a_job_over_leaves_no_celery_results(fleet: Fleet, fast_copies: AdminCli
         return not results.exists(*keys)
 
     wait_until(gone, 30, lambda: f"results left: {[k for k in keys if results.exists(k)]}", interval=0.5)
-    # the record stays, with every outcome; once the watchdog's last round has run, without
+    # the record stays, with every outcome; once its results are forgotten, without
     # the ids and due times it needed while the job ran
     status = fleet.store.status(job_id)
     assert status.phase is Phase.succeeded and len(status.disks()) == 6
-    wait_until(lambda: "watchdog" not in fleet.store.meta(job_id), 30, lambda: "the watchdog still runs")
-    assert fleet.store.task_ids(job_id) == (set(), set())
+    wait_until(lambda: "watchdog" not in fleet.store.meta(job_id) and fleet.store.task_ids(job_id) == (set(), set()),
+               30, lambda: f"the record still names tasks: {fleet.store.task_ids(job_id)}")
     record = fleet.store.raw_fields(job_id, [f"tgt|{s.key}|{t.key}" for s, t in fleet.store.job(job_id).pairs()])
     for raw in record.values():
         assert raw is not None
