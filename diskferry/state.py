@@ -47,7 +47,11 @@ local patch = cjson.decode(ARGV[2])
 for k, v in pairs(patch) do
   if v == cjson.null then doc[k] = nil else doc[k] = v end
 end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc), 'updated', ARGV[4])
+if ARGV[4] == '' then
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc))
+else
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc), 'updated', ARGV[4])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -578,12 +582,13 @@ class JobStore:
     def update_disk(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey, **patch: Any) -> None:
         self._update(job_id, disk_field(source, target, disk), patch)
 
-    def update_disks(self, job_id: str, patches: Mapping[str, Fields]) -> None:
+    def update_disks(self, job_id: str, patches: Mapping[str, Fields], *, touch: bool = True) -> None:
         """Patch many fields of the record (name -> patch, any kind of field) in one round
-        trip, each as :meth:`update_disk` would."""
+        trip, each as :meth:`update_disk` would; without ``touch``, the record's ``updated``
+        stays (housekeeping that changes nothing a reader of the job's state is shown)."""
         if not patches:
             return
-        key, now = self.key(job_id), repr(time.time())
+        key, now = self.key(job_id), repr(time.time()) if touch else ""
         with self._r.pipeline(transaction=False) as pipe:
             for name, patch in patches.items():
                 body = {k: _plain(v) for k, v in patch.items()}
@@ -603,7 +608,8 @@ class JobStore:
             present = [k for k in drop if k in json.loads(raw)]
             if present:
                 patches[name] = dict.fromkeys(present)
-        self.update_disks(job_id, patches)
+        # housekeeping: the job's last update (what `list` and followers show) stays what it was
+        self.update_disks(job_id, patches, touch=False)
         return len(patches)
 
     # -- reads ---------------------------------------------------------------------------

@@ -139,7 +139,9 @@ def test_dropping_keys_by_kind_of_field_keeps_the_rest_and_leaves_other_kinds_al
     store.update_disk(job.id, src.key, t2.key, "os", phase=Phase.failed)
     store.update_target(job.id, src.key, t1.key, prepare={"id": "p1"}, cleaned=True)
     store.update_source(job.id, src.key, poll={"id": "not a disk's"})
+    updated = store.updated(job.id)
     assert store.drop_keys(job.id, {"disk": ("poll", "poll_due"), "tgt": ("prepare",)}) == 2
+    assert store.updated(job.id) == updated  # housekeeping, not an update of the job
     done = store.disk_state(job.id, src.key, t1.key, "os")
     assert done["phase"] == "succeeded" and not {"poll", "poll_due"} & done.keys()
     assert store.disk_state(job.id, src.key, t2.key, "os")["phase"] == "failed"
