@@ -20,8 +20,11 @@ Figures (all from the one run):
   Azure; seeding always runs unthrottled); ratio =
   makespan / ideal;
 * ramp: submit → the last copy started (the record's ``started``);
-* detection lag: when the follower saw a disk's copy ended minus when it ended (started + T),
-  sampled every ``--sample-seconds``;
+* detection lag: when the fleet saw a disk's copy ended (the record's ``copied_at``) minus when
+  Azure says it ended (``copy_completed``, ``x-ms-copy-completion-time``); and as the follower
+  saw it (sampled every ``--sample-seconds``) against started + T;
+* machine CPU busy: /proc/stat over the ramp, the copies alone and the wind-down (every
+  process on the machine: near 100 %, the run is CPU-bound);
 * calls: the emulator's counters (status calls = Get Blob Properties + List Blobs), 429s:
   throttled answers that the workers logged and that the local Azure counted;
 * Redis memory: ``used_memory`` over its level before the job, at the moment most disks
