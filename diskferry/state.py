@@ -77,14 +77,17 @@ return n
 """
 
 #: park a copy (KEYS: the target's parked set, its watcher); ARGV: member, due, ttl, now,
-#: stale_after, a new watcher id, its first round's time. Returns the new id when no watcher is
-#: there, or the one that is has not come back for ``stale_after`` seconds (its message lost):
-#: the caller starts it, for that first round
+#: stale_after, a new watcher id, its first round's time, a margin. Returns the new id when no
+#: watcher is there, when the one that is has not come back for ``stale_after`` seconds (its
+#: message lost), or when its next round comes more than ``margin`` after this copy's first
+#: (it planned a long wait, and a woken copy parks again due sooner): the caller starts it, for
+#: that first round, and the one it replaces stops when its own message comes
 _PARK = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 local due = redis.call('HGET', KEYS[2], 'due')
-if due and tonumber(due) + tonumber(ARGV[5]) >= tonumber(ARGV[4]) then return '' end
+if due and tonumber(due) + tonumber(ARGV[5]) >= tonumber(ARGV[4])
+    and tonumber(due) <= tonumber(ARGV[7]) + tonumber(ARGV[8]) then return '' end
 redis.call('HSET', KEYS[2], 'id', ARGV[6], 'due', ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return ARGV[6]
@@ -800,12 +803,13 @@ class JobStore:
         return self._set_key(job_id, f"parked|{target}"), self._set_key(job_id, f"watcher|{target}")
 
     def park(self, job_id: str, target: TargetKey, member: str, due: float, *, new_watcher: str,
-             stale_after: float, first_round: float) -> str | None:
+             stale_after: float, first_round: float, margin: float = 0.0) -> str | None:
         """Park a copy until ``due``; the id of a watcher the caller must start (for a first round
-        at ``first_round``), if one must."""
+        at ``first_round``), if one must: none is there, the one there is lost, or its next round
+        comes more than ``margin`` seconds after ``first_round``."""
         found = self._park(keys=[*self._parked_keys(job_id, target)],
                            args=[member, repr(due), self.ttl, repr(time.time()), repr(stale_after), new_watcher,
-                                 repr(first_round)])
+                                 repr(first_round), repr(margin)])
         return cast(str, found) or None
 
     def unpark(self, job_id: str, target: TargetKey, member: str) -> None:

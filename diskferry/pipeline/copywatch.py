@@ -89,9 +89,13 @@ def member(source: str, disk: str) -> str:
 def park(rt: Runtime, job_id: str, source: str, target: str, disk: str, due: float, *, new_watcher: str,
          stale_after: float, first_round: float) -> str | None:
     """Park a copy until ``due``; the id of the watcher the caller must start (its first round at
-    ``first_round``), if one must be."""
+    ``first_round``), if one must be. A watcher whose next round comes more than the policy's
+    floor after ``first_round`` is replaced: a copy woken and started again (a restart) parks
+    due in seconds, while the watcher, with nothing else due, planned its next round up to
+    ``LONGEST_ROUND`` away (a restart then waited 15 s for its first look)."""
+    margin = polling.PollPolicy.of(rt.settings).floor
     return rt.store.park(job_id, target, member(source, disk), due, new_watcher=new_watcher, stale_after=stale_after,
-                         first_round=first_round)
+                         first_round=first_round, margin=margin)
 
 
 def unpark(rt: Runtime, job_id: str, source: str, target: str, disk: str) -> None:

@@ -16,7 +16,7 @@ from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Job
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cleanup, copy, copywatch, prepare
+from diskferry.pipeline import cleanup, copy, copywatch, polling, prepare
 from diskferry.pipeline.outcome import Pending
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
@@ -127,10 +127,24 @@ def test_one_watcher_per_target_and_a_lost_one_is_replaced(started: tuple[Runtim
     rt, job = started
     source, target = job.sources[0], job.targets[0]
     disk = source.disks[0].key
-    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 5) == 1
-    # a park while the watcher's next round is due: no second watcher
+    floor = polling.PollPolicy.of(rt.settings).floor
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + floor / 2) == 1
+    # a park while the watcher's next round is due within the floor: no second watcher
     assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher="other",
                           stale_after=STALE, first_round=time.time()) is None
+    # the watcher planned a long wait (nothing else due) and a copy parks due now (woken and
+    # started again): a watcher for it now, and the one that waits stops when it comes
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + copywatch.LONGEST_ROUND) == 1
+    assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher="sooner",
+                          stale_after=STALE, first_round=time.time()) == "sooner"
+    assert copywatch.look(rt, job.id, target.key, WATCHER) is None
+    assert rt.store.watcher_next(job.id, target.key, "sooner", time.time() + floor / 2) == 1
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + 5) == -1
+    # (for the rest of this test WATCHER takes the watch back: "sooner" is lost)
+    rt.store.watcher_next(job.id, target.key, "sooner", time.time() - STALE - 1)
+    assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher=WATCHER,
+                          stale_after=STALE, first_round=time.time()) == WATCHER
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() + floor / 2) == 1
     # the watcher's round is overdue by more than any redelivery takes: its message was lost
     assert rt.store.watcher_next(job.id, target.key, WATCHER, time.time() - STALE - 1) == 1
     assert copywatch.park(rt, job.id, source.key, target.key, disk, time.time(), new_watcher="other",
