@@ -119,10 +119,10 @@ class Snapshot:
             src = self._sources[source.key]
             src.targets[src.targets.index(old)] = fresh
             self._index_target(name, fresh)
-        for src in self.status.sources:
-            field = f"src|{src.key}"
-            if field in moved:
-                rebuilt = source_status(self._specs[src.key], raw[field], src.targets)
+        for name in moved:
+            if name.startswith("src|"):
+                src = self._sources[name.removeprefix("src|")]
+                rebuilt = source_status(self._specs[src.key], raw[name], src.targets)
                 src.error, src.cleanup_error = rebuilt.error, rebuilt.cleanup_error
         if moved:
             self._phases()
