@@ -122,9 +122,10 @@ class AzureIdentity:
         )
 
 
-#: what ``requests`` reads from the environment at every call (besides ``REQUESTS_CA_BUNDLE``,
-#: which is read here once, and ``.netrc``, whose Basic auth must never replace Azure's token)
-_NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy", "curl_ca_bundle"})
+#: what ``requests`` reads from the environment at every call (besides its CA bundle, which is
+#: read here once — ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``, as ``requests`` looks — and
+#: ``.netrc``, whose Basic auth must never replace Azure's token)
+_NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,10 @@ class AzureAccess:
     identity: AzureIdentity = AzureIdentity()
     #: CA bundle that verifies Azure's endpoints (None: the system store)
     ca_bundle: str | None = None
-    #: the environment names a proxy (or ``CURL_CA_BUNDLE``) that ``requests`` must read at
-    #: every call; without one the clients skip that lookup (``trust_env``), which was 7 % of a
-    #: worker's CPU (py-spy, 200 disks): a ``NO_PROXY`` check of the whole environment per call
+    #: the environment names a proxy that ``requests`` must read at every call; without one the
+    #: clients skip that lookup (``trust_env``): a ``NO_PROXY`` check of the whole environment
+    #: per call, 16 % of a worker's CPU (cProfile, 400 disks). ``CURL_CA_BUNDLE`` once turned
+    #: it on (Debian's images set it): it is read once instead, as ``ca_bundle``
     env_network: bool = True
 
     def __post_init__(self) -> None:
@@ -377,7 +379,8 @@ class Settings:
                     client_secret=text("AZURE_CLIENT_SECRET"),
                     authority_host=text("AZURE_AUTHORITY_HOST"),
                 ),
-                ca_bundle=text("REQUESTS_CA_BUNDLE"),
+                # requests' own order (``requests.sessions.merge_environment_settings``)
+                ca_bundle=text("REQUESTS_CA_BUNDLE") or text("CURL_CA_BUNDLE"),
                 env_network=any(name.lower() in _NETWORK_VARIABLES and value.strip() for name, value in env.items()),
             ),
             queue=text("DISKFERRY_QUEUE", d.queue) or d.queue,

@@ -30,6 +30,16 @@ def test_without_a_proxy_in_the_environment_the_clients_do_not_read_it(azure_env
     assert Settings.from_env(azure_env | {"HTTPS_PROXY": " "}).azure.env_network is False
 
 
+def test_a_curl_ca_bundle_is_read_once_as_requests_would_read_it(azure_env: dict[str, str]) -> None:
+    # Debian's images set CURL_CA_BUNDLE: it once made every call look up proxies
+    given = {k: v for k, v in azure_env.items() if k != "REQUESTS_CA_BUNDLE"} | {"CURL_CA_BUNDLE": "/etc/curl.pem"}
+    access = Settings.from_env(given).azure
+    assert (access.env_network, access.ca_bundle) == (False, "/etc/curl.pem")
+    # REQUESTS_CA_BUNDLE first, as requests looks
+    both = Settings.from_env(azure_env | {"CURL_CA_BUNDLE": "/etc/curl.pem"}).azure
+    assert both.ca_bundle == azure_env["REQUESTS_CA_BUNDLE"]
+
+
 def test_a_proxy_the_environment_names_is_used_and_none_is_looked_up_otherwise(
         azure_env: dict[str, str], clients: Clients, rg: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("NO_PROXY", "no_proxy"):
