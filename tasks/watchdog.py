@@ -80,14 +80,15 @@ def _chord_body(app: Any, settings: Settings, job_id: str, source: str, target: 
 
 
 def send_copy(app: Any, settings: Settings, job_id: str, source: str, target: str, disk: str,
-              record: dict[str, Any]) -> None:
+              record: dict[str, Any], queue: str | None = None) -> None:
     """Send a copy's task again as the one lost or parked: its id, and its chord part (the
-    chord's body from the pair's first copy, or rebuilt from the pair's finalize)."""
+    chord's body from the pair's first copy, or rebuilt from the pair's finalize). On the poll
+    queue unless ``queue`` says otherwise."""
     options = resend_options(record)
     if record.get("group") and not record.get("chord"):
         options["chord"] = _chord_body(app, settings, job_id, source, target, record)
     app.signature(COPY_DISK, args=(job_id, source, target, disk), immutable=True).apply_async(
-        queue=settings.poll_queue, **options)
+        queue=queue or settings.poll_queue, **options)
 
 
 #: the watchdog's result is nobody's: it only re-enqueues itself until its job is over
@@ -123,7 +124,7 @@ def watchdog(self: Task, job_id: str) -> None:
     else:
         # the polls look at this: should this very message be lost, they send it again
         runtime(self).store.update_job(job_id, watchdog=request_fields(self.request),
-                                       watchdog_due=time.time() + settings.watchdog_seconds)
+                                       watchdog_due=time.time() + settings.watchdog_seconds, touch=False)
         raise self.retry(countdown=settings.watchdog_seconds, max_retries=None, queue=settings.poll_queue)
 
 
@@ -136,6 +137,6 @@ def revive(task: Task, job_id: str) -> None:
     if not record.get("id") or due is None or time.time() <= float(due) + overdue_after(settings):
         return
     log.warning("job %s: its watchdog is %.0f s overdue: sending it again", job_id, time.time() - float(due))
-    runtime(task).store.update_job(job_id, watchdog_due=time.time() + settings.watchdog_seconds)
+    runtime(task).store.update_job(job_id, watchdog_due=time.time() + settings.watchdog_seconds, touch=False)
     task.app.signature(WATCHDOG, args=(job_id,), immutable=True).apply_async(
         queue=settings.poll_queue, **resend_options(record))
