@@ -53,6 +53,8 @@ _UNTIL_FORGOTTEN: dict[str, tuple[str, ...]] = {
 }
 #: what a source's record keeps of each disk's export once the source is cleaned
 _EXPORT_HISTORY = ("error", "sas_generation", "regrants")
+#: the phases of a disk whose copy succeeded (its staged VHD has no copy pending)
+_COPY_SUCCEEDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded)
 #: the coordination set of the job-made staging accounts whose deletion has begun
 DELETING_ACCOUNTS = "deleting_accounts"
 #: the coordination set of the job's cleaned pairs
@@ -185,6 +187,12 @@ def _delete_staged(rt: Runtime, job: Header, source: Source, target: Target) -> 
     storage = rt.cloud.storage
     for disk in source.disks:
         blob = layout.staged_blob(job, source, target, disk)
+        phase = Phase(rt.store.disk_state(job.id, source.key, target.key, disk.key).get("phase", "pending"))
+        if phase in _COPY_SUCCEEDED:
+            # its copy ended well, so none is pending to abort: no status read (a blob call per
+            # disk in every job's wind-down)
+            storage.delete_blob(account, STAGING_CONTAINER, blob)
+            continue
         status = storage.copy_status(account, STAGING_CONTAINER, blob)
         if status is None:
             continue

@@ -148,6 +148,12 @@ def _staged(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk
     blob = layout.staged_blob(job, source, target, disk)
     storage = rt.cloud.storage
     started = float(state["started"]) if state.get("started") else None
+    if started is None:
+        # never started: ``_start`` records ``started`` before it calls Copy Blob, so no run
+        # before this one can have started a copy to find (a blob call per disk saved where a
+        # bulk job's ramp is spent; one left by an earlier job run of the same name is copied
+        # over, or, still pending, refused and looked at as this copy)
+        return _start(rt, job, source, target, disk, state, account, blob, owner)
     # its own read: a copy's task runs to start its copy and once it ended (its target's watcher
     # looks at it meanwhile through one listing for all), so no listing would serve another run
     observed = time.time()

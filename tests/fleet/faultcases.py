@@ -92,8 +92,9 @@ CASES: tuple[FaultCase, ...] = (
     FaultCase("arm-503-burst-on-import", "5xx",
               (_http(DISK_WRITE, "{disk}", 503, "ServiceUnavailable", "The service is unavailable.", 3),),
               "succeeded"),
+    # a look at a running copy is its target watcher's List Blobs of the staging container
     FaultCase("blob-500-burst-on-poll", "5xx",
-              (_http("blob.GetBlobProperties", "{blob}", 500, "InternalError",
+              (_http("blob.ListBlobs", "{container}", 500, "InternalError",
                      "Server encountered an internal error. Please retry the request.", 3),),
               "succeeded"),
     # -- long-running operations that end Failed ---------------------------------------------
@@ -150,6 +151,7 @@ def rules_for(case: FaultCase, rg: str, target_rg: str, os_disk: str) -> list[di
     places = {
         "snapshot": f"*/resourcegroups/{rg}/providers/microsoft.compute/snapshots/"
                     + naming.snapshot("JOB", key, "os").replace("JOB", "*"),
+        "container": f"*/{naming.STAGING_CONTAINER}",
         "blob": "*/" + naming.staged_blob("JOB", key, naming.target_key(REGION, target_rg), "os").replace("JOB", "*"),
         "disk": f"*/resourcegroups/{target_rg}/providers/microsoft.compute/disks/{vm_name(case)}-{os_disk}-{REGION}",
         "image": f"*/resourcegroups/{target_rg}/providers/microsoft.compute/images/{vm_name(case)}-{REGION}",
