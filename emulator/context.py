@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from diskferry.emulator.faults import Faults
-from diskferry.emulator.pages import Content, PageFile
+from diskferry.emulator.pages import Content, PageFile, saved_size, segment_paths
 from diskferry.emulator.store import Store
 from diskferry.emulator.throttle import ArmThrottle
 
@@ -118,8 +118,9 @@ class Emulator:
 
     def drop_pages(self, file_id: str) -> None:
         """Delete a content file (missing is fine)."""
-        self.pagefiles.pop(file_id, None)
-        for path in [*self.data_dir.glob(f"{file_id}.data*"), self.data_dir / f"{file_id}.ranges"]:
+        loaded = self.pagefiles.pop(file_id, None)
+        size = loaded.size if loaded is not None else saved_size(self.data_dir, file_id)
+        for path in [*segment_paths(self.data_dir, file_id, size), self.data_dir / f"{file_id}.ranges"]:
             path.unlink(missing_ok=True)
 
     def known_subscription(self, sub: str) -> bool:

@@ -140,7 +140,7 @@ class PageFile:
         return dest
 
     def _segment(self, index: int) -> Path:
-        return self._dir / (f"{self.id}.data" if index == 0 else f"{self.id}.data.{index}")
+        return _segment_path(self._dir, self.id, index)
 
     def _pieces(self, start: int, end: int) -> Iterator[tuple[Path, int, int, int]]:
         """``(segment file, offset in it, offset in the content, length)`` covering [start, end)."""
@@ -152,7 +152,8 @@ class PageFile:
             pos += n
 
     def segments(self) -> list[Path]:
-        return sorted(self._dir.glob(f"{self.id}.data*"))
+        """The segment files written so far (a shrinking resize asks before it sets the size)."""
+        return [p for p in segment_paths(self._dir, self.id, self._size) if p.exists()]
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -301,6 +302,25 @@ def content_sha256(content: Content) -> str:
             continue
         h.update(index.to_bytes(8, "big") + hashlib.sha256(data).digest())
     return h.hexdigest()
+
+
+def _segment_path(data_dir: Path, file_id: str, index: int) -> Path:
+    return data_dir / (f"{file_id}.data" if index == 0 else f"{file_id}.data.{index}")
+
+
+def segment_paths(data_dir: Path, file_id: str, size: int) -> list[Path]:
+    """Every segment file a content of ``size`` bytes may have, written or not: named from the
+    size, not found by a glob of the data directory — at 2,000 disks it holds some 12,000
+    files, and every delete listed them all."""
+    return [_segment_path(data_dir, file_id, i) for i in range(max(1, -(-size // SEGMENT)))]
+
+
+def saved_size(data_dir: Path, file_id: str) -> int:
+    """The size a content's saved map records (0 when it has none)."""
+    try:
+        return int(json.loads((data_dir / f"{file_id}.ranges").read_text())["size"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def _write_map(path: Path, size: int, ranges: RangeSet) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from diskferry.emulator.context import Emulator
 from diskferry.emulator.pages import DIGEST_CHUNK, PageFile, RangeSet, VhdView, content_sha256
 from diskferry.emulator.vhd import FOOTER_SIZE, make_footer, parse_footer
 
@@ -110,3 +111,25 @@ def test_contents_larger_than_one_file_may_be(tmp_path: Path) -> None:
     assert len(f.segments()) <= 1
     f.delete()
     assert f.segments() == []
+
+
+def test_a_dropped_content_leaves_no_file_whether_it_was_loaded_or_not(tmp_path: Path) -> None:
+    # its segment files are named from its saved size, not found by listing the data directory
+    emu = Emulator.open(tmp_path / "state")
+    try:
+        for loaded in (True, False):
+            f = PageFile.create(emu.data_dir, 40 * TIB)
+            f.write(0, b"\x01" * 4096)
+            f.write(40 * TIB - 4096, b"\x02" * 4096)
+            assert len(f.segments()) == 2
+            other = PageFile.create(emu.data_dir, MIB)
+            other.write(0, b"\x03" * 4096)
+            if loaded:
+                emu.pagefiles[f.id] = f
+            emu.drop_pages(f.id)
+            assert sorted(p.name for p in emu.data_dir.iterdir()) == sorted(
+                [f"{other.id}.data", f"{other.id}.ranges"])
+            emu.drop_pages(other.id)
+            emu.drop_pages(other.id)  # gone already: nothing to do
+    finally:
+        emu.store.close()
