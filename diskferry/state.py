@@ -337,6 +337,11 @@ def disk_field(source: SourceKey, target: TargetKey, disk: DiskKey) -> str:
     return f"disk|{source}|{target}|{disk}"
 
 
+def target_field(source: SourceKey, target: TargetKey) -> str:
+    """The record's field of one (source, target) pair."""
+    return f"tgt|{source}|{target}"
+
+
 #: a finished disk's ``result_id`` when it is the id its ``result_name`` makes in its target (most
 #: of a finished disk's field was that id: the record's budget is 1 KiB per disk)
 SAME_RESULT_ID = "="
@@ -564,14 +569,15 @@ class JobStore:
             pipe.execute()
 
     # -- updates -------------------------------------------------------------------------
-    def _update(self, job_id: str, name: str, patch: Fields) -> None:
+    def _update(self, job_id: str, name: str, patch: Fields, *, touch: bool = True) -> None:
         key = self.key(job_id)
         body = {k: _plain(v) for k, v in patch.items()}
-        self._merge(keys=[key], args=[name, json.dumps(body), self.ttl, repr(time.time())])
+        self._merge(keys=[key], args=[name, json.dumps(body), self.ttl, repr(time.time()) if touch else ""])
 
-    def update_job(self, job_id: str, **patch: Any) -> None:
-        """Fields of the job as a whole (its ``meta``: the watchdog's id and due time, ...)."""
-        self._update(job_id, "meta", patch)
+    def update_job(self, job_id: str, *, touch: bool = True, **patch: Any) -> None:
+        """Fields of the job as a whole (its ``meta``: the watchdog's id and due time, ...);
+        without ``touch``, the record's ``updated`` stays (see :meth:`update_disks`)."""
+        self._update(job_id, "meta", patch, touch=touch)
 
     def job_meta(self, job_id: str) -> Fields:
         return self._doc(job_id, "meta")
@@ -580,7 +586,7 @@ class JobStore:
         self._update(job_id, f"src|{source}", patch)
 
     def update_target(self, job_id: str, source: SourceKey, target: TargetKey, **patch: Any) -> None:
-        self._update(job_id, f"tgt|{source}|{target}", patch)
+        self._update(job_id, target_field(source, target), patch)
 
     def update_disk(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey, **patch: Any) -> None:
         self._update(job_id, disk_field(source, target, disk), patch)
@@ -624,7 +630,7 @@ class JobStore:
         return self._doc(job_id, f"src|{source}")
 
     def target_state(self, job_id: str, source: SourceKey, target: TargetKey) -> Fields:
-        return self._doc(job_id, f"tgt|{source}|{target}")
+        return self._doc(job_id, target_field(source, target))
 
     def disk_state(self, job_id: str, source: SourceKey, target: TargetKey, disk: DiskKey) -> Fields:
         return self._doc(job_id, f"disk|{source}|{target}|{disk}")

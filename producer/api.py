@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -23,7 +23,7 @@ from diskferry.model import Job, Source, Target
 from diskferry.producer import jobfile
 from diskferry.producer.jobfile import JobFile
 from diskferry.producer.planner import Plan, make_plan
-from diskferry.state import JobStatus, JobStore, JobSummary
+from diskferry.state import JobStatus, JobStore, JobSummary, disk_field, target_field
 
 if TYPE_CHECKING:
     # Celery and the Azure SDKs cost a second of imports: only the commands that act load them
@@ -93,11 +93,14 @@ def _enqueue(app: Celery, settings: Settings, store: JobStore, job: Job, pairs: 
 
     canvases = [pair_canvas(app, settings, job, source, target) for source, target in pairs]
     now = time.time()
+    records: dict[str, dict[str, Any]] = {}
     for (source, target), canvas in zip(pairs, canvases, strict=True):
         for disk, (task_id, index) in header_ids(canvas, source).items():
-            store.update_disk(job.id, source.key, target.key, disk, poll={"id": task_id, "group_index": index})
+            records[disk_field(source.key, target.key, disk)] = {"poll": {"id": task_id, "group_index": index}}
         # what the watchdog needs to send prepare or finalize again, should the broker lose one
-        store.update_target(job.id, source.key, target.key, prepare_due=now, **pair_records(canvas))
+        records[target_field(source.key, target.key)] = {"prepare_due": now, **pair_records(canvas)}
+    # in one round trip (two per pair took 4,000 at 2,000 disks, while the workers already ran)
+    store.update_disks(job.id, records)
     # target by target: the first target's prepares export each source and the next target's
     # find it exported, instead of the two prepares of a source meeting at its lock (one would
     # wait a countdown out, Busy, while its copies could already start)

@@ -187,7 +187,10 @@ def stalled(rt: Runtime, job_id: str, stall_seconds: float, now: float | None = 
                                 [(t.phase.value, t.cleaned) for t in status.targets()])).encode()).hexdigest()
     meta = rt.store.job_meta(job_id)
     if meta.get("progress") != seen:
-        rt.store.update_job(job_id, progress=seen, progressed=now)
+        # the watchdog's own note, not a change of the job: its ``updated`` (what ``list`` and
+        # followers show) stays — a job over was shown as updated after its end by its
+        # watchdog's last round
+        rt.store.update_job(job_id, progress=seen, progressed=now, touch=False)
         return False
     return now - float(meta.get("progressed") or now) > stall_seconds
 

@@ -198,3 +198,17 @@ def test_a_result_id_the_name_makes_is_stored_as_a_mark_and_read_back_whole(stor
     # an id that is not the name's stays as it is; no target, no id made up
     assert result_id_of({"result_id": "/x/y", "result_name": "app-os-br"}, target) == "/x/y"
     assert result_id_of({"result_id": SAME_RESULT_ID, "result_name": "app-os-br"}, None) is None
+
+
+def test_housekeeping_of_the_job_as_a_whole_leaves_its_last_update(store: JobStore) -> None:
+    job = factories.job(job_id="state000012")
+    store.create(job)
+    updated = store.updated(job.id)
+    # the watchdog's notes (its due time, what progress it saw): `list` keeps showing when the
+    # job itself last changed
+    store.update_job(job.id, watchdog_due=1.0, progress="x", touch=False)
+    assert store.updated(job.id) == updated
+    assert store.meta(job.id)["progress"] == "x"
+    store.update_job(job.id, cancel={"by": "test"})
+    assert (store.updated(job.id) or 0) > (updated or 0)
+    store.delete(job.id)
