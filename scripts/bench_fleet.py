@@ -110,16 +110,19 @@ def fleet_env(azure_env: dict[str, str], redis_base: str, concurrency: int) -> d
     return env
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int, system: bool | None = None) -> float:
+    """User + system seconds of a process; with ``system`` True or False, only one of them."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    user, sys_ = int(fields[11]), int(fields[12])
+    return (sys_ if system else user if system is False else user + sys_) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu(pids: list[int]) -> float:
-    """User + system seconds of ``pids`` and all their living descendants (a prefork pool)."""
+def tree_cpu(pids: list[int], system: bool | None = None) -> float:
+    """User + system seconds of ``pids`` and all their living descendants (a prefork pool);
+    with ``system`` True or False, only one of them."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -130,7 +133,7 @@ def tree_cpu(pids: list[int]) -> float:
     total, todo = 0.0, list(pids)
     while todo:
         pid = todo.pop()
-        total += _cpu_seconds(pid)
+        total += _cpu_seconds(pid, system)
         todo += children.get(pid, [])
     return total
 
@@ -257,11 +260,29 @@ class CpuTrace:
     #: the whole machine's busy CPU seconds (every process: workers, the local Azure, Redis,
     #: the producer, this follower) at the same times, from /proc/stat
     machine: list[tuple[float, float]] = field(default_factory=list)
+    #: the processes whose CPU is split out at the same times (name -> pids, each with its
+    #: living descendants but for this process's own entry, which is itself alone)
+    roles: dict[str, list[int]] = field(default_factory=dict)
+    by_role: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
     def sample(self) -> None:
         if not self.points or time.time() - self.points[-1][0] >= self.every:
             self.points.append((time.time(), tree_cpu(self.pids)))
             self.machine.append((time.time(), machine_busy()))
+            self.by_role.append((time.time(), {
+                **{name: _cpu_seconds(pids[0]) if pids == [os.getpid()] else tree_cpu(pids)
+                   for name, pids in self.roles.items()},
+                # the kernel's part (system calls, context switches: a Redis round trip costs two)
+                "workers in the kernel": tree_cpu(self.pids, system=True)}))
+
+    def role_split(self, start: float, end: float) -> str | None:
+        """CPU seconds of each role from ``start`` to ``end``, and its share of a core."""
+        inside = [p for p in self.by_role if start <= p[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        span = inside[-1][0] - inside[0][0]
+        used = {name: inside[-1][1][name] - inside[0][1].get(name, 0.0) for name in inside[-1][1]}
+        return ", ".join(f"{name} {cpu:.1f} s ({100 * cpu / span:.0f} %)" for name, cpu in used.items())
 
     def machine_share(self, start: float, end: float) -> float | None:
         """How busy the machine's CPUs were from ``start`` to ``end`` (1.0: every core, all along)."""
@@ -403,7 +424,10 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         idle0, idle_t0 = tree_cpu(pids), time.time()
         time.sleep(5)
         idle = (tree_cpu(pids) - idle0) / (time.time() - idle_t0)  # the fleet's CPU per second, idle
-        trace = CpuTrace(pids)
+        redis_pid = int(rclient.info("server")["process_id"])
+        azure_pids = [emu.proc.pid] if emu.proc else []
+        trace = CpuTrace(pids, roles={"workers": pids, "local Azure": azure_pids, "Redis": [redis_pid],
+                                      "producer + follower": [os.getpid()]})
         cpu0, counters0, (cmds0, bytes0) = tree_cpu(pids), admin.counters(), redis_figures(rclient)
         mem0 = used_memory(rclient)
         t0 = time.time()
@@ -460,6 +484,10 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     # at 90 %, the local Azure's copy engine itself may end a copy a little after started + T
     ended = {k: float(doc.get("copy_completed") or 0) or starts[k] + args.copy_seconds for k, doc in docs.items()}
     lags = [copied_at[k] - ended[k] for k in starts if starts[k] and copied_at.get(k)]
+    # how long the local Azure took over each copy (recorded start → its completion time): T
+    # when its copy engine keeps up, more when the machine starves it
+    durations = [float(doc["copy_completed"]) - starts[k] for k, doc in docs.items()
+                 if starts[k] and doc.get("copy_completed")]
     followed = [seen[k] - (starts[k] + args.copy_seconds) for k in seen if starts.get(k)]
     props, listings = counters.get("blob.GetBlobProperties", 0), counters.get("blob.ListBlobs", 0)
     polls = props + listings
@@ -489,6 +517,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
                "wind-down": (max(starts.values()) + args.copy_seconds, trace.points[-1][0])}
     shares = {name: trace.machine_share(*span) for name, span in windows.items()}
     machine = ", ".join(f"{name} {100 * share:.0f} %" for name, share in shares.items() if share is not None)
+    roles = {name: trace.role_split(*span) for name, span in windows.items()}
     figures = {
         "destination disks": f"{disks} ({ok} succeeded), {vm_count} VMs x {len(REGIONS)} regions",
         "copy time T": f"{args.copy_seconds:.0f} s ({args.data_mib:g} MiB at "
@@ -504,6 +533,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
                                          "copy completion time); "
                                          f"as the follower saw it (sampled every {args.sample_seconds:g} s): "
                                          f"{spread(followed)}",
+        "copy time in the local Azure p50 / p90 / max": f"{spread(durations)} (T = {args.copy_seconds:g} s; "
+                                                        "recorded start → Azure's completion time)",
         "status calls per copy": f"{polls / disks:.2f}: {props} Get Blob Properties + {listings} List Blobs "
                                  f"(fixed 10 s polling: {math.ceil(args.copy_seconds / 10)})",
         "ARM calls per disk": f"{sum(arm.values()) / disks:.1f} ({writes / disks:.1f} writes)",
@@ -521,6 +552,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
         "worker CPU per disk, split": per_disk_cpu,
         f"machine CPU busy ({os.cpu_count()} CPUs, every process: workers, local Azure, Redis, producer)": machine,
+        "CPU by process (seconds, and % of one core)": "; ".join(
+            f"{name}: {split}" for name, split in roles.items() if split is not None),
         "Redis per disk": f"{cmds / disks:.0f} commands, {nbytes / disks / 1024:.0f} KiB",
         "Redis commands per disk, most": ", ".join(f"{k} {v / disks:.0f}" for k, v in by_command.most_common(6)),
         "Redis per in-flight disk and minute": f"{cmds / inflight:.0f} commands, {nbytes / inflight / 1024:.0f} KiB",
