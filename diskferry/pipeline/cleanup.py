@@ -213,10 +213,12 @@ def _delete_orphan_image_disks(rt: Runtime, job: Header, source: Source, target:
         raise still_running(rt, job.id, deleting, f"delete the temporary disks of {source.name} in {target.region}")
 
 
-def delete_own(rt: Runtime, job: Header, resource_id: str, name: str) -> bool:
-    """Delete a disk, snapshot or image the job made (tagged with its id); whether it is gone."""
+def delete_own(rt: Runtime, job: Header, resource_id: str, name: str, *, made: bool = False) -> bool:
+    """Delete a disk, snapshot or image the job made (tagged with its id); whether it is gone.
+    ``made``: the job's record says this job made it, so it is not read first to check its tag
+    (Azure answers a DELETE of one that is gone with 204: done)."""
     compute = rt.cloud.compute
-    if rt.store.operation(job.id, name) is None:
+    if not made and rt.store.operation(job.id, name) is None:
         found = compute.find_disk(resource_id)
         if found is None or found.tags.get(TAG_JOB) != job.id:
             return True
@@ -231,7 +233,8 @@ def cleanup_source(rt: Runtime, job: Header, source: Source) -> None:
     of the job's cleanup goes on and the job ends, failed, saying what was left."""
     state = rt.store.source_state(job.id, source.key)
     steps: list[Step] = [
-        (f"the SAS or snapshot of disk {disk.key} may be left", partial(_undo_export, rt, job, source, disk))
+        (f"the SAS or snapshot of disk {disk.key} may be left",
+         partial(_undo_export, rt, job, source, disk, state.get(export_field(disk.key)) or {}))
         for disk in source.disks
     ]
     if state.get("deallocated") and not state.get("restarted"):
@@ -250,13 +253,18 @@ def cleanup_source(rt: Runtime, job: Header, source: Source) -> None:
     claims.release(rt.store, job, source)
 
 
-def _undo_export(rt: Runtime, job: Header, source: Source, disk: Disk) -> None:
+def _undo_export(rt: Runtime, job: Header, source: Source, disk: Disk, export: dict[str, Any]) -> None:
     """A source disk's SAS revoked (and its vault entry gone), then its temporary snapshot
     deleted (Azure refuses to delete a snapshot with an active SAS)."""
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
     revoke(rt, job, source, disk)
     name = f"delete|{source.key}|{disk.key}"
-    if not delete_own(rt, job, layout.snapshot_id(job, source, disk), name):
+    # ``export`` (the source's record of it) without an error, read from a temporary snapshot:
+    # one this job took (made, or found carrying its tag); an export that failed may have met
+    # another's of that name
+    made = bool(export.get("temporary")) and not export.get("error") \
+        and export.get("id") == layout.snapshot_id(job, source, disk)
+    if not delete_own(rt, job, layout.snapshot_id(job, source, disk), name, made=made):
         raise still_running(rt, job.id, [name], f"delete the snapshot of {disk.name}")
 
 
