@@ -39,10 +39,16 @@ from diskferry.cloud.types import ResourceId
 from diskferry.errors import NotFound
 from diskferry.model import Disk, DiskKey, Error, Header, Job, Pair, Phase, Source, SourceKey, Target, TargetKey
 
+# KEYS[1] the record, KEYS[2] its change log; ARGV: field, patch (JSON; null removes a key),
+# TTL, when (epoch seconds; '' for housekeeping: neither ``updated`` nor the log moves),
+# '1' to replace the field with the patch rather than merge it. A change is logged as the
+# field's name scored with the record's ``seq``, bumped by one (see ``JobStore.changes``).
 _MERGE = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local doc = {}
-if cur then doc = cjson.decode(cur) end
+if ARGV[5] ~= '1' then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1])
+  if cur then doc = cjson.decode(cur) end
+end
 local patch = cjson.decode(ARGV[2])
 for k, v in pairs(patch) do
   if v == cjson.null then doc[k] = nil else doc[k] = v end
@@ -50,11 +56,49 @@ end
 if ARGV[4] == '' then
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc))
 else
+  local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc), 'updated', ARGV[4])
+  redis.call('ZADD', KEYS[2], seq, ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
+
+# KEYS[1] the record, KEYS[2] its change log; ARGV[1] the last ``seq`` the caller saw. Returns
+# the record's ``seq``, ``updated`` and ``logged_from`` now, and each field changed since with
+# its JSON, in one atomic read (a field changed again meanwhile is read as it is now, and
+# logged again).
+_CHANGES = """
+local now = redis.call('HMGET', KEYS[1], 'seq', 'updated', 'logged_from')
+local names = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')
+local values = {}
+for i, name in ipairs(names) do values[i] = redis.call('HGET', KEYS[1], name) end
+return {now[1], now[2], now[3], names, values}
+"""
+
+# KEYS[1] the record, KEYS[2] its change log: the log goes, and the record says which changes
+# it no longer holds (a follower that saw fewer reads the whole record again)
+_DROP_CHANGES = """
+local seq = redis.call('HGET', KEYS[1], 'seq')
+if seq then redis.call('HSET', KEYS[1], 'logged_from', seq) end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a follower reads of a record each round (``JobStore.changes``)."""
+
+    #: the record's last change number now; None: a record without a change log
+    seq: int | None
+    #: the record's ``updated`` now; None: no such record
+    updated: float | None
+    #: the JSON of each field changed since the number asked about
+    fields: dict[str, str | None]
+    #: False when the log no longer holds every change since then: read the whole record
+    complete: bool
 
 
 #: take every claim or none: the first key another job holds is returned as {key, holder}
@@ -474,6 +518,8 @@ class JobStore:
         self._r = client
         self.ttl = ttl_seconds
         self._merge = client.register_script(_MERGE)
+        self._changes = client.register_script(_CHANGES)
+        self._drop_changes = client.register_script(_DROP_CHANGES)
         self._claim = client.register_script(_CLAIM)
         self._unclaim = client.register_script(_UNCLAIM)
         self._park = client.register_script(_PARK)
@@ -488,6 +534,9 @@ class JobStore:
     @staticmethod
     def key(job_id: str) -> str:
         return f"diskferry:job:{job_id}"
+
+    def _changes_key(self, job_id: str) -> str:
+        return f"{self.key(job_id)}:changes"
 
     def _set_key(self, job_id: str, name: str) -> str:
         return f"{self.key(job_id)}:set:{name}"
@@ -504,6 +553,8 @@ class JobStore:
             "file": json.dumps(spec or {}),
             "meta": json.dumps({"created": job.created}),
             "updated": repr(now),
+            # the number of the record's last logged change (``changes``): none yet
+            "seq": "0",
         }
         for source in job.sources:
             fields[f"src|{source.key}"] = json.dumps({"phase": Phase.pending.value})
@@ -570,9 +621,9 @@ class JobStore:
 
     # -- updates -------------------------------------------------------------------------
     def _update(self, job_id: str, name: str, patch: Fields, *, touch: bool = True) -> None:
-        key = self.key(job_id)
         body = {k: _plain(v) for k, v in patch.items()}
-        self._merge(keys=[key], args=[name, json.dumps(body), self.ttl, repr(time.time()) if touch else ""])
+        self._merge(keys=[self.key(job_id), self._changes_key(job_id)],
+                    args=[name, json.dumps(body), self.ttl, repr(time.time()) if touch else "", ""])
 
     def update_job(self, job_id: str, *, touch: bool = True, **patch: Any) -> None:
         """Fields of the job as a whole (its ``meta``: the watchdog's id and due time, ...);
@@ -597,11 +648,11 @@ class JobStore:
         stays (housekeeping that changes nothing a reader of the job's state is shown)."""
         if not patches:
             return
-        key, now = self.key(job_id), repr(time.time()) if touch else ""
+        keys, now = [self.key(job_id), self._changes_key(job_id)], repr(time.time()) if touch else ""
         with self._r.pipeline(transaction=False) as pipe:
             for name, patch in patches.items():
                 body = {k: _plain(v) for k, v in patch.items()}
-                self._merge(keys=[key], args=[name, json.dumps(body), self.ttl, now], client=pipe)
+                self._merge(keys=keys, args=[name, json.dumps(body), self.ttl, now, ""], client=pipe)
             pipe.execute()
 
     def drop_keys(self, job_id: str, keys_by_kind: Mapping[str, Sequence[str]]) -> int:
@@ -670,6 +721,21 @@ class JobStore:
     def _raw_of(self, job: Job) -> dict[str, str]:
         return {name: value for name, value in self.raw_fields(job.id, record_fields(job)).items()
                 if value is not None}
+
+    def changes(self, job_id: str, since: int) -> Changes:
+        """The fields changed after change number ``since`` (a ``seq`` read earlier with the
+        fields it went with), as stored now: what a follower reads each round, whatever the
+        job's size. Every update but housekeeping (``touch=False``) is logged; a record older
+        than the log has no ``seq``."""
+        seq, updated, logged_from, names, values = self._changes(
+            keys=[self.key(job_id), self._changes_key(job_id)], args=[since])
+        return Changes(None if seq is None else int(seq), None if updated is None else float(updated),
+                       dict(zip(names, values, strict=True)), int(logged_from or 0) <= since)
+
+    def drop_changes(self, job_id: str) -> None:
+        """Forget the change log of a job that is over (nothing follows it any more; a
+        follower still there reads the whole record once, and goes on from it)."""
+        self._drop_changes(keys=[self.key(job_id), self._changes_key(job_id)])
 
     def raw_fields(self, job_id: str, names: list[str]) -> dict[str, str | None]:
         """The JSON of some fields of the record as stored (one HMGET), for followers that
@@ -892,11 +958,9 @@ class JobStore:
 
     def reset(self, job_id: str, name: str, doc: Fields) -> None:
         """Replace one part of the record (``src|…``, ``tgt|…``, ``disk|…``) with ``doc`` (resume)."""
-        key = self.key(job_id)
-        with self._r.pipeline() as pipe:
-            pipe.hset(key, name, json.dumps({k: _plain(v) for k, v in doc.items()}))
-            pipe.expire(key, self.ttl)
-            pipe.execute()
+        body = {k: _plain(v) for k, v in doc.items()}
+        self._merge(keys=[self.key(job_id), self._changes_key(job_id)],
+                    args=[name, json.dumps(body), self.ttl, repr(time.time()), "1"])
 
     def clear_sets(self, job_id: str) -> None:
         """Forget the job's coordination sets (resume starts them again)."""

@@ -1,12 +1,15 @@
 """Following a job until it ends: snapshots of its record at an interval.
 
 A follower of a job of thousands of disks must not re-read and rebuild the whole record
-every second. :class:`Snapshot` reads the resolved job once, skips a round when the record's
-``updated`` time has not moved, reads only the disks that may still change (not those
-ended in a pair whose cleanup has run), and rebuilds only what changed: the disks whose stored
-JSON changed, and the pairs and sources whose field did (a pair changes a few times over a
-job, but in a bulk job's ramp and wind-down some pair changes in nearly every round: rebuilding
-all 2,000 disks then cost 0.4 s of CPU a round).
+every second. :class:`Snapshot` reads the resolved job and the record once, then each round
+reads only the fields changed since — the record's change log (``JobStore.changes``) names
+them — and rebuilds only what changed: the disks whose stored JSON changed, and the pairs and
+sources whose field did (a pair changes a few times over a job, but in a bulk job's ramp and
+wind-down some pair changes in nearly every round: rebuilding all 2,000 disks then cost 0.4 s
+of CPU a round; reading every open disk to find the changed ones, 3 % of a core).
+
+A record written before the change log (no ``seq``) is followed as before it: each round
+reads the pairs and every disk that may still change, and compares.
 """
 
 from __future__ import annotations
@@ -54,14 +57,18 @@ class Snapshot:
         self._raw: dict[str, str | None] = {}
         #: disks rebuilt by the last refresh (what a view needs to redraw)
         self.changed = 0
+        #: the record's last change read (``JobStore.changes``); None: a record without a log
+        self._seq: int | None = None
         self._full()
 
     def _full(self) -> None:
-        # status and stored JSON from one read: a change between two reads would otherwise be
-        # in the JSON kept for comparison but never in the status
-        raw = self._store.raw_fields(self.job.id, record_fields(self.job))
+        # status, stored JSON and change number from one read: a change between two reads would
+        # otherwise be in the JSON kept for comparison but never in the status
+        raw = self._store.raw_fields(self.job.id, [*record_fields(self.job), "seq"])
         if raw["meta"] is None:
             raise NotFound("JobNotFound", f"no job {self.job.id} (unknown, or expired)")
+        seq = raw.pop("seq")
+        self._seq = None if seq is None else int(seq)
         self.status = self._store.from_raw(self.job, raw)
         self._raw = raw
         self._sources = {src.key: src for src in self.status.sources}
@@ -86,7 +93,30 @@ class Snapshot:
                 if not (d.phase.terminal and tgt.cleaned)]
 
     def refresh(self) -> bool:
-        """Read what may have changed; whether anything did."""
+        """Read what changed; whether anything did."""
+        if self._seq is None:
+            return self._refresh_unlogged()
+        log = self._store.changes(self.job.id, self._seq)
+        if log.updated is None:
+            raise NotFound("JobNotFound", f"no job {self.job.id} (unknown, or expired)")
+        if not log.complete:  # the log was dropped (the job is over) after the last round
+            self._full()
+            return True
+        if log.seq is None or log.seq == self._seq:
+            self.changed = 0
+            return False
+        self._seq = log.seq
+        # the fields this snapshot shows (``meta`` is logged too)
+        raw = {name: value for name, value in log.fields.items() if name.startswith(("src|", "tgt|", "disk|"))}
+        moved = [name for name in raw if name.startswith(("src|", "tgt|")) and raw[name] != self._raw.get(name)]
+        self._rebuild_pairs(raw, moved)
+        self._rebuild_disks(raw)
+        self.changed += sum(len(self._targets[name].disks) for name in moved if name in self._targets)
+        self.status.updated = log.updated
+        return True
+
+    def _refresh_unlogged(self) -> bool:
+        """A record without a change log: read the pairs and every disk that may still change."""
         updated = self._store.updated(self.job.id)
         if updated is None:
             raise NotFound("JobNotFound", f"no job {self.job.id} (unknown, or expired)")
@@ -125,17 +155,21 @@ class Snapshot:
                 rebuilt = source_status(self._specs[src.key], raw[name], src.targets)
                 src.error, src.cleanup_error = rebuilt.error, rebuilt.cleanup_error
         if moved:
-            self._phases()
+            self._phases({name.split("|")[1] for name in moved})
 
     def _index_target(self, name: str, tgt: TargetStatus) -> None:
         self._targets[name] = tgt
         for i, d in enumerate(tgt.disks):
             self._where[disk_field(d.source, d.target, d.key)] = (tgt, i)
 
-    def _phases(self) -> None:
-        for src in self.status.sources:
+    def _phases(self, sources: set[str]) -> None:
+        """The phases of ``sources`` (keys) again, then the job's: the overall phase of its
+        sources' is that of all its pairs (cancelled or failed as soon as one pair is, copying
+        while one is), in one pass over the sources rather than a phase per source per round."""
+        for key in sources:
+            src = self._sources[key]
             src.phase = overall([t.phase for t in src.targets])
-        self.status.phase = overall([t.phase for t in self.status.targets()])
+        self.status.phase = overall([src.phase for src in self.status.sources])
 
     def _rebuild_disks(self, raw: dict[str, str | None]) -> None:
         changed = [name for name, value in raw.items() if name.startswith("disk|") and value != self._raw.get(name)]
@@ -150,7 +184,7 @@ class Snapshot:
         for name, tgt in touched.items():
             tgt.phase = target_phase(json.loads(self._raw.get(name) or "{}"), tgt.disks)
         if touched:
-            self._phases()
+            self._phases({tgt.source for tgt in touched.values()})
         self.changed = len(changed)
 
 

@@ -131,7 +131,8 @@ def forget_requests(rt: Runtime, job_id: str) -> int:
     """Drop the task ids and due times of a job that is over, once its results are forgotten
     (``diskferry.tasks.results.forget``: nothing sends or looks for its tasks any more). A task
     that still runs after this (a late redelivery) may write its id back: only bytes, no harm.
-    How many fields changed."""
+    How many fields changed. The record's change log goes too: nothing follows a job over."""
+    rt.store.drop_changes(job_id)
     return rt.store.drop_keys(job_id, _UNTIL_FORGOTTEN)
 
 

@@ -3,6 +3,7 @@ full read of the record."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 
@@ -109,4 +110,57 @@ def test_writes_during_refreshes_are_never_lost(store: JobStore) -> None:
         stop.set()
         writer.join()
     snap.refresh()
+    assert snap.status == store.status(job.id)
+
+
+def test_a_round_reads_only_the_fields_changed_since_the_last(store: JobStore) -> None:
+    """The record logs which fields each update changed: a follower of 2,000 disks reads the few
+    that moved, not every open disk to compare it."""
+    job = many_disks(store, 100)
+    seq = int(store.raw_fields(job.id, ["seq"])["seq"] or 0)
+    source, target = job.sources[3], job.targets[1]
+    store.update_disk(job.id, source.key, target.key, source.disks[0].key, bytes_copied=5)
+    store.update_target(job.id, source.key, target.key, phase=Phase.copying)
+    store.update_disk(job.id, source.key, target.key, source.disks[0].key, bytes_copied=6)
+    log = store.changes(job.id, seq)
+    assert log.complete and log.seq == seq + 3
+    assert sorted(log.fields) == sorted([f"disk|{source.key}|{target.key}|{source.disks[0].key}",
+                                         f"tgt|{source.key}|{target.key}"])
+    assert json.loads(log.fields[f"disk|{source.key}|{target.key}|{source.disks[0].key}"] or "{}")["bytes_copied"] == 6
+    # housekeeping is not logged (nothing a view shows moved)
+    store.update_disks(job.id, {f"tgt|{source.key}|{target.key}": {"prepare_due": 1.0}}, touch=False)
+    assert store.changes(job.id, seq + 3).fields == {}
+
+
+def test_a_follower_reads_the_whole_record_again_once_the_log_is_dropped(store: JobStore) -> None:
+    job = many_disks(store, 20)
+    snap = Snapshot(store, job.id)
+    source, target = job.sources[0], job.targets[0]
+    store.update_disk(job.id, source.key, target.key, source.disks[0].key, phase=Phase.succeeded)
+    store.drop_changes(job.id)  # the job's `forget`, before the follower's next round
+    assert snap.refresh() is True
+    assert snap.status == store.status(job.id)
+    store.update_target(job.id, source.key, target.key, cleaned=True)  # a late write, logged again
+    assert snap.refresh() is True
+    assert snap.status == store.status(job.id)
+
+
+def test_a_part_reset_by_resume_is_seen(store: JobStore) -> None:
+    job = many_disks(store, 10)
+    source, target = job.sources[1], job.targets[0]
+    store.update_target(job.id, source.key, target.key, phase=Phase.failed, error={"code": "X", "message": "m"})
+    snap = Snapshot(store, job.id)
+    store.reset(job.id, f"tgt|{source.key}|{target.key}", {"phase": Phase.pending})
+    assert snap.refresh() is True
+    assert snap.status == store.status(job.id)
+    assert snap.status.sources[1].targets[0].error is None
+
+
+def test_a_record_from_before_the_change_log_is_followed_by_comparing(store: JobStore) -> None:
+    job = many_disks(store, 10)
+    store._r.hdel(store.key(job.id), "seq")  # as written before the log existed
+    snap = Snapshot(store, job.id)
+    source, target = job.sources[2], job.targets[1]
+    store.update_disk(job.id, source.key, target.key, source.disks[0].key, phase=Phase.copied)
+    assert snap.refresh() is True
     assert snap.status == store.status(job.id)
