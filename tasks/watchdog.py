@@ -12,6 +12,7 @@ needs to count in its chord (the same task id, group id, group index and chord b
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -128,10 +129,24 @@ def watchdog(self: Task, job_id: str) -> None:
         raise self.retry(countdown=settings.watchdog_seconds, max_retries=None, queue=settings.poll_queue)
 
 
+#: a process looks at a job's watchdog (``revive``) at most this often: one is sent again only
+#: once overdue by ``overdue_after`` (minutes), and each copy run used to read the record for it
+REVIVE_EVERY_SECONDS = 10.0
+#: when this process last looked at each job's watchdog (monotonic seconds)
+_revive_looked: dict[str, float] = {}
+
+
 def revive(task: Task, job_id: str) -> None:
     """Who watches the watchdog: every copy poll of the job. A watchdog overdue by more than
     any redelivery could take is sent again, with its own id (the job's record keeps it)."""
     settings = settings_of(task.app)
+    now = time.monotonic()
+    if now - _revive_looked.get(job_id, -math.inf) < min(REVIVE_EVERY_SECONDS, overdue_after(settings) / 4):
+        return
+    if len(_revive_looked) > 1000:  # a long-lived worker forgets the jobs it has not seen lately
+        for old in [j for j, at in _revive_looked.items() if now - at > 3600]:
+            del _revive_looked[old]
+    _revive_looked[job_id] = now
     meta = runtime(task).store.job_meta(job_id)
     record, due = meta.get("watchdog") or {}, meta.get("watchdog_due")
     if not record.get("id") or due is None or time.time() <= float(due) + overdue_after(settings):
