@@ -24,7 +24,11 @@ Figures (all from the one run):
   Azure says it ended (``copy_completed``, ``x-ms-copy-completion-time``); and as the follower
   saw it (sampled every ``--sample-seconds``) against started + T;
 * machine CPU busy: /proc/stat over the ramp, the copies alone and the wind-down (every
-  process on the machine: near 100 %, the run is CPU-bound);
+  process on the machine: near 100 %, the run is CPU-bound); and in the same windows each
+  process's CPU (/proc/<pid>/stat): the workers (and their kernel time), the local Azure,
+  Redis, and this process (the producer's ``submit`` and the follower);
+* copy time in the local Azure: the record's ``started`` to Azure's completion time, T when
+  the local Azure's copy engine keeps up;
 * calls: the emulator's counters (status calls = Get Blob Properties + List Blobs), 429s:
   throttled answers that the workers logged and that the local Azure counted;
 * Redis memory: ``used_memory`` over its level before the job, at the moment most disks
