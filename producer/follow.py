@@ -107,13 +107,8 @@ class Snapshot:
             return False
         self._seq = log.seq
         # the fields this snapshot shows (``meta`` is logged too)
-        raw = {name: value for name, value in log.fields.items() if name.startswith(("src|", "tgt|", "disk|"))}
-        moved = [name for name in raw if name.startswith(("src|", "tgt|")) and raw[name] != self._raw.get(name)]
-        self._rebuild_pairs(raw, moved)
-        self._rebuild_disks(raw)
-        self.changed += sum(len(self._targets[name].disks) for name in moved if name in self._targets)
-        self.status.updated = log.updated
-        return True
+        return self._apply({name: value for name, value in log.fields.items()
+                            if name.startswith(("src|", "tgt|", "disk|"))}, log.updated)
 
     def _refresh_unlogged(self) -> bool:
         """A record without a change log: read the pairs and every disk that may still change."""
@@ -123,9 +118,11 @@ class Snapshot:
         if updated == self.status.updated:
             self.changed = 0
             return False
-        pairs = self._pair_fields()
-        raw = self._store.raw_fields(self.job.id, pairs + self._open_disks())
-        moved = [name for name in pairs if raw[name] != self._raw.get(name)]
+        return self._apply(self._store.raw_fields(self.job.id, self._pair_fields() + self._open_disks()), updated)
+
+    def _apply(self, raw: dict[str, str | None], updated: float) -> bool:
+        """Rebuild from ``raw`` (fields as read now) what differs from the JSON last read."""
+        moved = [name for name in raw if name.startswith(("src|", "tgt|")) and raw[name] != self._raw.get(name)]
         self._rebuild_pairs(raw, moved)
         self._rebuild_disks(raw)
         self.changed += sum(len(self._targets[name].disks) for name in moved if name in self._targets)
