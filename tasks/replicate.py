@@ -8,6 +8,7 @@ always runs); anything else fails the task, and the errback cleans up.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -29,6 +30,8 @@ from diskferry.tasks.copywatch import park
 from diskferry.tasks.outage import OutageTolerantTask
 from diskferry.tasks.results import job_ended
 from diskferry.tasks.watchdog import request_fields, revive
+
+log = logging.getLogger(__name__)
 
 #: transient failures of prepare/finalize are retried this many times
 MAX_RETRIES = 30
@@ -113,6 +116,7 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     if isinstance(step, Pending):
         _watched(self, *ids, first=False, countdown=step.countdown)
         park(self, *ids, due=time.time() + step.countdown)
+        _shown_parked(self, step.countdown)
         raise Ignore()
     copywatch.unpark(runtime(self), *ids)
     result = step.as_dict()
@@ -120,6 +124,24 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
     return result
 
 
+def _shown_parked(task: Task, countdown: float) -> None:
+    """Tell Flower (and any event consumer) that the copy waits for its watcher. A run that
+    ends in ``Ignore`` sends no event of its own, so Flower showed every parked copy as STARTED
+    for its whole copy: thousands of tasks seemingly running on a fleet whose slots are free.
+    ``task-retried`` is what the copy is: waiting to be sent again under the same id; Celery's
+    event state lets the woken run's ``received`` and ``started`` follow it (a custom state
+    would rank above them and hide the run)."""
+    if task.request.called_directly or not task.app.conf.worker_send_task_events:
+        return
+    try:
+        task.send_event("task-retried", exception=f"Parked: {PARKED_REASON}; first look in {countdown:.0f} s",
+                        traceback=None, retry=False)
+    except Exception as exc:  # noqa: BLE001 - an event is advice; the copy is parked either way
+        log.debug("cannot send the parked event of %s: %s", task.request.id, exc)
+
+
+#: what Flower shows as the exception of a parked copy
+PARKED_REASON = "its target's copy watcher follows the copy and sends this task again once it ended"
 #: what a copy's record keeps of its request, but for the pair's first copy (which keeps it all)
 POLL_IDS = ("id", "group", "group_index", "root_id", "parent_id")
 #: a disk's count of consecutive transient errors (its polls' back-off); gone once a poll gets through

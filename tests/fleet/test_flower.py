@@ -1,5 +1,5 @@
 """Flower, started by the test, lists the job's tasks by name — with ids in their
-arguments and no secret anywhere in what it shows."""
+arguments, parked copies as waiting (not running), and no secret anywhere in what it shows."""
 
 from __future__ import annotations
 
@@ -61,7 +61,18 @@ def test_flower_lists_the_job_tasks_by_name(fleet: Fleet, fast_copies: AdminClie
     rg = f"flower-{uuid.uuid4().hex[:6]}"
     fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                 "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]})
+    # slow copies first: while parked, a copy is shown waiting to be sent again, not running
+    fast_copies.set(copy_bandwidth=64 * 1024)
     job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
+
+    def parked() -> list[dict[str, Any]] | None:
+        tasks = requests.get(f"{flower}/api/tasks", auth=AUTH, timeout=5).json()
+        copies = [t for t in tasks.values() if t["name"] == "diskferry.copy_disk" and job_id in str(t.get("args"))]
+        return copies if len(copies) == 2 and all(t["state"] == "RETRY" for t in copies) else None
+
+    copies = wait_until(parked, 30, lambda: f"flower does not show the copies of {job_id} parked", interval=0.5)
+    assert all(str(t["exception"]).startswith("Parked: ") for t in copies), copies
+    fast_copies.set(copy_bandwidth=256 * 1024 * 1024)
     assert fleet.wait(job_id).phase is Phase.succeeded
 
     assert requests.get(f"{flower}/api/tasks", timeout=5).status_code == 401  # not without auth
