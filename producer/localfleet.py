@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +26,17 @@ from diskferry.config.settings import Settings
 #: (``flower.command.print_banner``): no port is probed and released, so none can be taken
 #: by another process between the probe and Flower's bind
 FLOWER_LISTENING = re.compile(r"Visit me at https?://[^:/\s]+:(\d+)")
+
+
+def unwind_on_sigterm() -> None:
+    """Make SIGTERM end this process as Ctrl-C does: by unwinding, so that every ``with`` that
+    started a child (workers, Flower, the local Azure, a Redis server) stops it. Python's default
+    for SIGTERM is to die at once, which left them all running: ``timeout`` sends SIGTERM, and so
+    do CI runners and ``kill`` without a signal."""
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def flower_port(log: Path) -> int | None:

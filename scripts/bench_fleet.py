@@ -76,7 +76,7 @@ from diskferry.pipeline.polling import PollPolicy
 from diskferry.producer import api, views
 from diskferry.producer.follow import Snapshot
 from diskferry.producer.jobfile import parse
-from diskferry.producer.localfleet import LocalFleet
+from diskferry.producer.localfleet import LocalFleet, unwind_on_sigterm
 from diskferry.producer.localredis import RedisServer
 from diskferry.producer.progress import JobProgress
 from diskferry.state import JobStore, disk_field
@@ -708,6 +708,7 @@ def main() -> int:
     parser.add_argument("--logs", type=Path, default=None, help="copy the workers' logs into this folder")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-': write none")
     args = parser.parse_args()
+    unwind_on_sigterm()  # a SIGTERM stops what this run started, as Ctrl-C does
     if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1:
         parser.error("need --disks >= 2, --copy-seconds > 0, --data-mib > 0, --workers >= 1")
     if shutil.which("redis-server") is None:

@@ -30,7 +30,7 @@ from diskferry.emulator.network.seed import seed_networks
 from diskferry.emulator.seed import SeedResult, demo_spec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
-from diskferry.producer.localfleet import LocalFleet
+from diskferry.producer.localfleet import LocalFleet, unwind_on_sigterm
 from diskferry.state import JobStatus, JobStore
 from diskferry.tasks.app import make_app
 from diskferry.vault import new_key
@@ -155,6 +155,7 @@ def main() -> int:
                         help="emulated copy bandwidth per copy, MiB/s (low, so that progress is visible)")
     parser.add_argument("--keep-running", action="store_true", help="keep the fleet and Flower up until Ctrl-C")
     args = parser.parse_args()
+    unwind_on_sigterm()  # a SIGTERM stops what this run started, as Ctrl-C does
 
     shutil.rmtree(args.state_dir, ignore_errors=True)
     args.state_dir.mkdir(parents=True)
