@@ -40,8 +40,9 @@ Kind = Literal["reads", "writes", "deletes"]
 
 # KEYS[1] the bucket; ARGV: size, refill/s, tokens to take (0: only learn), remaining Azure
 # reported (-1: none), seconds Azure asked to wait (0: none), whether a refused take queues
-# (0: a question only, answered without the queue). Returns the seconds until the
-# tokens asked for are there (0: taken), as a string (Lua numbers come back truncated).
+# (0: a question only, answered without the queue). Returns "<the seconds until the tokens
+# asked for are there (0: taken)> <the level after>", as a string (Lua numbers come back
+# truncated).
 #
 # ``queued``: the tokens the callers refused lately will ask for when they come back, less what
 # the refill has given since. A refused caller is told to come back once the refill covers the
@@ -78,8 +79,16 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now), 'size', tostring(learned),
            'queued', tostring(queued))
 redis.call('EXPIRE', KEYS[1], math.ceil(learned / rate) + 60)
-return tostring(wait)
+return tostring(wait) .. ' ' .. tostring(tokens)
 """
+
+
+#: how far Azure's reported count may be from the level the budget expected before the budget
+#: learns it: the calls the other workers made between this call's token and Azure's answer, or
+#: that took a token and have not reached Azure yet (each at most the fleet's concurrency).
+#: Within it, the answer says what the budget knew: not worth a Redis round trip at every ARM
+#: call, which it was (a second Lua call per ARM call, with the take).
+LEARN_SLACK = 16
 
 
 class ArmBudgetExceeded(Throttled):
@@ -93,22 +102,32 @@ class Budget:
         self._limits = limits
         self._prefix = f"{prefix}:{principal}"
         self._script = client.register_script(_SCRIPT)
+        #: the largest bucket Azure reported, by bucket key: a count above it is learned
+        self._sizes: dict[str, int] = {}
 
     def _bucket(self, kind: Kind) -> TokenBucket:
         bucket: TokenBucket = getattr(self._limits, kind)
         return bucket
 
-    def _run(self, subscription: str, kind: Kind, cost: int, seen: int, pause: float, queue: bool = True) -> float:
-        bucket = self._bucket(kind)
-        key = f"{self._prefix}:{subscription.lower()}:{kind}"
-        return float(self._script(keys=[key], args=[bucket.size, bucket.refill, cost, seen, pause, int(queue)]))
+    def _key(self, subscription: str, kind: Kind) -> str:
+        return f"{self._prefix}:{subscription.lower()}:{kind}"
 
-    def take(self, subscription: str, kind: Kind) -> None:
-        """Take a token for one call, or raise :class:`ArmBudgetExceeded` with the wait."""
+    def _run(self, subscription: str, kind: Kind, cost: int, seen: int, pause: float,
+             queue: bool = True) -> tuple[float, float]:
+        """(seconds until the tokens are there, 0: taken; the level after)."""
+        bucket = self._bucket(kind)
+        wait, level = str(self._script(keys=[self._key(subscription, kind)], args=[
+            bucket.size, bucket.refill, cost, seen, pause, int(queue)])).split()
+        return float(wait), float(level)
+
+    def take(self, subscription: str, kind: Kind) -> float | None:
+        """Take a token for one call, or raise :class:`ArmBudgetExceeded` with the wait. The
+        level the token left (what the call's answer is compared with: :meth:`learn`); None
+        when the budget is off."""
         if not self._limits.enabled:
-            return
+            return None
         try:
-            wait = self._run(subscription, kind, 1, -1, 0)
+            wait, level = self._run(subscription, kind, 1, -1, 0)
         except redis.RedisError as exc:
             raise RetryLater("BudgetUnavailable", f"the ARM budget in Redis cannot be read: {exc}") from exc
         if wait > 0:
@@ -122,20 +141,28 @@ class Budget:
                 f"the fleet's ARM {kind} budget of subscription {subscription} is spent",
                 max(wait, spacing) + 0.5 * spacing * random.random(),
             )
+        return level
 
-    def learn(self, subscription: str, kind: Kind, *, remaining: int | None, retry_after: float | None) -> None:
-        """What an ARM answer said: the tokens it reports left, the wait of a 429."""
+    def learn(self, subscription: str, kind: Kind, *, remaining: int | None, retry_after: float | None,
+              expected: float | None = None) -> None:
+        """What an ARM answer said: the tokens it reports left, the wait of a 429. ``expected``:
+        the level the call's token left (:meth:`take`); a count within ``LEARN_SLACK`` of it,
+        and below the largest bucket seen, is not written."""
         if not self._limits.enabled or (remaining is None and not retry_after):
             return
+        key = self._key(subscription, kind)
+        size = self._sizes.get(key, self._bucket(kind).size)
+        if (not retry_after and remaining is not None and expected is not None
+                and abs(remaining - expected) <= LEARN_SLACK and remaining < size):
+            return
         seen = -1 if remaining is None else max(0, remaining)
+        if seen >= size:
+            self._sizes[key] = seen + 1
         try:
             self._run(subscription, kind, 0, seen, retry_after or 0.0)
         except redis.RedisError as exc:  # the next answer teaches the same; pacing goes on
             log.warning("cannot record ARM's remaining %s in Redis: %s", kind, exc)
 
     def level(self, subscription: str, kind: Kind) -> float:
-        """Tokens left now (tests, diagnostics): asking for more tokens than can ever be
-        there takes none, and the wait it answers tells the level."""
-        cost = 10**9
-        wait = self._run(subscription, kind, cost, -1, 0, queue=False)
-        return cost - wait * self._bucket(kind).refill
+        """Tokens left now (tests, diagnostics)."""
+        return self._run(subscription, kind, 0, -1, 0)[1]

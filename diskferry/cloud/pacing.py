@@ -29,6 +29,8 @@ from azure.core.pipeline.policies import CustomHookPolicy
 
 from diskferry.cloud.budget import Budget, Kind
 
+#: the request context's entry for the budget's level after the call's token
+_LEVEL = "diskferry_budget_level"
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
 
 
@@ -71,7 +73,7 @@ class ArmPacing(CustomHookPolicy[Any, Any]):
     def on_request(self, request: PipelineRequest[Any]) -> None:
         scope = self._scope(request)
         if scope is not None:
-            self._budget.take(*scope)
+            request.context[_LEVEL] = self._budget.take(*scope)
         super().on_request(request)
 
     def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
@@ -84,7 +86,8 @@ class ArmPacing(CustomHookPolicy[Any, Any]):
         raw = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
         remaining = int(raw) if raw is not None and raw.strip().isdigit() else None
         throttled = response.http_response.status_code == 429
-        self._budget.learn(sub, kind, remaining=remaining, retry_after=_retry_after(headers) if throttled else None)
+        self._budget.learn(sub, kind, remaining=remaining, retry_after=_retry_after(headers) if throttled else None,
+                           expected=request.context.get(_LEVEL))
 
 
 def client_options(budget: Budget) -> dict[str, Any]:

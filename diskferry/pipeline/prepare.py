@@ -45,7 +45,7 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: s
         rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing, error=err)
         return PairOutcome(source.key, target.key, False, err.get("code"), err.get("message"))
     try:
-        prepare_target(rt, job, source, target)
+        prepare_target(rt, job, source, target, owner)
     except (DiskFailed, JobFailed, NotFound) as exc:
         rt.store.update_target(job_id, source.key, target.key, error=error_of(exc))
         return PairOutcome(source.key, target.key, False, exc.code, exc.message)
@@ -74,7 +74,7 @@ def prepare_source(rt: Runtime, job: Header, source: Source, owner: str | None =
                 # a disk exported by an earlier run is not looked at again (its snapshot re-read,
                 # its SAS re-fetched) while the others' operations run
                 waiting = [name for disk in source.disks if not _exported(state, disk, needs_sas)
-                           for name in _export(rt, job, source, disk, needs_sas)]
+                           for name in _export(rt, job, source, disk, needs_sas, state)]
             if waiting:
                 raise still_running(rt, job.id, waiting, f"prepare {source.name}")
         except (JobFailed, NotFound) as exc:
@@ -106,14 +106,18 @@ def _freeze(rt: Runtime, job: Header, source: Source) -> bool:
     return awaited(rt, job.id, name, lambda: compute.deallocate_vm(source.resource_id)).done
 
 
-def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: bool) -> list[str]:
+def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: bool, state: Fields) -> list[str]:
     """Take the disk's snapshot, then grant read access to what is read (each once); the
-    operations still running (none once the disk's export is recorded, or failed)."""
+    operations still running (none once the disk's export is recorded, or failed).
+
+    A grant's intent is recorded once the snapshot is there: a run that finds it (the grant
+    still running, or refused by the ARM budget) does not read the snapshot again."""
     field = export_field(disk.key)
     read = layout.read_from(job, source, disk)
     entry: Fields = {"id": read.id, "kind": read.kind.value, "temporary": read.temporary, "granted": False}
+    snapshot_known = bool((state.get(field) or {}).get("granted"))
     try:
-        if read.temporary and not _snapshot_taken(rt, job, source, disk, read.id):
+        if read.temporary and not snapshot_known and not _snapshot_taken(rt, job, source, disk, read.id):
             return [_snapshot_op(source, disk)]
         if needs_sas:
             # the intent is recorded first, so that cleanup revokes a grant even after a crash
@@ -156,22 +160,41 @@ def _snapshot_taken(rt: Runtime, job: Header, source: Source, disk: Disk, snapsh
     )).done
 
 
-def prepare_target(rt: Runtime, job: Header, source: Source, target: Target) -> None:
+def prepare_target(rt: Runtime, job: Header, source: Source, target: Target, owner: str | None = None) -> None:
     """The target resource group; for a staged pair, the staging account and container. Once
     per target and job: the first pair to ready them says so, and the target's other pairs
-    (one per source: hundreds in a bulk job) skip the ARM and blob calls that would find them."""
+    (one per source: hundreds in a bulk job) skip the ARM and blob calls that would find them.
+
+    Under a lock, so that the pairs arriving while the first readies the target wait for it
+    instead of each reading the same resource group and operation: at the start of a bulk job
+    hundreds of prepares arrive together, and throttled, those reads (2.1 resource group reads
+    per disk) spent the ARM read budget the snapshots and grants needed, whose refused runs read
+    again. What is ready (each resource group) is recorded as it is, so that a run that meets a
+    running operation or the budget does not read it again."""
     ready = f"{target.key}|{'staged' if job.staged(source, target) else 'direct'}"
     if rt.store.is_member(job.id, TARGETS_READY, ready):
         return
-    _ready_target(rt, job, source, target)
-    rt.store.count_member(job.id, TARGETS_READY, ready)
+    with rt.store.lock(job.id, f"target|{ready}", PREPARE_LOCK_SECONDS, owner) as taken:
+        if not taken:
+            raise Busy("TargetBeingPrepared", f"another worker readies target {target.key}", retry_after=2)
+        if rt.store.is_member(job.id, TARGETS_READY, ready):
+            return
+        _ready_target(rt, job, source, target)
+        rt.store.count_member(job.id, TARGETS_READY, ready)
+
+
+def _ensure_group(rt: Runtime, job: Header, subscription_id: str, group: str, region: str) -> None:
+    """The resource group exists (made with the job's tags if it did not), once per job."""
+    member = f"group|{subscription_id}|{group}".lower()
+    if rt.store.is_member(job.id, TARGETS_READY, member):
+        return
+    rt.cloud.storage.ensure_resource_group(subscription_id, group, region, layout.tags(job, Role.result))
+    rt.store.count_member(job.id, TARGETS_READY, member)
 
 
 def _ready_target(rt: Runtime, job: Header, source: Source, target: Target) -> None:
     storage = rt.cloud.storage
-    storage.ensure_resource_group(
-        target.subscription_id, target.resource_group, target.region, layout.tags(job, Role.result)
-    )
+    _ensure_group(rt, job, target.subscription_id, target.resource_group, target.region)
     if not job.staged(source, target):
         return
     staging = target.staging
@@ -183,9 +206,7 @@ def _ready_target(rt: Runtime, job: Header, source: Source, target: Target) -> N
         account = rt.staging_account(target, required=not staging.created_by_job)
     if account is None:
         # one operation for the job: every pair that uses the account checks the same one
-        storage.ensure_resource_group(
-            target.subscription_id, staging.resource_group, staging.region, layout.tags(job, Role.result)
-        )
+        _ensure_group(rt, job, target.subscription_id, staging.resource_group, staging.region)
         made = awaited(rt, job.id, name, lambda: storage.create_account(
             target.subscription_id, staging.resource_group, staging.name, staging.region,
             layout.tags(job, Role.temporary),

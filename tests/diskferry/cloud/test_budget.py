@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from diskferry.cloud.budget import ArmBudgetExceeded, Budget
+from diskferry.cloud.budget import LEARN_SLACK, ArmBudgetExceeded, Budget
 from diskferry.config.settings import ArmBudget, TokenBucket
 from diskferry.errors import Throttled
 
@@ -115,6 +115,24 @@ def test_learns_what_azure_says_remains(client: redis.Redis) -> None:
     budget.learn(SUB, "writes", remaining=1199, retry_after=None)
     assert 1199 <= budget.level(SUB, "writes") <= 1200
     assert _takes(budget, 2000) >= 1199
+
+
+def test_an_answer_that_says_what_the_budget_expects_is_not_written(client: redis.Redis) -> None:
+    """Azure's count near the level the call's token left teaches nothing: no Redis round trip.
+    Off by more than the fleet's calls in flight, either way, it is learned."""
+    budget = _budget(client, TokenBucket(200, 0.001))
+    level = budget.take(SUB, "writes")
+    assert level is not None and 198.9 <= level <= 199.1
+    budget.learn(SUB, "writes", remaining=int(level) - LEARN_SLACK, retry_after=None, expected=level)
+    assert budget.level(SUB, "writes") == pytest.approx(level, abs=0.1)
+    budget.learn(SUB, "writes", remaining=50, retry_after=None, expected=level)
+    assert budget.level(SUB, "writes") == pytest.approx(50, abs=0.1)
+    # Azure has more than the budget counted on (calls it never saw): learned too
+    budget.learn(SUB, "writes", remaining=50 + LEARN_SLACK + 10, retry_after=None, expected=50)
+    assert budget.level(SUB, "writes") == pytest.approx(50 + LEARN_SLACK + 10, abs=0.1)
+    # a count above the largest bucket seen is learned (Azure's bucket is larger than configured)
+    budget.learn(SUB, "writes", remaining=1199, retry_after=None, expected=50)
+    assert budget.level(SUB, "writes") == pytest.approx(1199, abs=0.1)
 
 
 def test_a_429_makes_everyone_wait_its_retry_after(client: redis.Redis) -> None:

@@ -1,0 +1,91 @@
+"""Prepare against the local Azure, step by step: a target is readied once per job, by one
+pair at a time, and a run that comes back does not read again what an earlier run found."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from diskferry import naming
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import SeedSpec, seed
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.errors import Busy, Waiting
+from diskferry.model import Job
+from diskferry.pipeline import cleanup, prepare
+from diskferry.pipeline.runtime import Runtime
+from diskferry.producer.jobfile import parse
+from diskferry.producer.planner import make_plan
+from tests.diskferry.pipeline.runtimes import runtime_for
+from tests.fleet.checks import delta
+
+GROUP_READ = "Microsoft.Resources/subscriptions/resourceGroups/read"
+SNAPSHOT_READ = "Microsoft.Compute/snapshots/read"
+
+
+@dataclass
+class Planned:
+    rt: Runtime
+    job: Job
+
+
+@pytest.fixture
+def planned(emulator: EmulatorProcess, redis_db: Callable[[], str], admin: AdminClient) -> Iterator[Planned]:
+    """Three one-disk VMs to one staged target, recorded, nothing prepared."""
+    rg = f"prep-{uuid.uuid4().hex[:6]}"
+    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                                                "vms": [{"name": f"vm{i}", "os_disk": 1} for i in range(3)]}))
+    admin.set(lro_latency=0.0)
+    rt = runtime_for(emulator, redis_db())
+    spec = parse({"source": {"resource_group": rg, "vms": ["vm0", "vm1", "vm2"]},
+                  "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
+    rt.store.create(job)
+    yield Planned(rt, job)
+    for source in job.sources:
+        cleanup.cleanup_pair(rt, job, source, job.targets[0])
+
+
+def test_a_target_is_readied_once_and_its_groups_read_once(planned: Planned, admin: AdminClient) -> None:
+    rt, job = planned.rt, planned.job
+    target = job.targets[0]
+    before = admin.counters()
+    for source in job.sources:
+        assert prepare.prepare(rt, job.id, source.key, target.key).ok
+    calls = delta(before, admin.counters())
+    # the target's group (and the staging account's, the same here) read once for three pairs
+    assert calls.get(GROUP_READ, 0) == 1, calls
+
+
+def test_a_pair_that_finds_the_target_being_readied_waits_without_calling_azure(
+        planned: Planned, admin: AdminClient) -> None:
+    rt, job = planned.rt, planned.job
+    source, target = job.sources[0], job.targets[0]
+    ready = f"{target.key}|staged"
+    with rt.store.lock(job.id, f"target|{ready}", 60, owner="another-worker") as taken:
+        assert taken
+        prepare.prepare_source(rt, job, source)  # the source's export is its own
+        before = admin.counters()
+        with pytest.raises(Busy) as err:
+            prepare.prepare(rt, job.id, source.key, target.key, owner="this-task")
+        assert err.value.code == "TargetBeingPrepared" and err.value.retry_after
+        calls = delta(before, admin.counters())
+        assert not any(name.startswith("Microsoft.") for name in calls), calls
+    assert prepare.prepare(rt, job.id, source.key, target.key, owner="this-task").ok
+
+
+def test_a_run_after_the_grant_was_recorded_does_not_read_the_snapshot_again(
+        planned: Planned, admin: AdminClient) -> None:
+    rt, job = planned.rt, planned.job
+    source = job.sources[0]
+    admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 3.0})
+    with pytest.raises(Waiting):  # the snapshot is taken; its grant still runs
+        prepare.prepare_source(rt, job, source)
+    before = admin.counters()
+    with pytest.raises(Waiting):
+        prepare.prepare_source(rt, job, source)
+    calls = delta(before, admin.counters())
+    assert calls.get(SNAPSHOT_READ, 0) == 0, calls
