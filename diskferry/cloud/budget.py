@@ -116,8 +116,10 @@ class Budget:
              queue: bool = True) -> tuple[float, float]:
         """(seconds until the tokens are there, 0: taken; the level after)."""
         bucket = self._bucket(kind)
-        wait, level = str(self._script(keys=[self._key(subscription, kind)], args=[
-            bucket.size, bucket.refill, cost, seen, pause, int(queue)])).split()
+        answer = self._script(keys=[self._key(subscription, kind)], args=[
+            bucket.size, bucket.refill, cost, seen, pause, int(queue)])
+        # bytes from a client without decode_responses (as the workers' is)
+        wait, level = (answer.decode() if isinstance(answer, bytes) else str(answer)).split()
         return float(wait), float(level)
 
     def take(self, subscription: str, kind: Kind) -> float | None:
