@@ -34,16 +34,18 @@ and ``poll_first`` (times); ``resent`` (how often the watchdog re-sent it).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from diskferry.errors import NotFound
 from diskferry.model import Error, Job, Source, Target
 from diskferry.pipeline import cleanup
 from diskferry.pipeline.runtime import Runtime
+from diskferry.state import JobStore, disk_field, record_fields, target_field
 
 Fields = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -67,49 +69,76 @@ class Overdue:
     record: Fields = field(default_factory=dict)
 
 
-def sweep(rt: Runtime, job_id: str, ready: Callable[[str], bool], overdue_after: float,
+def sweep(rt: Runtime, job_id: str, ready: Callable[[list[str]], set[str]], overdue_after: float,
           now: float | None = None) -> tuple[bool, list[Overdue]]:
     """Whether the job is over (done and cleaned, or gone), and the tasks to send again.
 
-    ``ready(task_id)`` tells whether a final result is stored for a task (a chord part is
+    ``ready(task_ids)`` tells which of them have a final result stored (a chord part is
     counted then; a prepare or finalize has ended). Each re-send is recorded before it is
-    returned, so the next round waits a whole ``overdue_after`` again."""
+    returned, so the next round waits a whole ``overdue_after`` again.
+
+    A round reads the record once and asks ``ready`` once, for every task it may look at: its
+    Redis round trips do not grow with the job. Read pair by pair and task by task, a round
+    took four per pair (8,000 a minute at 2,000 disks, each round a second of a worker slot)."""
     now = time.time() if now is None else now
     try:
-        status = rt.store.status(job_id)
         job = rt.store.job(job_id)
+        raw = rt.store.raw_fields(job_id, record_fields(job))
     except NotFound:
         return True, []
+    if raw.get("meta") is None:
+        return True, []
+    status = JobStore.from_raw(job, raw)
     if status.done and status.cleaned:
         return True, []
-    out: list[Overdue] = []
+    open_pairs = []
     for source, target in job.pairs():
-        pair = rt.store.target_state(job.id, source.key, target.key)
-        if pair.get("cleaned"):
-            continue
-        lost = _lost_step(rt, job, source, target, pair, ready, overdue_after, now)
+        pair = _parsed(raw.get(target_field(source.key, target.key)))
+        if not pair.get("cleaned"):
+            disks = {d.key: _parsed(raw.get(disk_field(source.key, target.key, d.key))) for d in source.disks}
+            open_pairs.append((source, target, pair, disks))
+    asked = [tid for _, _, pair, disks in open_pairs for tid in _task_ids(pair, disks)]
+    done = ready(asked) if asked else set()
+    out: list[Overdue] = []
+    for source, target, pair, disks in open_pairs:
+        lost = _lost_step(rt, job, source, target, pair, disks, done, overdue_after, now)
         if lost is not None:
             out.append(lost)
             continue
-        out += _lost_polls(rt, job, source, target, pair, ready, overdue_after, now)
+        out += _lost_polls(rt, job, source, target, pair, disks, done, overdue_after, now)
     return False, out
 
 
-def _lost_step(rt: Runtime, job: Job, source: Source, target: Target, pair: Fields, ready: Callable[[str], bool],
-               overdue_after: float, now: float) -> Overdue | None:
+def _parsed(value: str | None) -> Fields:
+    return cast(Fields, json.loads(value)) if value else {}
+
+
+def _task_ids(pair: Fields, disks: dict[str, Fields]) -> list[str]:
+    """The tasks of a pair a round may ask about: its steps' and its copies'."""
+    steps = [(pair.get(step) or {}).get("id") for step in _STEPS]
+    polls = [(doc.get("poll") or {}).get("id") for doc in disks.values()]
+    return [tid for tid in steps + polls if tid]
+
+
+#: a pair's steps, the latest first: the first overdue one is sent again
+_STEPS: tuple[Step, ...] = ("cleanup", "finalize", "prepare")
+
+
+def _lost_step(rt: Runtime, job: Job, source: Source, target: Target, pair: Fields, disks: dict[str, Fields],
+               done: set[str], overdue_after: float, now: float) -> Overdue | None:
     """The pair's prepare, finalize or cleanup when it is overdue; records the re-send.
 
     Prepare and finalize are known from the submit (their ids and options, frozen with the
     canvas), so one lost before it ever ran is found too: a prepare is due from the submit, a
     finalize once its chord has counted every copy (from the last poll)."""
-    for step in ("cleanup", "finalize", "prepare"):
+    for step in _STEPS:
         record = pair.get(step) or {}
-        if not record.get("id") or ready(record["id"]):
+        if not record.get("id") or record["id"] in done:
             continue
         due = pair.get(f"{step}_due")
         if due is None and step == "finalize":
-            polls = _disk_docs(rt, job, source, target).values()
-            if not all((d.get("poll") or {}).get("id") and ready(d["poll"]["id"]) for d in polls):
+            polls = disks.values()
+            if not all((d.get("poll") or {}).get("id") in done for d in polls):
                 continue  # the chord has not sent it yet
             due = max(float(d.get("poll_due") or now) for d in polls)
         if due is None or now <= float(due) + overdue_after:
@@ -122,13 +151,8 @@ def _lost_step(rt: Runtime, job: Job, source: Source, target: Target, pair: Fiel
     return None
 
 
-def _disk_docs(rt: Runtime, job: Job, source: Source, target: Target) -> dict[str, Fields]:
-    return {d.key: rt.store.disk_state(job.id, source.key, target.key, d.key) for d in source.disks}
-
-
-def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, pair: Fields,
-                ready: Callable[[str], bool], overdue_after: float, now: float) -> list[Overdue]:
-    docs = _disk_docs(rt, job, source, target)
+def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, pair: Fields, docs: dict[str, Fields],
+                done: set[str], overdue_after: float, now: float) -> list[Overdue]:
     # the chord is applied once any of its header tasks ran: its group and body are known
     ran = [doc for doc in docs.values() if (doc.get("poll") or {}).get("group")]
     if not ran:
@@ -138,7 +162,7 @@ def _lost_polls(rt: Runtime, job: Job, source: Source, target: Target, pair: Fie
     out = []
     for key, doc in docs.items():
         poll = doc.get("poll") or {}
-        if not poll.get("id") or ready(poll["id"]):
+        if not poll.get("id") or poll["id"] in done:
             continue
         due = float(doc.get("poll_due") or first)
         if now <= due + overdue_after:
