@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    map_error,
+)
+from azure.core.rest import HttpRequest
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk, Image, Snapshot, VirtualMachine
+from azure.mgmt.compute.operations._operations import (  # the SDK's request builders: its paths, api-versions
+    build_disks_list_by_resource_group_request,
+    build_images_list_by_resource_group_request,
+    build_snapshots_list_by_resource_group_request,
+    build_virtual_machines_list_request,
+)
+from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from diskferry.cloud import operations
 from diskferry.cloud.errors import azure_call, found_or_none
@@ -18,6 +33,17 @@ from diskferry.errors import DiskFailed, NotFound
 
 GIB = 1024**3
 Json = dict[str, Any]
+
+
+#: the listing requests of :meth:`Compute.list_group`, by resource type
+_LISTS: dict[str, Callable[..., HttpRequest]] = {
+    "virtualmachines": build_virtual_machines_list_request,
+    "disks": build_disks_list_by_resource_group_request,
+    "snapshots": build_snapshots_list_by_resource_group_request,
+    "images": build_images_list_by_resource_group_request,
+}
+#: as the generated operations map an ARM error answer to azure-core's exceptions
+_ERRORS: dict[int, type[HttpResponseError]] = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
 
 
 def _disk_info(doc: Json) -> DiskInfo:
@@ -234,14 +260,23 @@ class Compute:
         the group does not exist. The documents read as :meth:`vm_of`, :meth:`disk_of`,
         :meth:`image_of` (a listed VM carries no power state: Azure's list has no instance view)."""
         client = self._client(subscription_id)
-        lists: dict[str, Any] = {
-            "virtualmachines": client.virtual_machines.list,
-            "disks": client.disks.list_by_resource_group,
-            "snapshots": client.snapshots.list_by_resource_group,
-            "images": client.images.list_by_resource_group,
-        }
+        # the SDK's own request (path, api-version) through the client's pipeline (auth, ARM
+        # budget), its JSON read as is: the SDK's model deserializer spent ~2 ms per resource
+        # listed and as_dict() gave back that JSON (planning 1,000 VMs: most of submit's CPU)
+        request: HttpRequest = _LISTS[kind.lower()](resource_group_name=resource_group,
+                                                    subscription_id=subscription_id)
+        docs: list[Json] = []
         with azure_call(f"list {kind} of {resource_group}"):
-            return [item.as_dict() for item in lists[kind.lower()](resource_group)]
+            while True:
+                response = client.send_request(request)
+                if response.status_code != 200:
+                    map_error(status_code=response.status_code, response=response, error_map=_ERRORS)
+                    raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+                page = response.json()
+                docs += page.get("value") or []
+                if not page.get("nextLink"):
+                    return docs
+                request = HttpRequest("GET", page["nextLink"])
 
     @classmethod
     def vm_of(cls, doc: Json) -> VmInfo:
