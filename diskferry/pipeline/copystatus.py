@@ -27,17 +27,21 @@ LISTING_LOCK_SECONDS = 30
 
 
 def listing(rt: Runtime, job_id: str, account: AccountInfo, container: str,
-            not_before: float) -> tuple[dict[str, CopyStatus], float] | None:
+            not_before: float, owner: str | None = None) -> tuple[dict[str, CopyStatus], float] | None:
     """Every copy status of the job's blobs in ``container`` and when they were listed, from a
     listing taken at ``not_before`` or later (the stored one if it is fresh enough, else a new
-    one); None when another worker is taking it right now (ask again in a moment)."""
+    one); None when another worker is taking it right now (ask again in a moment).
+
+    ``owner`` (the watcher's task id) holds the lock while it lists: the redelivery of a round
+    whose worker died mid-listing takes it back at once. Without it, that round's copies went
+    unwatched until the lock expired (the kill matrix's child-polling-call took 29.6 s)."""
     fresh_for = min(rt.settings.poll_listing_seconds, polling.PollPolicy.of(rt.settings).floor)
     name = _listing_name(account, container)
     now = time.time()
     stored = rt.store.listing(job_id, name)
     if stored is not None and stored[0] >= not_before and now - stored[0] <= fresh_for:
         return {b: _decode(raw) for b, raw in stored[1].items()}, stored[0]
-    with rt.store.lock(job_id, f"listing|{name}", LISTING_LOCK_SECONDS) as taken:
+    with rt.store.lock(job_id, f"listing|{name}", LISTING_LOCK_SECONDS, owner) as taken:
         if not taken:
             return None
         listed_at = time.time()

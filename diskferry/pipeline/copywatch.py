@@ -136,7 +136,7 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
         if not cancel:
             account = rt.staging_account(target)
             assert account is not None
-            listed = copystatus.listing(rt, job_id, account, STAGING_CONTAINER, not_before=started)
+            listed = copystatus.listing(rt, job_id, account, STAGING_CONTAINER, not_before=started, owner=watcher)
             if listed is None:  # another worker is listing: its listing answers in a moment
                 out.next_in = BUSY_ROUND
                 return out

@@ -73,6 +73,13 @@ def test_copies_into_one_container_share_one_listing_per_round(
         before = admin.counters()
         assert copystatus.listing(rt, job.id, account, STAGING_CONTAINER, not_before=time.time()) is not None
         assert delta(before, admin.counters()).get("blob.ListBlobs", 0) == 1
+        # a watcher whose worker died while it listed left the lock held in its name: the round's
+        # redelivery (the same task id) lists at once; any other caller is told to come back
+        with rt.store.lock(job.id, f"listing|{account.name}/{STAGING_CONTAINER}", 30, owner="watcher-1") as held:
+            assert held
+            later = time.time()
+            assert copystatus.listing(rt, job.id, account, STAGING_CONTAINER, later, owner="watcher-2") is None
+            assert copystatus.listing(rt, job.id, account, STAGING_CONTAINER, later, owner="watcher-1") is not None
         # the shared listing holds no SAS (the copy source is never kept)
         raw = redis.Redis.from_url(url, decode_responses=True)
         stored = [v for key in raw.scan_iter(f"{rt.store.key(job.id)}:listing:*") for v in raw.hvals(key)]
