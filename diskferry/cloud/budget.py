@@ -118,7 +118,7 @@ class Budget:
         bucket = self._bucket(kind)
         answer = self._script(keys=[self._key(subscription, kind)], args=[
             bucket.size, bucket.refill, cost, seen, pause, int(queue)])
-        # bytes from a client without decode_responses (as the workers' is)
+        # a client without decode_responses (a test's) answers bytes
         wait, level = (answer.decode() if isinstance(answer, bytes) else str(answer)).split()
         return float(wait), float(level)
 
