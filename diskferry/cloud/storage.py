@@ -61,8 +61,7 @@ def _copy_status(props: Any) -> CopyStatus:
     if state is CopyState.success and total == 0:
         copied = total = int(props.size or 0)
     completed = copy.completion_time.timestamp() if copy.completion_time else None
-    return CopyStatus(copy.id, state, copied, total, copy.status_description, dict(props.metadata or {}),
-                      completed=completed)
+    return CopyStatus(copy.id, state, copied, total, copy.status_description, completed=completed)
 
 
 def _listed_copy(blob: ElementTree.Element) -> tuple[str, CopyStatus]:
@@ -77,11 +76,10 @@ def _listed_copy(blob: ElementTree.Element) -> tuple[str, CopyStatus]:
     state = CopyState(raw_state) if raw_state else CopyState.success
     if state is CopyState.success and total == 0:
         copied = total = int(text("Content-Length") or 0)
-    metadata = {m.tag: m.text or "" for m in blob.find("Metadata") or []}
     ended = text("CopyCompletionTime")
     completed = parsedate_to_datetime(ended).timestamp() if ended else None
     return blob.findtext("Name") or "", CopyStatus(text("CopyId"), state, copied, total,
-                                                   text("CopyStatusDescription"), metadata, completed=completed)
+                                                   text("CopyStatusDescription"), completed=completed)
 
 
 def worker_blob_retry() -> ExponentialRetry:
@@ -257,7 +255,7 @@ class Storage:
         marker: str | None = None
         with azure_call(f"list copies in {container}", blob=True):
             while True:
-                params = {"restype": "container", "comp": "list", "include": "copy,metadata", "prefix": prefix,
+                params = {"restype": "container", "comp": "list", "include": "copy", "prefix": prefix,
                           "maxresults": str(LIST_PAGE)} | ({"marker": marker} if marker else {})
                 request = HttpRequest("GET", client.url, params=params,
                                       headers={"x-ms-version": client.api_version, "Accept": "application/xml"})

@@ -179,6 +179,5 @@ class CopyStatus:
     copied: int
     total: int
     description: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
     #: when Azure says the copy ended (``x-ms-copy-completion-time``; epoch seconds), once it has
     completed: float | None = None
