@@ -3,8 +3,9 @@
 Seeds N/2 VMs of one sparse disk each (1 GiB nominal, ``--data-mib`` of data) in
 francecentral, sets the emulator's copy bandwidth so that every copy takes ``--copy-seconds``
 (T), starts its own redis-server and ``--workers`` celery workers (``--concurrency`` each),
-submits one job that replicates every VM to westeurope and brazilsouth, and follows it to
-its end. Then it runs the manual method — snapshot, grant, Copy Blob, poll every 10 s,
+warms the fleet up with a job of 16 disks (at full copy speed, unthrottled: the pool processes
+open their connections), then submits one job that replicates every VM to westeurope and
+brazilsouth, and follows it to its end. Then it runs the manual method — snapshot, grant, Copy Blob, poll every 10 s,
 import, revoke; one disk at a time — on ``--manual-disks`` disks and extrapolates it to N,
 and times ``diskferry status`` and the live view on a synthetic job of ``--views-disks``
 disks. Prints one table and writes (or replaces) its section of ``docs/benchmarks.md``.
@@ -31,8 +32,10 @@ Figures (all from the one run):
   the local Azure's copy engine keeps up;
 * calls: the emulator's counters (status calls = Get Blob Properties + List Blobs), 429s:
   throttled answers that the workers logged and that the local Azure counted;
-* Redis memory: ``used_memory`` over its level before the job, at the moment most disks
-  were copying, per disk copying; after the job, per disk, and the job record's own keys;
+* Redis memory: ``used_memory`` over its level before the job (the fleet warm and idle), at
+  the moment most disks were copying, per disk copying, and how MEMORY STATS splits that
+  growth (the keys' data, the clients' buffers); after the job, per disk, and the job
+  record's own keys;
 * worker CPU: user + system time of every worker process and its pool children;
 * Redis: commands (INFO commandstats) and bytes in + out (INFO stats) during the job (one
   server: broker, results and job records), per disk and per minute of a disk in flight
@@ -58,9 +61,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import redis
+from celery import Celery
 from rich.console import Console
 from sim_polling import Copy as SimCopy  # scripts/, beside this one
 from sim_polling import adaptive
@@ -68,6 +72,7 @@ from sim_polling import adaptive
 from diskferry.cloud import Cloud, CopyState
 from diskferry.cloud.compute import access_sas
 from diskferry.config.settings import Settings
+from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
@@ -226,10 +231,21 @@ class Memory:
     used: int = 0
     last: float = 0.0
     kinds: dict[str, int] = field(default_factory=dict)
+    #: Redis' own account of its memory (MEMORY STATS) before the job, and its growth at the sample
+    stats0: dict[str, int] = field(default_factory=dict)
+    grown: dict[str, int] = field(default_factory=dict)
+    #: the clients that held the most memory at the sample (CLIENT LIST)
+    biggest: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.stats0 = memory_stats(self.client)
 
     def sample(self, inflight: int) -> None:
         if inflight > self.inflight and time.monotonic() - self.last >= 2:
             self.inflight, self.used, self.last = inflight, used_memory(self.client) - self.base, time.monotonic()
+            stats = memory_stats(self.client)
+            self.grown = {k: v - self.stats0.get(k, 0) for k, v in stats.items()}
+            self.biggest = sorted(self.client.client_list(), key=lambda c: -int(c.get("tot-mem", 0)))[:4]
             self.kinds = {}
             for role, url in self.urls.items():
                 for kind, size in key_kinds(redis.Redis.from_url(url)).items():
@@ -239,8 +255,30 @@ class Memory:
         per = max(1, self.inflight) * 1024
         top = sorted(self.kinds.items(), key=lambda kv: -kv[1])[:6]
         held = "; ".join(f"{k} {v / per:.2f}" for k, v in top)
+        # what Redis says the growth is: its keys' data, their overhead (the keyspace's tables,
+        # expiry entries), the clients' buffers, the Lua scripts' cache. A client at work holds
+        # buffers of about 25 KiB that Redis shrinks once it idles: the fleet's connections,
+        # however many disks (0.8 MiB at 200 disks, measured), not the disks' state
+        clients = ", ".join(f"{int(c.get('tot-mem', 0)) / 1024:.0f}" for c in self.biggest)
+        redis_says = ", ".join(f"{k} {self.grown.get(k, 0) / per:.2f}" for k in _STATS_SHOWN)
         return (f"{self.used / per:.2f} KiB ({self.used / MIB:.1f} MiB over the level before the job, with "
-                f"{self.inflight} disks copying; KiB per disk by key: {held})")
+                f"{self.inflight} disks copying; KiB per disk by key: {held}; by MEMORY STATS: {redis_says}; "
+                f"{self.grown.get('clients', 0):+d} clients connected, the largest holding {clients} KiB)")
+
+
+#: the parts of MEMORY STATS the figure shows (its growth over the job)
+_STATS_SHOWN = ("dataset.bytes", "overhead.total", "clients.normal", "lua.caches", "overhead.db")
+
+
+def memory_stats(client: redis.Redis) -> dict[str, int]:
+    """MEMORY STATS' byte counts, the databases' overhead summed as ``overhead.db``."""
+    out: dict[str, int] = {"clients": int(client.info("clients")["connected_clients"])}
+    for name, value in client.memory_stats().items():
+        if isinstance(value, dict):  # db.N: overhead.hashtable.main / .expires
+            out["overhead.db"] = out.get("overhead.db", 0) + sum(int(v) for v in value.values())
+        elif isinstance(value, int):
+            out[name] = value
+    return out
 
 
 def key_kinds(client: redis.Redis) -> dict[str, int]:
@@ -400,6 +438,53 @@ def ideal_makespan(t0: float, copy_seconds: float, starts: dict[str, float], cle
     return max(path, budget), how
 
 
+#: the warm-up job's VMs (N/2 destination disks of 2 regions): enough for every pool process to run
+#: a task, so that the fleet's lazily opened Redis and HTTPS connections exist before the baselines
+WARM_VMS = 8
+WARM_GROUP = "bench-warmup"
+
+
+def warm_up(admin: AdminClient, store: JobStore, settings: Settings, app: Celery, names: list[str],
+            args: argparse.Namespace) -> None:
+    """Run a small job on the fleet, at full copy speed and unthrottled, before the baselines.
+
+    A fleet that has not run a job yet has not opened most of its connections: each pool
+    process connects to Redis (broker, results, records) and to Azure at its first task.
+    Measured from a cold fleet, Redis' memory per in-flight disk counted those clients'
+    buffers (MEMORY STATS ``clients.normal``: 0.8 MiB, 4 KiB per disk at 200 disks) as the
+    job's; an operator's fleet has run jobs before."""
+    throttled = args.throttling == "on"
+    admin.set(copy_bandwidth=64 * MIB, arm_throttling=False)
+    doc = {"source": {"resource_group": WARM_GROUP, "vms": names},
+           "targets": [{"region": r, "resource_group": f"{WARM_GROUP}-{r}"} for r in REGIONS]}
+    started = time.monotonic()
+    job_id = api.submit_job(parse(doc), settings=settings, store=store, app=app)
+    follow_job(store, job_id, 0.5, timeout=600)
+    settle(store, settings, job_id)
+    status = store.status(job_id)
+    if not status.done or any(d.phase is not Phase.succeeded for d in status.disks()):
+        raise SystemExit(f"the warm-up job {job_id} did not succeed: see the workers' logs")
+    admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=throttled)
+    print(f"warmed the fleet up with {len(names) * len(REGIONS)} disks in {time.monotonic() - started:.0f} s",
+          flush=True)
+
+
+def settle(store: JobStore, settings: Settings, job_id: str) -> None:
+    """Wait until an ended job has dropped what it kept while it ran."""
+    # its results are removed (``diskferry.tasks.results``): the last step drops the record's
+    # set of cleaned pairs
+    deadline = time.monotonic() + 60
+    while store.set_size(job_id, CLEANED) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # and the job's ``forget`` (a countdown after the job ended; again after the watchdog's last
+    # round, within DISKFERRY_WATCHDOG_SECONDS) has dropped the task ids and due times the
+    # record needed while the job ran (``cleanup.forget_requests``)
+    deadline = time.monotonic() + settings.watchdog_seconds + 30
+    while "watchdog" in store.meta(job_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1)  # the last acks land
+
+
 def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, workdir: Path, run: Run) -> None:
     admin = emu.admin()
     vm_count = max(1, args.disks // len(REGIONS))
@@ -408,8 +493,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     # under Azure's read budget (25/s) 1,000 VMs' worth of LRO polls took many minutes
     admin.set(arm_throttling=False)
     names = seed_vms(emu.env, "bench", vm_count, args.data_mib, args.regions)
+    warm_names = seed_vms(emu.env, WARM_GROUP, WARM_VMS, args.data_mib, args.regions)
     print(f"seeded {len(names)} VMs in {time.monotonic() - started:.0f} s", flush=True)
-    admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=args.throttling == "on")
     env = fleet_env(emu.env, redis_base, args.concurrency)
     if args.fixed_poll:
         # the polling before adaptive polling: every countdown the same
@@ -424,6 +509,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     fleet = LocalFleet(env, settings, workdir / "logs", workers=args.workers, concurrency=args.concurrency, cwd=ROOT)
     with fleet.start(app):
         pids = [p.pid for p in fleet.procs]
+        warm_up(admin, store, settings, app, warm_names, args)
         time.sleep(2)  # let the workers settle before the baselines
         idle0, idle_t0 = tree_cpu(pids), time.time()
         time.sleep(5)
@@ -434,12 +520,12 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
                                       "producer + follower": [os.getpid()]})
         cpu0, counters0, (cmds0, bytes0) = tree_cpu(pids), admin.counters(), redis_figures(rclient)
         mem0 = used_memory(rclient)
+        memory = Memory(rclient, mem0, {"broker": settings.broker_url, "results": settings.result_backend,
+                                         "state": settings.state_url})
         t0 = time.time()
         trace.sample()
         job_id = api.submit_job(parse(doc), settings=settings, store=store, app=app)
         submit = time.time() - t0
-        memory = Memory(rclient, mem0, {"broker": settings.broker_url, "results": settings.result_backend,
-                                         "state": settings.state_url})
         seen, cleaned = follow_job(store, job_id, args.sample_seconds, timeout=args.copy_seconds * 20 + 3600,
                                    memory=memory, cpu=trace)
         trace.sample()
@@ -451,18 +537,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         cmds = sum(by_command.values())
         counters = {k: v - counters0.get(k, 0) for k, v in admin.counters().items()}
         cli_status = _cli_output(env, "status", job_id)
-        # the job over, its results are removed (``diskferry.tasks.results``): the last step drops the
-        # record's set of cleaned pairs
-        deadline = time.monotonic() + 60
-        while store.set_size(job_id, CLEANED) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        # and the job's ``forget`` (a countdown after the job ended; again after the watchdog's last
-        # round, within DISKFERRY_WATCHDOG_SECONDS) has dropped the task ids and due times the
-        # record needed while the job ran (``cleanup.forget_requests``)
-        deadline = time.monotonic() + settings.watchdog_seconds + 30
-        while "watchdog" in store.meta(job_id) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(1)  # the last acks land
+        settle(store, settings, job_id)
         after = used_memory(rclient) - mem0
         left = {f"{role} {kind}": size for role, url in memory.urls.items()
                 for kind, size in key_kinds(redis.Redis.from_url(url)).items()}
