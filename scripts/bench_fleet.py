@@ -438,8 +438,8 @@ def ideal_makespan(t0: float, copy_seconds: float, starts: dict[str, float], cle
     return max(path, budget), how
 
 
-#: the warm-up job's VMs (N/2 destination disks of 2 regions): enough for every pool process to run
-#: a task, so that the fleet's lazily opened Redis and HTTPS connections exist before the baselines
+#: the warm-up job's VMs by default (2 destination disks each): enough for every pool process of
+#: the default fleet to run a task, so that its lazily opened connections exist before the baselines
 WARM_VMS = 8
 WARM_GROUP = "bench-warmup"
 
@@ -493,7 +493,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     # under Azure's read budget (25/s) 1,000 VMs' worth of LRO polls took many minutes
     admin.set(arm_throttling=False)
     names = seed_vms(emu.env, "bench", vm_count, args.data_mib, args.regions)
-    warm_names = seed_vms(emu.env, WARM_GROUP, WARM_VMS, args.data_mib, args.regions)
+    warm_names = seed_vms(emu.env, WARM_GROUP, args.warm_vms, args.data_mib, args.regions) if args.warm_vms else []
     print(f"seeded {len(names)} VMs in {time.monotonic() - started:.0f} s", flush=True)
     env = fleet_env(emu.env, redis_base, args.concurrency)
     if args.fixed_poll:
@@ -509,7 +509,10 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     fleet = LocalFleet(env, settings, workdir / "logs", workers=args.workers, concurrency=args.concurrency, cwd=ROOT)
     with fleet.start(app):
         pids = [p.pid for p in fleet.procs]
-        warm_up(admin, store, settings, app, warm_names, args)
+        if warm_names:
+            warm_up(admin, store, settings, app, warm_names, args)
+        else:
+            admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=args.throttling == "on")
         time.sleep(2)  # let the workers settle before the baselines
         idle0, idle_t0 = tree_cpu(pids), time.time()
         time.sleep(5)
@@ -767,6 +770,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--disks", type=int, default=20, help="destination disks (N/2 VMs to 2 regions)")
     parser.add_argument("--copy-seconds", type=float, default=90.0, help="copy time T of every copy")
+    parser.add_argument("--warm-vms", type=int, default=WARM_VMS,
+                        help="VMs of the warm-up job run before the baselines (0: a cold fleet)")
     parser.add_argument("--data-mib", type=float, default=1.0, help="data per (sparse, 1 GiB) disk")
     parser.add_argument("--regions", type=int, default=32,
                         help="separate stretches of data on each disk (a copy's progress leaps between them)")
@@ -784,8 +789,8 @@ def main() -> int:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-': write none")
     args = parser.parse_args()
     unwind_on_sigterm()  # a SIGTERM stops what this run started, as Ctrl-C does
-    if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1:
-        parser.error("need --disks >= 2, --copy-seconds > 0, --data-mib > 0, --workers >= 1")
+    if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1 or args.warm_vms < 0:
+        parser.error("need --disks >= 2, --copy-seconds > 0, --data-mib > 0, --workers >= 1, --warm-vms >= 0")
     if shutil.which("redis-server") is None:
         parser.error("redis-server is not installed")
     command = "scripts/bench_fleet.py " + " ".join(sys.argv[1:])

@@ -14,11 +14,13 @@ def test_bench_fleet_tiny(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_fleet.py"), "--disks", "2", "--copy-seconds", "3",
-         "--manual-disks", "0", "--views-disks", "20", "--views-seconds", "3", "--doc", str(doc)],
+         "--manual-disks", "0", "--views-disks", "20", "--views-seconds", "3", "--warm-vms", "1",
+         "--doc", str(doc)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "destination disks: 2 (2 succeeded)" in done.stdout
+    assert "warmed the fleet up with 2 disks" in done.stdout
     text = doc.read_text()
     assert "## 2 destination disks, T = 3 s" in text and "scripts/bench_fleet.py --disks 2" in text
     for figure in ("makespan", "ratio", "detection lag", "status calls per copy", "Redis per disk",
