@@ -797,7 +797,7 @@ class JobStore:
         return bool(self._r.sismember(self._set_key(job_id, set_name), member))
 
     def set_size(self, job_id: str, set_name: str) -> int:
-        return int(self._r.scard(self._set_key(job_id, set_name)))
+        return int(cast(int, self._r.scard(self._set_key(job_id, set_name))))
 
     def task_ids(self, job_id: str) -> tuple[set[str], set[str]]:
         """(task ids, chord group ids) the job's record names: every pair's prepare, finalize and
@@ -905,7 +905,8 @@ class JobStore:
 
     def next_parked(self, job_id: str, target: TargetKey) -> float | None:
         """When the earliest parked copy is due (None: none is parked)."""
-        first = self._r.zrange(self._parked_keys(job_id, target)[0], 0, 0, withscores=True)
+        key = self._parked_keys(job_id, target)[0]
+        first = cast(list[tuple[str, float]], self._r.zrange(key, 0, 0, withscores=True))
         return float(first[0][1]) if first else None
 
     def reschedule(self, job_id: str, target: TargetKey, moves: Sequence[tuple[str, float, float]]) -> None:

@@ -145,7 +145,7 @@ class Vault:
 
     def ttl(self, job_id: str, name: str) -> int | None:
         """Seconds the entry still lives (None when absent)."""
-        ttl = int(self._r.ttl(self._key(job_id, name)))
+        ttl = int(cast(int, self._r.ttl(self._key(job_id, name))))
         return ttl if ttl >= 0 else None
 
     def delete(self, job_id: str, name: str) -> None:

@@ -157,8 +157,8 @@ def machine_busy() -> float:
 def redis_figures(client: redis.Redis) -> tuple[Counter[str], int]:
     """(commands run by name, bytes in + out) since the server started."""
     commands = Counter({name.removeprefix("cmdstat_"): int(v["calls"])
-                        for name, v in client.info("commandstats").items()})
-    stats = client.info("stats")
+                        for name, v in _info(client, "commandstats").items()})
+    stats = _info(client, "stats")
     return commands, int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"])
 
 
@@ -188,8 +188,18 @@ def seed_vms(env: dict[str, str], rg: str, count: int, data_mib: float, regions:
     return [item.name for item in done.items]
 
 
+def _info(client: redis.Redis, section: str) -> dict[str, Any]:
+    """INFO ``section`` (redis-py types its sync answers as possibly awaitable)."""
+    return cast(dict[str, Any], client.info(section))
+
+
+def _usage(client: redis.Redis, key: str | bytes) -> int:
+    """MEMORY USAGE of ``key``, every field counted (SAMPLES 0); 0 once it is gone."""
+    return int(cast(int | None, client.memory_usage(key, samples=0)) or 0)
+
+
 def used_memory(client: redis.Redis) -> int:
-    return int(client.info("memory")["used_memory"])
+    return int(_info(client, "memory")["used_memory"])
 
 
 def record_bytes(client: redis.Redis, key: str, samples: Path | None = None) -> tuple[int, str]:
@@ -209,9 +219,9 @@ def record_bytes(client: redis.Redis, key: str, samples: Path | None = None) -> 
         samples.write_text("".join(f"{name}\n{value}\n\n" for name, value in longest.values()))
     # every field counted (SAMPLES 0): Redis' default estimate from 5 fields of a hash whose
     # fields differ in size (a source's spec, a disk's state) was off by 15 % either way
-    total = int(client.memory_usage(key, samples=0) or 0)
+    total = _usage(client, key)
     for other in client.scan_iter(match=f"{key}:*"):
-        size = int(client.memory_usage(other, samples=0) or 0)
+        size = _usage(client, other)
         kind = ":" + other.decode()[len(key) + 1:].split(":", 1)[0]
         parts[kind] = parts.get(kind, 0) + size
         total += size
@@ -245,7 +255,8 @@ class Memory:
             self.inflight, self.used, self.last = inflight, used_memory(self.client) - self.base, time.monotonic()
             stats = memory_stats(self.client)
             self.grown = {k: v - self.stats0.get(k, 0) for k, v in stats.items()}
-            self.biggest = sorted(self.client.client_list(), key=lambda c: -int(c.get("tot-mem", 0)))[:4]
+            clients = cast(list[dict[str, Any]], self.client.client_list())
+            self.biggest = sorted(clients, key=lambda c: -int(c.get("tot-mem", 0)))[:4]
             self.kinds = {}
             for role, url in self.urls.items():
                 for kind, size in key_kinds(redis.Redis.from_url(url)).items():
@@ -272,8 +283,8 @@ _STATS_SHOWN = ("dataset.bytes", "overhead.total", "clients.normal", "lua.caches
 
 def memory_stats(client: redis.Redis) -> dict[str, int]:
     """MEMORY STATS' byte counts, the databases' overhead summed as ``overhead.db``."""
-    out: dict[str, int] = {"clients": int(client.info("clients")["connected_clients"])}
-    for name, value in client.memory_stats().items():
+    out: dict[str, int] = {"clients": int(_info(client, "clients")["connected_clients"])}
+    for name, value in cast(dict[str, Any], client.memory_stats()).items():
         if isinstance(value, dict):  # db.N: overhead.hashtable.main / .expires
             out["overhead.db"] = out.get("overhead.db", 0) + sum(int(v) for v in value.values())
         elif isinstance(value, int):
@@ -287,7 +298,7 @@ def key_kinds(client: redis.Redis) -> dict[str, int]:
     for key in client.scan_iter(count=1000):
         name = key.decode(errors="replace")
         kind = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}.*|[0-9a-f]{12,}.*|\d+$", "*", name)
-        kinds[kind] = kinds.get(kind, 0) + int(client.memory_usage(key, samples=0) or 0)
+        kinds[kind] = kinds.get(kind, 0) + _usage(client, key)
     return kinds
 
 
@@ -517,7 +528,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         idle0, idle_t0 = tree_cpu(pids), time.time()
         time.sleep(5)
         idle = (tree_cpu(pids) - idle0) / (time.time() - idle_t0)  # the fleet's CPU per second, idle
-        redis_pid = int(rclient.info("server")["process_id"])
+        redis_pid = int(_info(rclient, "server")["process_id"])
         azure_pids = [emu.proc.pid] if emu.proc else []
         trace = CpuTrace(pids, roles={"workers": pids, "local Azure": azure_pids, "Redis": [redis_pid],
                                       "producer + follower": [os.getpid()]})

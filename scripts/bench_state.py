@@ -57,7 +57,7 @@ def measure(store: JobStore, client: redis.Redis, disks: int) -> tuple[float, in
         task_bytes = sum(len(v or b"") for v in read)
     else:  # before per-pair state: every task parsed the whole job
         task = lambda: store.job(job.id)  # noqa: E731
-        task_bytes = len(client.hget(key, "job") or b"")
+        task_bytes = len(cast(bytes | None, client.hget(key, "job")) or b"")
     whole_bytes = sum(len(v) for k, v in cast(dict[bytes, bytes], client.hgetall(key)).items()
                       if k in (b"job", b"header", b"sources") or k.startswith(b"spec|"))
     rounds = max(5, 20_000 // disks)
