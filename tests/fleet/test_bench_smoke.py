@@ -32,3 +32,12 @@ def test_bench_fleet_refuses_bad_input() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_fleet.py"), "--disks", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "--disks >= 2" in done.stderr
+
+
+def test_bench_task_tiny() -> None:
+    """scripts/bench_task.py with a few runs of each kind: it starts its workers, counts their
+    CPU and ends them (its figures are printed, not asserted)."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_task.py"), "--tasks", "20"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "returned: workers ms" in done.stdout and "ignored: workers ms" in done.stdout
