@@ -387,6 +387,23 @@ def poll_times(logs: list[Path]) -> list[float]:
     return out
 
 
+#: a worker's log line of a task run it received (Celery's, at INFO): its time and task name
+_RECEIVED_LINE = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): INFO/MainProcess\] "
+                            r"Task diskferry\.(\w+)\[[^\]]+\] received")
+
+
+def task_runs(logs: list[Path], since: float) -> Counter[str]:
+    """The task runs the workers received from ``since`` (epoch seconds) on, by task: what a
+    disk costs in Celery's own work (a run's floor: ``scripts/bench_task.py``)."""
+    runs: Counter[str] = Counter()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            m = _RECEIVED_LINE.match(line)
+            if m and time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000 >= since:
+                runs[m.group(3)] += 1
+    return runs
+
+
 def cpu_split(cpu: CpuTrace, idle: float, polls: list[float], starts: dict[str, float], copy_seconds: float,
               total: float, disks: int) -> tuple[float, float, int] | None:
     """(CPU per poll, CPU per disk besides polls and idle, polls counted): a poll's cost from the
@@ -572,6 +589,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         record, parts = record_bytes(redis.Redis.from_url(settings.state_url), store.key(job_id),
                                      None if args.logs is None else args.logs / "record-fields.txt")
         polls_seen = poll_times(fleet.logs)
+        runs = task_runs(fleet.logs, t0)
     if args.logs is not None:
         args.logs.mkdir(parents=True, exist_ok=True)
         for log in fleet.logs:
@@ -655,6 +673,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "429s met": f"{throttled} in the workers' logs; {refused} answered by the local Azure",
         "grants / revokes (source SAS)": f"{grants} / {revokes}",
         "Busy re-queues of prepares (source being prepared by its other target)": str(busy),
+        "task runs per disk": f"{sum(runs.values()) / disks:.2f}: " + ", ".join(
+            f"{name} {count / disks:.2f}" for name, count in runs.most_common()),
         "worker CPU per disk / per status call":
             f"{1000 * cpu / disks:.0f} ms / {1000 * cpu / max(1, polls):.0f} ms (all worker work divided)",
         "worker CPU per disk, split": per_disk_cpu,
