@@ -506,7 +506,8 @@ def warm_up(admin: AdminClient, store: JobStore, settings: Settings, app: Celery
     status = store.status(job_id)
     if not status.done or any(d.phase is not Phase.succeeded for d in status.disks()):
         raise SystemExit(f"the warm-up job {job_id} did not succeed: see the workers' logs")
-    admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=throttled)
+    admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=throttled,
+              lro_latency=args.lro_seconds)
     print(f"warmed the fleet up with {len(names) * len(REGIONS)} disks in {time.monotonic() - started:.0f} s",
           flush=True)
 
@@ -554,7 +555,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         if warm_names:
             warm_up(admin, store, settings, app, warm_names, args)
         else:
-            admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=args.throttling == "on")
+            admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=args.throttling == "on",
+                      lro_latency=args.lro_seconds)
         time.sleep(2)  # let the workers settle before the baselines
         idle0, idle_t0 = tree_cpu(pids), time.time()
         time.sleep(5)
@@ -649,7 +651,8 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
                        f"{args.data_mib * MIB / args.copy_seconds / 1024:.1f} KiB/s per copy)",
         "fleet": f"{args.workers} workers x concurrency {args.concurrency}, "
                  f"{f'fixed {args.fixed_poll:g} s' if args.fixed_poll else 'adaptive'} polling, ARM throttling "
-                 f"{args.throttling} (load average {os.getloadavg()[0]:.1f} at the end)",
+                 f"{args.throttling}, Azure's operations taking {args.lro_seconds:g} s "
+                 f"(load average {os.getloadavg()[0]:.1f} at the end)",
         "makespan": f"{makespan:.1f} s",
         "ideal": f"{ideal:.1f} s ({how})",
         "ratio": f"{makespan / ideal:.2f}",
@@ -815,6 +818,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--disks", type=int, default=20, help="destination disks (N/2 VMs to 2 regions)")
     parser.add_argument("--copy-seconds", type=float, default=90.0, help="copy time T of every copy")
+    parser.add_argument("--lro-seconds", type=float, default=0.0,
+                        help="how long each of Azure's long-running operations takes (snapshot, grant, import...)")
     parser.add_argument("--warm-vms", type=int, default=WARM_VMS,
                         help="VMs of the warm-up job run before the baselines (0: a cold fleet)")
     parser.add_argument("--data-mib", type=float, default=1.0, help="data per (sparse, 1 GiB) disk")
@@ -834,8 +839,10 @@ def main() -> int:
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="'-': write none")
     args = parser.parse_args()
     unwind_on_sigterm()  # a SIGTERM stops what this run started, as Ctrl-C does
-    if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1 or args.warm_vms < 0:
-        parser.error("need --disks >= 2, --copy-seconds > 0, --data-mib > 0, --workers >= 1, --warm-vms >= 0")
+    if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1 or args.warm_vms < 0 \
+            or args.lro_seconds < 0:
+        parser.error("need --disks >= 2, --copy-seconds > 0, --data-mib > 0, --workers >= 1, --warm-vms >= 0, "
+                     "--lro-seconds >= 0")
     if shutil.which("redis-server") is None:
         parser.error("redis-server is not installed")
     command = "scripts/bench_fleet.py " + " ".join(sys.argv[1:])
