@@ -3,6 +3,7 @@ pair at a time, and a run that comes back does not read again what an earlier ru
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from tests.fleet.checks import delta
 
 GROUP_READ = "Microsoft.Resources/subscriptions/resourceGroups/read"
 SNAPSHOT_READ = "Microsoft.Compute/snapshots/read"
+OPERATION_READ = "Microsoft.Resources/operations/read"
 
 
 @dataclass
@@ -89,3 +91,30 @@ def test_a_run_after_the_grant_was_recorded_does_not_read_the_snapshot_again(
         prepare.prepare_source(rt, job, source)
     calls = delta(before, admin.counters())
     assert calls.get(SNAPSHOT_READ, 0) == 0, calls
+
+
+def test_an_operation_checked_lately_is_not_checked_again_before_it_is_due(
+        planned: Planned, admin: AdminClient) -> None:
+    """Runs that meet an operation another run has just found running (the source's other
+    pair, the region's other pairs of a staging account) come back when it is due, without
+    asking Azure: with 30 s operations each had checked it on its own (60 status reads per
+    disk, docs/benchmarks.md)."""
+    rt, job = planned.rt, planned.job
+    source = job.sources[0]
+    admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 3.0})
+    with pytest.raises(Waiting) as first:  # the grant starts, and its first check finds it running
+        prepare.prepare_source(rt, job, source)
+    before = admin.counters()
+    with pytest.raises(Waiting) as second:  # at once: the grant is not due again yet
+        prepare.prepare_source(rt, job, source)
+    assert delta(before, admin.counters()).get(OPERATION_READ, 0) == 0
+    # and the run comes back when it is due, as the first would have
+    assert second.value.retry_after is not None and first.value.retry_after is not None
+    assert second.value.retry_after <= first.value.retry_after
+    time.sleep(first.value.retry_after + 0.1)
+    before = admin.counters()
+    with pytest.raises(Waiting):  # due: checked again, once
+        prepare.prepare_source(rt, job, source)
+    assert delta(before, admin.counters()).get(OPERATION_READ, 0) == 1
+    time.sleep(3.0)
+    assert prepare.prepare_source(rt, job, source).get("prepared")
