@@ -55,12 +55,8 @@ def make_app(settings: Settings) -> Celery:
     return app
 
 
-def _settings(env: dict[str, str]) -> Settings:
-    return Settings.from_env(env)
-
-
 #: the worker's app: made from the environment the benchmark gives the worker processes
-app = make_app(_settings(dict(os.environ))) if os.environ.get("DISKFERRY_BROKER_URL") else None
+app = make_app(Settings.from_env(os.environ)) if os.environ.get("DISKFERRY_BROKER_URL") else None
 
 
 def run(kind: str, count: int, base: str, workers: int, concurrency: int, workdir: Path) -> dict[str, float]:
@@ -70,7 +66,7 @@ def run(kind: str, count: int, base: str, workers: int, concurrency: int, workdi
                 "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"), str(ROOT), env.get("PYTHONPATH", "")])})
     from bench_fleet import _cpu_seconds, tree_cpu  # scripts/, beside this one: not in the workers
 
-    settings = _settings(env)
+    settings = Settings.from_env(env)
     sender = make_app(settings)
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[IO[bytes]] = []
