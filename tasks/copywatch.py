@@ -55,12 +55,13 @@ def _planned(request: Any) -> float | None:
 
 
 @task(bind=True, name=WATCH_COPIES, max_retries=None, ignore_result=True)
-def watch_copies(self: Task, job_id: str, target: str) -> None:
-    """One round over the target's parked copies: record their progress, wake those that ended."""
+def watch_copies(self: Task, job_id: str, target: str, checking: bool = False) -> None:
+    """One round over the target's parked copies: record their progress, wake those that ended.
+    ``checking``: this message only comes to take over a round that was never sent, if it was not."""
     rt = runtime(self)
     settings = settings_of(self.app)
     try:
-        found = copywatch.look(rt, job_id, target, self.request.id, planned=_planned(self.request))
+        found = copywatch.look(rt, job_id, target, self.request.id, planned=_planned(self.request), checking=checking)
     except NotFound:  # the job's record is gone: nothing to watch any more
         return
     except RetryLater as exc:  # Azure throttled or failed the listing: the copies wait a round
@@ -73,6 +74,10 @@ def watch_copies(self: Task, job_id: str, target: str) -> None:
         log.info("watcher %s of job %s to %s: replaced, or a duplicate message: stopping", self.request.id, job_id,
                  target)
         return
+    if isinstance(found, copywatch.Recheck):
+        log.info("watcher %s of job %s to %s: not the round planned; back in %.0f s to take it over if it never ran",
+                 self.request.id, job_id, target, found.at - time.time())
+        raise self.retry(eta=_utc(found.at), kwargs={"checking": True}, max_retries=None, queue=settings.poll_queue)
     next_round = time.time() + found.next_in
     going_on = rt.store.watcher_next(job_id, target, self.request.id, next_round) > 0
     if going_on:
@@ -80,8 +85,9 @@ def watch_copies(self: Task, job_id: str, target: str) -> None:
         # every woken copy in the poll queue (889 at the end of a 2,000-disk job: the next round
         # ran 38 s late, and so was every copy that ended meanwhile seen). Not raised: the
         # wakes are this run's to send. A worker killed while sending them leaves the copies it
-        # did not wake parked, due again WAKE_AGAIN_SECONDS later, as a lost wake is
-        self.retry(eta=_utc(next_round), max_retries=None, queue=settings.poll_queue, throw=False)
+        # did not wake parked, due again WAKE_AGAIN_SECONDS later, as a lost wake is. A round
+        # taken over by a check goes on as the watcher's plain rounds: no ``checking``
+        self.retry(eta=_utc(next_round), kwargs={}, max_retries=None, queue=settings.poll_queue, throw=False)
     for wake in found.wake:
         record = resend_record(rt, job_id, wake.source, target, wake.poll)
         if not record.get("id"):

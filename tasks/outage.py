@@ -10,6 +10,13 @@ so running it again is safe.
 
 (When only the job store is down and the broker is up, the message comes straight back and
 runs again until the store answers: the outage costs retries, not the job.)
+
+The same goes for a retry whose message cannot be sent. Celery's ``Task.retry`` turns any
+error of that publish into ``Reject(requeue=False)`` (``celery/app/task.py``): the running
+message is acknowledged and dropped, and with it whatever chain of countdowns it carried —
+a copy watcher's rounds, a job's watchdog, a copy's poll. Measured: Redis killed between a
+watcher's round and the send of its next one, the job's copies waited for the watchdog's
+visibility-timeout sweep (10 min) instead of the restart. Here that rejection requeues.
 """
 
 from __future__ import annotations
@@ -37,3 +44,13 @@ class OutageTolerantTask(Task):  # type: ignore[misc]
         except UNAVAILABLE as exc:
             log.warning("%s[%s]: Redis unavailable (%s): giving the message back", self.name, self.request.id, exc)
             raise Reject(exc, requeue=True) from None
+
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().retry(*args, **kwargs)
+        except Reject as exc:
+            if exc.requeue or not isinstance(exc.reason, UNAVAILABLE):
+                raise
+            log.warning("%s[%s]: could not send its retry (%s): giving the message back", self.name,
+                        self.request.id, exc.reason)
+            raise Reject(exc.reason, requeue=True) from None

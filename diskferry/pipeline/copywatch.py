@@ -103,13 +103,24 @@ def unpark(rt: Runtime, job_id: str, source: str, target: str, disk: str) -> Non
     rt.store.unpark(job_id, target, member(source, disk))
 
 
+@dataclass(frozen=True)
+class Recheck:
+    """This message is not the round its watcher planned last: come back at ``at``, once, and
+    take that round over if it has not run by then."""
+
+    at: float
+
+
 def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | None = None,
-         planned: float | None = None) -> Round | None:
+         planned: float | None = None, checking: bool = False) -> Round | Recheck | None:
     """One round of ``watcher`` over the target's parked copies; None when another watcher replaced
-    it, or when this round is not the one it planned last (``planned``: when this round's message
-    was due): a duplicate of its message (a broker may deliver one twice) would otherwise go on
-    as a second chain of rounds. A round overdue by ``TAKE_OVER_SECONDS`` is taken by any: the
-    message planned for it was lost."""
+    it. A message that is not the round the watcher planned last (``planned``: when this round's
+    message was due) is either a duplicate (a broker may deliver one twice), which must not go
+    on as a second chain of rounds, or the survivor of a round whose next message was never
+    sent (Redis died between recording that round and sending it: the message is given back,
+    and no other exists). The two look alike, so it comes back (``Recheck``) once that planned
+    round is ``TAKE_OVER_SECONDS`` late, and then (``checking``) takes it over if it never ran,
+    or stops. A round that late is taken by any message of its watcher."""
     now = time.time() if now is None else now
     policy = polling.PollPolicy.of(rt.settings)
     # a copy is parked until the latest its look may come (its due time plus a slack); copies
@@ -120,7 +131,7 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
         return None
     if planned is not None and round_due is not None and abs(planned - round_due) > 0.01 \
             and now < round_due + TAKE_OVER_SECONDS:
-        return None
+        return None if checking else Recheck(round_due + TAKE_OVER_SECONDS)
     out = Round()
     cancel = rt.store.job_meta(job_id).get("cancel") is not None
     if cancel and rt.store.watcher_flag(job_id, target_key, "cancelled"):

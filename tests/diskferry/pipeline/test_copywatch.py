@@ -70,7 +70,7 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     keys = [d.key for d in source.disks]
     before = admin.counters()
     found = copywatch.look(rt, job.id, target.key, WATCHER)
-    assert found is not None and found.looked == len(keys) and found.wake == []
+    assert isinstance(found, copywatch.Round) and found.looked == len(keys) and found.wake == []
     calls = delta(before, admin.counters())
     assert (calls.get("blob.ListBlobs", 0), calls.get("blob.GetBlobProperties", 0)) == (1, 0)
     for key in keys:
@@ -80,7 +80,7 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     # a round before any copy is due looks at none and asks Azure nothing
     before = admin.counters()
     found = copywatch.look(rt, job.id, target.key, WATCHER)
-    assert found is not None and found.looked == 0 and 0 < found.next_in <= copywatch.LONGEST_ROUND
+    assert isinstance(found, copywatch.Round) and found.looked == 0 and 0 < found.next_in <= copywatch.LONGEST_ROUND
     assert delta(before, admin.counters()).get("blob.ListBlobs", 0) == 0
 
     # one staged blob vanishes; the rest end: each is woken, with its own task's record
@@ -99,7 +99,7 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     ended = time.time()
     started_at = min(float(rt.store.disk_state(job.id, source.key, target.key, k)["started"]) for k in keys)
     found = copywatch.look(rt, job.id, target.key, WATCHER, now=time.time() + 3600)
-    assert found is not None and found.looked == 0
+    assert isinstance(found, copywatch.Round) and found.looked == 0
     woken = {w.disk: w for w in found.wake}
     assert woken[gone].reason == "missing"
     assert {woken[k].reason for k in keys[1:]} == {"success"}
@@ -113,7 +113,7 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     # woken, not forgotten: a wake that is lost is sent again later, until the task ends the copy
     assert rt.store.next_parked(job.id, target.key) is not None
     found = copywatch.look(rt, job.id, target.key, WATCHER)
-    assert found is not None and found.wake == []
+    assert isinstance(found, copywatch.Round) and found.wake == []
     for key in keys:
         copywatch.unpark(rt, job.id, source.key, target.key, key)
     # nothing parked: the watcher goes, and the next park starts a new one
@@ -161,10 +161,10 @@ def test_a_cancel_wakes_every_parked_copy_once(started: tuple[Runtime, Job]) -> 
     copywatch.look(rt, job.id, target.key, WATCHER)  # every copy looked at: none is due now
     rt.store.request_cancel(job.id, discard=False)
     found = copywatch.look(rt, job.id, target.key, WATCHER)
-    assert found is not None and {w.disk for w in found.wake} == {d.key for d in source.disks}
+    assert isinstance(found, copywatch.Round) and {w.disk for w in found.wake} == {d.key for d in source.disks}
     assert {w.reason for w in found.wake} == {"cancel"}
     found = copywatch.look(rt, job.id, target.key, WATCHER)
-    assert found is not None and found.wake == []
+    assert isinstance(found, copywatch.Round) and found.wake == []
 
 
 def test_a_duplicate_of_the_watchers_message_stops_and_a_lost_round_is_taken_over(started: tuple[Runtime, Job]) -> None:
@@ -172,10 +172,23 @@ def test_a_duplicate_of_the_watchers_message_stops_and_a_lost_round_is_taken_ove
     target = job.targets[0]
     planned = time.time() + 0.5
     assert rt.store.watcher_next(job.id, target.key, WATCHER, planned) == 1
-    # the message of the round it planned goes on; another one of its messages (a duplicate
-    # delivery, due at another time) stops, instead of going on as a second chain of rounds
-    assert copywatch.look(rt, job.id, target.key, WATCHER, planned=planned) is not None
-    assert copywatch.look(rt, job.id, target.key, WATCHER, planned=planned - 15) is None
-    # the planned round's message never came: any of its messages takes over once it is late enough
-    late = planned + copywatch.TAKE_OVER_SECONDS + 1
-    assert copywatch.look(rt, job.id, target.key, WATCHER, now=late, planned=planned - 15) is not None
+    # the message of the round it planned goes on
+    assert isinstance(copywatch.look(rt, job.id, target.key, WATCHER, planned=planned), copywatch.Round)
+    # another one of its messages (a duplicate delivery, or the one left when Redis died before
+    # the planned round's message was sent) does no round: it comes back once that round is late
+    # enough to be taken over
+    assert copywatch.look(rt, job.id, target.key, WATCHER, planned=planned - 15) == \
+        copywatch.Recheck(planned + copywatch.TAKE_OVER_SECONDS)
+    # ... and then stops if the planned round ran meanwhile (the watcher went on: a duplicate) ...
+    went_on = planned + 10
+    assert rt.store.watcher_next(job.id, target.key, WATCHER, went_on) == 1
+    check = planned + copywatch.TAKE_OVER_SECONDS
+    assert copywatch.look(rt, job.id, target.key, WATCHER, now=check, planned=check, checking=True) is None
+    # ... or takes it over if it did not (its message was never sent, or lost)
+    check = went_on + copywatch.TAKE_OVER_SECONDS
+    assert isinstance(copywatch.look(rt, job.id, target.key, WATCHER, now=check + 0.1, planned=check, checking=True),
+                      copywatch.Round)
+    # any of its messages takes over a round late enough
+    late = went_on + copywatch.TAKE_OVER_SECONDS + 1
+    assert isinstance(copywatch.look(rt, job.id, target.key, WATCHER, now=late, planned=planned - 15),
+                      copywatch.Round)

@@ -1,0 +1,38 @@
+"""A task that runs into a Redis outage gives its message back (``diskferry.tasks.outage``):
+its retry too, when the retry's own message cannot be sent. With workers and a Redis that is
+killed and restarted mid-job: ``tests/fleet/test_redis_restart.py``."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from celery.exceptions import Reject
+
+from diskferry.config.celeryconfig import WATCH_COPIES, WATCHDOG
+from diskferry.config.settings import Settings
+from diskferry.tasks.app import make_app
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, never listened, closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(("name", "args"), [(WATCHDOG, ("job",)), (WATCH_COPIES, ("job", "target"))])
+def test_a_retry_that_cannot_be_sent_gives_the_running_message_back(name: str, args: tuple[str, ...]) -> None:
+    # Celery's own Task.retry rejects the message *without* requeue when sending the retry
+    # fails: the task's chain of countdowns (a watchdog's, a copy watcher's rounds) ended there
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    app = make_app(Settings.from_env({"DISKFERRY_BROKER_URL": url, "DISKFERRY_RESULT_BACKEND": url}))
+    task = app.tasks[name]
+    task.push_request(id="lost-1", args=args, kwargs={}, called_directly=False,
+                      delivery_info={"routing_key": "diskferry.poll"})
+    try:
+        with pytest.raises(Reject) as caught:
+            task.retry(countdown=5, max_retries=None)
+    finally:
+        task.pop_request()
+    assert caught.value.requeue is True
