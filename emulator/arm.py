@@ -336,8 +336,14 @@ class Operations:
             headers["Azure-AsyncOperation"] = status_url
         if location_header:
             headers["Location"] = self.location_url(op, ctx.api_version)
-        headers.update(retry_after_headers(max(latency, 0.001)))
+        headers.update(self._hint(op))
         return json_response(initial_body, initial_status, headers)
+
+    def _hint(self, op: Operation) -> dict[str, str]:
+        """The Retry-After of a running operation's answers: the provider's fixed hint, or the
+        operation's whole length when shorter (never when it will end: Azure does not say)."""
+        hint = min(self.emu.faults.settings.lro_retry_after, op.due - op.start)
+        return retry_after_headers(max(hint, 0.001))
 
     def status_url(self, op: Operation, api_version: str) -> str:
         q = urlencode({"api-version": api_version or "2024-03-02"})
@@ -391,12 +397,12 @@ class Operations:
             body["properties"] = {"output": op.output}
         if op.error is not None:
             body["error"] = op.error
-        headers = retry_after_headers(op.due - clock.now()) if op.status == "InProgress" else {}
+        headers = self._hint(op) if op.status == "InProgress" else {}
         return json_response(body, 200, headers)
 
     def _location_response(self, op: Operation) -> web.Response:
         if op.status == "InProgress":
-            headers = retry_after_headers(op.due - clock.now())
+            headers = self._hint(op)
             headers["Location"] = self.location_url(op, "")
             return json_response(None, 202, headers)
         if op.status == "Failed":

@@ -56,6 +56,11 @@ class Settings:
     lro_latency: float = 0.0
     #: per-operation overrides of lro_latency (pattern -> seconds)
     lro_latency_ops: dict[str, float] = field(default_factory=dict)
+    #: the ``Retry-After`` a running operation's answers carry. An Azure resource provider sends
+    #: a fixed hint sized to its operations (ARM's RPC asks for 10 s to 10 min), not when this
+    #: one will end; an operation shorter than the hint hints its own length, so that tests with
+    #: short latencies stay short
+    lro_retry_after: float = 10.0
     #: extra seconds before answering matching calls (pattern -> seconds)
     request_latency: dict[str, float] = field(default_factory=dict)
     #: items per page in ARM list calls (nextLink beyond)
@@ -96,6 +101,8 @@ class Settings:
         shares = [self.account_bandwidth, *self.account_bandwidths.values(), *self.pair_bandwidths.values()]
         if any(b < 0 for b in shares):
             raise ValueError("bandwidths must be >= 0")
+        if self.lro_retry_after <= 0:
+            raise ValueError("lro_retry_after must be > 0")
 
     def lro_latency_for(self, op: str) -> float:
         for pattern, seconds in self.lro_latency_ops.items():

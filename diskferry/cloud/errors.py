@@ -46,13 +46,21 @@ def _code_and_message(exc: HttpResponseError) -> tuple[str, str]:
     return (f"Http{status}" if status else type(exc).__name__), str(exc.message or exc)
 
 
+def retry_after(headers: Any) -> float | None:
+    """Seconds an Azure answer asks the caller to wait (``retry-after-ms``, which the SDKs read
+    first, or ``Retry-After`` in seconds), None when it asks nothing."""
+    for name, scale in (("retry-after-ms", 0.001), ("Retry-After", 1.0)):
+        raw = headers.get(name)
+        if raw:
+            try:
+                return float(raw) * scale
+            except ValueError:
+                continue
+    return None
+
+
 def _retry_after(exc: HttpResponseError) -> float | None:
-    headers = getattr(exc.response, "headers", None) or {}
-    raw = headers.get("Retry-After")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
+    return retry_after(getattr(exc.response, "headers", None) or {})
 
 
 def translate(exc: Exception, what: str, *, blob: bool = False) -> DiskferryError:

@@ -27,7 +27,7 @@ from azure.core.pipeline import PipelineResponse
 from azure.core.polling.base_polling import BadStatus
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 
-from diskferry.cloud.errors import azure_call, translate
+from diskferry.cloud.errors import azure_call, retry_after, translate
 from diskferry.errors import OperationFailed, RetryLater
 
 #: the statuses of an operation that ended without doing its work
@@ -77,6 +77,8 @@ class Checked:
     done: bool
     #: the final GET's body when done (a grant's ``accessSAS``, a created resource); None else
     body: Json | None = None
+    #: seconds Azure asked to wait before the next check (its ``Retry-After``), when running
+    retry_after: float | None = None
 
 
 def _json(response: PipelineResponse[Any, Any]) -> Json | None:
@@ -97,7 +99,10 @@ def start(what: str, subscription_id: str, pipeline: Any, begin: Callable[..., A
     if polling.finished():
         checked = _finish(what, polling)
         return Operation(what, subscription_id, token, time.time(), done=True, body=checked.body)
-    return Operation(what, subscription_id, token, time.time())
+    now = time.time()
+    # "use the value of Retry-After to schedule how often to check the status" (ARM's guide to
+    # asynchronous operations): the first check waits for it
+    return Operation(what, subscription_id, token, now, due=now + (retry_after(initial.http_response.headers) or 0.0))
 
 
 def check(pipeline: Any, op: Operation, *, result: bool = True) -> Checked:
@@ -115,7 +120,7 @@ def check(pipeline: Any, op: Operation, *, result: bool = True) -> Checked:
         if not polling.finished():
             polling.update_status()
     if not polling.finished():
-        return Checked(False)
+        return Checked(False, retry_after=_asked_to_wait(polling))
     if not result and str(polling.status()).lower() == "succeeded":
         return Checked(True)
     return _finish(op.what, polling)
@@ -133,6 +138,12 @@ def _finish(what: str, polling: ARMPolling) -> Checked:
             raise OperationFailed(exc.code, exc.message, exc.retry_after) from None
         raise
     return Checked(True, body if isinstance(body, dict) else None)
+
+
+def _asked_to_wait(polling: ARMPolling) -> float | None:
+    """The ``Retry-After`` of the last status answer (no public accessor for that answer)."""
+    response = getattr(polling, "_pipeline_response", None)
+    return None if response is None else retry_after(response.http_response.headers)
 
 
 def _refused(polling: ARMPolling) -> bool:

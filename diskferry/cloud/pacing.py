@@ -28,6 +28,7 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import CustomHookPolicy
 
 from diskferry.cloud.budget import Budget, Kind
+from diskferry.cloud.errors import retry_after
 
 #: the request context's entry for the budget's level after the call's token
 _LEVEL = "diskferry_budget_level"
@@ -40,17 +41,6 @@ def kind_of(method: str) -> Kind:
     if method in ("GET", "HEAD"):
         return "reads"
     return "deletes" if method == "DELETE" else "writes"
-
-
-def _retry_after(headers: Any) -> float | None:
-    for name, scale in (("retry-after-ms", 0.001), ("Retry-After", 1.0)):
-        raw = headers.get(name)
-        if raw:
-            try:
-                return float(raw) * scale
-            except ValueError:
-                continue
-    return None
 
 
 class ArmPacing(CustomHookPolicy[Any, Any]):
@@ -86,7 +76,7 @@ class ArmPacing(CustomHookPolicy[Any, Any]):
         raw = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
         remaining = int(raw) if raw is not None and raw.strip().isdigit() else None
         throttled = response.http_response.status_code == 429
-        self._budget.learn(sub, kind, remaining=remaining, retry_after=_retry_after(headers) if throttled else None,
+        self._budget.learn(sub, kind, remaining=remaining, retry_after=retry_after(headers) if throttled else None,
                            expected=request.context.get(_LEVEL))
 
 

@@ -8,7 +8,11 @@ flight, and its task comes back after a countdown that grows with the operation'
 worker slot is held while Azure works, and every task stays short (which is what lets the
 Redis visibility timeout be minutes).
 
-A check that finds the operation running records when it is due again (``Operation.due``):
+Azure says when to look again (``Retry-After`` on the operation's first answer and on each
+status answer while it runs; ARM's guidance: 10 s to 10 min), and that is when it is checked:
+a 30 s import is checked three or four times, not fifteen. Without one, a quarter of the
+operation's age. A check that finds the operation running records when it is due again
+(``Operation.due``):
 every run that meets the operation before then — the step's own, or another pair's waiting for
 the same snapshot, grant or staging account — comes back at that time without asking Azure.
 With operations that take 30 s, two pairs of a source and a region's pairs of a staging
@@ -36,6 +40,8 @@ OPERATION_DEADLINE_SECONDS = 6 * 3600
 #: the countdown between two checks: a quarter of the operation's age, within these bounds
 MIN_CHECK_SECONDS = 1.0
 MAX_CHECK_SECONDS = 30.0
+#: the longest wait Azure's ``Retry-After`` is followed for (ARM's RPC: 10 s to 10 min)
+MAX_ASKED_SECONDS = 600.0
 
 
 def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation | None], *,
@@ -51,10 +57,16 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         if op is None or op.done:
             return Checked(True, op.body if op else None)
         rt.store.put_operation(job_id, name, op.to_json())
+        # asked to wait less than a countdown's floor (the local Azure's instant operations
+        # ask 1 ms): checked at once, as the step would be back no sooner
+        not_before = MIN_CHECK_SECONDS
     else:
         op = Operation.from_json(doc)
-        if op.due > time.time():
-            return Checked(False)  # checked lately (by this step or another pair's): not due yet
+        not_before = 0.0
+    if op.due - time.time() > not_before:
+        # Azure asked to wait (its Retry-After), or it was checked lately (by this step or
+        # another pair's): not due yet
+        return Checked(False)
     try:
         checked = rt.cloud.check(op, result=result)
     except OperationFailed:
@@ -71,13 +83,16 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         rt.store.drop_operation(job_id, name)
         raise DiskFailed("OperationTimedOut", f"{op.what} has not ended after {op.age() / 3600:.1f} h")
     else:
-        rt.store.put_operation(job_id, name, replace(op, due=time.time() + _check_after(op.age())).to_json())
+        due = time.time() + _check_after(op.age(), checked.retry_after)
+        rt.store.put_operation(job_id, name, replace(op, due=due).to_json())
     return checked
 
 
-def _check_after(age: float) -> float:
-    """The countdown to the next check of an operation ``age`` seconds old: a quarter of its
-    age, within bounds."""
+def _check_after(age: float, asked: float | None = None) -> float:
+    """The countdown to the next check of an operation ``age`` seconds old: what Azure asked
+    (``Retry-After``, up to ``MAX_ASKED_SECONDS``), else a quarter of its age; within bounds."""
+    if asked:
+        return min(MAX_ASKED_SECONDS, max(MIN_CHECK_SECONDS, asked))
     return min(MAX_CHECK_SECONDS, max(MIN_CHECK_SECONDS, age / 4))
 
 
@@ -87,7 +102,7 @@ def still_running(rt: Runtime, job_id: str, names: list[str], what: str) -> Wait
     ops = [Operation.from_json(doc) for n in names if (doc := rt.store.operation(job_id, n))]
     # when the first is due: as its last check recorded, else by its age
     waits = [op.due - now if op.due else _check_after(op.age(now)) for op in ops]
-    countdown = min(MAX_CHECK_SECONDS, max(MIN_CHECK_SECONDS, min(waits, default=0.0)))
+    countdown = min(MAX_ASKED_SECONDS, max(MIN_CHECK_SECONDS, min(waits, default=0.0)))
     return Waiting("OperationInProgress", f"{what}: Azure is still working", retry_after=countdown)
 
 

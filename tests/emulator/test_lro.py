@@ -96,3 +96,14 @@ def test_paging_follows_absolute_next_links(clients: Clients, admin: AdminClient
     admin.set(page_size=2)
     listed = {g.name for g in clients.resource.resource_groups.list()}
     assert names <= listed
+
+
+def test_retry_after_is_the_providers_hint_not_when_the_operation_ends(clients: Clients, admin: AdminClient) -> None:
+    """Azure's providers send a fixed Retry-After (ARM's RPC: 10 s to 10 min), the same at the
+    first answer and at the last: a client cannot learn from it when the operation ends."""
+    admin.set(lro_latency=3.5, lro_retry_after=1.0)
+    name = _new_rg(clients)
+    answers: list[Any] = []
+    clients.resource.resource_groups.begin_delete(name, raw_response_hook=answers.append).result()
+    waits = sdk_waits(answers)
+    assert len(waits) >= 3 and set(waits) == {1.0}, waits
