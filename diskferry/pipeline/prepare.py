@@ -5,13 +5,16 @@ takes a Redis lock, snapshots the disks (or deallocates the VM), grants one read
 disk, puts each SAS in the vault (its first generation: see :mod:`.grants` for the
 grants that may follow) and records what it made; the others find that record.
 A disk that cannot be exported is recorded with its error, so that only its copies fail.
+While the source is exported (its operations running, or another pair at it), the pair's
+target is readied too, so that a staging account is created alongside the snapshots.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from diskferry.errors import Busy, DiskFailed, JobFailed, NotFound
+from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
 from diskferry.model import TAG_JOB, Disk, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cancel, layout
@@ -22,6 +25,7 @@ from diskferry.pipeline.runtime import export_field as export_field  # where cle
 from diskferry.pipeline.waits import awaited, still_running
 
 Fields = dict[str, Any]
+log = logging.getLogger(__name__)
 #: the coordination set of the targets whose resource group (and staging account) are ready
 TARGETS_READY = "targets_ready"
 
@@ -39,7 +43,11 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: s
         err = done.get("error") or {}
         return PairOutcome(source.key, target.key, not err, err.get("code"), err.get("message"))
     rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing)
-    state = prepare_source(rt, job, source, owner)
+    try:
+        state = prepare_source(rt, job, source, owner)
+    except RetryLater:
+        _target_meanwhile(rt, job, source, target, owner)
+        raise
     if state.get("error"):
         err = state["error"]
         rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing, error=err)
@@ -51,6 +59,18 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: s
         return PairOutcome(source.key, target.key, False, exc.code, exc.message)
     rt.store.update_target(job_id, source.key, target.key, phase=Phase.copying)
     return PairOutcome(source.key, target.key, True)
+
+
+def _target_meanwhile(rt: Runtime, job: Header, source: Source, target: Target, owner: str | None) -> None:
+    """While the source is exported, the target is readied too: a staging account takes as long
+    as a snapshot or a grant (30 s each, say), and one after the other they made the first
+    copies of a region start a whole operation later. Whatever readying the target meets (an
+    operation running, a lock, the budget, an error) is left for the run that needs it, once
+    the source is exported: that one records an error, as before."""
+    try:
+        prepare_target(rt, job, source, target, owner)
+    except DiskferryError as exc:
+        log.debug("target %s of job %s, readied early: %s", target.key, job.id, exc)
 
 
 def prepare_source(rt: Runtime, job: Header, source: Source, owner: str | None = None) -> Fields:

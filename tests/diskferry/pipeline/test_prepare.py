@@ -120,3 +120,23 @@ def test_an_operation_checked_lately_is_not_checked_again_before_it_is_due(
     assert third.value.retry_after is not None and 1.7 <= third.value.retry_after <= 2.0
     time.sleep(3.0)
     assert prepare.prepare_source(rt, job, source).get("prepared")
+
+
+def test_the_target_is_readied_while_the_source_is_exported(planned: Planned, admin: AdminClient) -> None:
+    """The staging account is created alongside the source's snapshot and grant, not after
+    them: one after the other, the first copies of a region started a whole operation later."""
+    rt, job = planned.rt, planned.job
+    source, target = job.sources[0], job.targets[0]
+    admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 2.0,
+                               "Microsoft.Storage/storageAccounts/write": 2.0})
+    before = admin.counters()
+    with pytest.raises(Waiting):  # the grant runs ...
+        prepare.prepare(rt, job.id, source.key, target.key)
+    calls = delta(before, admin.counters())
+    # ... and the staging account's creation was started by the same run
+    assert calls.get("Microsoft.Storage/storageAccounts/write", 0) == 1, calls
+    assert target.staging is not None
+    assert rt.store.operation(job.id, f"account|{target.staging.name}") is not None
+    time.sleep(2.1)
+    # both ended together: the next run finds the source exported and the target ready
+    assert prepare.prepare(rt, job.id, source.key, target.key).ok
