@@ -27,7 +27,7 @@ from diskferry.errors import DiskferryError, RetryLater, Waiting
 from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Source, StagingAccount, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
-from diskferry.pipeline.grants import revoke
+from diskferry.pipeline.grants import revoke, revoke_op
 from diskferry.pipeline.outcome import fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
 from diskferry.pipeline.waits import awaited, still_running
@@ -254,11 +254,39 @@ def cleanup_source(rt: Runtime, job: Header, source: Source) -> None:
     claims.release(rt.store, job, source)
 
 
+def release_early(rt: Runtime, job: Header, source: Source) -> None:
+    """A source's temporary snapshots deleted while its pairs still import, as far as that goes
+    without waiting (the source's cleanup finds the same operations and finishes them).
+
+    Once every copy of a disk has ended, its SAS is revoked (``copy._copy_ended`` starts it);
+    when every target of the source is staged, nothing reads the snapshot after that — the
+    imports read the staged VHDs. Left to the source's cleanup, the snapshot's deletion came
+    after the last import, one operation more at the end of the job (30 s with Azure's
+    operations taking 30 s). Called by finalize runs that wait for their imports."""
+    if not all(job.staged(source, target) for target in job.targets):
+        return  # a target made straight from the snapshot may still read it
+    state = rt.store.source_state(job.id, source.key)
+    for disk in source.disks:
+        export = state.get(export_field(disk.key)) or {}
+        ended = export.get("revoked") or rt.store.operation(job.id, revoke_op(source, disk)) is not None
+        if not export.get("granted") or not ended or export.get("snapshot_deleted"):
+            continue
+        try:
+            _undo_export(rt, job, source, disk, export)
+        except RetryLater:
+            continue  # revoking or deleting: a later run (or the source's cleanup) goes on
+        # read again: the revoke recorded itself in the same field meanwhile
+        export = rt.store.source_state(job.id, source.key).get(export_field(disk.key)) or {}
+        rt.store.update_source(job.id, source.key, **{export_field(disk.key): export | {"snapshot_deleted": True}})
+
+
 def _undo_export(rt: Runtime, job: Header, source: Source, disk: Disk, export: dict[str, Any]) -> None:
     """A source disk's SAS revoked (and its vault entry gone), then its temporary snapshot
     deleted (Azure refuses to delete a snapshot with an active SAS)."""
     rt.vault.delete(job.id, sas_name(source.key, disk.key))
     revoke(rt, job, source, disk)
+    if export.get("snapshot_deleted"):
+        return  # deleted while the pairs imported (``release_early``)
     name = f"delete|{source.key}|{disk.key}"
     # ``export`` (the source's record of it) without an error, read from a temporary snapshot:
     # one this job took (made, or found carrying its tag); an export that failed may have met

@@ -76,6 +76,7 @@ def _finish(rt: Runtime, job: Header, source: Source, target: Target) -> PairOut
         else:
             disks[disk.key] = made
     if importing:
+        cleanup.release_early(rt, job, source)
         raise still_running(rt, job.id, importing, f"import the disks of {source.name} in {target.region}")
 
     if job.builds_image(source):

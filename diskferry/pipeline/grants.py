@@ -56,6 +56,11 @@ def grant_op(source: Source, disk: Disk) -> str:
     return f"grant|{source.key}|{disk.key}"
 
 
+def revoke_op(source: Source, disk: Disk) -> str:
+    """The name of a disk's revoke operation while Azure revokes it."""
+    return f"revoke|{source.key}|{disk.key}"
+
+
 def grant(rt: Runtime, job: Header, source: Source, disk: Disk, export_id: str, *, ours: bool = False
           ) -> VaultEntry | None:
     """Grant read access to ``export_id`` for a copy of ``disk`` and keep the SAS in the vault
@@ -181,7 +186,7 @@ def revoke(rt: Runtime, job: Header, source: Source, disk: Disk, *, wait: bool =
     export = rt.store.source_state(job.id, source.key).get(field) or {}
     if not export.get("granted"):
         return True
-    name = f"revoke|{source.key}|{disk.key}"
+    name = revoke_op(source, disk)
     compute = rt.cloud.compute
     pending: list[str] = []
     if not export.get("revoked"):
