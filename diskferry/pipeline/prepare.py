@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
+from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater, Throttled
 from diskferry.model import TAG_JOB, Disk, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cancel, layout
@@ -45,8 +45,11 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: s
     rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing)
     try:
         state = prepare_source(rt, job, source, owner)
-    except RetryLater:
-        _target_meanwhile(rt, job, source, target, owner)
+    except RetryLater as exc:
+        # not when throttled: the target's calls would spend (or queue for) the budget the
+        # source's export waits for
+        if not isinstance(exc, Throttled):
+            _target_meanwhile(rt, job, source, target, owner)
         raise
     if state.get("error"):
         err = state["error"]

@@ -14,7 +14,7 @@ from diskferry import naming
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import Busy, Waiting
+from diskferry.errors import Busy, Throttled, Waiting
 from diskferry.model import Job
 from diskferry.pipeline import cleanup, prepare
 from diskferry.pipeline.runtime import Runtime
@@ -140,3 +140,18 @@ def test_the_target_is_readied_while_the_source_is_exported(planned: Planned, ad
     time.sleep(2.1)
     # both ended together: the next run finds the source exported and the target ready
     assert prepare.prepare(rt, job.id, source.key, target.key).ok
+
+
+def test_a_throttled_source_readies_no_target_meanwhile(planned: Planned, admin: AdminClient) -> None:
+    """Throttled, the source's export waits for the budget: the target's calls would spend it
+    (or queue for it) first."""
+    rt, job = planned.rt, planned.job
+    source, target = job.sources[0], job.targets[0]
+    admin.add_fault("Microsoft.Compute/snapshots/write", status=429, code="SubscriptionRequestsThrottled",
+                    message="Number of write requests for subscription exceeded the limit.", retry_after=1, count=1)
+    before = admin.counters()
+    with pytest.raises(Throttled):
+        prepare.prepare(rt, job.id, source.key, target.key)
+    calls = delta(before, admin.counters())
+    assert calls.get("Microsoft.Compute/snapshots/write", 0) == 1, calls
+    assert not any(name.startswith("Microsoft.Storage/") or name == GROUP_READ for name in calls), calls
