@@ -129,9 +129,14 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
     owner, round_due, due = rt.store.parked(job_id, target_key, now + policy.floor / 2)
     if owner != watcher:
         return None
-    if planned is not None and round_due is not None and abs(planned - round_due) > 0.01 \
-            and now < round_due + TAKE_OVER_SECONDS:
-        return None if checking else Recheck(round_due + TAKE_OVER_SECONDS)
+    if planned is not None and round_due is not None and abs(planned - round_due) > 0.01:
+        if checking:
+            # back to take over the round due ``TAKE_OVER_SECONDS`` before this message: told
+            # by the record, not by this worker's clock, whether the watcher went on since
+            if abs(planned - TAKE_OVER_SECONDS - round_due) > 0.01:
+                return None
+        elif now < round_due + TAKE_OVER_SECONDS:
+            return Recheck(round_due + TAKE_OVER_SECONDS)
     out = Round()
     cancel = rt.store.job_meta(job_id).get("cancel") is not None
     if cancel and rt.store.watcher_flag(job_id, target_key, "cancelled"):
