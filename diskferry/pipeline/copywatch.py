@@ -21,6 +21,10 @@ Why it is safe:
   ahead, not removed, so a wake the broker lost is sent again;
 * a watcher killed mid-round is redelivered (``acks_late``) and does the round again: a copy
   woken twice runs twice under one id, which the chord counts once (``diskferry.pipeline.watchdog``);
+* a watcher message that is not the round planned last (a duplicate delivery, or the message
+  given back when Redis died after a round was recorded and before its next message was sent)
+  does no round: it comes back once, when that round is ``TAKE_OVER_SECONDS`` late, and takes
+  it over if the record says it never ran (:class:`Recheck`);
 * one watcher per target: parking starts one when none is there, or when the one there has
   not come back for longer than any redelivery takes (its message lost; the old one, should it
   come back, finds itself replaced and stops); a watcher stops once nothing is parked, in the
