@@ -14,6 +14,7 @@ import redis
 from diskferry.cloud import Cloud
 from diskferry.cloud.budget import Budget
 from diskferry.cloud.compute import access_sas
+from diskferry.cloud.errors import retry_after
 from diskferry.cloud.operations import Checked, Operation
 from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
@@ -200,3 +201,27 @@ def test_a_throttled_final_read_of_an_ended_operation_is_throttled_not_failed(
     assert throttled.value.code == "SubscriptionRequestsThrottled"
     checked, _ = _until_done(cloud, op)  # the same operation, checked again, ends with what it made
     assert checked.body is not None and checked.body["name"] == "snap-final"
+
+
+def test_an_operation_says_when_to_check_it_again(cloud: Cloud, admin: AdminClient, emulator: EmulatorProcess,
+                                                  rg: str) -> None:
+    """Azure's Retry-After, on the first answer and on a status answer while it runs, is what
+    the operation keeps as its due time and what a check reports."""
+    disk_id = _vm_disk(emulator, rg)
+    admin.set(lro_latency=4.0, lro_retry_after=2.0)
+    op = cloud.compute.create_snapshot(disk_id.replace("/disks/vm-osdisk", "/snapshots/snap-due"), source_id=disk_id,
+                                       location="francecentral", tags={})
+    assert not op.done and 1.5 <= op.due - op.started <= 2.0
+    checked = cloud.check(Operation.from_json(op.to_json()))
+    assert not checked.done and checked.retry_after == 2.0
+    _until_done(cloud, op)
+
+
+@pytest.mark.parametrize(("headers", "seconds"), [
+    ({"Retry-After": "10"}, 10.0),
+    ({"retry-after-ms": "250", "Retry-After": "1"}, 0.25),  # the SDKs read the finer one first
+    ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),  # a date: not a delay we follow
+    ({}, None),
+])
+def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
+    assert retry_after(headers) == seconds
