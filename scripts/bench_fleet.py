@@ -507,7 +507,7 @@ def warm_up(admin: AdminClient, store: JobStore, settings: Settings, app: Celery
     if not status.done or any(d.phase is not Phase.succeeded for d in status.disks()):
         raise SystemExit(f"the warm-up job {job_id} did not succeed: see the workers' logs")
     admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=throttled,
-              lro_latency=args.lro_seconds)
+              lro_latency=args.lro_seconds, lro_retry_after=args.lro_retry_after)
     print(f"warmed the fleet up with {len(names) * len(REGIONS)} disks in {time.monotonic() - started:.0f} s",
           flush=True)
 
@@ -556,7 +556,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
             warm_up(admin, store, settings, app, warm_names, args)
         else:
             admin.set(copy_bandwidth=args.data_mib * MIB / args.copy_seconds, arm_throttling=args.throttling == "on",
-                      lro_latency=args.lro_seconds)
+                      lro_latency=args.lro_seconds, lro_retry_after=args.lro_retry_after)
         time.sleep(2)  # let the workers settle before the baselines
         idle0, idle_t0 = tree_cpu(pids), time.time()
         time.sleep(5)
@@ -652,6 +652,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "fleet": f"{args.workers} workers x concurrency {args.concurrency}, "
                  f"{f'fixed {args.fixed_poll:g} s' if args.fixed_poll else 'adaptive'} polling, ARM throttling "
                  f"{args.throttling}, Azure's operations taking {args.lro_seconds:g} s "
+                 f"{f'(Retry-After {args.lro_retry_after:g} s) ' if args.lro_seconds else ''}"
                  f"(load average {os.getloadavg()[0]:.1f} at the end)",
         "makespan": f"{makespan:.1f} s",
         "ideal": f"{ideal:.1f} s ({how})",
@@ -820,6 +821,9 @@ def main() -> int:
     parser.add_argument("--copy-seconds", type=float, default=90.0, help="copy time T of every copy")
     parser.add_argument("--lro-seconds", type=float, default=0.0,
                         help="how long each of Azure's long-running operations takes (snapshot, grant, import...)")
+    parser.add_argument("--lro-retry-after", type=float, default=10.0,
+                        help="the Retry-After a running operation's answers carry (Azure's providers: 10 s to 10 min; "
+                             "an operation shorter than it hints its own length)")
     parser.add_argument("--warm-vms", type=int, default=WARM_VMS,
                         help="VMs of the warm-up job run before the baselines (0: a cold fleet)")
     parser.add_argument("--data-mib", type=float, default=1.0, help="data per (sparse, 1 GiB) disk")
@@ -840,9 +844,9 @@ def main() -> int:
     args = parser.parse_args()
     unwind_on_sigterm()  # a SIGTERM stops what this run started, as Ctrl-C does
     if args.disks < 2 or args.copy_seconds <= 0 or args.data_mib <= 0 or args.workers < 1 or args.warm_vms < 0 \
-            or args.lro_seconds < 0:
+            or args.lro_seconds < 0 or args.lro_retry_after <= 0:
         parser.error("need --disks >= 2, --copy-seconds > 0, --data-mib > 0, --workers >= 1, --warm-vms >= 0, "
-                     "--lro-seconds >= 0")
+                     "--lro-seconds >= 0, --lro-retry-after > 0")
     if shutil.which("redis-server") is None:
         parser.error("redis-server is not installed")
     command = "scripts/bench_fleet.py " + " ".join(sys.argv[1:])
