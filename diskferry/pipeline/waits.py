@@ -47,8 +47,9 @@ MAX_ASKED_SECONDS = 600.0
 def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation | None], *,
             result: bool = False) -> Checked:
     """The job's operation ``name``, started with ``start`` unless one is recorded, then
-    checked once. ``start`` returning None means there is nothing to do (what it would act on
-    is gone): done. An ended operation is forgotten; a failed one too, raising its error.
+    checked once if it is due (``Operation.due``). ``start`` returning None means there is
+    nothing to do (what it would act on is gone): done. An ended operation is forgotten; a
+    failed one too, raising its error.
     ``result``: the caller reads what the operation made (``Checked.body``: a grant's SAS);
     no other step does, and each skipped final GET is an ARM read the job does not spend."""
     doc = rt.store.operation(job_id, name)
