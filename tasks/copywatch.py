@@ -57,7 +57,7 @@ def _planned(request: Any) -> float | None:
 @task(bind=True, name=WATCH_COPIES, max_retries=None, ignore_result=True)
 def watch_copies(self: Task, job_id: str, target: str, checking: bool = False) -> None:
     """One round over the target's parked copies: record their progress, wake those that ended.
-    ``checking``: this message only comes to take over a round that was never sent, if it was not."""
+    ``checking``: this message comes back only to take over the planned round if it never ran."""
     rt = runtime(self)
     settings = settings_of(self.app)
     try:

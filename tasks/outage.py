@@ -14,9 +14,9 @@ runs again until the store answers: the outage costs retries, not the job.)
 The same goes for a retry whose message cannot be sent. Celery's ``Task.retry`` turns any
 error of that publish into ``Reject(requeue=False)`` (``celery/app/task.py``): the running
 message is acknowledged and dropped, and with it whatever chain of countdowns it carried —
-a copy watcher's rounds, a job's watchdog, a copy's poll. Measured: Redis killed between a
-watcher's round and the send of its next one, the job's copies waited for the watchdog's
-visibility-timeout sweep (10 min) instead of the restart. Here that rejection requeues.
+a copy watcher's rounds, a job's watchdog, a copy's poll. Seen in CI: Redis killed mid-job,
+a watcher never came back, and its copies were left to the watchdog's visibility-timeout
+sweep (10 min) instead of going on at the restart. Here that rejection requeues.
 """
 
 from __future__ import annotations
