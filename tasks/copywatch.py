@@ -46,6 +46,32 @@ def _utc(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC)
 
 
+def _wake(task: Task, job_id: str, target: str, wakes: list[copywatch.Wake]) -> None:
+    """Send each woken copy's task again, then say so in the parked set: a wake this run could
+    not send (Redis went away mid-round: Celery's publish gives up after a few retries) is due
+    again ``UNSENT_WAKE_SECONDS`` after the round instead of ``WAKE_AGAIN_SECONDS``."""
+    rt, settings = runtime(task), settings_of(task.app)
+    done: list[copywatch.Wake] = []
+    try:
+        for wake in wakes:
+            record = resend_record(rt, job_id, wake.source, target, wake.poll)
+            if record.get("id"):
+                # on the copy queue, as a finalize: a copy is woken once, to end it. On the poll
+                # queue, the hundreds woken as a 1,000-disk target's copies end queued ahead of
+                # the watchers' own next rounds (a round due in 2 s was taken 7 s late, and the
+                # copies that ended meanwhile were seen that late)
+                send_copy(task.app, settings, job_id, wake.source, target, wake.disk, record, queue=settings.queue)
+            # else never ran: nothing to wake (its first run parks it again)
+            done.append(wake)
+    finally:
+        if done:
+            try:
+                copywatch.sent(rt, job_id, target, done)
+            except Exception as exc:  # noqa: BLE001 - then they are woken again sooner: harmless
+                log.warning("watcher of job %s to %s: cannot record %d wakes sent: %s", job_id, target, len(done),
+                            exc)
+
+
 def _planned(request: Any) -> float | None:
     """When the message of this run was due (its ETA), as the watcher recorded it."""
     eta = request.eta
@@ -85,18 +111,10 @@ def watch_copies(self: Task, job_id: str, target: str, checking: bool = False) -
         # every woken copy in the poll queue (889 at the end of a 2,000-disk job: the next round
         # ran 38 s late, and so was every copy that ended meanwhile seen). Not raised: the
         # wakes are this run's to send. A worker killed while sending them leaves the copies it
-        # did not wake parked, due again WAKE_AGAIN_SECONDS later, as a lost wake is. A round
+        # did not wake parked, due again UNSENT_WAKE_SECONDS later, as a lost wake is. A round
         # taken over by a check goes on as the watcher's plain rounds: no ``checking``
         self.retry(eta=_utc(next_round), kwargs={}, max_retries=None, queue=settings.poll_queue, throw=False)
-    for wake in found.wake:
-        record = resend_record(rt, job_id, wake.source, target, wake.poll)
-        if not record.get("id"):
-            continue  # never ran: nothing to wake (its first run parks it again)
-        # on the copy queue, as a finalize: a copy is woken once, to end it. On the poll queue,
-        # the hundreds woken as a 1,000-disk target's copies end queued ahead of the watchers'
-        # own next rounds (a round due in 2 s was taken 7 s late, and the copies that ended
-        # meanwhile were seen that late)
-        send_copy(self.app, settings, job_id, wake.source, target, wake.disk, record, queue=settings.queue)
+    _wake(self, job_id, target, found.wake)
     # the line the fleet benchmark counts looks by
     log.info("watcher of job %s to %s: looked at %d copies, woke %d; next round in %.1f s", job_id, target,
              found.looked, len(found.wake), found.next_in)

@@ -17,8 +17,11 @@ cancels) and returns its outcome to the chord.
 Why it is safe:
 
 * a parked task has no message anywhere: what brings it back is its entry in the parked set,
-  kept until its task ended it (:func:`unpark`) — a woken copy is moved ``WAKE_AGAIN_SECONDS``
-  ahead, not removed, so a wake the broker lost is sent again;
+  kept until its task ended it (:func:`unpark`) — a woken copy is moved ahead, not removed, so
+  a wake that was lost is sent again: ``UNSENT_WAKE_SECONDS`` ahead by the round that decides
+  it, ``WAKE_AGAIN_SECONDS`` once the round has sent it (:func:`sent`), so that a wake the
+  round could not send (Redis went away, or its worker died) is sent again within seconds, and
+  one waiting behind a long queue is not sent twice;
 * a watcher killed mid-round is redelivered (``acks_late``) and does the round again: a copy
   woken twice runs twice under one id, which the chord counts once (``diskferry.pipeline.watchdog``);
 * a watcher message that is not the round planned last (a duplicate delivery, or the message
@@ -57,7 +60,12 @@ log = logging.getLogger(__name__)
 #: after it planned its next round (to be looked at sooner) waits no longer than this
 LONGEST_ROUND = 15.0
 #: a woken copy whose task has neither ended it nor parked it again after this long is woken again
+#: (its wake sent: at the end of a 2,000-disk job, a woken copy's task waits tens of seconds
+#: behind the others woken; lost only with the broker's data)
 WAKE_AGAIN_SECONDS = 300.0
+#: a copy a round decided to wake is woken again after this long unless the round says it sent
+#: the wake (its send failed while Redis was away, or its worker died before sending it)
+UNSENT_WAKE_SECONDS = 30.0
 #: a round that found the listing being taken by another worker comes back after this long
 BUSY_ROUND = 1.0
 #: a watcher's round this late is taken by any message of that watcher (its own was lost)
@@ -74,6 +82,8 @@ class Wake:
     disk: str
     poll: Fields
     reason: str
+    #: when the copy is due again in its parked set (``UNSENT_WAKE_SECONDS`` after the round)
+    due: float = 0.0
 
 
 @dataclass
@@ -170,7 +180,7 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
             if reason is None:
                 out.looked += 1
             else:
-                out.wake.append(Wake(source, disk, doc.get("poll") or {}, reason))
+                out.wake.append(Wake(source, disk, doc.get("poll") or {}, reason, now + next_look))
             patches[name] = patch
             moves.append((m, at, now + next_look))
         rt.store.update_disks(job_id, patches)
@@ -205,10 +215,18 @@ def _decide(policy: polling.PollPolicy, doc: Fields, status: CopyStatus | None, 
         return status.state.value, {
             "phase": Phase.copied, "bytes_copied": status.total, "bytes_total": status.total or doc.get("bytes_total"),
             "eta": 0, "poll_due": now, SEEN_ENDED: True, COPIED_AT: round(observed, 3),
-            COPY_COMPLETED: status.completed}, WAKE_AGAIN_SECONDS
+            COPY_COMPLETED: status.completed}, UNSENT_WAKE_SECONDS
     else:
         reason = status.state.value  # failed or aborted: its task restarts it or fails the disk
-    return reason, {"poll_due": now}, WAKE_AGAIN_SECONDS
+    return reason, {"poll_due": now}, UNSENT_WAKE_SECONDS
+
+
+def sent(rt: Runtime, job_id: str, target_key: str, wakes: list[Wake], now: float | None = None) -> None:
+    """The round sent these wakes (or found nothing to send): each copy is due again only
+    ``WAKE_AGAIN_SECONDS`` from now, unless its task parked it again meanwhile."""
+    now = time.time() if now is None else now
+    rt.store.reschedule(job_id, target_key, [(member(w.source, w.disk), w.due, now + WAKE_AGAIN_SECONDS)
+                                             for w in wakes])
 
 
 def _keys(parked: str) -> tuple[str, str]:

@@ -114,6 +114,16 @@ def test_a_round_lists_once_records_progress_and_wakes_only_ended_copies(
     assert rt.store.next_parked(job.id, target.key) is not None
     found = copywatch.look(rt, job.id, target.key, WATCHER)
     assert isinstance(found, copywatch.Round) and found.wake == []
+    # a wake its round did not say it sent (Redis went away, the worker died) is sent again soon
+    soon = time.time() + 3600 + copywatch.UNSENT_WAKE_SECONDS + 1
+    found = copywatch.look(rt, job.id, target.key, WATCHER, now=soon)
+    assert isinstance(found, copywatch.Round) and {w.disk for w in found.wake} == set(keys)
+    # once sent, only after WAKE_AGAIN_SECONDS (its task may wait behind a long queue)
+    copywatch.sent(rt, job.id, target.key, found.wake, now=soon)
+    found = copywatch.look(rt, job.id, target.key, WATCHER, now=soon + copywatch.UNSENT_WAKE_SECONDS + 1)
+    assert isinstance(found, copywatch.Round) and found.wake == []
+    found = copywatch.look(rt, job.id, target.key, WATCHER, now=soon + copywatch.WAKE_AGAIN_SECONDS + 1)
+    assert isinstance(found, copywatch.Round) and {w.disk for w in found.wake} == set(keys)
     for key in keys:
         copywatch.unpark(rt, job.id, source.key, target.key, key)
     # nothing parked: the watcher goes, and the next park starts a new one
