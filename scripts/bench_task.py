@@ -59,7 +59,8 @@ def make_app(settings: Settings) -> Celery:
 app = make_app(Settings.from_env(os.environ)) if os.environ.get("DISKFERRY_BROKER_URL") else None
 
 
-def run(kind: str, count: int, base: str, workers: int, concurrency: int, workdir: Path) -> dict[str, float]:
+def run(kind: str, count: int, base: str, workers: int, concurrency: int, workdir: Path,
+        pool: str = "prefork") -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISKFERRY_")}
     env.update({"DISKFERRY_BROKER_URL": f"{base}/1", "DISKFERRY_RESULT_BACKEND": f"{base}/2",
                 "DISKFERRY_STATE_URL": f"{base}/3", "DISKFERRY_CONCURRENCY": str(concurrency),
@@ -78,7 +79,8 @@ def run(kind: str, count: int, base: str, workers: int, concurrency: int, workdi
                 [sys.executable, "-m", "celery", "--app=bench_task:app", "worker",
                  f"--queues={settings.queue},{settings.poll_queue}", f"--concurrency={concurrency}",
                  f"--hostname=bench{i}@%h", "--loglevel=WARNING", "--events", "--without-gossip",
-                 "--without-mingle"], cwd=ROOT / "scripts", env=env, stdout=log, stderr=subprocess.STDOUT))
+                 "--without-mingle", f"--pool={pool}"],
+                cwd=ROOT / "scripts", env=env, stdout=log, stderr=subprocess.STDOUT))
         client = redis.Redis.from_url(f"{base}/1")
         results = redis.Redis.from_url(f"{base}/2")
         redis_pid = int(client.info("server")["process_id"])  # type: ignore[index]
@@ -124,15 +126,18 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=2000, help="task runs of each kind")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--pool", default="prefork", choices=("prefork", "threads", "solo"),
+                        help="the workers' execution pool")
     args = parser.parse_args()
     unwind_on_sigterm()
     if args.tasks < 1 or args.workers < 1 or args.concurrency < 1:
         parser.error("need --tasks, --workers and --concurrency >= 1")
     with tempfile.TemporaryDirectory(prefix="bench-task-") as tmp, RedisServer(Path(tmp)) as server:
         base = server.url().rsplit("/", 1)[0]
-        print(f"{args.tasks} runs of each kind, {args.workers} workers x concurrency {args.concurrency}")
+        print(f"{args.tasks} runs of each kind, {args.workers} workers x concurrency {args.concurrency}, "
+              f"{args.pool} pool")
         for kind in ("returned", "ignored"):
-            figures = run(kind, args.tasks, base, args.workers, args.concurrency, Path(tmp))
+            figures = run(kind, args.tasks, base, args.workers, args.concurrency, Path(tmp), args.pool)
             print(f"  {kind}: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()), flush=True)
     return 0
 
