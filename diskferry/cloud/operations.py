@@ -55,6 +55,9 @@ class Operation:
     #: not to be checked again before (epoch seconds; 0: at once): set by a check that found it
     #: running, for every run that meets it (several pairs wait for one snapshot or account)
     due: float = 0.0
+    #: when a run last started or checked it (epoch seconds; 0: never): the runs that met it
+    #: since without checking it follow that one (``diskferry.pipeline.waits.still_running``)
+    checked: float = 0.0
 
     def to_json(self) -> Json:
         doc = asdict(self)
@@ -64,7 +67,8 @@ class Operation:
     @classmethod
     def from_json(cls, doc: Json) -> Operation:
         return cls(what=str(doc["what"]), subscription_id=str(doc["subscription_id"]), token=str(doc["token"]),
-                   started=float(doc["started"]), done=bool(doc.get("done")), due=float(doc.get("due") or 0.0))
+                   started=float(doc["started"]), done=bool(doc.get("done")), due=float(doc.get("due") or 0.0),
+                   checked=float(doc.get("checked") or 0.0))
 
     def age(self, now: float | None = None) -> float:
         return (time.time() if now is None else now) - self.started

@@ -12,6 +12,7 @@ target is readied too, so that a staging account is created alongside the snapsh
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater, Throttled
@@ -85,6 +86,7 @@ def prepare_source(rt: Runtime, job: Header, source: Source, owner: str | None =
     with rt.store.lock(job.id, f"prepare|{source.key}", PREPARE_LOCK_SECONDS, owner) as taken:
         if not taken:
             raise Busy("SourceBeingPrepared", f"another worker prepares {source.name}", retry_after=2)
+        since = time.time()
         state = rt.store.source_state(job.id, source.key)
         if state.get("prepared") or state.get("error"):
             return state
@@ -99,7 +101,7 @@ def prepare_source(rt: Runtime, job: Header, source: Source, owner: str | None =
                 waiting = [name for disk in source.disks if not _exported(state, disk, needs_sas)
                            for name in _export(rt, job, source, disk, needs_sas, state)]
             if waiting:
-                raise still_running(rt, job.id, waiting, f"prepare {source.name}")
+                raise still_running(rt, job.id, waiting, f"prepare {source.name}", since=since)
         except (JobFailed, NotFound) as exc:
             rt.store.update_source(job.id, source.key, phase=Phase.failed, error=error_of(exc))
             return rt.store.source_state(job.id, source.key)
@@ -202,7 +204,7 @@ def prepare_target(rt: Runtime, job: Header, source: Source, target: Target, own
             raise Busy("TargetBeingPrepared", f"another worker readies target {target.key}", retry_after=2)
         if rt.store.is_member(job.id, TARGETS_READY, ready):
             return
-        _ready_target(rt, job, source, target)
+        _ready_target(rt, job, source, target, since=time.time())
         rt.store.count_member(job.id, TARGETS_READY, ready)
 
 
@@ -215,7 +217,7 @@ def _ensure_group(rt: Runtime, job: Header, subscription_id: str, group: str, re
     rt.store.count_member(job.id, TARGETS_READY, member)
 
 
-def _ready_target(rt: Runtime, job: Header, source: Source, target: Target) -> None:
+def _ready_target(rt: Runtime, job: Header, source: Source, target: Target, since: float) -> None:
     storage = rt.cloud.storage
     _ensure_group(rt, job, target.subscription_id, target.resource_group, target.region)
     if not job.staged(source, target):
@@ -235,7 +237,7 @@ def _ready_target(rt: Runtime, job: Header, source: Source, target: Target) -> N
             layout.tags(job, Role.temporary),
         ))
         if not made.done:
-            raise still_running(rt, job.id, [name], f"create staging account {staging.name}")
+            raise still_running(rt, job.id, [name], f"create staging account {staging.name}", since=since)
         account = rt.staging_account(target, fresh=True)
         assert account is not None
     storage.ensure_container(account, STAGING_CONTAINER)

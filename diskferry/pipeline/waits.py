@@ -18,6 +18,13 @@ the same snapshot, grant or staging account — comes back at that time without 
 With operations that take 30 s, two pairs of a source and a region's pairs of a staging
 account each checked them on their own: 60 operation status reads per disk (docs/benchmarks.md).
 
+Several runs waiting for one operation (a source's pairs for its snapshot and grant, a
+region's pairs for its staging account) would all come back at the same due time, and all but
+the first would find the step's lock taken (``Busy``) and come back once more, 2 s later: a
+third of the prepare runs with 30 s operations. So the run that checks an operation comes back
+when it is due, and a run that only met it (checked by another run, before this one took its
+lock) comes back ``FOLLOW_SECONDS`` after that, once the check is done and recorded.
+
 A run after a crash finds the recorded operation and checks it instead of starting another;
 a crash between starting and recording starts it again, which every operation here allows
 (PUTs by name, grants, revokes, deletes and power actions are idempotent in effect).
@@ -42,6 +49,8 @@ MIN_CHECK_SECONDS = 1.0
 MAX_CHECK_SECONDS = 30.0
 #: the longest wait Azure's ``Retry-After`` is followed for (ARM's RPC: 10 s to 10 min)
 MAX_ASKED_SECONDS = 600.0
+#: a run that met an operation another run checks comes back this long after it is due
+FOLLOW_SECONDS = 1.0
 
 
 def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation | None], *,
@@ -57,6 +66,7 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         op = start()
         if op is None or op.done:
             return Checked(True, op.body if op else None)
+        op = replace(op, checked=time.time())
         rt.store.put_operation(job_id, name, op.to_json())
         # asked to wait less than a countdown's floor (the local Azure's instant operations
         # ask 1 ms): checked at once, as the step would be back no sooner
@@ -84,8 +94,9 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         rt.store.drop_operation(job_id, name)
         raise DiskFailed("OperationTimedOut", f"{op.what} has not ended after {op.age() / 3600:.1f} h")
     else:
-        due = time.time() + _check_after(op.age(), checked.retry_after)
-        rt.store.put_operation(job_id, name, replace(op, due=due).to_json())
+        now = time.time()
+        due = now + _check_after(op.age(now), checked.retry_after)
+        rt.store.put_operation(job_id, name, replace(op, due=due, checked=now).to_json())
     return checked
 
 
@@ -97,12 +108,15 @@ def _check_after(age: float, asked: float | None = None) -> float:
     return min(MAX_CHECK_SECONDS, max(MIN_CHECK_SECONDS, age / 4))
 
 
-def still_running(rt: Runtime, job_id: str, names: list[str], what: str) -> Waiting:
-    """The error that brings a step back once its operations ``names`` may have ended."""
+def still_running(rt: Runtime, job_id: str, names: list[str], what: str, *, since: float | None = None) -> Waiting:
+    """The error that brings a step back once its operations ``names`` may have ended.
+    ``since``: when this run took the lock under which it checks them; an operation last checked
+    before then was checked by another run, which this one follows (``FOLLOW_SECONDS``)."""
     now = time.time()
     ops = [Operation.from_json(doc) for n in names if (doc := rt.store.operation(job_id, n))]
     # when the first is due: as its last check recorded, else by its age
-    waits = [op.due - now if op.due else _check_after(op.age(now)) for op in ops]
+    waits = [(op.due - now if op.due else _check_after(op.age(now)))
+             + (FOLLOW_SECONDS if since is not None and op.checked < since else 0.0) for op in ops]
     countdown = min(MAX_ASKED_SECONDS, max(MIN_CHECK_SECONDS, min(waits, default=0.0)))
     return Waiting("OperationInProgress", f"{what}: Azure is still working", retry_after=countdown)
 
