@@ -8,6 +8,11 @@
 * Polls live on their own queue and ``worker_eta_task_limit`` caps how many one worker holds;
   a worker takes from the two queues in turn (``QUEUE_ORDER``), so polls never starve prepares.
 * ``result_extended`` stays off: it would store raw arguments (ours hold only ids anyway).
+* ``task_track_started`` stays off, and a step that waits for Azure stores no RETRY state
+  (``diskferry.tasks.replicate``): the result backend keeps final states, which the chords,
+  the errback and the job's watchdog read; what a task is doing meanwhile is in the job record
+  and, for Flower, in the task events. Stored, both were a write (and a publish) at every run
+  of a step — a dozen per disk when Azure's operations take 30 s.
 * Redis may restart under the fleet: the broker uses :mod:`diskferry.tasks.broker` (kombu's
   Redis transport, fixed so a worker outlives the restart and gives back what it held at
   once), and running tasks are *not* cancelled on connection loss — Celery's cancel path
@@ -83,7 +88,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "result_expires": settings.result_expires_seconds,
         "result_extended": False,
-        "task_track_started": True,
+        "task_track_started": False,
         "task_default_queue": settings.queue,
         "task_routes": {
             PREPARE: {"queue": settings.queue},

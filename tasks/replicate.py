@@ -65,6 +65,12 @@ def _again(task: Task, exc: RetryLater, step: str, job_id: str, source: str, tar
     runtime(task).store.update_target(job_id, source, target, **{
         step: request_fields(task.request), f"{step}_due": time.time() + countdown,
     })
+    # this run's RETRY state is not stored: a result record with the Waiting's traceback, written
+    # at every due time of every operation a step waits for, that nothing reads (the job's
+    # watchdog asks only whether a step's result is final). Set on this run's request, which
+    # Celery lets override the task's ``ignore_result`` and does not carry into the retry's
+    # message: the run that ends the step stores its result (or its failure, for the errback)
+    task.request.ignore_result = True
     return task.retry(countdown=countdown, exc=exc)  # type: ignore[no-any-return]
 
 

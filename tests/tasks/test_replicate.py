@@ -1,0 +1,65 @@
+"""The pair's tasks as a worker runs them (Celery's own tracer, a real result backend): a step
+that waits for Azure stores no RETRY record; the run that ends it stores its result."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from celery.app.trace import build_tracer, reset_worker_optimizations, setup_worker_optimizations
+
+from diskferry import naming
+from diskferry.config.celeryconfig import PREPARE
+from diskferry.config.settings import Settings
+from diskferry.emulator.admin_client import AdminClient
+from diskferry.emulator.seed import SeedSpec, seed
+from diskferry.emulator.testing import EmulatorProcess
+from diskferry.pipeline import cleanup
+from diskferry.producer.jobfile import parse
+from diskferry.producer.planner import make_plan
+from diskferry.tasks.app import make_app
+from diskferry.tasks.base import runtime
+from diskferry.vault import new_key
+
+
+def test_a_waiting_step_stores_no_retry_record_and_its_last_run_its_result(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], admin: AdminClient) -> None:
+    rg = f"trace-{uuid.uuid4().hex[:6]}"
+    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                                                "vms": [{"name": "vm0", "os_disk": 1}]}))
+    url = redis_db()
+    settings = Settings.from_env({**emulator.env, "DISKFERRY_BROKER_URL": url, "DISKFERRY_VAULT_KEY": new_key()})
+    app = make_app(settings)
+    task = app.tasks[PREPARE]
+    rt = runtime(task)
+    spec = parse({"source": {"resource_group": rg, "vms": ["vm0"]},
+                  "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
+    rt.store.create(job)
+    source, target = job.sources[0], job.targets[0]
+    admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/write": 2.0}, lro_retry_after=1.0)
+    # as in a worker process: a task's run sees the tracer's request (its stack protection)
+    setup_worker_optimizations(app)
+    trace = build_tracer(PREPARE, task, app=app, eager=False)
+    task_id = str(uuid.uuid4())
+    request = {"id": task_id, "delivery_info": {"routing_key": settings.queue, "exchange": ""}}
+    try:
+        # the snapshot is taken: the step waits, and its task is sent again with a countdown
+        ran = trace(task_id, (job.id, source.key, target.key), {}, dict(request))
+        assert ran.info is not None and ran.info.state == "RETRY"
+        assert app.backend.get_task_meta(task_id)["status"] == "PENDING"  # no RETRY record, no traceback
+        deadline = time.monotonic() + 30
+        while True:
+            ran = trace(task_id, (job.id, source.key, target.key), {}, dict(request, retries=1))
+            if ran.info is None or ran.info.state != "RETRY":
+                break
+            assert time.monotonic() < deadline, "prepare still waiting"
+            time.sleep(0.5)
+        meta = app.backend.get_task_meta(task_id)
+        assert meta["status"] == "SUCCESS" and meta["result"]["ok"] is True
+    finally:
+        reset_worker_optimizations(app)
+        cleanup.cleanup_pair(rt, job, source, target)
+        assert admin.leftovers(job.id) == []
+        rt.store.delete(job.id)
