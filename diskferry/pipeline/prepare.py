@@ -142,7 +142,7 @@ def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: boo
     entry: Fields = {"id": read.id, "kind": read.kind.value, "temporary": read.temporary, "granted": False}
     snapshot_known = bool((state.get(field) or {}).get("granted"))
     try:
-        if read.temporary and not snapshot_known and not _snapshot_taken(rt, job, source, disk, read.id):
+        if read.temporary and not snapshot_known and not _snapshot_taken(rt, job, source, disk, read.id, state):
             return [_snapshot_op(source, disk)]
         if needs_sas:
             # the intent is recorded first, so that cleanup revokes a grant even after a crash
@@ -168,12 +168,23 @@ def _snapshot_op(source: Source, disk: Disk) -> str:
     return f"snapshot|{source.key}|{disk.key}"
 
 
-def _snapshot_taken(rt: Runtime, job: Header, source: Source, disk: Disk, snapshot_id: str) -> bool:
-    """Whether the job's snapshot of ``disk`` exists and is complete (started once)."""
+def _snapshot_begun(disk: Disk) -> str:
+    """The source record's field that says a run began taking ``disk``'s snapshot."""
+    return f"snapshot_begun|{disk.key}"
+
+
+def _snapshot_taken(rt: Runtime, job: Header, source: Source, disk: Disk, snapshot_id: str, state: Fields) -> bool:
+    """Whether the job's snapshot of ``disk`` exists and is complete (started once).
+
+    Azure is asked whether it exists only by a run after one that began taking it and did not
+    record its operation (it died in between): the first run records that it begins, then
+    takes it. The name holds the job's id, so nothing else can have made it: one of the six ARM
+    calls of a source disk's export saved, where a bulk job's ramp is spent."""
     name = _snapshot_op(source, disk)
     if rt.store.operation(job.id, name) is None:
-        found = rt.cloud.compute.find_disk(snapshot_id)
-        if found is not None:
+        if not state.get(_snapshot_begun(disk)):
+            rt.store.update_source(job.id, source.key, **{_snapshot_begun(disk): True})
+        elif (found := rt.cloud.compute.find_disk(snapshot_id)) is not None:
             if found.tags.get(TAG_JOB) != job.id:
                 raise DiskFailed("SnapshotNameTaken", f"snapshot {found.name} exists and is not this job's")
             if found.provisioning_state in (None, "Succeeded"):

@@ -15,8 +15,8 @@ from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.errors import Busy, Throttled, Waiting
-from diskferry.model import Job
-from diskferry.pipeline import cleanup, prepare, waits
+from diskferry.model import Job, Role
+from diskferry.pipeline import cleanup, layout, prepare, waits
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
@@ -91,6 +91,28 @@ def test_a_run_after_the_grant_was_recorded_does_not_read_the_snapshot_again(
         prepare.prepare_source(rt, job, source)
     calls = delta(before, admin.counters())
     assert calls.get(SNAPSHOT_READ, 0) == 0, calls
+
+
+def test_a_snapshot_is_looked_for_only_after_a_run_that_began_it_died(planned: Planned, admin: AdminClient) -> None:
+    """The first run takes the snapshot without asking Azure whether it exists (its name holds the
+    job's id); a run after one that died between beginning it and recording its operation asks,
+    and does not take a second one."""
+    rt, job = planned.rt, planned.job
+    first, second = job.sources[0], job.sources[1]
+    before = admin.counters()
+    assert prepare.prepare_source(rt, job, first).get("prepared")
+    calls = delta(before, admin.counters())
+    assert calls.get(SNAPSHOT_READ, 0) == 0 and calls.get("Microsoft.Compute/snapshots/write", 0) == 1, calls
+    # a run died after taking the second source's snapshot, before recording its operation
+    disk = second.disks[0]
+    snapshot_id = layout.read_from(job, second, disk).id
+    rt.store.update_source(job.id, second.key, **{f"snapshot_begun|{disk.key}": True})
+    rt.cloud.compute.create_snapshot(snapshot_id, source_id=disk.resource_id, location=second.location,
+                                     tags=layout.tags(job, Role.temporary))
+    before = admin.counters()
+    assert prepare.prepare_source(rt, job, second).get("prepared")
+    calls = delta(before, admin.counters())
+    assert calls.get(SNAPSHOT_READ, 0) == 1 and calls.get("Microsoft.Compute/snapshots/write", 0) == 0, calls
 
 
 def test_an_operation_checked_lately_is_not_checked_again_before_it_is_due(
