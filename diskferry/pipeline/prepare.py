@@ -153,7 +153,9 @@ def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: boo
             entry |= {"granted": True, "sas_expires": sas.expires_at, "sas_generation": sas.generation}
     except (DiskFailed, NotFound) as exc:
         entry["error"] = error_of(exc).as_dict()
-    rt.store.update_source(job.id, source.key, **{field: entry})
+    # exported: no run looks at its snapshot again, so what said it was begun goes (the record
+    # that outlives the job stays within 1 KiB per disk)
+    rt.store.update_source(job.id, source.key, **{field: entry, _snapshot_begun(disk): None})
     return []
 
 

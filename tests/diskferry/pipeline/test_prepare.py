@@ -103,6 +103,8 @@ def test_a_snapshot_is_looked_for_only_after_a_run_that_began_it_died(planned: P
     assert prepare.prepare_source(rt, job, first).get("prepared")
     calls = delta(before, admin.counters())
     assert calls.get(SNAPSHOT_READ, 0) == 0 and calls.get("Microsoft.Compute/snapshots/write", 0) == 1, calls
+    # exported: nothing says it was begun any more (the record outlives the job)
+    assert not any(k.startswith("snapshot_begun|") for k in rt.store.source_state(job.id, first.key))
     # a run died after taking the second source's snapshot, before recording its operation
     disk = second.disks[0]
     snapshot_id = layout.read_from(job, second, disk).id
