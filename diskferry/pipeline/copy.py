@@ -210,6 +210,14 @@ def _start(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk,
     metadata = {TAG_JOB.replace("-", "_"): job.id, TAG_ROLE.replace("-", "_"): Role.temporary.value}
     try:
         rt.cloud.storage.start_copy(account, STAGING_CONTAINER, blob, sas.secret, metadata)
+    except NotFound:
+        # the container, or the whole account, is gone (deleted under the job): say which. The
+        # account this process knew may be gone, and a process that did not know it says so
+        # (StagingAccountNotFound); both fail the disk the same way whichever process runs it
+        assert target.staging is not None
+        rt.forget_account(target.staging)
+        rt.staging_account(target, fresh=True)
+        raise
     except DiskFailed as exc:
         if exc.code == "PendingCopyOperation":  # a twin run of this task started it just now
             return Pending(rt.settings.poll_seconds)

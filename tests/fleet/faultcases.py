@@ -123,7 +123,7 @@ CASES: tuple[FaultCase, ...] = (
     FaultCase("source-deleted-before-snapshot", "gone",
               (_http(SNAPSHOT_WRITE, "{snapshot}", 503, "ServerBusy", SERVER_BUSY, 10_000, retry_after=1),),
               "failed: ResourceNotFound", run="mixed", action="delete-source"),
-    FaultCase("staging-account-deleted-mid-copy", "gone", (), "failed: ResourceNotFound", run="staging",
+    FaultCase("staging-account-deleted-mid-copy", "gone", (), "failed: StagingAccountNotFound", run="staging",
               action="delete-staging", settings={"copy_bandwidth": 256 * 1024}),
     # -- quota ------------------------------------------------------------------------------------
     FaultCase("disk-quota-reached", "quota", (), "failed: OperationNotAllowed", run="quota"),
