@@ -211,11 +211,9 @@ def _start(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk,
     try:
         rt.cloud.storage.start_copy(account, STAGING_CONTAINER, blob, sas.secret, metadata)
     except NotFound:
-        # the container, or the whole account, is gone (deleted under the job): say which. The
-        # account this process knew may be gone, and a process that did not know it says so
-        # (StagingAccountNotFound); both fail the disk the same way whichever process runs it
-        assert target.staging is not None
-        rt.forget_account(target.staging)
+        # the container, or the whole account, is gone (deleted under the job): say which, read
+        # afresh (the account this process cached may be gone), so that the disk fails the same
+        # way whichever process runs it (StagingAccountNotFound)
         rt.staging_account(target, fresh=True)
         raise
     except DiskFailed as exc:
