@@ -4,6 +4,7 @@ a 503 by raising at once — never by sleeping in azure-core's retry policy."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ import redis
 
 from diskferry.cloud import Cloud
 from diskferry.cloud.budget import ArmBudgetExceeded, Budget
-from diskferry.config.settings import Settings
+from diskferry.config.settings import Settings, TokenBucket
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.errors import RetryLater, Throttled
 from tests.conftest import Clients
@@ -61,8 +62,17 @@ def test_learns_azures_remaining_count(cloud: Cloud, budget: Budget, clients: Cl
     assert abs(int(seen["x-ms-ratelimit-remaining-subscription-reads"]) - (learned - 1)) <= 1
 
 
-def test_paces_before_azure_has_to_refuse(cloud: Cloud, clients: Clients, rg: str, admin: AdminClient) -> None:
+def test_paces_before_azure_has_to_refuse(redis_url: str, azure_env: dict[str, str], clients: Clients, rg: str,
+                                          admin: AdminClient) -> None:
     admin.set(arm_reads_bucket=5, arm_reads_refill=0.2)
+    # The fleet knows Azure's refill rate but not what is left: it learns that from the first
+    # answer. With the default refill (25/s) instead of Azure's 0.2/s, the fleet's bucket would
+    # regain a token every 40 ms of these calls and, on a loaded machine, never run dry before
+    # Azure's does (seen in CI: Azure refused first).
+    settings = Settings.from_env(azure_env)
+    limits = dataclasses.replace(settings.arm_budget, reads=TokenBucket(250, 0.2))
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    cloud = Cloud(settings.azure, budget=Budget(client, limits, uuid.uuid4().hex))
     throttled, reads = _count(admin, "arm.throttled.reads"), _count(admin, READ)
     done, exc = _until_refused(lambda: cloud.storage.resource_group_location(clients.subscription_id, rg), 50)
     assert isinstance(exc, ArmBudgetExceeded) and exc.retry_after
@@ -70,6 +80,7 @@ def test_paces_before_azure_has_to_refuse(cloud: Cloud, clients: Clients, rg: st
     # refused by the fleet, not by Azure: the refused call was never sent
     assert _count(admin, READ) - reads == done
     assert _count(admin, "arm.throttled.reads") == throttled
+    client.close()
 
 
 def test_a_429_raises_at_once_without_an_sdk_retry(cloud: Cloud, credential: object, azure_env: dict[str, str],
