@@ -6,6 +6,8 @@
   operation the step started: the same, without a retry limit (the operation's deadline
   bounds it); :class:`Throttled` — ARM's request budget is spent: the same, without a retry
   limit;
+  :class:`ConnectionFailed` — Azure's endpoint did not answer: the same, unless the account it
+  names turns out to be gone;
 * :class:`DiskFailed` — this disk cannot be replicated (the copy failed, the VHD was
   refused): report it and go on with the other disks;
 * :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
@@ -68,6 +70,12 @@ class Busy(RetryLater):
 class Waiting(RetryLater):
     """Azure is still working on an operation this step started: come back after
     ``retry_after`` seconds (no retry limit: the operation's own deadline bounds it)."""
+class ConnectionFailed(RetryLater):
+    """Azure's endpoint could not be reached (no answer: a dropped connection, a host name that
+    does not resolve). Mostly a blip; but a storage account's endpoint also stops resolving once
+    the account is deleted, so a caller that can ask ARM whether the account exists does."""
+
+
 class OperationFailed(RetryLater):
     """An operation Azure ran ended Failed with a transient code: it is over, so the step
     starts a new one when it runs again (checking the failed one again would only repeat it)."""

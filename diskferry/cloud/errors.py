@@ -20,7 +20,15 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater, Throttled
+from diskferry.errors import (
+    ConnectionFailed,
+    DiskFailed,
+    DiskferryError,
+    JobFailed,
+    NotFound,
+    RetryLater,
+    Throttled,
+)
 
 T = TypeVar("T")
 
@@ -68,7 +76,7 @@ def translate(exc: Exception, what: str, *, blob: bool = False) -> DiskferryErro
     if isinstance(exc, DiskferryError):
         return exc
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return RetryLater("ConnectionError", f"{what}: {exc}")
+        return ConnectionFailed("ConnectionError", f"{what}: {exc}")
     if isinstance(exc, ClientAuthenticationError) and not blob:
         code, message = _code_and_message(exc) if isinstance(exc, HttpResponseError) else ("", str(exc))
         return JobFailed(code or "AuthenticationFailed", f"{what}: {message}")

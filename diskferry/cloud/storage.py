@@ -89,10 +89,13 @@ def worker_blob_retry() -> ExponentialRetry:
     inside the calling process on every 5xx, 429 or dropped connection — up to a minute and a
     half of a worker slot for four 503s (the fault matrix measured 87-95 s). As for ARM
     (``diskferry.cloud.pacing``), ``retry_status=0`` makes the first 5xx/429 final: it becomes
-    ``RetryLater`` with Azure's ``Retry-After`` and the task comes back by countdown. Dropped
-    connections keep three quick retries (0-1 s, 1-3 s, 3-5 s), which bound a blip to seconds."""
+    ``RetryLater`` with Azure's ``Retry-After`` and the task comes back by countdown. A failed
+    connection gets one quick retry (0-1 s), not the default three (0-1 s, 1-3 s, 3-5 s: 7 s of
+    the slot, measured): an account's endpoint that does not answer may be an account deleted
+    under the job — its host name stops resolving, for good — and every copy into it met those
+    7 s. A blip that outlasts the retry comes back by countdown, as a 503 does."""
     return ExponentialRetry(initial_backoff=0, increment_base=2, retry_total=3, random_jitter_range=1,
-                            retry_status=0)
+                            retry_status=0, retry_connect=1, retry_read=1)
 
 
 class Storage:

@@ -25,7 +25,7 @@ from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Source, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, layout, rebuild
 from diskferry.pipeline.outcome import DiskOutcome, PairOutcome
-from diskferry.pipeline.runtime import Runtime
+from diskferry.pipeline.runtime import Runtime, StagingAccountGone
 from diskferry.pipeline.waits import awaited, still_running, until_done
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,13 @@ def _abort_copy(rt: Runtime, job: Header, source: Source, target: Target, disk: 
     if account is None:
         return
     blob = layout.staged_blob(job, source, target, disk)
-    status = rt.cloud.storage.copy_status(account, STAGING_CONTAINER, blob)
-    if status is not None and status.state is CopyState.pending and status.copy_id:
-        rt.cloud.storage.abort_copy(account, STAGING_CONTAINER, blob, status.copy_id)
+    try:
+        with rt.staging_calls(target):
+            status = rt.cloud.storage.copy_status(account, STAGING_CONTAINER, blob)
+            if status is not None and status.state is CopyState.pending and status.copy_id:
+                rt.cloud.storage.abort_copy(account, STAGING_CONTAINER, blob, status.copy_id)
+    except StagingAccountGone:
+        return  # deleted since: its copies went with it
 
 
 def stop_pair(rt: Runtime, job: Header, source: Source, target: Target) -> PairOutcome:

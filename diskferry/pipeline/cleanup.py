@@ -22,14 +22,14 @@ from functools import partial
 from typing import Any
 
 from diskferry import claims
-from diskferry.cloud import CopyState
+from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskferryError, RetryLater, Waiting
 from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Source, StagingAccount, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
 from diskferry.pipeline.grants import revoke, revoke_op
 from diskferry.pipeline.outcome import fail_disk
-from diskferry.pipeline.runtime import Runtime, export_field, sas_name
+from diskferry.pipeline.runtime import Runtime, StagingAccountGone, export_field, sas_name
 from diskferry.pipeline.waits import awaited, still_running
 from diskferry.state import SAME_RESULT_ID, result_disk_id
 
@@ -185,6 +185,14 @@ def _delete_staged(rt: Runtime, job: Header, source: Source, target: Target) -> 
     account = rt.staging_account(target, required=False, fresh=deleting)
     if account is None:
         return  # its blobs went with it
+    try:
+        with rt.staging_calls(target):
+            _delete_blobs(rt, job, source, target, account)
+    except StagingAccountGone:
+        return  # deleted under the job (this process had it cached): its blobs went with it
+
+
+def _delete_blobs(rt: Runtime, job: Header, source: Source, target: Target, account: AccountInfo) -> None:
     storage = rt.cloud.storage
     for disk in source.disks:
         blob = layout.staged_blob(job, source, target, disk)

@@ -82,7 +82,9 @@ def advance(rt: Runtime, job_id: str, source_key: str, target_key: str, disk_key
         return fail_disk(rt.store, job.id, source.key, target.key, disk.key, blocked)
     try:
         if job.staged(source, target):
-            return _staged(rt, job, source, target, disk, state, owner)
+            # a connection failure may mean the account is gone: the disk fails (StagingAccountGone)
+            with rt.staging_calls(target):
+                return _staged(rt, job, source, target, disk, state, owner)
         return _clone(rt, job, source, target, disk)
     except (DiskFailed, JobFailed, NotFound) as exc:
         outcome = fail_disk(rt.store, job.id, source.key, target.key, disk.key, error_of(exc))

@@ -50,7 +50,7 @@ from diskferry.model import Phase
 from diskferry.naming import STAGING_CONTAINER, staged_blob
 from diskferry.pipeline import copystatus, polling
 from diskferry.pipeline.copy import COPIED_AT, COPY_COMPLETED, SEEN_ENDED
-from diskferry.pipeline.runtime import Runtime
+from diskferry.pipeline.runtime import Runtime, StagingAccountGone
 from diskferry.state import disk_field
 
 Fields = dict[str, Any]
@@ -166,7 +166,14 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
         if not cancel:
             account = rt.staging_account(target)
             assert account is not None
-            listed = copystatus.listing(rt, job_id, account, STAGING_CONTAINER, not_before=started, owner=watcher)
+            try:
+                with rt.staging_calls(target):
+                    listed = copystatus.listing(rt, job_id, account, STAGING_CONTAINER, not_before=started,
+                                                owner=watcher)
+            except StagingAccountGone:
+                # its copies went with it: each is "missing", and its task fails its disk
+                log.warning("job %s: staging account of %s is gone; waking its copies", job_id, target_key)
+                listed = ({}, time.time())
             if listed is None:  # another worker is listing: its listing answers in a moment
                 out.next_in = BUSY_ROUND
                 return out

@@ -253,4 +253,5 @@ def _ready_target(rt: Runtime, job: Header, source: Source, target: Target, sinc
             raise still_running(rt, job.id, [name], f"create staging account {staging.name}", since=since)
         account = rt.staging_account(target, fresh=True)
         assert account is not None
-    storage.ensure_container(account, STAGING_CONTAINER)
+    with rt.staging_calls(target):  # deleted under the job: its pairs fail (StagingAccountGone)
+        storage.ensure_container(account, STAGING_CONTAINER)

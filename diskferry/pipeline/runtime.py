@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
@@ -9,13 +11,18 @@ import redis
 from diskferry.cloud import AccountInfo, Cloud
 from diskferry.cloud.budget import Budget
 from diskferry.config.settings import Settings
-from diskferry.errors import DiskFailed
+from diskferry.errors import ConnectionFailed, DiskFailed
 from diskferry.model import DiskKey, SourceKey, StagingAccount, Target
 from diskferry.state import JobStore
 from diskferry.vault import Vault
 
 #: a prepare holding the source lock longer than this is presumed dead
 PREPARE_LOCK_SECONDS = 15 * 60
+
+
+class StagingAccountGone(DiskFailed):
+    """The target's staging account does not exist (deleted under the job): its disks fail, and
+    there is nothing left in it to clean up."""
 
 
 @dataclass
@@ -50,10 +57,25 @@ class Runtime:
         found = self.cloud.storage.get_account(target.subscription_id, staging.resource_group, staging.name)
         if found is None:
             if required:
-                raise DiskFailed("StagingAccountNotFound", f"staging account {staging.name} does not exist")
+                raise StagingAccountGone("StagingAccountNotFound", f"staging account {staging.name} does not exist")
             return None
         self._accounts[staging.name] = found
         return found
+
+    @contextmanager
+    def staging_calls(self, target: Target) -> Iterator[None]:
+        """Blob calls to the target's staging account. In Azure an account's blob endpoint is a
+        host name of its own, which stops resolving once the account is deleted: its calls fail
+        to connect, exactly as in a network blip, and retried as one they would be retried
+        until the job's stall guard (hours), with every copy into it unwatched. So a connection
+        failure asks ARM, afresh, whether the account is still there: if it is not, raise
+        :class:`StagingAccountGone`; if it is (or ARM cannot say), the failure stands and the
+        step comes back later. One ARM read per failed call, and only then."""
+        try:
+            yield
+        except ConnectionFailed:
+            self.staging_account(target, fresh=True)
+            raise
 
     def forget_account(self, staging: StagingAccount) -> None:
         self._accounts.pop(staging.name, None)

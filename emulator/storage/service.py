@@ -52,6 +52,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         account, container, blob = split_path(request.rel_url.raw_path)
         route = routes.resolve(request, container, blob)
+        account_doc = None if exports.is_export_account(account) else model.find_account(emu, account)
+        if account_doc is None and not exports.is_export_account(account):
+            return _unreachable(request, account)
         emu.faults.count(route.op)
         delay = emu.faults.settings.request_latency_for(route.op)
         if delay > 0:
@@ -65,9 +68,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             call = BlobCall(request, emu, route.op, account, container, blob, None, common=common)
             response = await exportblobs.handle(call, route)
         else:
-            account_doc = model.find_account(emu, account)
-            if account_doc is None:
-                raise AzureError(404, "ResourceNotFound", "The specified resource does not exist.")
+            assert account_doc is not None
             call = BlobCall(request, emu, route.op, account, container, blob, account_doc, common=common)
             call.principal = blobauth.authorize(emu, request, account_doc, container, blob, route.permission)
             response = await route.handler(call)
@@ -80,6 +81,20 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     if not response.prepared:
         response.headers.update(common)
     return response
+
+
+def _unreachable(request: web.Request, account: str) -> web.StreamResponse:
+    """A call to an account that does not exist. In Azure it never reaches the service: an
+    account's endpoint is its own host name (``{account}.blob.core.windows.net``), which stops
+    resolving once the account is deleted (Azurite's maintainers, Azure/Azurite#1816: "the host
+    name ... can't be resolved correctly by DNS, so the request can't be sent"). Clients meet a
+    connection error, never a 404 — which is what this path-style emulator gives them: the
+    connection is dropped without an answer, uncounted (no call reached Azure)."""
+    log.info("blob call %s %s: no account %s: connection dropped, as an unresolvable host name fails",
+             request.method, request.rel_url.path, account)
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=503)  # never sent: the connection is gone
 
 
 def error_response(err: AzureError, request_id: str, head: bool) -> web.Response:

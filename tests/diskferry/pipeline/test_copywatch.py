@@ -3,6 +3,8 @@ record, a wake for each copy that ended (and only those), one watcher per target
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,10 +16,11 @@ from diskferry.cloud import CopyState
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
+from diskferry.errors import ConnectionFailed
 from diskferry.model import Job
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, copywatch, polling, prepare
-from diskferry.pipeline.outcome import Pending
+from diskferry.pipeline.outcome import DiskOutcome, Pending
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
@@ -203,3 +206,45 @@ def test_a_duplicate_of_the_watchers_message_stops_and_a_lost_round_is_taken_ove
     late = went_on + copywatch.TAKE_OVER_SECONDS + 1
     assert isinstance(copywatch.look(rt, job.id, target.key, WATCHER, now=late, planned=planned - 15),
                       copywatch.Round)
+
+
+def test_a_staging_account_deleted_under_the_job_fails_its_copies_instead_of_waiting_for_ever(
+        started: tuple[Runtime, Job], clients: Clients, admin: AdminClient) -> None:
+    """In Azure a deleted account's blob host name stops resolving: its calls fail to connect, as
+    in a blip (the local Azure drops them alike). Each such failure asks ARM, which says the
+    account is gone: the round wakes every copy, and a woken copy fails its disk."""
+    rt, job = started
+    source, target = job.sources[0], job.targets[0]
+    assert target.staging is not None
+    assert rt.staging_account(target) is not None  # cached by this process, as in a worker
+    clients.storage.storage_accounts.delete(target.staging.resource_group, target.staging.name)
+    found = copywatch.look(rt, job.id, target.key, WATCHER)
+    assert isinstance(found, copywatch.Round)
+    assert sorted((w.disk, w.reason) for w in found.wake) == sorted((d.key, "missing") for d in source.disks)
+    disk = source.disks[0]
+    outcome = copy.advance(rt, job.id, source.key, target.key, disk.key)
+    assert isinstance(outcome, DiskOutcome) and not outcome.ok and outcome.code == "StagingAccountNotFound"
+    state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
+    assert state["phase"] == "failed" and state["error"]["code"] == "StagingAccountNotFound"
+
+
+def test_a_connection_failure_to_a_staging_account_that_exists_is_only_a_blip(
+        started: tuple[Runtime, Job]) -> None:
+    rt, job = started
+    source, target = job.sources[0], job.targets[0]
+    account = rt.staging_account(target)
+    assert account is not None and target.staging is not None
+    with socket.socket() as closed:  # bound, never listening: a connection to it is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        rt._accounts[target.staging.name] = dataclasses.replace(
+            account, blob_endpoint=f"https://127.0.0.1:{port}/{account.name}/", created="elsewhere")
+        with pytest.raises(ConnectionFailed):
+            copywatch.look(rt, job.id, target.key, WATCHER)
+    # ARM, asked, said the account is there: nothing failed, and the account was read afresh
+    assert rt.staging_account(target) == account
+    for disk in source.disks:
+        assert rt.store.disk_state(job.id, source.key, target.key, disk.key)["phase"] == "copying"
+    found = copywatch.look(rt, job.id, target.key, WATCHER)
+    # the next round lists again (a copy may have ended meanwhile: only that wakes its task)
+    assert isinstance(found, copywatch.Round) and all(w.reason == "success" for w in found.wake)
