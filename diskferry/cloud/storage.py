@@ -82,6 +82,15 @@ def _listed_copy(blob: ElementTree.Element) -> tuple[str, CopyStatus]:
                                                    text("CopyStatusDescription"), completed=completed)
 
 
+def _error_message(body: str) -> str:
+    """The first line of a storage error body's ``<Message>``, or of the body."""
+    try:
+        text = ElementTree.fromstring(body).findtext("Message")  # noqa: S314 - Azure's answer over TLS
+    except ElementTree.ParseError:
+        text = None
+    return (text or body).strip().split("\n")[0][:500]
+
+
 def worker_blob_retry() -> ExponentialRetry:
     """The blob clients' retry policy in a worker: no sleeping on Azure's answers.
 
@@ -266,7 +275,8 @@ class Storage:
                 if response.status_code == 404:
                     return {}
                 if response.status_code != 200:
-                    error = HttpResponseError(message=response.text()[:500], response=response)
+                    # Azure's <Error><Message>, as the SDK's own error reads (not the XML)
+                    error = HttpResponseError(message=_error_message(response.text()), response=response)
                     error.error_code = response.headers.get("x-ms-error-code")  # type: ignore[attr-defined] # as the SDK sets it
                     raise error
                 # Azure's answer over TLS, as the SDK's own deserializer parses it (ElementTree)

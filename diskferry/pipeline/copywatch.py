@@ -46,11 +46,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diskferry.cloud import CopyState, CopyStatus
+from diskferry.errors import DiskFailed
 from diskferry.model import Phase
 from diskferry.naming import STAGING_CONTAINER, staged_blob
 from diskferry.pipeline import copystatus, polling
 from diskferry.pipeline.copy import COPIED_AT, COPY_COMPLETED, SEEN_ENDED
-from diskferry.pipeline.runtime import Runtime, StagingAccountGone
+from diskferry.pipeline.runtime import Runtime
 from diskferry.state import disk_field
 
 Fields = dict[str, Any]
@@ -170,9 +171,13 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
                 with rt.staging_calls(target):
                     listed = copystatus.listing(rt, job_id, account, STAGING_CONTAINER, not_before=started,
                                                 owner=watcher)
-            except StagingAccountGone:
-                # its copies went with it: each is "missing", and its task fails its disk
-                log.warning("job %s: staging account of %s is gone; waking its copies", job_id, target_key)
+            except DiskFailed as exc:
+                # no listing can be had, for good: the account is gone (StagingAccountGone), or it
+                # refuses the fleet (a policy turned off its shared-key access: 403). Retried, the
+                # round would fail every few seconds until the stall guard, its copies never
+                # looked at: each is woken as "missing" instead, and its task, reading its own
+                # blob, fails its disk with Azure's reason
+                log.warning("job %s: cannot list the copies to %s (%s); waking them", job_id, target_key, exc)
                 listed = ({}, time.time())
             if listed is None:  # another worker is listing: its listing answers in a moment
                 out.next_in = BUSY_ROUND

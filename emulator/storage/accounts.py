@@ -153,6 +153,12 @@ async def get(ctx: ArmRequest) -> web.StreamResponse:
     return json_response(public(ctx.emu, get_account(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"])))
 
 
+#: properties of StorageAccountUpdateParameters the emulator keeps (allowSharedKeyAccess: what
+#: Azure Policy's "modify" effect turns off on accounts that enterprises lock down)
+_UPDATABLE = frozenset({"accessTier", "supportsHttpsTrafficOnly", "allowBlobPublicAccess", "allowSharedKeyAccess",
+                        "minimumTlsVersion"})
+
+
 async def update(ctx: ArmRequest) -> web.StreamResponse:
     doc = get_account(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"])
     body = await ctx.body()
@@ -160,6 +166,9 @@ async def update(ctx: ArmRequest) -> web.StreamResponse:
         doc["tags"] = body.get("tags") or {}
     if (body.get("sku") or {}).get("name") in SKUS:
         doc["sku"] = _sku(body["sku"]["name"])
+    # the settings an Update (PATCH) changes that the blob port acts on or shows, as given
+    changed = {k: v for k, v in (body.get("properties") or {}).items() if k in _UPDATABLE and v is not None}
+    doc["properties"].update(changed)
     ctx.emu.store.put(model.ACCOUNT_KIND, doc["id"], doc)
     return json_response(public(ctx.emu, doc))
 

@@ -22,7 +22,17 @@ from diskferry.state import JobStatus, SourceStatus
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_image_content, assert_same_content
 from tests.fleet.conftest import Fleet
-from tests.fleet.faultcases import CASES, DEFAULT_RUNS, REGION, FaultCase, Run, cases_of, rules_for, vm_name
+from tests.fleet.faultcases import (
+    CASES,
+    DEFAULT_RUNS,
+    REGION,
+    STAGING_RUNS,
+    FaultCase,
+    Run,
+    cases_of,
+    rules_for,
+    vm_name,
+)
 from tests.fleet.sources import unique_rg
 from tests.reliability import CaseRecord, record_case
 from tests.waiting import wait_until
@@ -43,7 +53,7 @@ RUNS: list[Any] = [
 def _seed(fleet: Fleet, rg: str, run: Run, cases: list[FaultCase]) -> dict[str, Seeded]:
     vms: list[dict[str, Any]] = [{"name": vm_name(c), "os_disk": 1, "data_disks": [1, 1] if run == "quota" else []}
                                  for c in cases if c.source == "vm"]
-    if run not in ("quota", "staging"):
+    if run != "quota" and run not in STAGING_RUNS:
         vms.append({"name": CALM, "os_disk": 1})
     images = [{"name": vm_name(c), "os_disk": 1, "os_type": "Linux", "data_disks": [], "keep_snapshots": True}
               for c in cases if c.source == "image"]
@@ -99,9 +109,9 @@ def _delete_source(fleet: Fleet, clients: Clients, admin: AdminClient, rule_id: 
     admin.remove_fault(rule_id)
 
 
-def _delete_staging(fleet: Fleet, clients: Clients, job_id: str, target_rg: str) -> None:
-    """Mid-copy (every copy into the account has bytes, none is done), the job's staging
-    account in the first target is deleted with what it holds."""
+def _staging_mid_copy(fleet: Fleet, job_id: str, target_rg: str) -> str:
+    """The name of the job's staging account in the first target, once it is mid-copy (every
+    copy into it has bytes, none is done)."""
     def mid_copy() -> bool:
         disks = [d for d in fleet.store.status(job_id).disks() if d.target.endswith("/" + target_rg.lower())]
         return bool(disks) and all(d.phase is Phase.copying and 0 < d.bytes_copied < d.bytes_total for d in disks)
@@ -110,7 +120,7 @@ def _delete_staging(fleet: Fleet, clients: Clients, job_id: str, target_rg: str)
     job = fleet.store.job(job_id)
     account = next(t.staging for t in job.targets if t.resource_group == target_rg)
     assert account is not None
-    clients.storage.storage_accounts.delete(target_rg, account.name)
+    return account.name
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -120,7 +130,7 @@ def test_fault_matrix(run: Run, fleet: Fleet, fast_copies: AdminClient, clients:
     rg = unique_rg(f"fm-{run}")
     target_rg = f"we-{rg}"
     targets = [{"region": REGION, "resource_group": target_rg}]
-    if run == "staging":
+    if run in STAGING_RUNS:
         targets.append({"region": OTHER_REGION, "resource_group": f"br-{rg}"})
     seeded = _seed(fleet, rg, run, cases)
     fast_copies.set(copy_bandwidth=COPY_BANDWIDTH)
@@ -137,7 +147,10 @@ def test_fault_matrix(run: Run, fleet: Fleet, fast_copies: AdminClient, clients:
         if case.action == "delete-source":
             _delete_source(fleet, clients, fast_copies, rules[case.id][0], seeded[vm_name(case)])
         elif case.action == "delete-staging":
-            _delete_staging(fleet, clients, job_id, target_rg)
+            clients.storage.storage_accounts.delete(target_rg, _staging_mid_copy(fleet, job_id, target_rg))
+        elif case.action == "lock-staging":
+            clients.storage.storage_accounts.update(target_rg, _staging_mid_copy(fleet, job_id, target_rg),
+                                                    {"properties": {"allowSharedKeyAccess": False}})
     status, ended = _wait(fleet, job_id, {c.id: seeded[vm_name(c)] for c in cases}, started)
     # every fault with a number of uses was given in full: no case passes by missing its aim
     unspent = [r for r in fast_copies.faults() if r["count"] > 0 and r["count"] < 10_000]
@@ -193,7 +206,7 @@ def _others_went_on(fleet: Fleet, status: JobStatus, seeded: dict[str, Seeded], 
         if case.run == "quota":
             assert len(failed) == 1 and len([d for t in st.targets for d in t.disks]) == 3, st
             assert_same_content(fleet, source, status)
-        elif case.run == "staging":
+        elif case.run in STAGING_RUNS:
             assert {t.region for t in st.targets if t.phase is Phase.succeeded} == {OTHER_REGION}, st
             assert_same_content(fleet, source, status)
         else:

@@ -16,7 +16,7 @@ from diskferry.cloud import CopyState
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import ConnectionFailed
+from diskferry.errors import ConnectionFailed, DiskFailed
 from diskferry.model import Job
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, copywatch, polling, prepare
@@ -248,3 +248,34 @@ def test_a_connection_failure_to_a_staging_account_that_exists_is_only_a_blip(
     found = copywatch.look(rt, job.id, target.key, WATCHER)
     # the next round lists again (a copy may have ended meanwhile: only that wakes its task)
     assert isinstance(found, copywatch.Round) and all(w.reason == "success" for w in found.wake)
+
+
+def test_a_staging_account_that_refuses_the_fleet_fails_its_copies_with_azures_reason(
+        started: tuple[Runtime, Job], clients: Clients) -> None:
+    """A policy turns off shared-key access on the staging account mid-copy (Azure Policy's
+    'modify' effect does): every listing is refused with 403, for good. The round wakes the copies
+    rather than failing every few seconds until the stall guard; each task fails its disk."""
+    rt, job = started
+    source, target = job.sources[0], job.targets[0]
+    assert target.staging is not None
+    accounts = clients.storage.storage_accounts
+    group, name = target.staging.resource_group, target.staging.name
+    accounts.update(group, name, {"properties": {"allowSharedKeyAccess": False}})
+    try:
+        found = copywatch.look(rt, job.id, target.key, WATCHER)
+        assert isinstance(found, copywatch.Round)
+        assert sorted((w.disk, w.reason) for w in found.wake) == sorted((d.key, "missing") for d in source.disks)
+        disk = source.disks[0]
+        outcome = copy.advance(rt, job.id, source.key, target.key, disk.key)
+        assert isinstance(outcome, DiskOutcome) and not outcome.ok
+        assert outcome.code == "KeyBasedAuthenticationNotPermitted"
+        # the listing's error reads as Azure wrote it, not as its XML
+        account = rt.staging_account(target)
+        assert account is not None
+        with pytest.raises(DiskFailed) as err:
+            rt.cloud.storage.copy_statuses(account, STAGING_CONTAINER, prefix=f"{job.id}/")
+        assert err.value.code == "KeyBasedAuthenticationNotPermitted"
+        assert err.value.message.endswith(": Key based authentication is not permitted on this storage account."), \
+            err.value.message
+    finally:  # the fixture's cleanup deletes the staged blobs with the account key
+        accounts.update(group, name, {"properties": {"allowSharedKeyAccess": True}})

@@ -112,3 +112,21 @@ def test_resource_group_delete_frees_accounts(clients: Clients) -> None:
     clients.resource.resource_groups.begin_delete(group).result()
     free = clients.storage.storage_accounts.check_name_availability(_check(name))
     assert free.name_available
+
+
+def test_update_turns_shared_key_access_off_and_on(clients: Clients, rg: str) -> None:
+    """What Azure Policy's "modify" effect does to accounts in locked-down subscriptions."""
+    name = _name()
+    clients.storage.storage_accounts.begin_create(rg, name, _params()).result()
+    key = clients.storage.storage_accounts.list_keys(rg, name).keys_property[0].value
+    blobs = BlobServiceClient(clients.storage.storage_accounts.get_properties(rg, name).primary_endpoints.blob,
+                              credential=key)
+    blobs.create_container("vhds")
+    off = clients.storage.storage_accounts.update(rg, name, {"properties": {"allowSharedKeyAccess": False}})
+    assert off.allow_shared_key_access is False
+    assert clients.storage.storage_accounts.get_properties(rg, name).allow_shared_key_access is False
+    with pytest.raises(HttpResponseError) as err:
+        blobs.get_container_client("vhds").get_container_properties()
+    assert err.value.status_code == 403 and err.value.error_code == "KeyBasedAuthenticationNotPermitted"
+    clients.storage.storage_accounts.update(rg, name, {"properties": {"allowSharedKeyAccess": True}})
+    assert blobs.get_container_client("vhds").get_container_properties().name == "vhds"
