@@ -23,7 +23,7 @@ from typing import Any
 
 from diskferry import claims
 from diskferry.cloud import AccountInfo, CopyState
-from diskferry.errors import DiskferryError, RetryLater, Waiting
+from diskferry.errors import DiskFailed, DiskferryError, RetryLater, Waiting
 from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Source, StagingAccount, Target
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import layout
@@ -190,6 +190,13 @@ def _delete_staged(rt: Runtime, job: Header, source: Source, target: Target) -> 
             _delete_blobs(rt, job, source, target, account)
     except StagingAccountGone:
         return  # deleted under the job (this process had it cached): its blobs went with it
+    except DiskFailed as exc:
+        if not target.staging.created_by_job:
+            raise
+        # refused for good (a policy turned off its shared-key access): the job deletes the account
+        # it made, blobs and all, once its last pair is cleaned — nothing is left by this, and
+        # should that deletion be refused, the last pair says the account is left
+        log.info("cleanup of %s → %s: %s; left to the staging account's deletion", source.name, target.region, exc)
 
 
 def _delete_blobs(rt: Runtime, job: Header, source: Source, target: Target, account: AccountInfo) -> None:

@@ -208,6 +208,8 @@ def _others_went_on(fleet: Fleet, status: JobStatus, seeded: dict[str, Seeded], 
             assert_same_content(fleet, source, status)
         elif case.run in STAGING_RUNS:
             assert {t.region for t in st.targets if t.phase is Phase.succeeded} == {OTHER_REGION}, st
+            # the job deleted the staging account it made: nothing is reported left behind
+            assert status.cleanup_errors() == [], status.cleanup_errors()
             assert_same_content(fleet, source, status)
         else:
             assert len(failed) == 1 and failed[0].result_id is None, st
