@@ -13,6 +13,8 @@ import base64
 import hashlib
 import hmac
 import json
+import math
+import re
 import time
 import uuid
 from typing import Any
@@ -21,6 +23,7 @@ from aiohttp import web
 
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
+from diskferry.emulator.faults import FaultRule
 
 ARM_AUDIENCES = ("https://management.azure.com", "https://management.core.windows.net")
 STORAGE_AUDIENCES = ("https://storage.azure.com",)
@@ -135,15 +138,31 @@ async def openid_configuration(request: web.Request) -> web.Response:
     )
 
 
-def _oauth_error(status: int, error: str, description: str) -> web.Response:
+def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> web.Response:
+    """Entra ID's error answer to a token request: OAuth 2.0's ``error`` (RFC 6749 §5.2), the
+    ``AADSTS`` description and its number in ``error_codes``."""
+    codes = [int(n) for n in re.findall(r"AADSTS(\d+)", description)]
     return web.json_response(
-        {"error": error, "error_description": description, "error_codes": [7000215]}, status=status
+        {"error": error, "error_description": description, "error_codes": codes}, status=status, headers=headers
     )
+
+
+def _injected(fault: FaultRule) -> web.Response:
+    """A fault rule on ``oauth2.token``: Entra ID unavailable (a 5xx: ``temporarily_unavailable``,
+    RFC 6749's code for "cannot handle the request ... temporary overloading or maintenance"),
+    throttling (429, with ``Retry-After``), or refusing the client (a 4xx with an OAuth code as
+    the rule's ``code``: ``invalid_client`` is what a rotated or expired secret meets)."""
+    error = fault.code if fault.status < 500 and fault.status != 429 else "temporarily_unavailable"
+    extra = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.retry_after is not None else None
+    return _oauth_error(fault.status, error, fault.message, extra)
 
 
 async def token(request: web.Request) -> web.Response:
     emu: Emulator = request.app["emu"]
     emu.faults.count("oauth2.token")
+    fault = emu.faults.take("oauth2.token", "http", request.path)
+    if fault is not None:
+        return _injected(fault)
     form = await request.post()
     ident = emu.identity
     tenant = request.match_info["tenant"]

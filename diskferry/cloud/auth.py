@@ -1,27 +1,129 @@
-"""The credential and client options, from how diskferry reaches Azure."""
+"""The credential and client options, from how diskferry reaches Azure.
+
+Entra ID has bad days too: its token endpoint answers 5xx while degraded and 429 when it
+throttles a client. azure-identity's own retry policy would sleep through those inside the
+worker (10 retries, backing off up to two minutes each), then raise the same
+``ClientAuthenticationError`` as for a client secret that is wrong — which diskferry reads as
+"nothing of this job can go on" and fails disks over. So the credential gets the fleet's
+no-sleep policy (as ARM's clients, :mod:`diskferry.cloud.pacing`), and :class:`FleetCredential`
+tells the two apart by the token endpoint's answer: unavailable or throttling is
+:class:`~diskferry.errors.RetryLater` (the step comes back by countdown, after Entra's
+``Retry-After``); a refusal (4xx: ``invalid_client``, an unknown application) stays an
+authentication failure.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
+import threading
+import time
 from typing import Any
 
-from azure.core.credentials import TokenCredential
-from azure.identity import ClientSecretCredential, DefaultAzureCredential
+from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
+from azure.identity import ClientSecretCredential, CredentialUnavailableError, DefaultAzureCredential
 
+from diskferry.cloud.errors import retry_after
 from diskferry.config.settings import AzureAccess
+from diskferry.errors import RetryLater
+
+#: what MSAL's error says when it met (or, within its own throttle window, remembers) an
+#: answer without an OAuth body (msal/throttled_http_client.py: "HTTP Error: 503")
+_HTTP_ERROR = re.compile(r"HTTP Error: (\d{3})")
+
+
+#: how long MSAL answers a token request from the 429 or 5xx it met, without asking again
+#: (msal/throttled_http_client.py: the answer's Retry-After, else 5 s)
+_MSAL_THROTTLE_SECONDS = 5.0
+
+
+class _TokenAnswers(threading.local):
+    """The last answer of the token endpoint in this thread (the credential's pipeline hook)."""
+
+    status: int | None = None
+    retry_after: float | None = None
+    #: Entra ID's ``error_description`` (``AADSTS…``), which MSAL drops from a 5xx's error
+    description: str | None = None
+    at: float = 0.0
+
+    def record(self, response: Any) -> None:
+        http = response.http_response
+        self.status, self.retry_after, self.at = http.status_code, retry_after(http.headers), time.monotonic()
+        self.description = None
+        if http.status_code >= 400:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                self.description = str(json.loads(http.text())["error_description"])
+
+    def unavailable_since(self, seen: float) -> bool:
+        """Whether the token endpoint's last answer said it was unavailable (5xx) or throttling
+        (429): one this call got (newer than ``seen``), or — when this call got none, MSAL having
+        answered from its memory of that answer — one still within MSAL's throttle window."""
+        if self.status is None or (self.status < 500 and self.status != 429):
+            return False
+        return self.at != seen or time.monotonic() - self.at <= max(self.retry_after or 0.0, _MSAL_THROTTLE_SECONDS) + 1
+
+
+class FleetCredential:
+    """A token credential whose failures say whether Entra ID was unavailable (retry later) or
+    refused (see the module's docstring)."""
+
+    def __init__(self, inner: TokenCredential, answers: _TokenAnswers) -> None:
+        self._inner = inner
+        self._answers = answers
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        seen = self._answers.at
+        try:
+            return self._inner.get_token(*scopes, **kwargs)
+        except ClientAuthenticationError as exc:
+            raise self._unavailable(exc, seen) or exc from None
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        seen = self._answers.at
+        try:
+            return self._inner.get_token_info(*scopes, options=options)  # type: ignore[attr-defined,no-any-return]
+        except ClientAuthenticationError as exc:
+            raise self._unavailable(exc, seen) or exc from None
+
+    def close(self) -> None:
+        self._inner.close()  # type: ignore[attr-defined]
+
+    def _unavailable(self, exc: ClientAuthenticationError, seen: float) -> RetryLater | None:
+        """The RetryLater for a token request Entra ID could not serve, else None."""
+        if isinstance(exc, CredentialUnavailableError):
+            return None  # nothing to ask with: no credential configured here
+        answers = self._answers
+        m = _HTTP_ERROR.search(str(exc.message))
+        if not (answers.unavailable_since(seen)
+                or (m is not None and (int(m.group(1)) >= 500 or int(m.group(1)) == 429))
+                or isinstance(exc.__context__, ServiceRequestError | ServiceResponseError)):
+            return None
+        said = answers.description if answers.at != seen else None
+        return RetryLater("EntraUnavailable", f"Entra ID could not issue a token: {said or exc.message}",
+                          answers.retry_after if answers.status == 429 or (answers.status or 0) >= 500 else None)
 
 
 def credential(azure: AzureAccess) -> TokenCredential:
     """A service principal when one is configured, else DefaultAzureCredential."""
     ident = azure.identity
-    options = transport_options(azure)
+    answers = _TokenAnswers()
+    # no sleeping on Entra's 5xx or 429 (the step comes back instead); one quick retry of a
+    # dropped connection
+    options = transport_options(azure) | {"retry_status": 0, "retry_connect": 1, "retry_read": 1,
+                                          "raw_response_hook": answers.record}
+    inner: TokenCredential
     if ident.uses_client_secret:
         assert ident.tenant_id and ident.client_id and ident.client_secret
         if ident.authority_host:
             options["authority"] = ident.authority_host
-        return ClientSecretCredential(
+        inner = ClientSecretCredential(
             ident.tenant_id, ident.client_id, ident.client_secret, disable_instance_discovery=True, **options
         )
-    return DefaultAzureCredential(**options)
+    else:
+        inner = DefaultAzureCredential(**options)
+    return FleetCredential(inner, answers)
 
 
 def client_options(azure: AzureAccess) -> dict[str, Any]:

@@ -35,7 +35,10 @@ T = TypeVar("T")
 #: codes of failed long-running operations that are worth running again
 _TRANSIENT_CODES = frozenset(
     {"InternalServerError", "InternalExecutionError", "ServerBusy", "OperationTimedOut", "TooManyRequests",
-     "RetryableError", "ServiceUnavailable", "InternalError"}
+     "RetryableError", "ServiceUnavailable", "InternalError",
+     # a token that expired on its way to ARM (or under a worker clock running late): the next
+     # call gets a new one, so this is cured by coming back, not a refused identity
+     "ExpiredAuthenticationToken"}
 )
 #: blob codes that mean "this blob/container is not there" (the SDK also maps
 #: CannotVerifyCopySource to ResourceNotFoundError, which is a copy failure for us)

@@ -92,3 +92,24 @@ def test_unknown_subscription_is_404(azure_env: dict[str, str]) -> None:
     url = _rg_url(azure_env).replace(azure_env["AZURE_SUBSCRIPTION_ID"], "00000000-0000-0000-0000-000000000001")
     r = requests.get(url, headers={"Authorization": f"Bearer {_token(azure_env)}"}, timeout=10)
     assert (r.status_code, r.json()["error"]["code"]) == (404, "SubscriptionNotFound")
+
+
+@pytest.mark.parametrize(("status", "code", "error", "retry_after"), [
+    (503, "ServerBusy", "temporarily_unavailable", None),
+    (429, "ServerBusy", "temporarily_unavailable", 7),
+    (401, "invalid_client", "invalid_client", None),
+])
+def test_a_token_fault_answers_as_entra_id(azure_env: dict[str, str], admin: AdminClient, status: int, code: str,
+                                           error: str, retry_after: int | None) -> None:
+    """Fault rules on ``oauth2.token``: Entra ID degraded (5xx), throttling (429) or refusing the
+    client (4xx), each with OAuth 2.0's error body (RFC 6749 §5.2) and the AADSTS number."""
+    admin.add_fault("oauth2.token", status=status, code=code, message="AADSTS90033: A transient error has occurred.",
+                    retry_after=retry_after, count=1)
+    with pytest.raises(requests.HTTPError) as err:
+        _token(azure_env)
+    answer = err.value.response
+    assert answer.status_code == status
+    assert answer.json() == {"error": error, "error_description": "AADSTS90033: A transient error has occurred.",
+                             "error_codes": [90033]}
+    assert answer.headers.get("Retry-After") == (str(retry_after) if retry_after else None)
+    assert _token(azure_env)  # the rule answered once
