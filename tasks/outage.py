@@ -28,13 +28,16 @@ from celery import Task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
-#: Redis unreachable (redis-py: includes BusyLoadingError while it replays its AOF) or a
-#: publish through kombu that failed for it; none subclasses the builtin ConnectionError
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OperationalError)
+#: Redis unreachable (redis-py: includes BusyLoadingError while it replays its AOF), full (a
+#: ``noeviction`` Redis at its maxmemory refuses writes: OOM; evicting policies are refused at
+#: worker start, ``diskferry.tasks.preflight``), or a publish through kombu that failed for it;
+#: none subclasses the builtin ConnectionError
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, OperationalError)
 
 
 class OutageTolerantTask(Task):  # type: ignore[misc]

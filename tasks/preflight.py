@@ -4,7 +4,8 @@ start, because every task it took would fail the same way (and its cleanup too).
 * the settings are valid (``Settings`` refuses bad values when read: ``SettingsError``);
 * the vault key is set and is a Fernet key (``SettingsError``: the SAS of every copy goes
   through it);
-* the broker, the result backend and the state Redis answer (``Unavailable``);
+* the broker, the result backend and the state Redis answer (``Unavailable``), and none of them
+  evicts keys when full (``SettingsError``): see :func:`check_eviction`;
 * the Azure credential gets a token for ARM within ``azure_timeout`` seconds
   (``Unavailable``); ``diskferry worker --skip-azure-check`` skips this one, for a worker
   started before its identity can sign in (a managed identity still being assigned).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
@@ -21,6 +23,8 @@ from cryptography.fernet import Fernet
 
 from diskferry.config.settings import Settings, SettingsError
 from diskferry.errors import Unavailable, redact
+
+log = logging.getLogger(__name__)
 
 #: how long a worker waits for its first Azure token before refusing to start
 AZURE_TIMEOUT_SECONDS = 30.0
@@ -54,11 +58,34 @@ def check_redis(name: str, url: str) -> None:
     client = redis.Redis.from_url(url.replace("redis+socket://", "unix://"), socket_connect_timeout=5,
                                   socket_timeout=5)
     try:
-        client.ping()
-    except (redis.RedisError, OSError) as exc:
-        raise Unavailable("RedisUnavailable", f"{name}: {_where(url)} does not answer ({exc})") from None
+        try:
+            client.ping()
+        except (redis.RedisError, OSError) as exc:
+            raise Unavailable("RedisUnavailable", f"{name}: {_where(url)} does not answer ({exc})") from None
+        check_eviction(name, url, client)
     finally:
         client.close()
+
+
+def check_eviction(name: str, url: str, client: redis.Redis) -> None:
+    """Refuse a Redis that drops keys when it is full: a ``maxmemory`` with any policy but
+    ``noeviction``. Every job record, queued task and chord counter of diskferry lives in Redis
+    with a TTL, so ``volatile-*`` policies (Azure Cache for Redis defaults to ``volatile-lru``)
+    evict them as readily as ``allkeys-*``: a job would lose its record, a copy its message, a
+    chord its count, silently, under memory pressure. ``noeviction`` refuses writes instead,
+    which diskferry's steps meet as errors and retry. A Redis without ``INFO`` (renamed away)
+    cannot be checked, and is taken as it is."""
+    try:
+        memory: dict[str, Any] = client.info("memory")  # type: ignore[assignment] # a sync client
+    except redis.ResponseError:
+        log.warning("%s: %s does not answer INFO; cannot check its maxmemory-policy", name, _where(url))
+        return
+    limit, policy = int(memory.get("maxmemory") or 0), str(memory.get("maxmemory_policy") or "noeviction")
+    if limit and policy != "noeviction":
+        raise SettingsError(
+            f"{name}: {_where(url)} evicts keys when full (maxmemory {limit / 2**20:.0f} MiB, maxmemory-policy "
+            f"{policy}): jobs, queued tasks and their results could vanish mid-job. Set maxmemory-policy to "
+            "noeviction (or maxmemory to 0)")
 
 
 def check_azure_token(settings: Settings, timeout: float) -> None:

@@ -15,11 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 
 from diskferry.config.settings import get_settings
 from diskferry.producer.cli import main
+from diskferry.tasks.preflight import check_redis
 from diskferry.vault import new_key
+from tests.redisserver import RedisServer
 
 COMMANDS = [["list"], ["status", "abc"], ["watch", "abc"], ["plan", "job.yaml"], ["submit", "job.yaml"], ["worker"]]
 
@@ -127,6 +130,28 @@ def test_a_worker_whose_redis_does_not_answer_refuses_to_start(
         f"(Error 111 connecting to 127.0.0.1:{closed_port}. Connection refused.)"
     ]
     assert "hunter2" not in out + err
+
+
+def test_a_worker_whose_redis_evicts_keys_refuses_to_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Azure Cache for Redis defaults to maxmemory-policy volatile-lru: under memory pressure it
+    would drop job records and queued tasks (all of diskferry's keys have TTLs)."""
+    with RedisServer(tmp_path, ["--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"]) as server:
+        monkeypatch.setenv("DISKFERRY_VAULT_KEY", new_key())
+        monkeypatch.setenv("DISKFERRY_BROKER_URL", server.url(0))
+        code, out, err = run(capsys, "worker", "--skip-azure-check")
+        assert (code, out) == (2, "")
+        assert err.strip().splitlines() == [
+            f"error: invalid settings: DISKFERRY_BROKER_URL: redis://127.0.0.1:{server.port}/0 evicts keys when full "
+            "(maxmemory 64 MiB, maxmemory-policy volatile-lru): jobs, queued tasks and their results could vanish "
+            "mid-job. Set maxmemory-policy to noeviction (or maxmemory to 0)"
+        ]
+        # a full Redis that refuses writes instead is what diskferry can work with
+        client = redis.Redis.from_url(server.url(0))
+        client.config_set("maxmemory-policy", "noeviction")
+        client.close()
+        check_redis("DISKFERRY_BROKER_URL", server.url(0))
 
 
 def test_an_unknown_job_is_bad_input(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
