@@ -1,12 +1,13 @@
 """The credential and client options, from how diskferry reaches Azure.
 
 Entra ID has bad days too: its token endpoint answers 5xx while degraded and 429 when it
-throttles a client. azure-identity's own retry policy would sleep through those inside the
-worker (10 retries, backing off up to two minutes each), then raise the same
-``ClientAuthenticationError`` as for a client secret that is wrong — which diskferry reads as
-"nothing of this job can go on" and fails disks over. So the credential gets the fleet's
-no-sleep policy (as ARM's clients, :mod:`diskferry.cloud.pacing`), and :class:`FleetCredential`
-tells the two apart by the token endpoint's answer: unavailable or throttling is
+throttles a client. azure-identity's own retry policy sleeps through those inside the worker
+(measured against the local Azure: 4 asks and 4.8 s for a 503; a 429's ``Retry-After`` each
+time), then raises the same ``ClientAuthenticationError`` as for a client secret that is wrong
+— which diskferry reads as "nothing of this job can go on" and fails disks over. So a service
+principal's credential gets the fleet's no-sleep policy (as ARM's clients,
+:mod:`diskferry.cloud.pacing`), and :class:`FleetCredential` tells the two apart by the token
+endpoint's answer: unavailable or throttling is
 :class:`~diskferry.errors.RetryLater` (the step comes back by countdown, after Entra's
 ``Retry-After``); a refusal (4xx: ``invalid_client``, an unknown application) stays an
 authentication failure.
@@ -60,7 +61,7 @@ class _TokenAnswers(threading.local):
         """Whether the token endpoint's last answer said it was unavailable (5xx) or throttling
         (429): one this call got (newer than ``seen``), or — when this call got none, MSAL having
         answered from its memory of that answer — one still within MSAL's throttle window."""
-        if self.status is None or (self.status < 500 and self.status != 429):
+        if self.status is None or not _transient(self.status):
             return False
         return self.at != seen or time.monotonic() - self.at <= max(self.retry_after or 0.0, _MSAL_THROTTLE_SECONDS) + 1
 
@@ -97,31 +98,39 @@ class FleetCredential:
         answers = self._answers
         m = _HTTP_ERROR.search(str(exc.message))
         if not (answers.unavailable_since(seen)
-                or (m is not None and (int(m.group(1)) >= 500 or int(m.group(1)) == 429))
+                or (m is not None and _transient(int(m.group(1))))
                 or isinstance(exc.__context__, ServiceRequestError | ServiceResponseError)):
             return None
         said = answers.description if answers.at != seen else None
         return RetryLater("EntraUnavailable", f"Entra ID could not issue a token: {said or exc.message}",
-                          answers.retry_after if answers.status == 429 or (answers.status or 0) >= 500 else None)
+                          answers.retry_after if answers.status and _transient(answers.status) else None)
+
+
+def _transient(status: int) -> bool:
+    """A token endpoint's answer that says "not now": 5xx, 429 (throttling), 410 (IMDS, the
+    managed identity endpoint, while it is updated: Azure's docs say to retry for 70 s)."""
+    return status >= 500 or status in (429, 410)
 
 
 def credential(azure: AzureAccess) -> TokenCredential:
     """A service principal when one is configured, else DefaultAzureCredential."""
     ident = azure.identity
     answers = _TokenAnswers()
-    # no sleeping on Entra's 5xx or 429 (the step comes back instead); one quick retry of a
-    # dropped connection
-    options = transport_options(azure) | {"retry_status": 0, "retry_connect": 1, "retry_read": 1,
-                                          "raw_response_hook": answers.record}
+    options = transport_options(azure) | {"raw_response_hook": answers.record}
     inner: TokenCredential
     if ident.uses_client_secret:
         assert ident.tenant_id and ident.client_id and ident.client_secret
         if ident.authority_host:
             options["authority"] = ident.authority_host
+        # no sleeping on Entra's 5xx or 429 (the step comes back instead); one quick retry of a
+        # dropped connection
         inner = ClientSecretCredential(
-            ident.tenant_id, ident.client_id, ident.client_secret, disable_instance_discovery=True, **options
+            ident.tenant_id, ident.client_id, ident.client_secret, disable_instance_discovery=True,
+            retry_status=0, retry_connect=1, retry_read=1, **options,
         )
     else:
+        # its managed identity keeps azure-identity's own IMDS policy: IMDS answers 410 for up to
+        # 70 s while it is updated, and the policy waits that out (our options would override it)
         inner = DefaultAzureCredential(**options)
     return FleetCredential(inner, answers)
 
