@@ -6,8 +6,9 @@
   operation the step started: the same, without a retry limit (the operation's deadline
   bounds it); :class:`Throttled` — ARM's request budget is spent: the same, without a retry
   limit;
-  :class:`ConnectionFailed` — Azure's endpoint did not answer: the same, unless the account it
-  names turns out to be gone;
+  :class:`AzureUnavailable` — an outage (:class:`ConnectionFailed`: an endpoint did not answer;
+  Entra ID could not issue a token): the same, without a retry limit, unless the account a
+  failed connection names turns out to be gone;
 * :class:`DiskFailed` — this disk cannot be replicated (the copy failed, the VHD was
   refused): report it and go on with the other disks;
 * :class:`JobFailed` — nothing in this job (or this source) can go on (no such VM,
@@ -70,7 +71,14 @@ class Busy(RetryLater):
 class Waiting(RetryLater):
     """Azure is still working on an operation this step started: come back after
     ``retry_after`` seconds (no retry limit: the operation's own deadline bounds it)."""
-class ConnectionFailed(RetryLater):
+class AzureUnavailable(RetryLater):
+    """Azure cannot serve anyone right now — an endpoint that does not answer, Entra ID that
+    cannot issue a token: an outage, not this step's own trouble. Waited for without a retry
+    limit (backing off), as a regional incident may last an hour; the job's stall guard
+    (``DISKFERRY_STALL_SECONDS``) bounds a job that nothing moves for that long."""
+
+
+class ConnectionFailed(AzureUnavailable):
     """Azure's endpoint could not be reached (no answer: a dropped connection, a host name that
     does not resolve). Mostly a blip; but a storage account's endpoint also stops resolving once
     the account is deleted, so a caller that can ask ARM whether the account exists does."""

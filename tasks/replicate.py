@@ -17,7 +17,7 @@ from celery.exceptions import Ignore
 from celery.utils.time import get_exponential_backoff_interval
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
-from diskferry.errors import Busy, RetryLater, Waiting, redact
+from diskferry.errors import AzureUnavailable, Busy, RetryLater, Waiting, redact
 from diskferry.model import Error
 from diskferry.pipeline import cleanup as cleanup_step
 from diskferry.pipeline import copy, copywatch
@@ -55,13 +55,16 @@ def _countdown(task: Task, exc: RetryLater, retries: int) -> float:
 def _again(task: Task, exc: RetryLater, step: str, job_id: str, source: str, target: str) -> BaseException:
     """The retry of a pair's ``step`` (prepare, finalize) that ran into a transient error: a
     lock another worker holds, or an operation Azure is still at, is waited for without limit
-    (the lock's expiry and the operation's deadline bound those), anything else at most
-    MAX_RETRIES times (the tasks themselves are declared without a limit, because Celery's
-    counter counts both). The job's watchdog is told when the step is due again."""
-    unlimited = isinstance(exc, Busy | Waiting)
-    if not unlimited and task.request.retries >= MAX_RETRIES:
+    (the lock's expiry and the operation's deadline bound those), and so is an outage
+    (``AzureUnavailable``), anything else at most MAX_RETRIES times (the tasks themselves are
+    declared without a limit, because Celery's counter counts both). The job's watchdog is told
+    when the step is due again."""
+    waiting = isinstance(exc, Busy | Waiting)
+    # an outage is waited out too, backing off; the job's stall guard bounds it (before, 30
+    # retries — about 15 minutes of an ARM or Entra ID incident — failed the pair)
+    if not (waiting or isinstance(exc, AzureUnavailable)) and task.request.retries >= MAX_RETRIES:
         return exc
-    countdown = _countdown(task, exc, 0 if unlimited else task.request.retries)
+    countdown = _countdown(task, exc, 0 if waiting else task.request.retries)
     runtime(task).store.update_target(job_id, source, target, **{
         step: request_fields(task.request), f"{step}_due": time.time() + countdown,
     })

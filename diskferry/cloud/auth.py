@@ -28,7 +28,7 @@ from azure.identity import ClientSecretCredential, CredentialUnavailableError, D
 
 from diskferry.cloud.errors import retry_after
 from diskferry.config.settings import AzureAccess
-from diskferry.errors import RetryLater
+from diskferry.errors import AzureUnavailable
 
 #: what MSAL's error says when it met (or, within its own throttle window, remembers) an
 #: answer without an OAuth body (msal/throttled_http_client.py: "HTTP Error: 503")
@@ -91,8 +91,8 @@ class FleetCredential:
     def close(self) -> None:
         self._inner.close()  # type: ignore[attr-defined]
 
-    def _unavailable(self, exc: ClientAuthenticationError, seen: float) -> RetryLater | None:
-        """The RetryLater for a token request Entra ID could not serve, else None."""
+    def _unavailable(self, exc: ClientAuthenticationError, seen: float) -> AzureUnavailable | None:
+        """The error for a token request Entra ID could not serve, else None."""
         if isinstance(exc, CredentialUnavailableError):
             return None  # nothing to ask with: no credential configured here
         answers = self._answers
@@ -102,7 +102,7 @@ class FleetCredential:
                 or isinstance(exc.__context__, ServiceRequestError | ServiceResponseError)):
             return None
         said = answers.description if answers.at != seen else None
-        return RetryLater("EntraUnavailable", f"Entra ID could not issue a token: {said or exc.message}",
+        return AzureUnavailable("EntraUnavailable", f"Entra ID could not issue a token: {said or exc.message}",
                           answers.retry_after if answers.status and _transient(answers.status) else None)
 
 

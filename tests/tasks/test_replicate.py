@@ -7,7 +7,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pytest
 from celery.app.trace import build_tracer, reset_worker_optimizations, setup_worker_optimizations
+from celery.exceptions import Retry
 
 from diskferry import naming
 from diskferry.config.celeryconfig import PREPARE
@@ -15,11 +17,13 @@ from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
+from diskferry.errors import AzureUnavailable, ConnectionFailed, RetryLater
 from diskferry.pipeline import cleanup
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
 from diskferry.tasks.app import make_app
 from diskferry.tasks.base import runtime
+from diskferry.tasks.replicate import MAX_RETRIES, _again
 from diskferry.vault import new_key
 
 
@@ -63,3 +67,28 @@ def test_a_waiting_step_stores_no_retry_record_and_its_last_run_its_result(
         cleanup.cleanup_pair(rt, job, source, target)
         assert admin.leftovers(job.id) == []
         rt.store.delete(job.id)
+
+
+@pytest.mark.parametrize(("error", "waited_out"), [
+    (ConnectionFailed("ConnectionError", "management.azure.com did not answer"), True),
+    (AzureUnavailable("EntraUnavailable", "Entra ID could not issue a token"), True),
+    (RetryLater("InternalServerError", "the same 500, thirty times over"), False),
+])
+def test_an_outage_is_waited_out_past_the_retry_limit(redis_db: Callable[[], str], error: RetryLater,
+                                                       waited_out: bool) -> None:
+    """A step has had its MAX_RETRIES transient errors: one more of its own gives up (the pair
+    fails); an outage (ARM or Entra ID down for longer than those retries) is still waited out."""
+    url = redis_db()
+    app = make_app(Settings.from_env({"DISKFERRY_BROKER_URL": url, "DISKFERRY_VAULT_KEY": new_key()}))
+    task = app.tasks[PREPARE]
+    task.push_request(id="prepare-1", args=("job", "src", "tgt"), kwargs={}, retries=MAX_RETRIES,
+                      called_directly=False, delivery_info={"routing_key": "diskferry"})
+    try:
+        if waited_out:
+            with pytest.raises(Retry) as retry:
+                _again(task, error, "prepare", "job", "src", "tgt")
+            assert retry.value.when is not None  # a countdown, backing off
+        else:
+            assert _again(task, error, "prepare", "job", "src", "tgt") is error
+    finally:
+        task.pop_request()
