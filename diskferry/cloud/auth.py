@@ -7,9 +7,9 @@ time), then raises the same ``ClientAuthenticationError`` as for a client secret
 — which diskferry reads as "nothing of this job can go on" and fails disks over. So a service
 principal's credential gets the fleet's no-sleep policy (as ARM's clients,
 :mod:`diskferry.cloud.pacing`), and :class:`FleetCredential` tells the two apart by the token
-endpoint's answer: unavailable or throttling is
-:class:`~diskferry.errors.RetryLater` (the step comes back by countdown, after Entra's
-``Retry-After``); a refusal (4xx: ``invalid_client``, an unknown application) stays an
+endpoint's answer: unavailable or throttling is :class:`~diskferry.errors.AzureUnavailable`
+(the step comes back by countdown, after Entra's ``Retry-After``, for as long as the outage
+lasts); a refusal (4xx: ``invalid_client``, an unknown application) stays an
 authentication failure.
 """
 
@@ -102,8 +102,8 @@ class FleetCredential:
                 or isinstance(exc.__context__, ServiceRequestError | ServiceResponseError)):
             return None
         said = answers.description if answers.at != seen else None
-        return AzureUnavailable("EntraUnavailable", f"Entra ID could not issue a token: {said or exc.message}",
-                          answers.retry_after if answers.status and _transient(answers.status) else None)
+        wait = answers.retry_after if answers.status and _transient(answers.status) else None
+        return AzureUnavailable("EntraUnavailable", f"Entra ID could not issue a token: {said or exc.message}", wait)
 
 
 def _transient(status: int) -> bool:
