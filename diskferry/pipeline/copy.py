@@ -213,9 +213,9 @@ def _start(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk,
     try:
         rt.cloud.storage.start_copy(account, STAGING_CONTAINER, blob, sas.secret, metadata)
     except NotFound:
-        # the container, or the whole account, is gone (deleted under the job): say which, read
-        # afresh (the account this process cached may be gone), so that the disk fails the same
-        # way whichever process runs it (StagingAccountNotFound)
+        # the container is gone (deleted under the job), or — behind a front end that answers
+        # for unknown accounts, where Azure's own host name would not resolve (staging_calls) —
+        # the account: say which, read afresh (this process's cached account may be gone)
         rt.staging_account(target, fresh=True)
         raise
     except DiskFailed as exc:
