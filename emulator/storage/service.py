@@ -52,8 +52,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         account, container, blob = split_path(request.rel_url.raw_path)
         route = routes.resolve(request, container, blob)
-        account_doc = None if exports.is_export_account(account) else model.find_account(emu, account)
-        if account_doc is None and not exports.is_export_account(account):
+        export = exports.is_export_account(account)
+        account_doc = None if export else model.find_account(emu, account)
+        if not export and account_doc is None:
             return _unreachable(request, account)
         emu.faults.count(route.op)
         delay = emu.faults.settings.request_latency_for(route.op)
@@ -64,7 +65,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             # whole seconds, never rounded down to 0 (which clients read as "no hint")
             extra = {"Retry-After": str(math.ceil(fault.retry_after))} if fault.retry_after is not None else {}
             raise AzureError(fault.status, fault.code, fault.message, headers=extra)
-        if exports.is_export_account(account):
+        if export:
             call = BlobCall(request, emu, route.op, account, container, blob, None, common=common)
             response = await exportblobs.handle(call, route)
         else:
