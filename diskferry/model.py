@@ -104,6 +104,34 @@ class Error:
         return {"code": self.code, "message": self.message}
 
 
+@dataclass(frozen=True)
+class Held:
+    """What holds a step up while it is retried: the transient error it last met (Azure's
+    503, a 429, Entra ID that issues no token, an endpoint that does not answer), and when.
+    Recorded where the step's state is, so that ``status`` can say why a job is not moving
+    (before, the reason was only in the workers' logs); removed once the step gets through.
+    Routine waits (an operation Azure is still at, a lock another worker holds) are not
+    recorded: they are how a step works, not what holds it up."""
+
+    #: ``prepare``, ``copy``, ``finalize``, ``cleanup``, or ``watch`` (a target's copy watcher)
+    step: str
+    code: str
+    message: str
+    #: when it was met last (epoch seconds)
+    at: float
+
+    def as_dict(self) -> dict[str, str | float]:
+        return {"step": self.step, "code": self.code, "message": self.message, "at": round(self.at, 1)}
+
+    @classmethod
+    def of(cls, doc: object) -> Held | None:
+        """The held-up record stored as ``doc`` (None: none, or not one)."""
+        if not isinstance(doc, dict) or not doc.get("code"):
+            return None
+        return cls(str(doc.get("step") or ""), str(doc["code"]), str(doc.get("message") or ""),
+                   float(doc.get("at") or 0.0))
+
+
 @dataclass
 class Disk:
     """One disk of a source, as resolved against Azure."""

@@ -37,7 +37,20 @@ from redis.lock import Lock
 
 from diskferry.cloud.types import ResourceId
 from diskferry.errors import NotFound
-from diskferry.model import Disk, DiskKey, Error, Header, Job, Pair, Phase, Source, SourceKey, Target, TargetKey
+from diskferry.model import (
+    Disk,
+    DiskKey,
+    Error,
+    Header,
+    Held,
+    Job,
+    Pair,
+    Phase,
+    Source,
+    SourceKey,
+    Target,
+    TargetKey,
+)
 
 # KEYS[1] the record, KEYS[2] its change log; ARGV: field, patch (JSON; null removes a key),
 # TTL, when (epoch seconds; '' for housekeeping: neither ``updated`` nor the log moves),
@@ -261,6 +274,8 @@ class DiskStatus:
     #: when Azure says its copy ended, and when the fleet saw it ended (epoch seconds)
     copy_completed: float | None = None
     copied_at: float | None = None
+    #: the transient error its copy's polls keep meeting, while they do
+    held: Held | None = None
 
 
 @dataclass
@@ -283,6 +298,8 @@ class TargetStatus:
     cleaned: bool = False
     #: what its cleanup could not remove (a resource group locked against deletes, ...)
     cleanup_error: Error | None = None
+    #: the transient error its current step (prepare, finalize, cleanup) keeps meeting, while it does
+    held: Held | None = None
 
 
 @dataclass
@@ -305,6 +322,9 @@ class JobStatus:
     updated: float
     phase: Phase
     sources: list[SourceStatus] = field(default_factory=list)
+    #: the transient error each target's copy watcher keeps meeting (its listing of the staged
+    #: copies refused or unanswered), by target (``region/resource group``), while it does
+    watchers_held: dict[str, Held] = field(default_factory=dict)
 
     def disks(self) -> list[DiskStatus]:
         return [d for s in self.sources for t in s.targets for d in t.disks]
@@ -356,9 +376,43 @@ def _error(doc: Fields, name: str = "error") -> Error | None:
 def _plain(value: Any) -> Any:
     if isinstance(value, Phase):
         return value.value
-    if isinstance(value, Error):
+    if isinstance(value, Error | Held):
         return value.as_dict()
     return value
+
+
+#: the key of a pair's or disk's field that says what holds its step up (:class:`Held`)
+HELD = "held"
+
+
+def watcher_held_key(target: TargetKey) -> str:
+    """The key of the job's ``meta`` that says what holds up ``target``'s copy watcher."""
+    return f"{HELD}|{target}"
+
+
+def watchers_held(job: Job, meta: Fields) -> dict[str, Held]:
+    """What holds up each target's copy watcher (by ``region/resource group``), from ``meta``."""
+    out = {}
+    for target in job.targets:
+        held = Held.of(meta.get(watcher_held_key(target.key)))
+        if held is not None:
+            out[f"{target.region}/{target.resource_group}"] = held
+    return out
+
+
+def _pair_held(tdoc: Fields, phase: Phase) -> Held | None:
+    """The pair's held-up record, if its step is still the pair's: a record a step left behind
+    when it ended some other way than the writes that remove it is not shown (a prepare's
+    record once the pair copies, a finalize's once it ended, a cleanup's once it ran)."""
+    held = Held.of(tdoc.get(HELD))
+    if held is None:
+        return None
+    if held.step == "cleanup":
+        return None if tdoc.get("cleaned") else held
+    if phase.terminal:
+        return None
+    before_copies = phase in (Phase.pending, Phase.preparing)
+    return held if (held.step == "prepare") == before_copies else None
 
 
 def overall(phases: list[Phase]) -> Phase:
@@ -426,6 +480,7 @@ def disk_status(source: SourceKey, target: TargetKey, disk: Disk, raw: str | Non
         restart_reasons=[str(r) for r in ddoc.get("restart_reasons") or []],
         copy_completed=ddoc.get("copy_completed"),
         copied_at=ddoc.get("copied_at"),
+        held=None if Phase(ddoc.get("phase", "pending")).terminal else Held.of(ddoc.get(HELD)),
     )
 
 
@@ -434,12 +489,13 @@ def target_status(source: Source, target: Target, raw: Mapping[str, str | None])
     tdoc = json.loads(raw.get(f"tgt|{source.key}|{target.key}") or "{}")
     disks = [disk_status(source.key, target.key, disk, raw.get(disk_field(source.key, target.key, disk.key)), target)
              for disk in source.disks]
+    phase = target_phase(tdoc, disks)
     return TargetStatus(
         source=source.key,
         key=target.key,
         region=target.region,
         resource_group=target.resource_group,
-        phase=target_phase(tdoc, disks),
+        phase=phase,
         disks=disks,
         image_name=tdoc.get("image_name"),
         image_id=tdoc.get("image_id"),
@@ -450,6 +506,7 @@ def target_status(source: Source, target: Target, raw: Mapping[str, str | None])
         error=_error(tdoc),
         cleaned=bool(tdoc.get("cleaned")),
         cleanup_error=_error(tdoc, "cleanup_error"),
+        held=_pair_held(tdoc, phase),
     )
 
 
@@ -630,6 +687,10 @@ class JobStore:
         without ``touch``, the record's ``updated`` stays (see :meth:`update_disks`)."""
         self._update(job_id, "meta", patch, touch=touch)
 
+    def hold_watcher(self, job_id: str, target: TargetKey, held: Held | None) -> None:
+        """Record what holds up ``target``'s copy watcher (None: nothing any more)."""
+        self._update(job_id, "meta", {watcher_held_key(target): held})
+
     def job_meta(self, job_id: str) -> Fields:
         return self._doc(job_id, "meta")
 
@@ -716,6 +777,7 @@ class JobStore:
             updated=float(raw.get("updated") or job.created),
             phase=overall([t.phase for s in sources for t in s.targets]),
             sources=sources,
+            watchers_held=watchers_held(job, meta),
         )
 
     def _raw_of(self, job: Job) -> dict[str, str]:

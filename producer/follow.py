@@ -33,6 +33,7 @@ from diskferry.state import (
     source_status,
     target_phase,
     target_status,
+    watchers_held,
 )
 
 
@@ -106,9 +107,9 @@ class Snapshot:
             self.changed = 0
             return False
         self._seq = log.seq
-        # the fields this snapshot shows (``meta`` is logged too)
+        # the fields this snapshot shows: ``meta`` for what holds up the copy watchers
         return self._apply({name: value for name, value in log.fields.items()
-                            if name.startswith(("src|", "tgt|", "disk|"))}, log.updated)
+                            if name == "meta" or name.startswith(("src|", "tgt|", "disk|"))}, log.updated)
 
     def _refresh_unlogged(self) -> bool:
         """A record without a change log: read the pairs and every disk that may still change."""
@@ -118,11 +119,15 @@ class Snapshot:
         if updated == self.status.updated:
             self.changed = 0
             return False
-        return self._apply(self._store.raw_fields(self.job.id, self._pair_fields() + self._open_disks()), updated)
+        return self._apply(self._store.raw_fields(self.job.id, ["meta", *self._pair_fields(), *self._open_disks()]),
+                           updated)
 
     def _apply(self, raw: dict[str, str | None], updated: float) -> bool:
         """Rebuild from ``raw`` (fields as read now) what differs from the JSON last read."""
         moved = [name for name in raw if name.startswith(("src|", "tgt|")) and raw[name] != self._raw.get(name)]
+        if "meta" in raw and raw["meta"] != self._raw.get("meta"):
+            self._raw["meta"] = raw["meta"]
+            self.status.watchers_held = watchers_held(self.job, json.loads(raw["meta"] or "{}"))
         self._rebuild_pairs(raw, moved)
         self._rebuild_disks(raw)
         self.changed += sum(len(self._targets[name].disks) for name in moved if name in self._targets)

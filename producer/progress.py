@@ -23,6 +23,8 @@ from diskferry.state import JobStatus
 
 #: running copies shown by name, highest rate first
 BUSIEST = 8
+#: kinds of hold-up the live view names (the most held first)
+HELD_SHOWN = 3
 #: share of a core the live view's drawing may take
 CPU_SHARE = 0.05
 
@@ -40,9 +42,15 @@ def live_view(job: JobStatus, busiest: int = BUSIEST) -> RenderableType:
         done = acc.bytes_copied / acc.bytes_total if acc.bytes_total else 0.0
         targets.add_row(name, str(acc.disks), acc.phase_text(), f"{done:.0%}", views.rate(acc.rate),
                         views.eta(acc.eta))
+    parts: list[RenderableType] = [head]
+    waits = views.held_up(job)
+    if waits:
+        # why the job is not moving, in a line: the summary of `status` says more
+        parts.append(Text("held up: " + "; ".join(w.short() for w in waits[:HELD_SHOWN]), style="yellow"))
+    parts.append(targets)
     top = views.busiest(job, busiest)
     if not top:
-        return Group(head, targets)
+        return Group(*parts)
     copies = Table(title=f"busiest copies ({len(top)} of {everything.phases[Phase.copying]} running)",
                    title_justify="left")
     for col in ("copy", "copied", "total", "rate", "eta"):
@@ -50,7 +58,7 @@ def live_view(job: JobStatus, busiest: int = BUSIEST) -> RenderableType:
     for name, d in top:
         copies.add_row(name, human_size(d.bytes_copied), human_size(d.bytes_total), views.rate(d.rate),
                        views.eta(d.eta))
-    return Group(head, targets, copies)
+    return Group(*parts, copies)
 
 
 class JobProgress:

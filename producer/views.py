@@ -17,7 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from diskferry.model import Phase
+from diskferry.model import Held, Phase
 from diskferry.producer.planner import Plan
 from diskferry.sizes import human_size
 from diskferry.state import DiskStatus, JobStatus, JobSummary, TargetStatus
@@ -70,7 +70,7 @@ def status_table(job: JobStatus) -> Table:
                     human_size(d.bytes_total),
                     rate(d.rate),
                     eta(d.eta),
-                    _outcome(d),
+                    _outcome(d) or (f"{tgt.held.step} held up: {tgt.held.code}" if tgt.held else ""),
                 )
             if tgt.vm_name:
                 t.add_row(src.name, f"{tgt.region}/{tgt.resource_group}", "(vm)", phase(tgt.phase), "", "", "", "",
@@ -183,6 +183,10 @@ def summary(job: JobStatus) -> RenderableType:
     vms = vms_table(job)
     if vms is not None:
         parts.append(vms)
+    waits = held_up(job)
+    if waits:
+        parts.append(Text(f"held up ({len(waits)}), retried by the fleet until it gets through:", style="bold yellow"))
+        parts.append(Text("\n".join(w.line() for w in waits), style="yellow", no_wrap=True, overflow="ignore"))
     lines = failures(job)
     if lines:
         # one plain line per failure, unwrapped: a table of hundreds of rows costs Rich seconds,
@@ -224,8 +228,62 @@ def vms_table(job: JobStatus) -> Table | None:
     return t
 
 
+@dataclass
+class HeldUp:
+    """The pairs, disks or watchers one step's transient error holds up (see ``diskferry.model.Held``)."""
+
+    step: str
+    code: str
+    #: what is held: ``pair``, ``disk``, or a watcher's target
+    what: str
+    count: int
+    #: the latest one met
+    latest: Held
+
+    def short(self) -> str:
+        """``prepare of 12 pair(s): EntraUnavailable``: the live view's words."""
+        if self.step == "watch":
+            return f"copy watcher of {self.what}: {self.code}"
+        return f"{self.step} of {self.count} {self.what}(s): {self.code}"
+
+    def line(self, now: float | None = None) -> str:
+        """The summary's words: the short ones, when last met, and the latest message."""
+        ago = max(0.0, (time.time() if now is None else now) - self.latest.at)
+        return f"{self.short()}, last {ago:.0f} s ago: {self.latest.message}"
+
+
+def held_up(job: JobStatus) -> list[HeldUp]:
+    """What transient errors hold the job's steps up, grouped by step and code, the most held
+    first: why a job is not moving (an outage, throttling, a staging account that does not
+    answer) without reading the workers' logs. Nothing once the job is over."""
+    if job.done:
+        return []
+    groups: dict[tuple[str, str, str], HeldUp] = {}
+
+    def add(held: Held | None, what: str) -> None:
+        if held is None:
+            return
+        group = groups.get((held.step, held.code, what))
+        if group is None:
+            groups[(held.step, held.code, what)] = HeldUp(held.step, held.code, what, 1, held)
+            return
+        group.count += 1
+        if held.at > group.latest.at:
+            group.latest = held
+
+    for tgt in job.targets():
+        add(tgt.held, "pair")
+        for d in tgt.disks:
+            add(d.held, "disk")
+    for target, held in job.watchers_held.items():
+        add(held, target)
+    return sorted(groups.values(), key=lambda g: (-g.count, g.step, g.code))
+
+
 def _outcome(d: DiskStatus) -> str:
     text = f"{d.error.code}: {d.error.message}" if d.error is not None else d.result_name or ""
+    if d.held is not None and not text:
+        text = f"held up: {d.held.code}"
     if d.restarts:
         last = d.restart_reasons[-1].split(":", 1)[0] if d.restart_reasons else "?"
         text = f"{text} (copy restarted {d.restarts}x, last: {last})".lstrip()

@@ -20,6 +20,8 @@ from celery import Task
 from diskferry.config.celeryconfig import WATCH_COPIES
 from diskferry.errors import NotFound, RetryLater
 from diskferry.pipeline import copywatch
+from diskferry.pipeline.outcome import held_by
+from diskferry.pipeline.runtime import Runtime
 from diskferry.pipeline.watchdog import resend_record
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
@@ -80,6 +82,18 @@ def _planned(request: Any) -> float | None:
     return (eta if isinstance(eta, datetime) else datetime.fromisoformat(str(eta))).timestamp()
 
 
+def _held(rt: Runtime, job_id: str, target: str, exc: RetryLater) -> None:
+    """Say in the job's record what holds the watcher up, for ``status`` (its copies' progress
+    stands still meanwhile); its next round that gets a listing removes it."""
+    held = held_by("watch", exc, time.time())
+    if held is None:
+        return
+    try:
+        rt.store.hold_watcher(job_id, target, held)
+    except Exception as exc_:  # noqa: BLE001 - advice for the operator: the round goes on without it
+        log.warning("watcher of job %s to %s: cannot record what holds it up: %s", job_id, target, exc_)
+
+
 @task(bind=True, name=WATCH_COPIES, max_retries=None, ignore_result=True)
 def watch_copies(self: Task, job_id: str, target: str, checking: bool = False) -> None:
     """One round over the target's parked copies: record their progress, wake those that ended.
@@ -92,6 +106,7 @@ def watch_copies(self: Task, job_id: str, target: str, checking: bool = False) -
         return
     except RetryLater as exc:  # Azure throttled or failed the listing: the copies wait a round
         log.info("watcher of job %s to %s: %s", job_id, target, exc)
+        _held(rt, job_id, target, exc)
         found = copywatch.Round(next_in=max(exc.retry_after or 0.0, AFTER_ERROR_SECONDS))
     except Exception:  # see AFTER_ERROR_SECONDS
         log.exception("watcher of job %s to %s: round failed; trying again", job_id, target)

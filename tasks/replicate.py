@@ -18,12 +18,13 @@ from celery.utils.time import get_exponential_backoff_interval
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
 from diskferry.errors import AzureUnavailable, Busy, RetryLater, Waiting, redact
-from diskferry.model import Error
+from diskferry.model import Error, Held
 from diskferry.pipeline import cleanup as cleanup_step
 from diskferry.pipeline import copy, copywatch
 from diskferry.pipeline import finalize as finalize_step
 from diskferry.pipeline import prepare as prepare_step
-from diskferry.pipeline.outcome import Pending
+from diskferry.pipeline.outcome import Pending, held_by
+from diskferry.state import HELD
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
 from diskferry.tasks.copywatch import park
@@ -65,8 +66,9 @@ def _again(task: Task, exc: RetryLater, step: str, job_id: str, source: str, tar
     if not (waiting or isinstance(exc, AzureUnavailable)) and task.request.retries >= MAX_RETRIES:
         return exc
     countdown = _countdown(task, exc, 0 if waiting else task.request.retries)
+    now = time.time()
     runtime(task).store.update_target(job_id, source, target, **{
-        step: request_fields(task.request), f"{step}_due": time.time() + countdown,
+        step: request_fields(task.request), f"{step}_due": now + countdown, HELD: held_by(step, exc, now),
     })
     # this run's RETRY state is not stored: a result record with the Waiting's traceback, written
     # at every due time of every operation a step waits for, that nothing reads (the job's
@@ -120,7 +122,7 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
         # poll is a retry too, so late in a copy the first 503 would wait the longest back-off
         errors = int(runtime(self).store.disk_state(*ids).get(POLL_ERRORS) or 0) + 1
         countdown = _countdown(self, exc, errors - 1)
-        _watched(self, *ids, first=False, countdown=countdown, errors=errors)
+        _watched(self, *ids, first=False, countdown=countdown, errors=errors, held=held_by("copy", exc, time.time()))
         raise self.retry(countdown=countdown, max_retries=None, queue=poll_queue, exc=exc) from None
     if isinstance(step, Pending):
         _watched(self, *ids, first=False, countdown=step.countdown)
@@ -158,13 +160,13 @@ POLL_ERRORS = "poll_errors"
 
 
 def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, first: bool, countdown: float,
-             errors: int | None = None) -> None:
+             errors: int | None = None, held: Held | None = None) -> None:
     """Tell the job's watchdog (``diskferry.tasks.watchdog``) when this disk's next poll is due and how
     to send it again if the broker loses it (the request's ids and chord options); and count the
-    disk's run of errors (``None`` removes it, in the same write)."""
+    disk's run of errors and say what holds it up (``None`` removes each, in the same write)."""
     now = time.time()
     store = runtime(task).store
-    patch: dict[str, Any] = {"poll_due": now + countdown, POLL_ERRORS: errors}
+    patch: dict[str, Any] = {"poll_due": now + countdown, POLL_ERRORS: errors, HELD: held}
     if first:
         # a retry keeps the request's id and chord options: written once, not at every poll
         fields = request_fields(task.request)

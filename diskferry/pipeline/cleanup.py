@@ -31,7 +31,7 @@ from diskferry.pipeline.grants import revoke, revoke_op
 from diskferry.pipeline.outcome import fail_disk
 from diskferry.pipeline.runtime import Runtime, StagingAccountGone, export_field, sas_name
 from diskferry.pipeline.waits import awaited, still_running
-from diskferry.state import SAME_RESULT_ID, result_disk_id
+from diskferry.state import SAME_RESULT_ID, result_disk_id, watcher_held_key
 
 log = logging.getLogger(__name__)
 #: what a pair's record needs only while it runs: the watchdog's copy of each step's request
@@ -41,7 +41,7 @@ _PAIR_REQUESTS = ("prepare", "finalize", "cleanup")
 _DISK_REQUESTS = ("poll",)
 #: a disk's copy sampling and restart bookkeeping, of no use once the pair is cleaned
 _DISK_WORKING = ("poll_first", "sample_time", "sample_bytes", "rate", "eta", "deadline",
-                 "sas_generation", "stale_generation", "failed_copy")
+                 "sas_generation", "stale_generation", "failed_copy", "poll_errors", "held")
 #: what a cleaned pair's record keeps only until the job's Celery results are forgotten (the ids
 #: :func:`diskferry.tasks.results.forget_results` finds them by), and when each step was due:
 #: dropped by :func:`forget_requests` once the job is over, so that its record keeps outcomes
@@ -122,7 +122,7 @@ def cleanup_pair(rt: Runtime, job: Header, source: Source, target: Target) -> No
     # last: once every pair is cleaned, so are the sources and accounts (the last pair of
     # each did those before getting here)
     rt.store.update_target(job.id, source.key, target.key, cleaned=True, cleanup_error=lasting, chords=chords,
-                           **_ids_only(pair, _PAIR_REQUESTS))
+                           held=None, **_ids_only(pair, _PAIR_REQUESTS))
     # counted by name, so a cleanup run twice counts once: the job is over when all are counted
     rt.store.count_member(job.id, CLEANED, f"{source.key}|{target.key}")
 
@@ -133,7 +133,9 @@ def forget_requests(rt: Runtime, job_id: str) -> int:
     that still runs after this (a late redelivery) may write its id back: only bytes, no harm.
     How many fields changed. The record's change log goes too: nothing follows a job over."""
     rt.store.drop_changes(job_id)
-    return rt.store.drop_keys(job_id, _UNTIL_FORGOTTEN)
+    # and what held up each target's copy watcher, had its last round no listing to clear it
+    held = tuple(watcher_held_key(target.key) for target in rt.store.header(job_id).targets)
+    return rt.store.drop_keys(job_id, _UNTIL_FORGOTTEN | {"meta": (*_UNTIL_FORGOTTEN["meta"], *held)})
 
 
 def job_over(rt: Runtime, job: Header) -> bool:

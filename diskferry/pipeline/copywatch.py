@@ -52,7 +52,7 @@ from diskferry.naming import STAGING_CONTAINER, staged_blob
 from diskferry.pipeline import copystatus, polling
 from diskferry.pipeline.copy import COPIED_AT, COPY_COMPLETED, SEEN_ENDED
 from diskferry.pipeline.runtime import Runtime
-from diskferry.state import disk_field
+from diskferry.state import disk_field, watcher_held_key
 
 Fields = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -153,7 +153,8 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
         elif now < round_due + TAKE_OVER_SECONDS:
             return Recheck(round_due + TAKE_OVER_SECONDS)
     out = Round()
-    cancel = rt.store.job_meta(job_id).get("cancel") is not None
+    meta = rt.store.job_meta(job_id)
+    cancel = meta.get("cancel") is not None
     if cancel and rt.store.watcher_flag(job_id, target_key, "cancelled"):
         due = rt.store.all_parked(job_id, target_key)  # once: every parked copy, its task aborts it
     if due:
@@ -182,6 +183,10 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
             if listed is None:  # another worker is listing: its listing answers in a moment
                 out.next_in = BUSY_ROUND
                 return out
+            if watcher_held_key(target_key) in meta:
+                # the listing got through (or failed for good, and the copies say why): what
+                # held the watcher up (``diskferry.tasks.copywatch``) no longer does
+                rt.store.hold_watcher(job_id, target_key, None)
         statuses, listed_at = listed or ({}, now)
         patches: dict[str, Fields] = {}
         moves: list[tuple[str, float, float]] = []

@@ -193,7 +193,7 @@ def _conclude(rt: Runtime, job: Header, source: Source, target: Target, failed: 
               error: Error | None = None) -> PairOutcome:
     if failed or error:
         error = error or Error("DisksFailed", f"{len(failed)} of {len(source.disks)} disks failed: {', '.join(failed)}")
-        rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error)
+        rt.store.update_target(job.id, source.key, target.key, phase=Phase.failed, error=error, held=None)
         return PairOutcome(source.key, target.key, False, error.code, error.message)
-    rt.store.update_target(job.id, source.key, target.key, phase=Phase.succeeded)
+    rt.store.update_target(job.id, source.key, target.key, phase=Phase.succeeded, held=None)
     return PairOutcome(source.key, target.key, True)

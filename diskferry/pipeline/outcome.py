@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from diskferry.errors import DiskferryError
-from diskferry.model import DiskKey, Error, Phase, SourceKey, TargetKey
+from diskferry.errors import Busy, DiskferryError, RetryLater, Throttled, Waiting, redact
+from diskferry.model import DiskKey, Error, Held, Phase, SourceKey, TargetKey
 from diskferry.state import JobStore
 
 
@@ -53,3 +53,17 @@ def fail_disk(store: JobStore, job_id: str, source: SourceKey, target: TargetKey
               error: Error) -> DiskOutcome:
     store.update_disk(job_id, source, target, disk, phase=Phase.failed, error=error, rate=None, eta=None)
     return DiskOutcome(disk, False, error.code, error.message)
+
+
+def held_by(step: str, exc: RetryLater, now: float) -> Held | None:
+    """What ``exc`` says holds ``step`` up, for ``status``; None for a routine wait (an operation
+    Azure is still at, a lock another worker holds), which also removes what an earlier run
+    recorded: the step got past it. Azure's 429s and the fleet's own pacing are recorded: they
+    are why a throttled job goes slower."""
+    if isinstance(exc, Waiting) or (isinstance(exc, Busy) and not isinstance(exc, Throttled)):
+        return None
+    return Held(step, exc.code, redact(exc.message)[:HELD_MESSAGE_CHARS], now)
+
+
+#: the longest message a held-up record keeps (an SDK's error text can run to kilobytes)
+HELD_MESSAGE_CHARS = 300

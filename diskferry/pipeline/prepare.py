@@ -54,14 +54,15 @@ def prepare(rt: Runtime, job_id: str, source_key: str, target_key: str, owner: s
         raise
     if state.get("error"):
         err = state["error"]
-        rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing, error=err)
+        rt.store.update_target(job_id, source.key, target.key, phase=Phase.preparing, error=err, held=None)
         return PairOutcome(source.key, target.key, False, err.get("code"), err.get("message"))
     try:
         prepare_target(rt, job, source, target, owner)
     except (DiskFailed, JobFailed, NotFound) as exc:
-        rt.store.update_target(job_id, source.key, target.key, error=error_of(exc))
+        rt.store.update_target(job_id, source.key, target.key, error=error_of(exc), held=None)
         return PairOutcome(source.key, target.key, False, exc.code, exc.message)
-    rt.store.update_target(job_id, source.key, target.key, phase=Phase.copying)
+    # the step got through: what held it up (``held``, see ``diskferry.model.Held``) is gone too
+    rt.store.update_target(job_id, source.key, target.key, phase=Phase.copying, held=None)
     return PairOutcome(source.key, target.key, True)
 
 

@@ -95,6 +95,8 @@ def reset(rt: Runtime, rerun: Rerun) -> None:
         done = all(made == {d.key for d in s.disks} for s, _, made in rerun.again if s.key == source.key)
         rt.store.reset(job.id, f"src|{source.key}", {"phase": Phase.pending, **({"prepared": True} if done else {})})
     rt.store.clear_sets(job.id)
+    for target in job.targets:  # what held up the last run's copy watchers
+        rt.store.hold_watcher(job.id, target.key, None)
     _count_kept(rt, job, rerun.kept)
     rt.store.update_meta(job.id, cancel=None, resumed=rerun.run)
 

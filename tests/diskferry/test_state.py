@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from diskferry.errors import NotFound
-from diskferry.model import Error, Phase
+from diskferry.model import Error, Held, Phase
 from diskferry.state import SAME_RESULT_ID, JobStore, result_disk_id, result_id_of
 from tests.diskferry import factories
 
@@ -211,4 +211,37 @@ def test_housekeeping_of_the_job_as_a_whole_leaves_its_last_update(store: JobSto
     assert store.meta(job.id)["progress"] == "x"
     store.update_job(job.id, cancel={"by": "test"})
     assert (store.updated(job.id) or 0) > (updated or 0)
+    store.delete(job.id)
+
+
+def test_what_holds_a_step_up_is_read_back_while_the_step_is_the_pairs(store: JobStore) -> None:
+    """A pair's, a disk's and a watcher's held-up records are shown while their step is still
+    going: a prepare's not once the pair copies, a cleanup's not once it ran, a disk's not once
+    it ended, any of them once removed."""
+    job = factories.job(job_id="state000011")
+    store.create(job)
+    src = job.sources[0]
+    t1, t2 = job.targets
+    entra = Held("prepare", "EntraUnavailable", "Entra ID answered 503", 100.0)
+    busy = Held("copy", "ServerBusy", "the account is busy", 101.0)
+    store.update_target(job.id, src.key, t1.key, phase=Phase.preparing, held=entra)
+    store.update_disk(job.id, src.key, t2.key, "os", phase=Phase.copying, held=busy)
+    store.hold_watcher(job.id, t2.key, Held("watch", "ConnectionError", "no answer", 102.0))
+    st = store.status(job.id)
+    assert [(t.key, t.held) for t in st.targets()] == [(t1.key, entra), (t2.key, None)]
+    assert [(d.target, d.key) for d in st.disks() if d.held == busy] == [(t2.key, "os")]
+    assert st.watchers_held == {f"{t2.region}/{t2.resource_group}": Held("watch", "ConnectionError", "no answer",
+                                                                         102.0)}
+    # the prepare got past it some other way than its own writes: its record is not the pair's
+    store.update_target(job.id, src.key, t1.key, phase=Phase.copying)
+    store.update_disk(job.id, src.key, t2.key, "os", phase=Phase.failed, error=Error("CopyFailed", "x"))
+    store.hold_watcher(job.id, t2.key, None)
+    st = store.status(job.id)
+    assert all(t.held is None for t in st.targets()) and all(d.held is None for d in st.disks())
+    assert st.watchers_held == {}
+    # a cleanup's, until the pair is cleaned
+    store.update_target(job.id, src.key, t1.key, phase=Phase.failed, held=Held("cleanup", "InternalError", "", 1.0))
+    assert store.status(job.id).targets()[0].held is not None
+    store.update_target(job.id, src.key, t1.key, cleaned=True)
+    assert store.status(job.id).targets()[0].held is None
     store.delete(job.id)

@@ -1,6 +1,7 @@
 """Entra ID goes down mid-job: the workers' tokens expire while its token endpoint answers 503,
 so every ARM call of the job's second half (revoking the SAS, importing the disks, cleaning
-up) meets "no token". The job waits it out and every disk arrives.
+up) meets "no token". The job waits it out and every disk arrives; meanwhile its status says
+what holds it up.
 
 Before, such a failure was an authentication failure (``JobFailed``): each disk whose step
 met it failed, after azure-identity had slept 4.8 s in the worker over four asks.
@@ -18,6 +19,7 @@ import pytest
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.model import Phase
+from diskferry.producer import views
 from tests.fleet.checks import assert_clean, assert_same_content
 from tests.fleet.conftest import running_fleet, vm_job
 from tests.reliability import CaseRecord, record_case
@@ -52,7 +54,12 @@ def test_a_job_waits_out_an_entra_outage(emulator: EmulatorProcess, redis_url: s
         asked = int(admin.counters().get("oauth2.token", 0))
         rule = admin.add_fault("oauth2.token", status=503, code="temporarily_unavailable", message=TRANSIENT,
                                count=-1)["id"]
-        time.sleep(OUTAGE_SECONDS)
+        # what `diskferry status` says meanwhile: the steps the outage holds up, and why
+        seen: set[tuple[str, str]] = set()
+        outage_ends = time.monotonic() + OUTAGE_SECONDS
+        while time.monotonic() < outage_ends:
+            seen |= {(w.step, w.code) for w in views.held_up(fleet.store.status(job_id))}
+            time.sleep(0.5)
         refused = int(admin.counters().get("oauth2.token", 0)) - asked
         admin.remove_fault(rule)
         status = fleet.wait(job_id, timeout=120)
@@ -69,5 +76,7 @@ def test_a_job_waits_out_an_entra_outage(emulator: EmulatorProcess, redis_url: s
         assert [d.phase for d in status.disks()] == [Phase.succeeded] * 2, status
         # the workers did ask during the outage (their tokens had expired), and were sent back
         assert refused > 0 and met > 0, (refused, met)
+        assert "EntraUnavailable" in {code for _, code in seen}, seen
+        assert views.held_up(status) == [] and all(t.held is None for t in status.targets())
         assert_same_content(fleet, vm, status)
         assert_clean(fleet, job_id)

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from diskferry.errors import NotFound
-from diskferry.model import Phase
+from diskferry.model import Held, Phase
 from diskferry.producer.follow import Snapshot, follow
 from diskferry.state import JobStore
 from tests.producer.synthetic import many_disks
@@ -46,6 +46,21 @@ def test_a_pair_change_is_seen(store: JobStore) -> None:
     assert snap.refresh() is True
     assert snap.status == store.status(job.id)
     assert snap.status.sources[0].targets[0].image_name == "img-1"
+
+
+def test_what_holds_a_step_or_a_watcher_up_is_seen_and_so_is_its_end(store: JobStore) -> None:
+    job = many_disks(store, 10)
+    snap = Snapshot(store, job.id)
+    source, target = job.sources[0], job.targets[0]
+    store.update_target(job.id, source.key, target.key, phase=Phase.preparing,
+                        held=Held("prepare", "EntraUnavailable", "503", 1.0))
+    store.hold_watcher(job.id, target.key, Held("watch", "ServerBusy", "listing refused", 2.0))
+    assert snap.refresh() is True
+    assert snap.status == store.status(job.id)
+    assert snap.status.sources[0].targets[0].held is not None and len(snap.status.watchers_held) == 1
+    store.hold_watcher(job.id, target.key, None)
+    assert snap.refresh() is True
+    assert snap.status.watchers_held == {} and snap.status == store.status(job.id)
 
 
 def test_pair_and_source_changes_rebuild_only_those_pairs(store: JobStore) -> None:

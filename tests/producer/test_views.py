@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import asdict
 
 from rich.console import Console, RenderableType
 
-from diskferry.model import Phase
+from diskferry.model import Held, Phase
 from diskferry.producer import views
+from diskferry.producer.progress import live_view
 from diskferry.producer.views import list_table
 from diskferry.state import JobStore, JobSummary
 from tests.diskferry import factories
@@ -100,3 +102,37 @@ def test_a_rebuilt_vm_shows_as_its_pairs_result_in_summary_table_and_json(store:
     assert "app-vm (deallocated)" in every and "app-z3: not made" in every
     pair = asdict(status)["sources"][0]["targets"][0]
     assert (pair["vm_name"], pair["vm_id"], pair["vm_power"]) == ("app-vm", vm_id, "deallocated")
+
+
+def test_what_holds_the_job_up_is_said_in_the_summary_the_disk_list_and_the_live_view(store: JobStore) -> None:
+    """An outage shows as what it is: the steps it holds up, grouped by step and Azure's code,
+    with the latest message, in the summary; each held disk in ``--disks``; a line in the live
+    view. Once the job is over, nothing is held."""
+    job = factories.job([factories.vm_source(f"vm{i}", data_disks=0) for i in range(3)])
+    store.create(job)
+    t1, t2 = job.targets
+    now = time.time()
+    for i, source in enumerate(job.sources):
+        store.update_target(job.id, source.key, t1.key, phase=Phase.preparing,
+                            held=Held("prepare", "EntraUnavailable", f"Entra ID answered 503 ({i})", now - 10 + i))
+    store.update_target(job.id, job.sources[0].key, t2.key, phase=Phase.copying)
+    store.update_disk(job.id, job.sources[0].key, t2.key, "os", phase=Phase.copying,
+                      held=Held("copy", "ServerBusy", "the account is busy", now))
+    store.hold_watcher(job.id, t2.key, Held("watch", "ConnectionError", "no answer", now))
+    status = store.status(job.id)
+
+    summary = text(views.summary(status))
+    assert "held up (3)" in summary
+    assert "prepare of 3 pair(s): EntraUnavailable, last 8 s ago: Entra ID answered 503 (2)" in summary
+    assert "copy of 1 disk(s): ServerBusy" in summary
+    assert f"copy watcher of {t2.region}/{t2.resource_group}: ConnectionError" in summary
+    every = text(views.status_table(status))
+    assert every.count("prepare held up: EntraUnavailable") == 3 and "held up: ServerBusy" in every
+    live = text(live_view(status))
+    assert "held up: prepare of 3 pair(s): EntraUnavailable; " in live
+    assert asdict(status)["sources"][0]["targets"][0]["held"]["code"] == "EntraUnavailable"
+
+    for source in job.sources:
+        for target in job.targets:
+            store.update_target(job.id, source.key, target.key, phase=Phase.succeeded)
+    assert views.held_up(store.status(job.id)) == []

@@ -17,7 +17,8 @@ from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import AzureUnavailable, ConnectionFailed, RetryLater
+from diskferry.errors import AzureUnavailable, ConnectionFailed, RetryLater, Throttled, Waiting
+from diskferry.model import Held
 from diskferry.pipeline import cleanup
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
@@ -90,5 +91,32 @@ def test_an_outage_is_waited_out_past_the_retry_limit(redis_db: Callable[[], str
             assert retry.value.when is not None  # a countdown, backing off
         else:
             assert _again(task, error, "prepare", "job", "src", "tgt") is error
+    finally:
+        task.pop_request()
+
+
+def test_what_holds_a_step_up_is_recorded_for_status_and_removed_once_it_gets_past(
+        redis_db: Callable[[], str]) -> None:
+    """A step sent back by an outage or a 429 says so in its pair's record (``status`` shows it);
+    its next run that only waits for Azure's operation removes it in the same write."""
+    url = redis_db()
+    app = make_app(Settings.from_env({"DISKFERRY_BROKER_URL": url, "DISKFERRY_VAULT_KEY": new_key()}))
+    task = app.tasks[PREPARE]
+    store = runtime(task).store
+    task.push_request(id="prepare-1", args=("job", "src", "tgt"), kwargs={}, retries=3, called_directly=False,
+                      delivery_info={"routing_key": "diskferry"})
+    try:
+        secret = "https://acct.blob.core.windows.net/c/b.vhd?sv=2024&sig=c2VjcmV0"
+        for error in (AzureUnavailable("EntraUnavailable", f"Entra ID answered 503 for {secret}"),
+                      Throttled("TooManyRequests", "ARM's write budget is spent", 4.0)):
+            with pytest.raises(Retry):
+                _again(task, error, "prepare", "job", "src", "tgt")
+            held = Held.of(store.target_state("job", "src", "tgt").get("held"))
+            assert held is not None and (held.step, held.code) == ("prepare", error.code)
+            assert held.at == pytest.approx(time.time(), abs=5) and "sig=" not in held.message
+        with pytest.raises(Retry):
+            _again(task, Waiting("OperationRunning", "the snapshot is being taken", 10.0), "prepare", "job", "src",
+                   "tgt")
+        assert "held" not in store.target_state("job", "src", "tgt")
     finally:
         task.pop_request()

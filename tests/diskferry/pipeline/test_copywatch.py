@@ -20,7 +20,7 @@ from diskferry.errors import ConnectionFailed, DiskFailed
 from diskferry.model import Job
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, copywatch, polling, prepare
-from diskferry.pipeline.outcome import DiskOutcome, Pending
+from diskferry.pipeline.outcome import DiskOutcome, Pending, held_by
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
@@ -239,15 +239,20 @@ def test_a_connection_failure_to_a_staging_account_that_exists_is_only_a_blip(
         port = closed.getsockname()[1]
         rt._accounts[target.staging.name] = dataclasses.replace(
             account, blob_endpoint=f"https://127.0.0.1:{port}/{account.name}/", created="elsewhere")
-        with pytest.raises(ConnectionFailed):
+        with pytest.raises(ConnectionFailed) as failed:
             copywatch.look(rt, job.id, target.key, WATCHER)
     # ARM, asked, said the account is there: nothing failed, and the account was read afresh
     assert rt.staging_account(target) == account
     for disk in source.disks:
         assert rt.store.disk_state(job.id, source.key, target.key, disk.key)["phase"] == "copying"
+    # what the watcher's task records of it (``diskferry.tasks.copywatch``) shows in the status
+    rt.store.hold_watcher(job.id, target.key, held_by("watch", failed.value, time.time()))
+    assert [h.code for h in rt.store.status(job.id).watchers_held.values()] == ["ConnectionError"]
     found = copywatch.look(rt, job.id, target.key, WATCHER)
-    # the next round lists again (a copy may have ended meanwhile: only that wakes its task)
+    # the next round lists again (a copy may have ended meanwhile: only that wakes its task),
+    # and nothing holds the watcher up any more
     assert isinstance(found, copywatch.Round) and all(w.reason == "success" for w in found.wake)
+    assert rt.store.status(job.id).watchers_held == {}
 
 
 def test_a_staging_account_that_refuses_the_fleet_fails_its_copies_with_azures_reason(
