@@ -8,8 +8,11 @@ result, no errback, and the message comes back — at once if Redis already answ
 through :mod:`diskferry.tasks.broker` when the worker reconnects. Every task is idempotent,
 so running it again is safe.
 
-(When only the job store is down and the broker is up, the message comes straight back and
-runs again until the store answers: the outage costs retries, not the job.)
+(When only the job store is down, or Redis is full, and the broker still hands out messages,
+the message comes straight back and runs again until the store answers: the outage costs
+retries, not the job. Each give-back waits ``OUTAGE_PAUSE_SECONDS`` first: without it, each
+worker slot ran its message a few hundred times a second — a warning in the log each time, and
+the slot's core spent on nothing — for as long as the outage lasted.)
 
 The same goes for a retry whose message cannot be sent. Celery's ``Task.retry`` turns any
 error of that publish into ``Reject(requeue=False)`` (``celery/app/task.py``): the running
@@ -22,6 +25,7 @@ sweep (10 min) instead of going on at the restart. Here that rejection requeues.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task
@@ -32,6 +36,11 @@ from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
+
+#: how long a task that met a Redis outage waits before giving its message back. A pause in the
+#: worker slot, which nothing else could use meanwhile: every task needs Redis. Short, so that
+#: the end of an outage is met within about as long
+OUTAGE_PAUSE_SECONDS = 1.0
 
 #: Redis unreachable (redis-py: includes BusyLoadingError while it replays its AOF), full (a
 #: ``noeviction`` Redis at its maxmemory refuses writes: OOM; evicting policies are refused at
@@ -46,6 +55,8 @@ class OutageTolerantTask(Task):  # type: ignore[misc]
             return super().__call__(*args, **kwargs)
         except UNAVAILABLE as exc:
             log.warning("%s[%s]: Redis unavailable (%s): giving the message back", self.name, self.request.id, exc)
+            if not self.request.called_directly:
+                time.sleep(OUTAGE_PAUSE_SECONDS)
             raise Reject(exc, requeue=True) from None
 
     def retry(self, *args: Any, **kwargs: Any) -> Any:

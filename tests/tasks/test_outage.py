@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from celery.exceptions import Reject
 from diskferry.config.celeryconfig import WATCH_COPIES, WATCHDOG
 from diskferry.config.settings import Settings
 from diskferry.tasks.app import make_app
-from diskferry.tasks.outage import OutageTolerantTask
+from diskferry.tasks.outage import OUTAGE_PAUSE_SECONDS, OutageTolerantTask
 from tests.redisserver import RedisServer
 
 
@@ -58,6 +59,7 @@ def test_a_task_that_meets_a_full_redis_gives_its_message_back(tmp_path: Path) -
             client.set("record", "x" * 4096)
 
         writes.push_request(id="full-1", args=(), kwargs={}, called_directly=False)
+        started = time.monotonic()
         try:
             with pytest.raises(Reject) as caught:
                 writes()
@@ -66,3 +68,5 @@ def test_a_task_that_meets_a_full_redis_gives_its_message_back(tmp_path: Path) -
             client.close()
         assert caught.value.requeue is True
         assert isinstance(caught.value.reason, redis.exceptions.OutOfMemoryError)
+        # not at once: a worker that gets the message straight back would spin on it
+        assert time.monotonic() - started >= OUTAGE_PAUSE_SECONDS
