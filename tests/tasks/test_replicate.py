@@ -8,18 +8,20 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from celery import Task
 from celery.app.trace import build_tracer, reset_worker_optimizations, setup_worker_optimizations
 from celery.exceptions import Retry
 
 from diskferry import naming
-from diskferry.config.celeryconfig import PREPARE
+from diskferry.config.celeryconfig import COPY_DISK, PREPARE
 from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.errors import AzureUnavailable, ConnectionFailed, RetryLater, Throttled, Waiting
-from diskferry.model import Held
+from diskferry.model import Held, Job, Phase
 from diskferry.pipeline import cleanup
+from diskferry.pipeline import prepare as prepare_step
 from diskferry.producer.jobfile import parse
 from diskferry.producer.planner import make_plan
 from diskferry.tasks.app import make_app
@@ -28,20 +30,27 @@ from diskferry.tasks.replicate import MAX_RETRIES, _again
 from diskferry.vault import new_key
 
 
-def test_a_waiting_step_stores_no_retry_record_and_its_last_run_its_result(
-        emulator: EmulatorProcess, redis_db: Callable[[], str], admin: AdminClient) -> None:
+def _one_vm_job(emulator: EmulatorProcess, broker_url: str, task_name: str) -> tuple[Settings, Task, Job]:
+    """A seeded VM of one small disk, its job to one target planned and recorded, and the task
+    ``task_name`` of an app with the fleet's settings (as a worker process has it)."""
     rg = f"trace-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                                                 "vms": [{"name": "vm0", "os_disk": 1}]}))
-    url = redis_db()
-    settings = Settings.from_env({**emulator.env, "DISKFERRY_BROKER_URL": url, "DISKFERRY_VAULT_KEY": new_key()})
-    app = make_app(settings)
-    task = app.tasks[PREPARE]
+    settings = Settings.from_env({**emulator.env, "DISKFERRY_BROKER_URL": broker_url,
+                                  "DISKFERRY_VAULT_KEY": new_key()})
+    task = make_app(settings).tasks[task_name]
     rt = runtime(task)
     spec = parse({"source": {"resource_group": rg, "vms": ["vm0"]},
                   "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
     job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
     rt.store.create(job)
+    return settings, task, job
+
+
+def test_a_waiting_step_stores_no_retry_record_and_its_last_run_its_result(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], admin: AdminClient) -> None:
+    settings, task, job = _one_vm_job(emulator, redis_db(), PREPARE)
+    app, rt = task.app, runtime(task)
     source, target = job.sources[0], job.targets[0]
     admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/write": 2.0}, lro_retry_after=1.0)
     # as in a worker process: a task's run sees the tracer's request (its stack protection)
@@ -120,3 +129,36 @@ def test_what_holds_a_step_up_is_recorded_for_status_and_removed_once_it_gets_pa
         assert "held" not in store.target_state("job", "src", "tgt")
     finally:
         task.pop_request()
+
+
+def test_a_copy_held_up_by_azure_says_so_until_a_run_gets_through(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], admin: AdminClient) -> None:
+    """Copy Blob answered 503 ServerBusy: the disk's record says what holds its copy up (the
+    status shows it) while its task backs off; the run that starts the copy removes it."""
+    settings, task, job = _one_vm_job(emulator, redis_db(), COPY_DISK)
+    app, rt = task.app, runtime(task)
+    source, target = job.sources[0], job.targets[0]
+    disk = source.disks[0]
+    setup_worker_optimizations(app)
+    trace = build_tracer(COPY_DISK, task, app=app, eager=False)
+    task_id = str(uuid.uuid4())
+    request = {"id": task_id, "delivery_info": {"routing_key": settings.queue, "exchange": ""}}
+    ids = (job.id, source.key, target.key, disk.key)
+    try:
+        assert prepare_step.prepare(rt, *ids[:3]).ok
+        admin.set(copy_bandwidth=64 * 1024)  # the copy, once started, runs for a while
+        rule = admin.add_fault("blob.CopyBlob", status=503, code="ServerBusy", count=-1)["id"]
+        ran = trace(task_id, ids, {}, dict(request))
+        assert ran.info is not None and ran.info.state == "RETRY"
+        held = rt.store.status(job.id).disks()[0].held
+        assert held is not None and (held.step, held.code) == ("copy", "ServerBusy")
+        admin.remove_fault(rule)
+        trace(task_id, ids, {}, dict(request, retries=1))  # starts the copy and parks it
+        status = rt.store.status(job.id)
+        assert status.disks()[0].phase is Phase.copying and status.disks()[0].held is None
+    finally:
+        reset_worker_optimizations(app)
+        admin.set(copy_bandwidth=0)
+        cleanup.cleanup_pair(rt, job, source, target)
+        assert admin.leftovers(job.id) == []
+        rt.store.delete(job.id)
