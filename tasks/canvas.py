@@ -65,7 +65,23 @@ def pair_records(canvas: Signature) -> dict[str, dict[str, Any]]:
     prepare, pair_chord = canvas.tasks
     body = pair_chord.body
     return {
-        "prepare": {"id": prepare.id, "chain": [dict(pair_chord)],
+        "prepare": {"id": prepare.id, "chain": [_as_sent(pair_chord)],
                     "link_error": [dict(e) for e in prepare.options.get("link_error") or []]},
         "finalize": {"id": body.id, "link_error": [dict(e) for e in body.options.get("link_error") or []]},
     }
+
+
+def _as_sent(pair_chord: Signature) -> dict[str, Any]:
+    """The chord as the chain that carries it sends it. Freezing sets the body on the chord and
+    on each of its header tasks as their ``chord`` option, which applying the chord sets again
+    (``chord.run``): ``chain.apply_async`` sends it without them, and so does this — the body
+    three times over per disk was most of the message."""
+    sent = _without_chord(dict(pair_chord))
+    group_ = sent["kwargs"]["header"]  # the group of copies, as a signature's dict
+    header = {**_without_chord(group_), "kwargs": {**group_["kwargs"],
+                                                   "tasks": [_without_chord(t) for t in group_["kwargs"]["tasks"]]}}
+    return {**sent, "kwargs": {**sent["kwargs"], "header": header}}
+
+
+def _without_chord(sig: dict[str, Any]) -> dict[str, Any]:
+    return {**sig, "options": {k: v for k, v in (sig.get("options") or {}).items() if k != "chord"}}

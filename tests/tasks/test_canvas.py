@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.canvas import Signature, _chain, _chord
 
@@ -122,3 +123,30 @@ def test_a_lost_polls_chord_body_is_rebuilt_from_the_pairs_finalize(broker_app: 
     assert rebuilt["options"]["queue"] == made["options"]["queue"] == settings.queue
     assert json.loads(json.dumps(rebuilt["options"]["link_error"])) == json.loads(
         json.dumps(made["options"]["link_error"]))
+
+
+def test_prepare_sent_from_its_record_is_the_message_the_canvas_sends(broker_app: tuple[Celery, Settings]) -> None:
+    """``submit`` (and the watchdog, for a lost prepare) sends prepare from the pair's record —
+    its id, the frozen rest of its chain, its errback — rather than ``canvas.apply_async()``,
+    which froze and cloned the whole chain again. What the broker carries is the same."""
+    from diskferry.tasks.canvas import pair_records
+    from diskferry.tasks.watchdog import resend_options
+
+    app, settings = broker_app
+    job = factories.job(sources=[factories.vm_source("a", 2)])
+    source, target = job.sources[0], job.targets[0]
+    canvas = pair_canvas(app, settings, job, source, target)
+    header_ids(canvas, source)
+    canvas.apply_async()
+    (by_canvas,) = _sent(settings, PREPARE)
+    record = pair_records(canvas)["prepare"]
+    with redis.Redis.from_url(settings.broker_url) as client:
+        client.delete(settings.queue)
+    app.signature(PREPARE, args=(job.id, source.key, target.key), immutable=True).apply_async(
+        queue=settings.queue, **resend_options(record))
+    (by_record,) = _sent(settings, PREPARE)
+    # but for the chord's group id, which the canvas's second freezing makes anew (and the
+    # worker's applying the chord anew again: the copies record the one they run under)
+    group_ids = [m["body"][2]["chain"][0]["options"]["task_id"] for m in (by_canvas, by_record)]
+    assert json.dumps(by_record["body"]) == json.dumps(by_canvas["body"]).replace(*group_ids)
+    assert by_record["headers"] == by_canvas["headers"]
