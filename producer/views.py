@@ -255,8 +255,9 @@ class HeldUp:
 def held_up(job: JobStatus) -> list[HeldUp]:
     """What transient errors hold the job's steps up, grouped by step and code, the most held
     first: why a job is not moving (an outage, throttling, a staging account that does not
-    answer) without reading the workers' logs. Nothing once the job is over."""
-    if job.done:
+    answer) without reading the workers' logs. A cleanup held up shows until it ran, after the
+    disks' outcomes; nothing once the job is over and cleaned."""
+    if job.done and job.cleaned:
         return []
     groups: dict[tuple[str, str, str], HeldUp] = {}
 
@@ -275,8 +276,9 @@ def held_up(job: JobStatus) -> list[HeldUp]:
         add(tgt.held, "pair")
         for d in tgt.disks:
             add(d.held, "disk")
-    for target, held in job.watchers_held.items():
-        add(held, target)
+    if not job.done:  # a watcher's record outlives its copies only until the job's end
+        for target, held in job.watchers_held.items():
+            add(held, target)
     return sorted(groups.values(), key=lambda g: (-g.count, g.step, g.code))
 
 

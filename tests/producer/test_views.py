@@ -135,4 +135,13 @@ def test_what_holds_the_job_up_is_said_in_the_summary_the_disk_list_and_the_live
     for source in job.sources:
         for target in job.targets:
             store.update_target(job.id, source.key, target.key, phase=Phase.succeeded)
+    store.update_disk(job.id, job.sources[0].key, t2.key, "os", phase=Phase.succeeded)
+    # every disk has its outcome; a cleanup that an outage holds up still shows, until it ran
+    store.update_target(job.id, job.sources[0].key, t1.key,
+                        held=Held("cleanup", "ConnectionError", "management.azure.com did not answer", now))
+    (cleanup,) = views.held_up(store.status(job.id))
+    assert cleanup.short() == "cleanup of 1 pair(s): ConnectionError"
+    for source in job.sources:
+        for target in job.targets:
+            store.update_target(job.id, source.key, target.key, cleaned=True)
     assert views.held_up(store.status(job.id)) == []
