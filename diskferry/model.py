@@ -119,17 +119,23 @@ class Held:
     message: str
     #: when it was met last (epoch seconds)
     at: float
+    #: since when the step has been held up: the first of its errors in a row. The job record
+    #: keeps a stored record's ``since`` when the next one replaces it (``diskferry.state``), so
+    #: the task that meets an error need not read the record first
+    since: float | None = None
 
     def as_dict(self) -> dict[str, str | float]:
-        return {"step": self.step, "code": self.code, "message": self.message, "at": round(self.at, 1)}
+        return {"step": self.step, "code": self.code, "message": self.message, "at": round(self.at, 1),
+                "since": round(self.at if self.since is None else self.since, 1)}
 
     @classmethod
     def of(cls, doc: object) -> Held | None:
         """The held-up record stored as ``doc`` (None: none, or not one)."""
         if not isinstance(doc, dict) or not doc.get("code"):
             return None
-        return cls(str(doc.get("step") or ""), str(doc["code"]), str(doc.get("message") or ""),
-                   float(doc.get("at") or 0.0))
+        at = float(doc.get("at") or 0.0)
+        return cls(str(doc.get("step") or ""), str(doc["code"]), str(doc.get("message") or ""), at,
+                   float(doc.get("since") or at))
 
 
 @dataclass

@@ -9,7 +9,9 @@ while workers restart and after results expire. Layout (``P`` = ``diskferry:job:
   in order, for readers of the whole job) and ``file`` (the job file as submitted). The state:
   ``meta``, ``src|{s}``, ``tgt|{s}|{t}``, ``disk|{s}|{t}|{d}`` — each a JSON object merged
   atomically (one Lua script, which also sets ``updated``; a key patched to None is removed),
-  so concurrent tasks updating different disks never lose each other's writes. No task's read grows with the job's size;
+  so concurrent tasks updating different disks never lose each other's writes (an
+  object value with a ``since`` keeps the ``since`` of the one it replaces: see
+  :class:`~diskferry.model.Held`). No task's read grows with the job's size;
   the mapping between the model's dataclasses and these fields is in this module only;
 * ``P:set:{name}`` — sets used for coordination (targets finished per source, pairs
   finished per staging account), ``P:lock:{name}`` — short locks;
@@ -64,7 +66,15 @@ if ARGV[5] ~= '1' then
 end
 local patch = cjson.decode(ARGV[2])
 for k, v in pairs(patch) do
-  if v == cjson.null then doc[k] = nil else doc[k] = v end
+  if v == cjson.null then
+    doc[k] = nil
+  else
+    -- an object that says ``since`` when something began keeps the stored one's (``Held``)
+    if type(v) == 'table' and v['since'] ~= nil and type(doc[k]) == 'table' and doc[k]['since'] ~= nil then
+      v['since'] = doc[k]['since']
+    end
+    doc[k] = v
+  end
 end
 if ARGV[4] == '' then
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(doc))

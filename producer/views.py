@@ -239,6 +239,8 @@ class HeldUp:
     count: int
     #: the latest one met
     latest: Held
+    #: since when the longest held of them has been
+    since: float
 
     def short(self) -> str:
         """``prepare of 12 pair(s): EntraUnavailable``: the live view's words."""
@@ -247,9 +249,18 @@ class HeldUp:
         return f"{self.step} of {self.count} {self.what}(s): {self.code}"
 
     def line(self, now: float | None = None) -> str:
-        """The summary's words: the short ones, when last met, and the latest message."""
-        ago = max(0.0, (time.time() if now is None else now) - self.latest.at)
-        return f"{self.short()}, last {ago:.0f} s ago: {self.latest.message}"
+        """The summary's words: the short ones, for how long, when last met, the latest message."""
+        now = time.time() if now is None else now
+        held = _duration(max(0.0, now - self.since))
+        return f"{self.short()}, for {held}, last {max(0.0, now - self.latest.at):.0f} s ago: {self.latest.message}"
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3 h 5 min``: how long something has lasted, for a reader."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def held_up(job: JobStatus) -> list[HeldUp]:
@@ -264,11 +275,13 @@ def held_up(job: JobStatus) -> list[HeldUp]:
     def add(held: Held | None, what: str) -> None:
         if held is None:
             return
+        since = held.at if held.since is None else held.since
         group = groups.get((held.step, held.code, what))
         if group is None:
-            groups[(held.step, held.code, what)] = HeldUp(held.step, held.code, what, 1, held)
+            groups[(held.step, held.code, what)] = HeldUp(held.step, held.code, what, 1, held, since)
             return
         group.count += 1
+        group.since = min(group.since, since)
         if held.at > group.latest.at:
             group.latest = held
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 
@@ -228,10 +229,16 @@ def test_what_holds_a_step_up_is_read_back_while_the_step_is_the_pairs(store: Jo
     store.update_disk(job.id, src.key, t2.key, "os", phase=Phase.copying, held=busy)
     store.hold_watcher(job.id, t2.key, Held("watch", "ConnectionError", "no answer", 102.0))
     st = store.status(job.id)
-    assert [(t.key, t.held) for t in st.targets()] == [(t1.key, entra), (t2.key, None)]
-    assert [(d.target, d.key) for d in st.disks() if d.held == busy] == [(t2.key, "os")]
+    assert [(t.key, t.held) for t in st.targets()] == [(t1.key, dataclasses.replace(entra, since=100.0)),
+                                                        (t2.key, None)]
+    # the next error keeps when the first began (the task that meets it does not read the record)
+    store.update_target(job.id, src.key, t1.key, held=Held("prepare", "ConnectionError", "no answer", 130.0))
+    assert store.status(job.id).targets()[0].held == Held("prepare", "ConnectionError", "no answer", 130.0, 100.0)
+    store.update_target(job.id, src.key, t1.key, held=entra)
+    assert [(d.target, d.key) for d in st.disks() if d.held == dataclasses.replace(busy, since=101.0)] == [
+        (t2.key, "os")]
     assert st.watchers_held == {f"{t2.region}/{t2.resource_group}": Held("watch", "ConnectionError", "no answer",
-                                                                         102.0)}
+                                                                         102.0, 102.0)}
     # the prepare got past it some other way than its own writes: its record is not the pair's
     store.update_target(job.id, src.key, t1.key, phase=Phase.copying)
     store.update_disk(job.id, src.key, t2.key, "os", phase=Phase.failed, error=Error("CopyFailed", "x"))

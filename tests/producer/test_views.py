@@ -123,7 +123,7 @@ def test_what_holds_the_job_up_is_said_in_the_summary_the_disk_list_and_the_live
 
     summary = text(views.summary(status))
     assert "held up (3)" in summary
-    assert "prepare of 3 pair(s): EntraUnavailable, last 8 s ago: Entra ID answered 503 (2)" in summary
+    assert "prepare of 3 pair(s): EntraUnavailable, for 10 s, last 8 s ago: Entra ID answered 503 (2)" in summary
     assert "copy of 1 disk(s): ServerBusy" in summary
     assert f"copy watcher of {t2.region}/{t2.resource_group}: ConnectionError" in summary
     every = text(views.status_table(status))
