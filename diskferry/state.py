@@ -10,7 +10,7 @@ while workers restart and after results expire. Layout (``P`` = ``diskferry:job:
   ``meta``, ``src|{s}``, ``tgt|{s}|{t}``, ``disk|{s}|{t}|{d}`` — each a JSON object merged
   atomically (one Lua script, which also sets ``updated``; a key patched to None is removed),
   so concurrent tasks updating different disks never lose each other's writes (an
-  object value with a ``since`` keeps the ``since`` of the one it replaces: see
+  object value with a ``since`` keeps the ``since`` of the one of its ``step`` it replaces: see
   :class:`~diskferry.model.Held`). No task's read grows with the job's size;
   the mapping between the model's dataclasses and these fields is in this module only;
 * ``P:set:{name}`` — sets used for coordination (targets finished per source, pairs
@@ -69,9 +69,12 @@ for k, v in pairs(patch) do
   if v == cjson.null then
     doc[k] = nil
   else
-    -- an object that says ``since`` when something began keeps the stored one's (``Held``)
-    if type(v) == 'table' and v['since'] ~= nil and type(doc[k]) == 'table' and doc[k]['since'] ~= nil then
-      v['since'] = doc[k]['since']
+    -- an object that says ``since`` when something began keeps the stored one's, if both are
+    -- of the same ``step`` (``Held``: a step's run of errors; another step's starts anew)
+    local old = doc[k]
+    if type(v) == 'table' and v['since'] ~= nil and type(old) == 'table' and old['since'] ~= nil
+       and old['step'] == v['step'] then
+      v['since'] = old['since']
     end
     doc[k] = v
   end

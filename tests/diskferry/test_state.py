@@ -234,6 +234,11 @@ def test_what_holds_a_step_up_is_read_back_while_the_step_is_the_pairs(store: Jo
     # the next error keeps when the first began (the task that meets it does not read the record)
     store.update_target(job.id, src.key, t1.key, held=Held("prepare", "ConnectionError", "no answer", 130.0))
     assert store.status(job.id).targets()[0].held == Held("prepare", "ConnectionError", "no answer", 130.0, 100.0)
+    # another step's run of errors begins anew
+    store.update_target(job.id, src.key, t1.key, held=Held("finalize", "ConnectionError", "no answer", 140.0))
+    assert store.status(job.id).targets()[0].held is None  # (the pair is still preparing: not finalize's)
+    assert Held.of(store.target_state(job.id, src.key, t1.key)["held"]) == Held("finalize", "ConnectionError",
+                                                                                 "no answer", 140.0, 140.0)
     store.update_target(job.id, src.key, t1.key, held=entra)
     assert [(d.target, d.key) for d in st.disks() if d.held == dataclasses.replace(busy, since=101.0)] == [
         (t2.key, "os")]
