@@ -124,9 +124,14 @@ class Held:
     #: the task that meets an error need not read the record first
     since: float | None = None
 
+    @property
+    def began(self) -> float:
+        """When the step's run of errors began (this one, unless told otherwise)."""
+        return self.at if self.since is None else self.since
+
     def as_dict(self) -> dict[str, str | float]:
         return {"step": self.step, "code": self.code, "message": self.message, "at": round(self.at, 1),
-                "since": round(self.at if self.since is None else self.since, 1)}
+                "since": round(self.began, 1)}
 
     @classmethod
     def of(cls, doc: object) -> Held | None:

@@ -275,13 +275,12 @@ def held_up(job: JobStatus) -> list[HeldUp]:
     def add(held: Held | None, what: str) -> None:
         if held is None:
             return
-        since = held.at if held.since is None else held.since
         group = groups.get((held.step, held.code, what))
         if group is None:
-            groups[(held.step, held.code, what)] = HeldUp(held.step, held.code, what, 1, held, since)
+            groups[(held.step, held.code, what)] = HeldUp(held.step, held.code, what, 1, held, held.began)
             return
         group.count += 1
-        group.since = min(group.since, since)
+        group.since = min(group.since, held.began)
         if held.at > group.latest.at:
             group.latest = held
 
