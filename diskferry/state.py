@@ -91,6 +91,38 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
+# KEYS[1] the job's operations (``P:ops``), KEYS[2] the fleet's learned lengths (``OPERATION_TIMES``);
+# ARGV: the ended operation's name, its kind, how long it took at most (seconds from its start
+# until it was seen ended), whether it was seen ended at its first check, the rate below, the
+# lengths' ttl. A kind's length follows its shortest operations:
+# * none learned yet, or one that took less: that, at once (none is then seen late by more);
+# * one seen ended at its first check (made once the length had passed): it ended by then, and
+#   maybe well before, which says nothing new — unchanged. The operations checked as Azure asks
+#   (``waits.PROBE_EVERY``) are what lowers it;
+# * one still running at a check: longer; the length rises by a share of the difference
+#   (``LEARN_UP``), so that one slow operation does not delay every other one's check.
+_LEARN = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+local took = tonumber(ARGV[3])
+local cur = tonumber(redis.call('HGET', KEYS[2], ARGV[2]))
+local new = took
+if cur and took >= cur then
+  if ARGV[4] == '1' then new = cur else new = cur + (took - cur) * tonumber(ARGV[5]) end
+end
+redis.call('HSET', KEYS[2], ARGV[2], tostring(new))
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return 1
+"""
+
+#: the fleet's learned length of each kind of operation (``diskferry.pipeline.waits``): one hash,
+#: kind -> seconds; Azure's, not a job's, so that a job's first operations are checked by it too
+OPERATION_TIMES = "diskferry:operation-times"
+#: how long a learned length is kept once no operation of its kind ended
+OPERATION_TIMES_TTL = 7 * 24 * 3600
+#: the share of the difference by which a length rises when an operation ran longer
+LEARN_UP = 0.125
+
+
 # KEYS[1] the record, KEYS[2] its change log; ARGV[1] the last ``seq`` the caller saw. Returns
 # the record's ``seq``, ``updated`` and ``logged_from`` now, and each field changed since with
 # its JSON, in one atomic read (a field changed again meanwhile is read as it is now, and
@@ -595,6 +627,7 @@ class JobStore:
         self._park = client.register_script(_PARK)
         self._reschedule = client.register_script(_RESCHEDULE)
         self._watcher_next = client.register_script(_WATCHER_NEXT)
+        self._learn = client.register_script(_LEARN)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int) -> JobStore:
@@ -1014,6 +1047,23 @@ class JobStore:
 
     def drop_operation(self, job_id: str, name: str) -> None:
         self._r.hdel(f"{self.key(job_id)}:ops", name)
+
+    def operation_and_typical(self, job_id: str, name: str, kind: str) -> tuple[Fields | None, float | None]:
+        """The operation ``name`` (as :meth:`operation`) and how long operations of ``kind``
+        take, as the fleet learned it (:meth:`end_operation`; None before one ended), in one
+        round trip."""
+        with self._r.pipeline(transaction=False) as pipe:
+            pipe.hget(f"{self.key(job_id)}:ops", name)
+            pipe.hget(OPERATION_TIMES, kind)
+            raw, typical = cast(list[str | None], pipe.execute())
+        return (cast(Fields, json.loads(raw)) if raw else None), (float(typical) if typical else None)
+
+    def end_operation(self, job_id: str, name: str, kind: str, took: float, *, first_check: bool) -> None:
+        """Forget the ended operation ``name`` and learn how long ``kind``'s operations take from
+        this one: it took at most ``took`` seconds, and was seen ended at its ``first_check``
+        or after a check that found it running (``_LEARN``)."""
+        self._learn(keys=[f"{self.key(job_id)}:ops", OPERATION_TIMES], args=[
+            name, kind, max(0.0, took), int(first_check), LEARN_UP, OPERATION_TIMES_TTL])
 
     # -- cancellation (diskferry.pipeline.cancel) ---------------------------------------------
     def request_cancel(self, job_id: str, *, discard: bool) -> None:

@@ -494,9 +494,12 @@ def warm_up(admin: AdminClient, store: JobStore, settings: Settings, app: Celery
     process connects to Redis (broker, results, records) and to Azure at its first task.
     Measured from a cold fleet, Redis' memory per in-flight disk counted those clients'
     buffers (MEMORY STATS ``clients.normal``: 0.8 MiB, 4 KiB per disk at 200 disks) as the
-    job's; an operator's fleet has run jobs before."""
+    job's; an operator's fleet has run jobs before. Its Azure operations take as long as the
+    job's (``--lro-seconds``): the fleet learns how long each kind takes
+    (``diskferry.pipeline.waits``) from the Azure it has worked with, not from another one."""
     throttled = args.throttling == "on"
-    admin.set(copy_bandwidth=64 * MIB, arm_throttling=False)
+    admin.set(copy_bandwidth=64 * MIB, arm_throttling=False, lro_latency=args.lro_seconds,
+              lro_retry_after=args.lro_retry_after)
     doc = {"source": {"resource_group": WARM_GROUP, "vms": names},
            "targets": [{"region": r, "resource_group": f"{WARM_GROUP}-{r}"} for r in REGIONS]}
     started = time.monotonic()

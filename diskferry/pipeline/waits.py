@@ -25,6 +25,18 @@ third of the prepare runs with 30 s operations. So the run that checks an operat
 when it is due, and a run that only met it (checked by another run, before this one took its
 lock) comes back ``FOLLOW_SECONDS`` after that, once the check is done and recorded.
 
+Operations of one kind take about as long as each other (a thousand snapshots, a thousand
+imports), and Azure's ``Retry-After`` (10 s, say) knows nothing of that: a 30 s snapshot was
+checked three or four times, each check a task run of every pair waiting for it. So the fleet
+learns how long each kind takes (``JobStore.end_operation``, kept in Redis for every worker
+and job: a job's operations start together, before any of them ended), and an operation is
+first checked once that long has passed, never sooner than Azure asked: one check each, when
+the operations are alike. One that runs longer is checked again as Azure asks, as before; one
+that ends sooner is seen late by at most the difference. An operation checked once the length
+passed and found ended says only that it ended by then: so one in ``PROBE_EVERY`` (by its
+name) is checked as Azure asks, whatever was learned, and the length follows at once any that
+took less — a length learned from a slow operation, or before Azure got faster, is not kept.
+
 A run after a crash finds the recorded operation and checks it instead of starting another;
 a crash between starting and recording starts it again, which every operation here allows
 (PUTs by name, grants, revokes, deletes and power actions are idempotent in effect).
@@ -33,6 +45,7 @@ a crash between starting and recording starts it again, which every operation he
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
@@ -51,6 +64,20 @@ MAX_CHECK_SECONDS = 30.0
 MAX_ASKED_SECONDS = 600.0
 #: a run that met an operation another run checks comes back this long after it is due
 FOLLOW_SECONDS = 1.0
+#: one operation in this many is checked as Azure asks, not once the learned length passed
+PROBE_EVERY = 8
+
+
+def kind_of(name: str) -> str:
+    """The kind of a job's operation, whose length the job learns: ``snapshot``, ``grant``,
+    ``import`` ... (its name's first part: ``snapshot|<source>|<disk>``)."""
+    return name.split("|", 1)[0]
+
+
+def probes(name: str) -> bool:
+    """Whether the operation ``name`` is checked as Azure asks, to learn how long its kind takes
+    (one in ``PROBE_EVERY``, the same for every run of the step)."""
+    return zlib.crc32(name.encode()) % PROBE_EVERY == 0
 
 
 def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation | None], *,
@@ -61,12 +88,14 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
     failed one too, raising its error.
     ``result``: the caller reads what the operation made (``Checked.body``: a grant's SAS);
     no other step does, and each skipped final GET is an ARM read the job does not spend."""
-    doc = rt.store.operation(job_id, name)
+    doc, typical = rt.store.operation_and_typical(job_id, name, kind_of(name))
     if doc is None:
         op = start()
         if op is None or op.done:
             return Checked(True, op.body if op else None)
-        op = replace(op, checked=time.time())
+        # first checked when Azure asked, or once as long as this kind's operations take, if later
+        learned = 0.0 if probes(name) else min(typical or 0.0, MAX_ASKED_SECONDS)
+        op = replace(op, checked=time.time(), due=max(op.due, op.started + learned))
         rt.store.put_operation(job_id, name, op.to_json())
         # asked to wait less than a countdown's floor (the local Azure's instant operations
         # ask 1 ms): checked at once, as the step would be back no sooner
@@ -89,7 +118,9 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         rt.store.drop_operation(job_id, name)
         raise
     if checked.done:
-        rt.store.drop_operation(job_id, name)
+        # it took at most this long (it ended since the check before): what the fleet learns
+        rt.store.end_operation(job_id, name, kind_of(name), op.age(),
+                               first_check=op.checked - op.started < MIN_CHECK_SECONDS / 2)
     elif op.age() > OPERATION_DEADLINE_SECONDS:
         rt.store.drop_operation(job_id, name)
         raise DiskFailed("OperationTimedOut", f"{op.what} has not ended after {op.age() / 3600:.1f} h")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
+from diskferry import state
 from diskferry.errors import NotFound
 from diskferry.model import Error, Held, Phase
 from diskferry.state import SAME_RESULT_ID, JobStore, result_disk_id, result_id_of
@@ -257,3 +258,22 @@ def test_what_holds_a_step_up_is_read_back_while_the_step_is_the_pairs(store: Jo
     store.update_target(job.id, src.key, t1.key, cleaned=True)
     assert store.status(job.id).targets()[0].held is None
     store.delete(job.id)
+
+
+def test_the_fleet_learns_how_long_a_kind_of_operation_takes(store: JobStore) -> None:
+    """Its shortest operations, at once; a longer one raises it by a share; one seen ended at the
+    check made once the length passed says nothing new. An ended operation is forgotten."""
+    def learned() -> float | None:
+        return store.operation_and_typical("j1", "grant|a", "grant")[1]
+
+    store.put_operation("j1", "grant|a", {"what": "grant"})
+    assert store.operation_and_typical("j1", "grant|a", "grant") == ({"what": "grant"}, None)
+    store.end_operation("j1", "grant|a", "grant", 40.0, first_check=False)
+    assert store.operation_and_typical("j1", "grant|a", "grant") == (None, 40.0)
+    store.end_operation("j2", "grant|b", "grant", 30.0, first_check=False)  # another job's: the fleet's
+    assert learned() == 30.0
+    store.end_operation("j2", "grant|c", "grant", 38.0, first_check=True)
+    assert learned() == 30.0
+    store.end_operation("j2", "grant|d", "grant", 38.0, first_check=False)
+    assert learned() == pytest.approx(30.0 + 8.0 * state.LEARN_UP)
+    assert store.operation_and_typical("j2", "snapshot|a", "snapshot")[1] is None  # by kind

@@ -15,7 +15,7 @@ from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.errors import Busy, Throttled, Waiting
-from diskferry.model import Job, Role
+from diskferry.model import Job, Role, Source
 from diskferry.pipeline import cleanup, layout, prepare, waits
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
@@ -146,6 +146,52 @@ def test_an_operation_checked_lately_is_not_checked_again_before_it_is_due(
     assert third.value.retry_after is not None and 1.7 <= third.value.retry_after <= 2.0
     time.sleep(3.0)
     assert prepare.prepare_source(rt, job, source).get("prepared")
+
+
+def test_operations_of_a_kind_are_first_checked_once_as_long_as_the_last_took(
+        planned: Planned, admin: AdminClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grants take about as long as each other, while Azure asks for a check every
+    ``Retry-After``: the fleet's first grant is checked as Azure asks, the next ones first once
+    as long as it took — one status read each, not one per Retry-After (and one task run less
+    of every pair waiting for it, each time)."""
+    rt, job = planned.rt, planned.job
+    first, second, third = job.sources
+    monkeypatch.setattr(waits, "PROBE_EVERY", 1 << 30)  # no operation is checked as Azure asks but the first
+    admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 3.0}, lro_retry_after=1.0)
+    reads_of_first, waits_of_first = _until_prepared(rt, job, first, admin)
+    # as Azure asked: every second until it ended
+    assert len(waits_of_first) >= 3 and all(w <= 1.0 for w in waits_of_first), waits_of_first
+    took = rt.store.operation_and_typical(job.id, "grant|x", "grant")[1]
+    assert took is not None and 3.0 <= took <= 4.5, took
+    reads, waited = _until_prepared(rt, job, second, admin)
+    # once, as long after its start as the first took (the countdown from this run's start)
+    assert len(waited) == 1 and took - 0.5 <= waited[0] <= took, (waited, took)
+    # the snapshots' status reads are alike; the first grant was read after each countdown and
+    # once more when it ended, the second one once
+    assert reads == reads_of_first - len(waits_of_first), (reads, reads_of_first, waits_of_first)
+    # seen ended at its first check: it ended by then, nothing more is known
+    assert rt.store.operation_and_typical(job.id, "grant|x", "grant")[1] == took
+
+    # a probe is checked as Azure asks, and a length learned from a longer operation follows it
+    monkeypatch.setattr(waits, "PROBE_EVERY", 1)
+    admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 1.5}, lro_retry_after=1.0)
+    _, waited = _until_prepared(rt, job, third, admin)
+    assert all(w <= 1.0 for w in waited) and len(waited) >= 1, waited
+    faster = rt.store.operation_and_typical(job.id, "grant|x", "grant")[1]
+    assert faster is not None and 1.5 <= faster < took, (faster, took)
+
+
+def _until_prepared(rt: Runtime, job: Job, source: Source, admin: AdminClient) -> tuple[int, list[float]]:
+    """Run ``source``'s export as its task would until it ends: (operation status reads, countdowns)."""
+    before, waited = admin.counters(), []
+    for _ in range(30):
+        try:
+            if prepare.prepare_source(rt, job, source).get("prepared"):
+                return delta(before, admin.counters()).get(OPERATION_READ, 0), waited
+        except Waiting as exc:
+            waited.append(exc.retry_after or 0.0)
+            time.sleep(exc.retry_after or 0.0)
+    raise AssertionError(f"{source.key} not exported after {sum(waited):.1f} s")
 
 
 def test_the_target_is_readied_while_the_source_is_exported(planned: Planned, admin: AdminClient) -> None:
