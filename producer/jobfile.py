@@ -33,6 +33,11 @@ from diskferry.model import Consistency, ImageMode
 #: disk SKUs Azure knows (a typo here would otherwise fail only at import time)
 DISK_SKUS = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "PremiumV2_LRS", "UltraSSD_LRS",
              "StandardSSD_ZRS", "Premium_ZRS")
+#: SKUs Azure does not use for an OS disk ("Usable as OS Disk? No": Microsoft's "Azure managed
+#: disk types"; and an Ultra disk "can only be created as an empty disk"). A target's ``sku``
+#: applies to every disk it receives, and every source has an OS disk: refused at submit, not
+#: after the copies, when the OS disk's import or the VM is refused
+DATA_ONLY_SKUS = frozenset({"PremiumV2_LRS", "UltraSSD_LRS"})
 
 #: a job file larger than this is refused before it is read (job files are a few KiB; a
 #: mistaken path to a disk image or a log must not be loaded into memory)
@@ -134,7 +139,9 @@ class TargetSpec(_Model):
     staging_account: Annotated[str, Field(pattern=r"^[a-z0-9]{3,24}$")] | None = Field(
         None, description="an existing storage account in the region; when omitted the job creates one and "
         "deletes it at the end")
-    sku: Literal[DISK_SKUS] | None = Field(None, description="disk SKU at the target; default: the source disk's")  # type: ignore[valid-type]
+    sku: Literal[DISK_SKUS] | None = Field(None, description="disk SKU at the target, for every disk the OS disk "  # type: ignore[valid-type]
+                                           "included (so not PremiumV2_LRS or UltraSSD_LRS); default: the "
+                                           "source disk's")
     zone: Zone | None = Field(None, description="availability zone of the destination disks")
     vm: VmSpec | None = Field(None, description="rebuild each source VM here from its copied disks "
                               "(VM sources only)")
@@ -143,6 +150,15 @@ class TargetSpec(_Model):
     @classmethod
     def _zone_as_text(cls, v: Any) -> Any:
         return _zone_as_text(v)
+
+    @field_validator("sku")
+    @classmethod
+    def _sku_for_every_disk(cls, v: str | None) -> str | None:
+        if v in DATA_ONLY_SKUS:
+            raise ValueError(f"{v} applies to every disk of the target, the OS disk too, and Azure does not use "
+                             "Premium SSD v2 or Ultra disks as OS disks (an Ultra disk is only ever created empty); "
+                             "choose Premium_LRS, Premium_ZRS, StandardSSD_LRS, StandardSSD_ZRS or Standard_LRS")
+        return v
 
     @model_validator(mode="after")
     def _one_zone(self) -> TargetSpec:

@@ -1,6 +1,6 @@
 """What a job file can only be checked against once its sources are resolved: target regions
-against the subscription's, destination names against Azure's rules, and destinations that
-would be the sources themselves.
+against the subscription's, destination names against Azure's rules, destinations that
+would be the sources themselves, and disks whose copy Azure would refuse to make.
 
 One pass, called once by the planner before it plans any step; every problem is
 reported at once, as a :class:`~diskferry.errors.JobFileError` naming the field
@@ -29,7 +29,7 @@ Problem = tuple[str, str]
 def check(spec: JobFile, job: Job, cloud: Cloud) -> None:
     """Raise JobFileError listing every problem of ``job``, resolved from ``spec``; return if
     there is none."""
-    problems = [*_regions(spec, job, cloud), *_destinations(job)]
+    problems = [*_regions(spec, job, cloud), *_destinations(job), *_skus(job)]
     if not problems:  # a VM's network and size are looked up in a region known to exist
         problems = vms.check(spec, job, cloud)
     if problems:
@@ -85,6 +85,23 @@ def _destinations(job: Job) -> list[Problem]:
                     out.append(("options.image_name", _overwrite(job.options.image_name, image,
                                                                  _what(sources[image.lower()]), target)))
     return list(dict.fromkeys(out))
+
+
+def _skus(job: Job) -> list[Problem]:
+    """A disk copied as an Ultra disk: Azure creates an Ultra disk only empty, never from a VHD
+    (Microsoft's "Azure managed disk types"), so its import would fail after its copy. A
+    target's own ``sku`` is checked by the job file (``jobfile.DATA_ONLY_SKUS``); this is a
+    source's Ultra data disk, copied with its own SKU when the target names none."""
+    out: list[Problem] = []
+    for i, target in enumerate(job.targets):
+        if target.sku:
+            continue
+        for source in job.sources:
+            out += [(f"targets[{i}].sku", f"{_what(source)} disk {disk.key} ({disk.name}) is an Ultra disk, and Azure "
+                     "creates Ultra disks only empty, never from a copied VHD: give the target a sku for its "
+                     "copies (Premium_LRS, say)")
+                    for disk in source.disks if disk.sku == "UltraSSD_LRS"]
+    return out
 
 
 def _name(field: str, template: str, name: str, what: str, made: str) -> list[Problem]:

@@ -64,6 +64,7 @@ def test_json_is_accepted_too(tmp_path: Path) -> None:
         (_base(targets=[{"region": "brazilsouth"}]), "targets[0].resource_group", "required"),
         (_base(targets=[]), "targets", "at least 1"),
         (_base(targets=[{"region": "br", "resource_group": "r", "sku": "Gold"}]), "targets[0].sku", "Standard_LRS"),
+        (_base(targets=[{"region": "br", "resource_group": "r", "sku": "UltraSSD_LRS"}]), "targets[0].sku", "OS disk"),
         (_base(targets=[{"region": "br", "resource_group": "r", "zone": 4}]), "targets[0].zone", "'1'"),
         (_base(targets=[{"region": "br", "resource_group": "r", "staging_account": "Bad_Name"}]),
          "targets[0].staging_account", "pattern"),
