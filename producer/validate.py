@@ -89,7 +89,8 @@ def _destinations(job: Job) -> list[Problem]:
 
 def _skus(job: Job) -> list[Problem]:
     """A disk copied as an Ultra disk: Azure creates an Ultra disk only empty, never from a VHD
-    (Microsoft's "Azure managed disk types"), so its import would fail after its copy. A
+    or another disk (Microsoft's "Azure managed disk types"), so its import (or in-region
+    Copy) would fail after the copy. A
     target's own ``sku`` is checked by the job file (``jobfile.DATA_ONLY_SKUS``); this is a
     source's Ultra data disk, copied with its own SKU when the target names none."""
     out: list[Problem] = []
@@ -98,7 +99,7 @@ def _skus(job: Job) -> list[Problem]:
             continue
         for source in job.sources:
             out += [(f"targets[{i}].sku", f"{_what(source)} disk {disk.key} ({disk.name}) is an Ultra disk, and Azure "
-                     "creates Ultra disks only empty, never from a copied VHD: give the target a sku for its "
+                     "creates Ultra disks only empty, never as a copy: give the target a sku for its "
                      "copies (Premium_LRS, say)")
                     for disk in source.disks if disk.sku == "UltraSSD_LRS"]
     return out

@@ -69,7 +69,7 @@ PROBE_EVERY = 8
 
 
 def kind_of(name: str) -> str:
-    """The kind of a job's operation, whose length the job learns: ``snapshot``, ``grant``,
+    """The kind of a job's operation, whose length the fleet learns: ``snapshot``, ``grant``,
     ``import`` ... (its name's first part: ``snapshot|<source>|<disk>``)."""
     return name.split("|", 1)[0]
 
