@@ -162,7 +162,7 @@ def test_operations_of_a_kind_are_first_checked_once_as_long_as_the_last_took(
     # as Azure asked: every second until it ended
     assert len(waits_of_first) >= 3 and all(w <= 1.0 for w in waits_of_first), waits_of_first
     took = rt.store.operation_and_typical(job.id, "grant|x", "grant")[1]
-    assert took is not None and 3.0 <= took <= 4.5, took
+    assert took is not None and 3.0 <= took <= 6.0, took  # ended at 3 s, seen at the next check
     reads, waited = _until_prepared(rt, job, second, admin)
     # once, as long after its start as the first took (the countdown from this run's start)
     assert len(waited) == 1 and took - 0.5 <= waited[0] <= took, (waited, took)
