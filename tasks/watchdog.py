@@ -88,8 +88,12 @@ def send_copy(app: Any, settings: Settings, job_id: str, source: str, target: st
     options = resend_options(record)
     if record.get("group") and not record.get("chord"):
         options["chord"] = _chord_body(app, settings, job_id, source, target, record)
+    # a retry, as the copy's own re-sends are: the record comes from the poll fields its first
+    # run wrote, and a run sent with ``retries=0`` takes itself for that first run and writes
+    # them again (a record merge, for a pair's first copy a read and a write of the pair too,
+    # per disk in a job's wind-down)
     app.signature(COPY_DISK, args=(job_id, source, target, disk), immutable=True).apply_async(
-        queue=queue or settings.poll_queue, **options)
+        queue=queue or settings.poll_queue, retries=1, **options)
 
 
 #: results read in one MGET by the watchdog: a round of a 2,000-disk job asks about ~6,000

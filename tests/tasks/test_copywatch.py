@@ -3,6 +3,7 @@ later; ones it could not send (Redis gone mid-round) soon, by the next rounds.""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -59,7 +60,10 @@ def test_wakes_sent_are_due_again_late_and_unsent_ones_soon(emulator: EmulatorPr
     if broker_up:
         # each copy's task is in the queue, and its next wake is WAKE_AGAIN_SECONDS away
         settings = Settings.from_env({})
-        assert redis.Redis.from_url(broker).llen(settings.queue) == len(wakes)  # woken on the copy queue
+        sent = [json.loads(m) for m in redis.Redis.from_url(broker).lrange(settings.queue, 0, -1)]
+        assert len(sent) == len(wakes)  # woken on the copy queue
+        # as retries: the woken run does not take itself for the copy's first and rewrite its poll fields
+        assert all(m["headers"]["retries"] >= 1 for m in sent)
         assert all(at >= now + copywatch.WAKE_AGAIN_SECONDS for at in parked.values())
     else:
         # none sent: each is woken again by the round UNSENT_WAKE_SECONDS after the first
