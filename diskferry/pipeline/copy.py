@@ -30,11 +30,11 @@ from diskferry.cloud import AccountInfo, CopyState
 from diskferry.errors import DiskFailed, JobFailed, NotFound
 from diskferry.model import TAG_JOB, TAG_ROLE, Disk, Error, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cancel, grants, layout, polling
+from diskferry.pipeline import cancel, destination, grants, layout, polling
 from diskferry.pipeline.grants import revoke
 from diskferry.pipeline.outcome import DiskOutcome, Pending, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime, export_field, sas_name
-from diskferry.pipeline.waits import awaited, still_running
+from diskferry.pipeline.waits import still_running
 
 Fields = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -119,22 +119,15 @@ def _clone(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk)
     export = rt.store.source_state(job.id, source.key)[export_field(disk.key)]
     dest = layout.destination(job, source, target, disk)
     name = f"clone|{source.key}|{target.key}|{disk.key}"
-    done = False
-    if rt.store.operation(job.id, name) is None:
-        rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.copying, result_name=dest.name)
-        found = rt.cloud.compute.find_disk(dest.id)
-        if found is not None and found.tags.get(TAG_JOB) != job.id:
-            raise DiskFailed("DiskAlreadyExists", f"disk {dest.name} exists and is not this job's")
-        done = found is not None and found.provisioning_state in (None, "Succeeded")
-    if not done:
-        compute = rt.cloud.compute
-        copied = awaited(rt, job.id, name, lambda: compute.copy_disk(
-            dest.id, location=target.region, source_id=export["id"], sku=target.sku or disk.sku, zone=target.zone,
-            os_type=disk.os_type, hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
-            tags=layout.tags(job, dest.role),
-        ))
-        if not copied.done:
-            raise still_running(rt, job.id, [name], f"copy {disk.name} to {dest.name}")
+    compute = rt.cloud.compute
+    copied = destination.make(rt, job.id, (source.key, target.key, disk.key), Phase.copying, dest.name, name,
+                              lambda: compute.copy_disk(
+        dest.id, location=target.region, source_id=export["id"], sku=target.sku or disk.sku, zone=target.zone,
+        os_type=disk.os_type, hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
+        tags=layout.tags(job, dest.role),
+    ))
+    if not copied.done:
+        raise still_running(rt, job.id, [name], f"copy {disk.name} to {dest.name}")
     total = disk.size_bytes
     rt.store.update_disk(
         job.id, source.key, target.key, disk.key, phase=Phase.copied, bytes_copied=total, bytes_total=total,

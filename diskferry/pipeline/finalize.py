@@ -10,7 +10,7 @@ from diskferry.cloud import ImageDiskInfo
 from diskferry.errors import DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater
 from diskferry.model import TAG_JOB, Disk, Error, Header, Phase, Role, Source, SourceKind, Target
 from diskferry.naming import STAGING_CONTAINER
-from diskferry.pipeline import cancel, cleanup, layout, rebuild
+from diskferry.pipeline import cancel, cleanup, destination, layout, rebuild
 from diskferry.pipeline.outcome import PairOutcome, error_of, fail_disk
 from diskferry.pipeline.runtime import Runtime
 from diskferry.pipeline.waits import awaited, still_running
@@ -109,20 +109,12 @@ def _materialize(rt: Runtime, job: Header, source: Source, target: Target, disk:
         # recorded once its import ended: a run that waits for the other disks reads it no more
         return result_id
     dest = layout.destination(job, source, target, disk)
-    name = _import_op(source, target, disk)
-    if rt.store.operation(job.id, name) is None:
-        found = rt.cloud.compute.find_disk(dest.id)
-        if found is not None:
-            if found.tags.get(TAG_JOB) != job.id:
-                raise DiskFailed("DiskAlreadyExists", f"disk {dest.name} exists and is not this job's")
-            if found.provisioning_state in (None, "Succeeded"):
-                return found.id
-        rt.store.update_disk(job.id, source.key, target.key, disk.key, phase=Phase.importing, result_name=dest.name)
     account = rt.staging_account(target)
     assert account is not None
     blob_url = rt.cloud.storage.blob_url(account, STAGING_CONTAINER, layout.staged_blob(job, source, target, disk))
     compute = rt.cloud.compute
-    made = awaited(rt, job.id, name, lambda: compute.import_disk(
+    made = destination.make(rt, job.id, (source.key, target.key, disk.key), Phase.importing, dest.name,
+                            _import_op(source, target, disk), lambda: compute.import_disk(
         dest.id, location=target.region, source_uri=blob_url, storage_account_id=account.id,
         sku=target.sku or disk.sku, zone=target.zone, os_type=disk.os_type,
         hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,

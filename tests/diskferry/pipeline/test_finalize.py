@@ -1,13 +1,16 @@
 """Finalize against the local Azure, step by step: while a pair's imports run, its source's
 temporary snapshot is already deleted once every copy of it has ended — not after the last
-import, one operation more at the end of the job."""
+import, one operation more at the end of the job. A disk of the destination's name that the
+job did not make is left as it is, and the job's disk fails saying so."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,7 @@ from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
 from diskferry.errors import Waiting
+from diskferry.model import Job, Phase
 from diskferry.pipeline import copy, finalize, layout, prepare
 from diskferry.pipeline.outcome import DiskOutcome, PairOutcome
 from diskferry.pipeline.runtime import Runtime
@@ -29,6 +33,7 @@ from tests.waiting import wait_until
 
 SNAPSHOT_DELETE = "Microsoft.Compute/snapshots/delete"
 DISK_WRITE = "Microsoft.Compute/disks/write"
+DISK_READ = "Microsoft.Compute/disks/read"
 
 
 def test_a_snapshot_is_deleted_while_its_pairs_import(emulator: EmulatorProcess, redis_db: Callable[[], str],
@@ -53,7 +58,7 @@ def test_a_snapshot_is_deleted_while_its_pairs_import(emulator: EmulatorProcess,
         # the imports take 3 s; a snapshot's delete 1 s
         admin.set(lro_latency_ops={f"{DISK_WRITE}": 3.0, SNAPSHOT_DELETE: 1.0})
         first, second = job.targets
-        before = admin.counters()
+        before = start = admin.counters()
         with pytest.raises(Waiting):  # importing; the snapshot's SAS is revoked, its delete starts
             finalize.finalize(rt, job.id, source.key, first.key)
         assert delta(before, admin.counters()).get(SNAPSHOT_DELETE, 0) == 1
@@ -69,6 +74,8 @@ def test_a_snapshot_is_deleted_while_its_pairs_import(emulator: EmulatorProcess,
             assert outcome is not None and outcome.ok
         assert delta(before, admin.counters()).get(SNAPSHOT_DELETE, 0) == 0
         assert admin.leftovers(job.id) == []
+        # an import's PUT is its own guard against a disk of the name it did not make: no read first
+        assert delta(start, admin.counters()).get(DISK_READ, 0) == 0
     finally:
         admin.set(lro_latency_ops={})
         rt.store.delete(job.id)
@@ -85,3 +92,90 @@ def _finalized(rt: Runtime, job_id: str, source: str, target: str) -> PairOutcom
         return finalize.finalize(rt, job_id, source, target)
     except Waiting:
         return None
+
+
+def _one_disk_job(emulator: EmulatorProcess, redis_url: str, admin: AdminClient, region: str,
+                  group: str) -> tuple[Runtime, Job, ResourceId]:
+    """A VM of one disk in francecentral, planned to ``region`` (resource group ``group`` plus the
+    source's), its record created; and its disk's destination."""
+    rg = f"taken-{uuid.uuid4().hex[:6]}"
+    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                                                "vms": [{"name": "app", "os_disk": 1}]}))
+    admin.set(lro_latency=0.0)
+    rt = runtime_for(emulator, redis_url, DISKFERRY_POLL_LISTING_SECONDS="0")
+    spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
+                  "targets": [{"region": region, "resource_group": f"{group}-{rg}"}]})
+    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
+    rt.store.create(job)
+    source = job.sources[0]
+    return rt, job, ResourceId.parse(layout.destination(job, source, job.targets[0], source.disk("os")).id)
+
+
+def _squat(clients: Clients, dest: ResourceId, group_location: str, location: str) -> Any:
+    """Someone else's empty disk of the destination's name."""
+    clients.resource.resource_groups.create_or_update(dest.resource_group, {"location": group_location})
+    return clients.compute.disks.begin_create_or_update(dest.resource_group, dest.name, {
+        "location": location, "tags": {"owner": "someone"},
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 2}}).result()
+
+
+def _untouched(clients: Clients, dest: ResourceId, squatter: Any) -> bool:
+    kept = clients.compute.disks.get(dest.resource_group, dest.name)
+    return bool((kept.id, kept.tags, kept.disk_size_gb, kept.creation_data.create_option) == (
+        squatter.id, {"owner": "someone"}, 2, "Empty"))
+
+
+@contextmanager
+def _removed_after(rt: Runtime, job: Job, dest: ResourceId, clients: Clients) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        rt.store.delete(job.id)
+        for group in (job.sources[0].resource_group, dest.resource_group):
+            clients.resource.resource_groups.begin_delete(group).result()
+
+
+@pytest.mark.parametrize("where", ["same region", "another region"])
+def test_a_disk_of_the_destination_name_not_made_by_the_job_fails_the_disk_untouched(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients, admin: AdminClient,
+        where: str) -> None:
+    """A disk named as the import's destination, made by someone else between the plan and the
+    import (the plan only warns of one that is there already): the import's PUT is refused by
+    Azure, which changes nothing, and the disk fails as ``DiskAlreadyExists``; the other disk
+    is neither changed nor deleted, and the job leaves nothing behind."""
+    rt, job, dest = _one_disk_job(emulator, redis_db(), admin, "westeurope", "we")
+    source, target = job.sources[0], job.targets[0]
+    with _removed_after(rt, job, dest, clients):
+        assert prepare.prepare(rt, job.id, source.key, target.key).ok
+        wait_until(partial(_copy_ended, rt, job.id, source.key, target.key), 20, "the copy did not end")
+        squatter = _squat(clients, dest, "westeurope", "westeurope" if where == "same region" else "brazilsouth")
+
+        outcome = finalize.finalize(rt, job.id, source.key, target.key)
+
+        assert not outcome.ok
+        disk = rt.store.status(job.id).disks()[0]
+        assert disk.phase is Phase.failed and disk.error is not None
+        assert disk.error.code == "DiskAlreadyExists"
+        assert disk.error.message.startswith(f"disk {dest.name} exists and is not this job's")
+        assert disk.result_id is None
+        assert _untouched(clients, dest, squatter)
+        assert admin.leftovers(job.id) == []
+
+
+def test_a_same_region_copy_onto_a_disk_it_did_not_make_fails_the_disk_untouched(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients, admin: AdminClient) -> None:
+    """The same for a target in the source's region, whose disk is a ``Copy`` of the snapshot."""
+    rt, job, dest = _one_disk_job(emulator, redis_db(), admin, "francecentral", "fc")
+    source, target = job.sources[0], job.targets[0]
+    with _removed_after(rt, job, dest, clients):
+        squatter = _squat(clients, dest, "francecentral", "francecentral")
+        assert prepare.prepare(rt, job.id, source.key, target.key).ok
+
+        copied = copy.advance(rt, job.id, source.key, target.key, "os")
+
+        assert isinstance(copied, DiskOutcome) and (copied.ok, copied.code) == (False, "DiskAlreadyExists")
+        assert not finalize.finalize(rt, job.id, source.key, target.key).ok
+        disk = rt.store.status(job.id).disks()[0]
+        assert disk.phase is Phase.failed and disk.result_id is None
+        assert _untouched(clients, dest, squatter)
+        assert admin.leftovers(job.id) == []
