@@ -55,6 +55,8 @@ _UNTIL_FORGOTTEN: dict[str, tuple[str, ...]] = {
 _EXPORT_HISTORY = ("error", "sas_generation", "regrants")
 #: the phases of a disk whose copy succeeded (its staged VHD has no copy pending)
 _COPY_SUCCEEDED = (Phase.copied, Phase.importing, Phase.imaging, Phase.succeeded)
+#: phases of a disk whose copy has ended, well or not
+_COPY_ENDED = (*_COPY_SUCCEEDED, Phase.rebuilding, Phase.cleaning, Phase.failed, Phase.cancelled)
 #: the coordination set of the job-made staging accounts whose deletion has begun
 DELETING_ACCOUNTS = "deleting_accounts"
 #: the coordination set of the job's cleaned pairs
@@ -285,8 +287,15 @@ def release_early(rt: Runtime, job: Header, source: Source) -> None:
     state = rt.store.source_state(job.id, source.key)
     for disk in source.disks:
         export = state.get(export_field(disk.key)) or {}
-        ended = export.get("revoked") or rt.store.operation(job.id, revoke_op(source, disk)) is not None
-        if not export.get("granted") or not ended or export.get("snapshot_deleted"):
+        if not export.get("granted") or export.get("snapshot_deleted"):
+            continue
+        # the revoke the last copy's end started; or, when that one was refused (the fleet's ARM
+        # budget spent as a job's copies end together: imports and revokes at once), started
+        # here once every copy of the disk has ended. Left to the source's cleanup, it came after
+        # the imports, and the snapshot's deletion after it: two operations in a row at the end of
+        # the job (90 s after the last copy with Azure's operations taking 30 s, against 60 s)
+        started = export.get("revoked") or rt.store.operation(job.id, revoke_op(source, disk)) is not None
+        if not started and not _copies_ended(rt, job, source, disk):
             continue
         try:
             _undo_export(rt, job, source, disk, export)
@@ -295,6 +304,13 @@ def release_early(rt: Runtime, job: Header, source: Source) -> None:
         # read again: the revoke recorded itself in the same field meanwhile
         export = rt.store.source_state(job.id, source.key).get(export_field(disk.key)) or {}
         rt.store.update_source(job.id, source.key, **{export_field(disk.key): export | {"snapshot_deleted": True}})
+
+
+def _copies_ended(rt: Runtime, job: Header, source: Source, disk: Disk) -> bool:
+    """Whether the copy of ``disk`` to every target has ended (well or not): its SAS is of no
+    more use."""
+    return all(Phase(rt.store.disk_state(job.id, source.key, target.key, disk.key).get("phase", "pending"))
+               in _COPY_ENDED for target in job.targets)
 
 
 def _undo_export(rt: Runtime, job: Header, source: Source, disk: Disk, export: dict[str, Any]) -> None:

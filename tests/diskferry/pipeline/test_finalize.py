@@ -19,9 +19,9 @@ from diskferry.cloud import ResourceId
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import Waiting
+from diskferry.errors import RetryLater, Waiting
 from diskferry.model import Job, Phase
-from diskferry.pipeline import copy, finalize, layout, prepare
+from diskferry.pipeline import copy, finalize, grants, layout, prepare
 from diskferry.pipeline.outcome import DiskOutcome, PairOutcome
 from diskferry.pipeline.runtime import Runtime
 from diskferry.producer.jobfile import parse
@@ -34,20 +34,29 @@ from tests.waiting import wait_until
 SNAPSHOT_DELETE = "Microsoft.Compute/snapshots/delete"
 DISK_WRITE = "Microsoft.Compute/disks/write"
 DISK_READ = "Microsoft.Compute/disks/read"
+REVOKE = "Microsoft.Compute/snapshots/endGetAccess/action"
 
 
-def test_a_snapshot_is_deleted_while_its_pairs_import(emulator: EmulatorProcess, redis_db: Callable[[], str],
-                                                      clients: Clients, admin: AdminClient) -> None:
-    rg = f"fin-{uuid.uuid4().hex[:6]}"
+def _two_targets(emulator: EmulatorProcess, redis_url: str, admin: AdminClient, prefix: str
+                 ) -> tuple[str, Runtime, Job]:
+    """A VM of one disk in francecentral (its resource group), planned to brazilsouth and
+    westeurope (``br-`` and ``we-`` groups), its record created; operations instant."""
+    rg = f"{prefix}-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                                                 "vms": [{"name": "app", "os_disk": 1}]}))
     admin.set(lro_latency=0.0)
-    rt = runtime_for(emulator, redis_db(), DISKFERRY_POLL_LISTING_SECONDS="0")
+    rt = runtime_for(emulator, redis_url, DISKFERRY_POLL_LISTING_SECONDS="0")
     spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
                   "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
                               {"region": "westeurope", "resource_group": f"we-{rg}"}]})
     job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
     rt.store.create(job)
+    return rg, rt, job
+
+
+def test_a_snapshot_is_deleted_while_its_pairs_import(emulator: EmulatorProcess, redis_db: Callable[[], str],
+                                                      clients: Clients, admin: AdminClient) -> None:
+    rg, rt, job = _two_targets(emulator, redis_db(), admin, "fin")
     source = job.sources[0]
     snapshot = ResourceId.parse(layout.snapshot_id(job, source, source.disk("os")))
     try:
@@ -179,3 +188,49 @@ def test_a_same_region_copy_onto_a_disk_it_did_not_make_fails_the_disk_untouched
         assert disk.phase is Phase.failed and disk.result_id is None
         assert _untouched(clients, dest, squatter)
         assert admin.leftovers(job.id) == []
+
+
+def test_a_revoke_refused_at_the_copies_end_is_started_while_the_imports_run(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients, admin: AdminClient) -> None:
+    """The revoke that the last copy's end starts is refused (a 429: the fleet's ARM budget
+    spent as a job's copies end together) and forgotten, as the copy's task must not wait for
+    it. The finalize run that starts the imports starts it instead, so that the snapshot's
+    deletion follows it while they run — not revoke and deletion in a row after the imports."""
+    rg, rt, job = _two_targets(emulator, redis_db(), admin, "rev")
+    source = job.sources[0]
+    try:
+        for target in job.targets:
+            assert prepare.prepare(rt, job.id, source.key, target.key).ok
+        admin.add_fault(REVOKE, status=429, code="TooManyRequests", count=1)
+        for target in job.targets:
+            wait_until(partial(_copy_ended_or_refused, rt, job.id, source.key, target.key), 20, "the copy did not end")
+        assert rt.store.operation(job.id, grants.revoke_op(source, source.disk("os"))) is None  # forgotten
+        admin.set(lro_latency_ops={DISK_WRITE: 3.0, REVOKE: 1.0, SNAPSHOT_DELETE: 1.0})
+        first, second = job.targets
+        before = admin.counters()
+        with pytest.raises(Waiting):  # importing; the revoke starts alongside
+            finalize.finalize(rt, job.id, source.key, first.key)
+        assert delta(before, admin.counters()).get(REVOKE, 0) == 1
+        time.sleep(1.2)
+        with pytest.raises(Waiting):  # the other pair, importing still, sees the revoke ended: the delete starts
+            finalize.finalize(rt, job.id, source.key, second.key)
+        assert delta(before, admin.counters()).get(SNAPSHOT_DELETE, 0) == 1
+        for target in job.targets:
+            outcome = wait_until(partial(_finalized, rt, job.id, source.key, target.key), 20, "not finalized")
+            assert outcome is not None and outcome.ok
+        assert delta(before, admin.counters()).get(REVOKE, 0) == 1  # once
+        assert admin.leftovers(job.id) == []
+    finally:
+        admin.set(lro_latency_ops={})
+        admin.clear_faults()
+        rt.store.delete(job.id)
+        for group in (rg, f"br-{rg}", f"we-{rg}"):
+            clients.resource.resource_groups.begin_delete(group).result()
+
+
+def _copy_ended_or_refused(rt: Runtime, job_id: str, source: str, target: str) -> bool:
+    """The copy ended (its run's revoke, refused, is not waited for: the next run finds it ended)."""
+    try:
+        return _copy_ended(rt, job_id, source, target)
+    except RetryLater:
+        return False
