@@ -281,7 +281,7 @@ def release_early(rt: Runtime, job: Header, source: Source) -> None:
     when every target of the source is staged, nothing reads the snapshot after that — the
     imports read the staged VHDs. Left to the source's cleanup, the snapshot's deletion came
     after the last import, one operation more at the end of the job (30 s with Azure's
-    operations taking 30 s). Called by finalize runs that wait for their imports."""
+    operations taking 30 s). Called by a staged pair's finalize runs, before their imports."""
     if not all(job.staged(source, target) for target in job.targets):
         return  # a target made straight from the snapshot may still read it
     state = rt.store.source_state(job.id, source.key)

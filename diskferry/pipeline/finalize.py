@@ -54,6 +54,11 @@ def _finish(rt: Runtime, job: Header, source: Source, target: Target) -> PairOut
     disks: dict[str, str] = {}  # disk key -> destination disk id
     failed: list[str] = []
     importing: list[str] = []  # operations still running
+    if job.staged(source, target):
+        # before the imports: the source's revoke and its snapshot's deletion are two operations
+        # in a row, the imports one. Started after them, the revoke met the ARM writes budget
+        # the imports had just spent, as a job's last copies end together, and came after them
+        cleanup.release_early(rt, job, source)
     for disk in source.disks:
         state = rt.store.disk_state(job.id, source.key, target.key, disk.key)
         phase = Phase(state.get("phase", "pending"))
@@ -76,7 +81,6 @@ def _finish(rt: Runtime, job: Header, source: Source, target: Target) -> PairOut
         else:
             disks[disk.key] = made
     if importing:
-        cleanup.release_early(rt, job, source)
         raise still_running(rt, job.id, importing, f"import the disks of {source.name} in {target.region}")
 
     if job.builds_image(source):
