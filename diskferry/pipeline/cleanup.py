@@ -301,6 +301,12 @@ def release_early(rt: Runtime, job: Header, source: Source) -> None:
             _undo_export(rt, job, source, disk, export)
         except RetryLater:
             continue  # revoking or deleting: a later run (or the source's cleanup) goes on
+        except DiskferryError as exc:
+            # refused for good (a resource group locked against deletes): not the pair's failure.
+            # The source's cleanup meets it again and records what is left (``cleanup_error``)
+            log.info("%s: the early release of disk %s is left to the source's cleanup: %s", source.name, disk.key,
+                     exc)
+            continue
         # read again: the revoke recorded itself in the same field meanwhile
         export = rt.store.source_state(job.id, source.key).get(export_field(disk.key)) or {}
         rt.store.update_source(job.id, source.key, **{export_field(disk.key): export | {"snapshot_deleted": True}})

@@ -234,3 +234,30 @@ def _copy_ended_or_refused(rt: Runtime, job_id: str, source: str, target: str) -
         return _copy_ended(rt, job_id, source, target)
     except RetryLater:
         return False
+
+
+def test_a_snapshot_whose_deletion_is_refused_for_good_fails_no_pair(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], clients: Clients, admin: AdminClient) -> None:
+    """Azure refuses to delete the source's snapshot for good (a resource group locked against
+    deletes): the finalize that releases it early leaves it to the source's cleanup, which says
+    what is left. Both pairs succeed: their disks are made."""
+    rg, rt, job = _two_targets(emulator, redis_db(), admin, "lock")
+    source = job.sources[0]
+    try:
+        for target in job.targets:
+            assert prepare.prepare(rt, job.id, source.key, target.key).ok
+        for target in job.targets:
+            wait_until(partial(_copy_ended, rt, job.id, source.key, target.key), 20, "the copy did not end")
+        admin.add_fault(SNAPSHOT_DELETE, status=409, code="ScopeLocked", count=-1,
+                        message="The scope cannot perform delete operation because of a lock")
+        for target in job.targets:
+            outcome = wait_until(partial(_finalized, rt, job.id, source.key, target.key), 20, "not finalized")
+            assert outcome is not None and outcome.ok
+        status = rt.store.status(job.id)
+        assert [d.phase for d in status.disks()] == [Phase.succeeded] * 2
+        assert [code for _, error in status.cleanup_errors() for code in [error.code]] == ["ScopeLocked"]
+    finally:
+        admin.clear_faults()
+        rt.store.delete(job.id)
+        for group in (rg, f"br-{rg}", f"we-{rg}"):
+            clients.resource.resource_groups.begin_delete(group).result()
