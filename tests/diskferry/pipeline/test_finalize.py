@@ -37,21 +37,28 @@ DISK_READ = "Microsoft.Compute/disks/read"
 REVOKE = "Microsoft.Compute/snapshots/endGetAccess/action"
 
 
-def _two_targets(emulator: EmulatorProcess, redis_url: str, admin: AdminClient, prefix: str
-                 ) -> tuple[str, Runtime, Job]:
-    """A VM of one disk in francecentral (its resource group), planned to brazilsouth and
-    westeurope (``br-`` and ``we-`` groups), its record created; operations instant."""
+def _planned(emulator: EmulatorProcess, redis_url: str, admin: AdminClient, prefix: str,
+             targets: dict[str, str]) -> tuple[str, Runtime, Job]:
+    """A VM of one disk in francecentral (its resource group), planned to ``targets`` (region ->
+    prefix of its resource group, ``<prefix>-<the source's group>``), its record created;
+    operations instant."""
     rg = f"{prefix}-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
                                                 "vms": [{"name": "app", "os_disk": 1}]}))
     admin.set(lro_latency=0.0)
     rt = runtime_for(emulator, redis_url, DISKFERRY_POLL_LISTING_SECONDS="0")
     spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
-                  "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"},
-                              {"region": "westeurope", "resource_group": f"we-{rg}"}]})
+                  "targets": [{"region": region, "resource_group": f"{group}-{rg}"}
+                              for region, group in targets.items()]})
     job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
     rt.store.create(job)
     return rg, rt, job
+
+
+def _two_targets(emulator: EmulatorProcess, redis_url: str, admin: AdminClient, prefix: str
+                 ) -> tuple[str, Runtime, Job]:
+    """The VM planned to brazilsouth and westeurope (``br-`` and ``we-`` groups)."""
+    return _planned(emulator, redis_url, admin, prefix, {"brazilsouth": "br", "westeurope": "we"})
 
 
 def test_a_snapshot_is_deleted_while_its_pairs_import(emulator: EmulatorProcess, redis_db: Callable[[], str],
@@ -105,17 +112,8 @@ def _finalized(rt: Runtime, job_id: str, source: str, target: str) -> PairOutcom
 
 def _one_disk_job(emulator: EmulatorProcess, redis_url: str, admin: AdminClient, region: str,
                   group: str) -> tuple[Runtime, Job, ResourceId]:
-    """A VM of one disk in francecentral, planned to ``region`` (resource group ``group`` plus the
-    source's), its record created; and its disk's destination."""
-    rg = f"taken-{uuid.uuid4().hex[:6]}"
-    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
-                                                "vms": [{"name": "app", "os_disk": 1}]}))
-    admin.set(lro_latency=0.0)
-    rt = runtime_for(emulator, redis_url, DISKFERRY_POLL_LISTING_SECONDS="0")
-    spec = parse({"source": {"resource_group": rg, "vms": ["app"]},
-                  "targets": [{"region": region, "resource_group": f"{group}-{rg}"}]})
-    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
-    rt.store.create(job)
+    """The VM planned to ``region`` alone (resource group ``group-``); and its disk's destination."""
+    _, rt, job = _planned(emulator, redis_url, admin, "taken", {region: group})
     source = job.sources[0]
     return rt, job, ResourceId.parse(layout.destination(job, source, job.targets[0], source.disk("os")).id)
 
