@@ -13,8 +13,11 @@ what the unexpected left. It is not put on the header tasks: it would then run w
 other copies of the pair are still going.
 
 Freezing a canvas (:func:`header_ids`) fixes the header tasks' ids and group indexes, which
-the job's watchdog needs to send a lost poll again; the group id is not fixed: Celery makes
-a new one when prepare's worker applies the chord, so the copy tasks record it themselves.
+the job's watchdog needs to send a lost poll again, and the chord's own id, which applying it
+makes the group's. The chord is applied once prepare returns: for a staged pair by prepare
+itself, which starts and parks the copies instead of sending them
+(:mod:`diskferry.tasks.startcopies`), for any other by Celery; either way each copy records
+its request (group id and chord body included) for the watcher and the watchdog.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from typing import Any
 
 from celery import Task, states
 from celery.exceptions import Ignore
-from celery.utils.time import get_exponential_backoff_interval
 
 from diskferry.config.celeryconfig import CLEANUP, COPY_DISK, FINALIZE, PREPARE
 from diskferry.errors import AzureUnavailable, Busy, RetryLater, Waiting, redact
@@ -26,31 +25,17 @@ from diskferry.pipeline import prepare as prepare_step
 from diskferry.pipeline.outcome import Pending, held_by
 from diskferry.state import HELD
 from diskferry.tasks.app import settings_of
-from diskferry.tasks.base import runtime, task
+from diskferry.tasks.base import retry_countdown, runtime, task
 from diskferry.tasks.copywatch import park
 from diskferry.tasks.outage import OutageTolerantTask
 from diskferry.tasks.results import job_ended
+from diskferry.tasks.startcopies import PARKED_REASON, POLL_ERRORS, start_copies
 from diskferry.tasks.watchdog import request_fields, revive
 
 log = logging.getLogger(__name__)
 
 #: transient failures of prepare/finalize are retried this many times
 MAX_RETRIES = 30
-#: the shortest countdown of a retried task
-MIN_COUNTDOWN_SECONDS = 0.5
-
-
-def _countdown(task: Task, exc: RetryLater, retries: int) -> float:
-    """Azure's Retry-After when it gave one; else exponential back-off with full jitter, so that
-    the tasks a throttled or failing endpoint turned away do not all come back at once. Never
-    longer than the settings allow: a countdown past the visibility timeout would make Redis
-    hand the message to a second worker."""
-    settings = settings_of(task.app)
-    if exc.retry_after:
-        # never sooner than MIN_COUNTDOWN: a retry is a message round trip, not a free spin
-        return min(max(exc.retry_after, MIN_COUNTDOWN_SECONDS), settings.longest_countdown)
-    backoff = get_exponential_backoff_interval(1, retries, int(settings.max_backoff_seconds), full_jitter=True)
-    return float(backoff) or 1.0
 
 
 def _again(task: Task, exc: RetryLater, step: str, job_id: str, source: str, target: str) -> BaseException:
@@ -65,7 +50,7 @@ def _again(task: Task, exc: RetryLater, step: str, job_id: str, source: str, tar
     # retries — about 15 minutes of an ARM or Entra ID incident — failed the pair)
     if not (waiting or isinstance(exc, AzureUnavailable)) and task.request.retries >= MAX_RETRIES:
         return exc
-    countdown = _countdown(task, exc, 0 if waiting else task.request.retries)
+    countdown = retry_countdown(task, exc, 0 if waiting else task.request.retries)
     now = time.time()
     runtime(task).store.update_target(job_id, source, target, **{
         step: request_fields(task.request), f"{step}_due": now + countdown, HELD: held_by(step, exc, now),
@@ -81,14 +66,19 @@ def _again(task: Task, exc: RetryLater, step: str, job_id: str, source: str, tar
 
 @task(bind=True, name=PREPARE, max_retries=None)
 def prepare(self: Task, job_id: str, source: str, target: str) -> dict[str, Any]:
-    """Freeze and export the source (once for all its targets), ready the target.
+    """Freeze and export the source (once for all its targets), ready the target, start the copies.
 
     While another target's prepare exports the shared source, this one waits (re-enqueued
     every few seconds, without limit: the source lock expires if its holder died)."""
     try:
-        return prepare_step.prepare(runtime(self), job_id, source, target, owner=self.request.id).as_dict()
+        outcome = prepare_step.prepare(runtime(self), job_id, source, target, owner=self.request.id)
     except RetryLater as exc:
         raise _again(self, exc, "prepare", job_id, source, target) from None
+    if outcome.ok:
+        # a staged pair's copies are started and parked here, and its chord applied without
+        # sending them (``diskferry.tasks.startcopies``); any other pair's chord Celery applies
+        start_copies(self, job_id, source, target)
+    return outcome.as_dict()
 
 
 class CopyTask(OutageTolerantTask):
@@ -105,11 +95,14 @@ class CopyTask(OutageTolerantTask):
 
 @task(bind=True, name=COPY_DISK, max_retries=None, base=CopyTask)
 def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> dict[str, Any]:
-    """Start one disk's copy and park it: the target's watcher (``diskferry.pipeline.copywatch``)
-    looks at it, spaced by its ETA (``diskferry.pipeline.polling``), and sends this task again
-    (same id, same chord part) once it ended — or at its absolute deadline
-    (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started), when it is aborted. No sleeping, and
-    no message held while parked: the run that parks it ends without a result (``Ignore``).
+    """End one disk's copy, counted in its pair's chord: the target's watcher
+    (``diskferry.pipeline.copywatch``) looks at the parked copy, spaced by its ETA
+    (``diskferry.pipeline.polling``), and sends this task (same id, same chord part) once it
+    ended — or at its absolute deadline (``DISKFERRY_COPY_DEADLINE_SECONDS`` after it started),
+    when it is aborted. A staged pair's prepare starts and parks its copies
+    (``diskferry.tasks.startcopies``), so this task runs once, at the end; otherwise its first
+    run starts the copy and parks it, ending without a result (``Ignore``). No sleeping, and
+    no message held while parked.
     """
     ids = (job_id, source, target, disk)
     poll_queue = settings_of(self.app).poll_queue
@@ -121,7 +114,7 @@ def copy_disk(self: Task, job_id: str, source: str, target: str, disk: str) -> d
         # back off by this disk's run of errors, not by Celery's retry count: every routine
         # poll is a retry too, so late in a copy the first 503 would wait the longest back-off
         errors = int(runtime(self).store.disk_state(*ids).get(POLL_ERRORS) or 0) + 1
-        countdown = _countdown(self, exc, errors - 1)
+        countdown = retry_countdown(self, exc, errors - 1)
         _watched(self, *ids, first=False, countdown=countdown, errors=errors, held=held_by("copy", exc, time.time()))
         raise self.retry(countdown=countdown, max_retries=None, queue=poll_queue, exc=exc) from None
     if isinstance(step, Pending):
@@ -151,12 +144,8 @@ def _shown_parked(task: Task, countdown: float) -> None:
         log.debug("cannot send the parked event of %s: %s", task.request.id, exc)
 
 
-#: what Flower shows as the exception of a parked copy
-PARKED_REASON = "its target's copy watcher follows the copy and sends this task again once it ended"
 #: what a copy's record keeps of its request, but for the pair's first copy (which keeps it all)
 POLL_IDS = ("id", "group", "group_index", "root_id", "parent_id")
-#: a disk's count of consecutive transient errors (its polls' back-off); gone once a poll gets through
-POLL_ERRORS = "poll_errors"
 
 
 def _watched(task: Task, job_id: str, source: str, target: str, disk: str, *, first: bool, countdown: float,

@@ -81,7 +81,7 @@ def _chord_body(app: Any, settings: Settings, job_id: str, source: str, target: 
 
 
 def send_copy(app: Any, settings: Settings, job_id: str, source: str, target: str, disk: str,
-              record: dict[str, Any], queue: str | None = None) -> None:
+              record: dict[str, Any], queue: str | None = None, countdown: float | None = None) -> None:
     """Send a copy's task again as the one lost or parked: its id, and its chord part (the
     chord's body from the pair's first copy, or rebuilt from the pair's finalize). On the poll
     queue unless ``queue`` says otherwise."""
@@ -93,7 +93,7 @@ def send_copy(app: Any, settings: Settings, job_id: str, source: str, target: st
     # them again (a record merge, for a pair's first copy a read and a write of the pair too,
     # per disk in a job's wind-down)
     app.signature(COPY_DISK, args=(job_id, source, target, disk), immutable=True).apply_async(
-        queue=queue or settings.poll_queue, retries=1, **options)
+        queue=queue or settings.poll_queue, retries=1, countdown=countdown, **options)
 
 
 #: results read in one MGET by the watchdog: a round of a 2,000-disk job asks about ~6,000

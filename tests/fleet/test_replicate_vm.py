@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
+import redis
+
+from diskferry.config.celeryconfig import COPY_DISK
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.model import Phase
 from tests.conftest import Clients
 from tests.fleet.checks import assert_clean, assert_same_content
 from tests.fleet.conftest import Fleet, vm_job
+from tests.waiting import wait_until
 
 
 def test_vm_with_data_disks_to_two_regions(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
@@ -36,4 +41,46 @@ def test_vm_with_data_disks_to_two_regions(fleet: Fleet, fast_copies: AdminClien
     # the VM kept running: consistency=snapshot needs no downtime
     view = clients.compute.virtual_machines.get(rg, "app", expand="instanceView")
     assert "PowerState/running" in [s.code for s in view.instance_view.statuses]
+    assert_clean(fleet, job_id)
+
+
+def test_each_copy_task_runs_once_its_copy_started_by_prepare(fleet: Fleet, admin: AdminClient) -> None:
+    """A staged pair's copies are started and parked by its prepare (``diskferry.tasks.startcopies``):
+    while they run no copy task is queued or running — only the watcher looks at them — and
+    each copy's task runs once, after its copy ended, counted in the pair's chord."""
+    admin.set(copy_bandwidth=200 * 1024, lro_latency=0.0)  # 1 MiB per disk: a copy lasts ~5 s
+    try:
+        _copies_run_once(fleet)
+    finally:
+        admin.set(copy_bandwidth=256 * 1024 * 1024)
+
+
+def _copies_run_once(fleet: Fleet) -> None:
+    rg = f"once-{uuid.uuid4().hex[:6]}"
+    seeded = fleet.seed({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                         "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]}]})
+    job_id = fleet.submit(vm_job(rg, ["app"], [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]))
+    copies = {d.key: fleet.store.disk_state(job_id, d.source, d.target, d.key)["poll"]["id"]
+              for d in fleet.store.status(job_id).disks()}
+
+    def copying() -> bool:
+        return all(d.phase is Phase.copying and d.bytes_copied for d in fleet.store.status(job_id).disks())
+
+    wait_until(copying, 30, lambda: f"the copies never ran: {fleet.store.status(job_id)}", interval=0.1)
+    logs = "\n".join(log.read_text(errors="replace") for log in fleet.workers.logs)
+    assert not [c for c in copies.values() if f"[{c}] received" in logs], "a copy task ran while its copy ran"
+    broker = redis.Redis.from_url(fleet.settings.broker_url)
+    try:
+        queued = [json.loads(m)["headers"]["task"] for q in (fleet.settings.queue, fleet.settings.poll_queue)
+                  for m in broker.lrange(q, 0, -1)] + [
+                  json.loads(m)[0]["headers"]["task"] for m in broker.hvals("unacked")]
+    finally:
+        broker.close()
+    assert COPY_DISK not in queued, queued
+
+    status = fleet.wait(job_id)
+    assert status.phase is Phase.succeeded, status
+    logs = "\n".join(log.read_text(errors="replace") for log in fleet.workers.logs)
+    assert {key: logs.count(f"[{c}] received") for key, c in copies.items()} == dict.fromkeys(copies, 1)
+    assert_same_content(fleet, seeded.items[0], status)
     assert_clean(fleet, job_id)
