@@ -127,20 +127,22 @@ def _copies(pair_chord: Any, source: Source) -> list[Signature] | None:
 
 
 def _shown_parked(task: Task, parked: list[tuple[Signature, float]]) -> None:
-    """Tell Flower (and any event consumer) of each parked copy: sent, and waiting for its watcher.
-    No message of it is on the broker, so nothing else would show it until it ended; as a parked
-    copy was shown before, ``task-retried`` (Celery's event state lets the woken run's
-    ``received`` and ``started`` follow it)."""
+    """Tell Flower (and any event consumer) of each parked copy: waiting for its watcher. No
+    message of it is on the broker, so nothing else would show it until it ended. As a parked
+    copy's own run showed it, ``task-retried``: Celery's event state lets the woken run's
+    ``received`` and ``started`` follow it (a custom state would rank above them)."""
     if not parked or task.request.called_directly or not task.app.conf.worker_send_task_events:
         return
     settings = settings_of(task.app)
     try:
         with task.app.events.default_dispatcher(hostname=task.request.hostname) as events:
             for sig, countdown in parked:
-                events.send("task-sent", uuid=sig.id, root_id=task.request.root_id or task.request.id,
-                            parent_id=task.request.id, name=COPY_DISK, args=repr(tuple(sig.args)), kwargs="{}",
-                            retries=0, eta=None, expires=None, queue=settings.queue)
+                # one event: Celery's event state takes any event's fields as the task's, so this
+                # one names the task too (what ``task-sent`` would say); half the publishes
                 events.send("task-retried", uuid=sig.id, traceback=None,
-                            exception=f"Parked: {PARKED_REASON}; first look in {countdown:.0f} s")
+                            exception=f"Parked: {PARKED_REASON}; first look in {countdown:.0f} s",
+                            name=COPY_DISK, args=repr(tuple(sig.args)), kwargs="{}", retries=0,
+                            root_id=task.request.root_id or task.request.id, parent_id=task.request.id,
+                            queue=settings.queue)
     except Exception as exc:  # noqa: BLE001 - an event is advice; the copies are parked either way
         log.debug("cannot send the parked events of prepare %s: %s", task.request.id, exc)
