@@ -11,7 +11,6 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
-from urllib.parse import quote
 from xml.etree import ElementTree
 
 from azure.core.credentials import TokenCredential
@@ -263,19 +262,16 @@ class Storage:
         with ElementTree, not the SDK's model deserializer: a fleet lists every staging
         container about once a second, and the SDK spent ~0.3 ms per blob listed — most of a
         listing poll's CPU (py-spy, 200 copies: 12 % of the workers' time)."""
-        # the account's client sends it: a container client made per listing built a pipeline of
-        # its own each time (2.4 % of the workers' time in a 400-disk job's wind-down, py-spy)
-        service = self._service(account)
-        url = f"{service.url.rstrip('/')}/{quote(container)}"
+        client = self._service(account).get_container_client(container)
         out: dict[str, CopyStatus] = {}
         marker: str | None = None
         with azure_call(f"list copies in {container}", blob=True):
             while True:
                 params = {"restype": "container", "comp": "list", "include": "copy", "prefix": prefix,
                           "maxresults": str(LIST_PAGE)} | ({"marker": marker} if marker else {})
-                request = HttpRequest("GET", url, params=params,
-                                      headers={"x-ms-version": service.api_version, "Accept": "application/xml"})
-                response = service._client._send_request(request)  # the generated client's raw call
+                request = HttpRequest("GET", client.url, params=params,
+                                      headers={"x-ms-version": client.api_version, "Accept": "application/xml"})
+                response = client._client._send_request(request)  # the generated client's raw call
                 if response.status_code == 404:
                     return {}
                 if response.status_code != 200:
