@@ -629,6 +629,9 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
     throttled = sum(len(_THROTTLED.findall(log.read_text(errors="replace"))) for log in fleet.logs)
     refused = sum(v for k, v in counters.items() if k.startswith("arm.throttled."))
     busy = sum(log.read_text(errors="replace").count("SourceBeingPrepared") for log in fleet.logs)
+    # a watcher round that could not list its container wakes every due copy, whose tasks then
+    # look themselves: the job still ends, so only this count shows a listing that fails
+    unlisted = sum(log.read_text(errors="replace").count("cannot list the copies") for log in fleet.logs)
     grants = sum(v for k, v in counters.items() if k.endswith("/beginGetAccess/action"))
     revokes = sum(v for k, v in counters.items() if k.endswith("/endGetAccess/action"))
     blob = sum(v for k, v in counters.items() if k.startswith("blob."))
@@ -680,6 +683,7 @@ def run_fleet(args: argparse.Namespace, emu: EmulatorProcess, redis_base: str, w
         "429s met": f"{throttled} in the workers' logs; {refused} answered by the local Azure",
         "grants / revokes (source SAS)": f"{grants} / {revokes}",
         "Busy re-queues of prepares (source being prepared by its other target)": str(busy),
+        "watcher rounds that could not list their copies (every due copy woken instead)": str(unlisted),
         "task runs per disk": f"{sum(runs.values()) / disks:.2f}: " + ", ".join(
             f"{name} {count / disks:.2f}" for name, count in runs.most_common()),
         "worker CPU per disk / per status call":
