@@ -41,7 +41,9 @@ def park(task: Task, job_id: str, source: str, target: str, disk: str, due: floa
     started = copywatch.park(runtime(task), job_id, source, target, disk, due, new_watcher=str(uuid.uuid4()),
                              stale_after=overdue_after(settings), first_round=first_round)
     if started is not None:
-        watch_copies.apply_async((job_id, target), task_id=started, eta=_utc(first_round), queue=settings.poll_queue)
+        # through the parking task's app (a shared task's proxy sends through the current app)
+        task.app.signature(WATCH_COPIES, args=(job_id, target)).apply_async(
+            task_id=started, eta=_utc(first_round), queue=settings.poll_queue)
 
 
 def _utc(at: float) -> datetime:
