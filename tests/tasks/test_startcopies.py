@@ -118,7 +118,6 @@ def test_prepare_parks_the_copies_and_a_redelivery_starts_nothing_twice(
         assert _queued(db, COPY_DISK) == []
     finally:
         backend.close()
-        admin.set(copy_bandwidth=256 * 1024 * 1024)
         # freezing the canvas made results that subscribe to the backend: dropped while Redis is up
         del canvas
         gc.collect()
