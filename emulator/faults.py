@@ -90,6 +90,10 @@ class Settings:
     arm_writes_refill: float = 10
     arm_deletes_bucket: float = 200
     arm_deletes_refill: float = 10
+    #: how long the background copy of a Premium SSD v2 or Ultra disk's incremental snapshot
+    #: takes, seconds: until it ends the snapshot is ``Pending`` and cannot be exported, copied
+    #: or restored (Azure: minutes to hours, with the disk's used size)
+    background_copy_seconds: float = 10.0
     #: managed disks a subscription may hold per region ("region" -> count; absent: no
     #: limit). Azure's per-region disk quotas, lowered so a test can reach one (quota.py)
     disk_quota: dict[str, int] = field(default_factory=dict)
@@ -101,6 +105,8 @@ class Settings:
         shares = [self.account_bandwidth, *self.account_bandwidths.values(), *self.pair_bandwidths.values()]
         if any(b < 0 for b in shares):
             raise ValueError("bandwidths must be >= 0")
+        if self.background_copy_seconds < 0:
+            raise ValueError("background_copy_seconds must be >= 0")
         if self.lro_retry_after <= 0:
             raise ValueError("lro_retry_after must be > 0")
 

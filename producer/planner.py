@@ -329,8 +329,9 @@ def _export_steps(job: Job, source: Source) -> list[Step]:
     for disk in source.disks:
         read = layout.read_from(job, source, disk)
         if read.temporary:
-            steps.append(Step("snapshot", read.name, source.location, disk.size_bytes, source.key,
-                              detail=f"of {disk.name}"))
+            detail = (f"incremental, of {disk.name} ({disk.sku}: read once Azure's background copy of it ends)"
+                      if layout.incremental_only(disk) else f"of {disk.name}")
+            steps.append(Step("snapshot", read.name, source.location, disk.size_bytes, source.key, detail=detail))
         if needs_sas:
             steps.append(Step("grant", read.name, source.location, disk.size_bytes, source.key,
                               detail="one read SAS, shared by every target"))

@@ -62,6 +62,8 @@ def _disk_info(doc: Json) -> DiskInfo:
         state=props.get("diskState"),
         managed_by=doc.get("managedBy"),
         provisioning_state=props.get("provisioningState"),
+        access_state=props.get("snapshotAccessState"),
+        completion_percent=None if props.get("completionPercent") is None else float(props["completionPercent"]),
     )
 
 
@@ -291,15 +293,18 @@ class Compute:
         return _disk_info(doc)
 
     # -- snapshots and grants ------------------------------------------------------------------------
-    def create_snapshot(self, snapshot_id: str, *, source_id: str, location: str, tags: dict[str, str]) -> Operation:
-        """Start a full snapshot of a disk (or a copy of a snapshot)."""
+    def create_snapshot(self, snapshot_id: str, *, source_id: str, location: str, tags: dict[str, str],
+                        incremental: bool = False) -> Operation:
+        """Start a snapshot of a disk (or a copy of a snapshot): full, or ``incremental`` (the only
+        kind Azure takes of a Premium SSD v2 or Ultra disk, copied in the background after it is
+        made: see ``DiskInfo.usable``)."""
         rid = ResourceId.parse(snapshot_id)
         body = {
             "location": location,
             "tags": tags,
             "properties": {
                 "creationData": {"createOption": "Copy", "sourceResourceId": source_id},
-                "incremental": False,
+                "incremental": incremental,
             },
         }
         client = self._client(rid.subscription_id)

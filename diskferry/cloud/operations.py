@@ -58,17 +58,23 @@ class Operation:
     #: when a run last started or checked it (epoch seconds; 0: never): the runs that met it
     #: since without checking it follow that one (``diskferry.pipeline.waits.still_running``)
     checked: float = 0.0
+    #: the percentage Azure last reported done, for a wait that reads a resource's own progress
+    #: (``diskferry.pipeline.waits.progressed``) rather than an operation's status; None else
+    progress: float | None = None
 
     def to_json(self) -> Json:
         doc = asdict(self)
         doc.pop("body")
+        if self.progress is None:
+            doc.pop("progress")
         return doc
 
     @classmethod
     def from_json(cls, doc: Json) -> Operation:
         return cls(what=str(doc["what"]), subscription_id=str(doc["subscription_id"]), token=str(doc["token"]),
                    started=float(doc["started"]), done=bool(doc.get("done")), due=float(doc.get("due") or 0.0),
-                   checked=float(doc.get("checked") or 0.0))
+                   checked=float(doc.get("checked") or 0.0),
+                   progress=None if doc.get("progress") is None else float(doc["progress"]))
 
     def age(self, now: float | None = None) -> float:
         return (time.time() if now is None else now) - self.started

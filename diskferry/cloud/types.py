@@ -59,6 +59,18 @@ class DiskInfo:
     managed_by: str | None = None
     #: Succeeded once made; Creating/Updating while an operation makes it; Failed
     provisioning_state: str | None = None
+    #: a snapshot's ``snapshotAccessState``: ``Pending`` while a Premium SSD v2 or Ultra disk's
+    #: snapshot is copied in the background (it cannot be exported or copied), then
+    #: ``Available``; None where Azure gives none
+    access_state: str | None = None
+    #: how far that background copy is, in percent (``completionPercent``)
+    completion_percent: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether the disk or snapshot can be exported or copied now: not a snapshot still copied
+        in the background (``Pending``), nor one that only restores disks (``InstantAccess``)."""
+        return self.access_state not in ("Pending", "InstantAccess")
 
 
 @dataclass(frozen=True)

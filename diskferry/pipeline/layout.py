@@ -54,6 +54,18 @@ def read_from(job: Header, source: Source, disk: Disk) -> ReadFrom:
     return ReadFrom(disk.resource_id, ExportKind.disk, temporary=False)
 
 
+#: disk SKUs Azure takes only incremental snapshots of, and copies those in the background
+#: before they can be exported or copied (Microsoft's "incremental snapshots" of Premium SSD v2
+#: and Ultra disks: ``snapshotAccessState`` is ``Pending`` until then)
+INCREMENTAL_ONLY_SKUS = frozenset({"PremiumV2_LRS", "UltraSSD_LRS"})
+
+
+def incremental_only(disk: Disk) -> bool:
+    """Whether the job's snapshot of ``disk`` is incremental, and copied in the background before
+    it can be read (a full snapshot is what a disk of any other SKU gets)."""
+    return disk.sku in INCREMENTAL_ONLY_SKUS
+
+
 def needs_sas(job: Header, source: Source) -> bool:
     """Whether a source's disks are read over a SAS: when any target copies through a staging
     account (a same-region clone reads the snapshot or disk directly)."""

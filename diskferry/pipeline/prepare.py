@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from diskferry.cloud.types import ResourceId
 from diskferry.errors import Busy, DiskFailed, DiskferryError, JobFailed, NotFound, RetryLater, Throttled
 from diskferry.model import TAG_JOB, Disk, Header, Phase, Role, Source, Target
 from diskferry.naming import STAGING_CONTAINER
@@ -23,7 +24,7 @@ from diskferry.pipeline.grants import grant, grant_op
 from diskferry.pipeline.outcome import PairOutcome, error_of
 from diskferry.pipeline.runtime import PREPARE_LOCK_SECONDS, Runtime
 from diskferry.pipeline.runtime import export_field as export_field  # where cleanup and older code look
-from diskferry.pipeline.waits import awaited, still_running
+from diskferry.pipeline.waits import awaited, progressed, still_running
 
 Fields = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -143,8 +144,11 @@ def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: boo
     entry: Fields = {"id": read.id, "kind": read.kind.value, "temporary": read.temporary, "granted": False}
     snapshot_known = bool((state.get(field) or {}).get("granted"))
     try:
-        if read.temporary and not snapshot_known and not _snapshot_taken(rt, job, source, disk, read.id, state):
-            return [_snapshot_op(source, disk)]
+        if read.temporary and not snapshot_known:
+            if not _snapshot_taken(rt, job, source, disk, read.id, state):
+                return [_snapshot_op(source, disk)]
+            if layout.incremental_only(disk) and not _snapshot_usable(rt, job, source, disk, read.id):
+                return [_background_copy_op(source, disk)]
         if needs_sas:
             # the intent is recorded first, so that cleanup revokes a grant even after a crash
             rt.store.update_source(job.id, source.key, **{field: entry | {"granted": True}})
@@ -167,8 +171,16 @@ def _exported(state: Fields, disk: Disk, needs_sas: bool) -> bool:
     return bool(entry) and ("error" in entry or "sas_generation" in entry or not needs_sas)
 
 
+#: what the source record says of a snapshot made, whose background copy is waited for
+MADE = "made"
+
+
 def _snapshot_op(source: Source, disk: Disk) -> str:
     return f"snapshot|{source.key}|{disk.key}"
+
+
+def _background_copy_op(source: Source, disk: Disk) -> str:
+    return f"background|{source.key}|{disk.key}"
 
 
 def _snapshot_begun(disk: Disk) -> str:
@@ -184,6 +196,8 @@ def _snapshot_taken(rt: Runtime, job: Header, source: Source, disk: Disk, snapsh
     takes it. The name holds the job's id, so nothing else can have made it: one of the six ARM
     calls of a source disk's export saved, where a bulk job's ramp is spent."""
     name = _snapshot_op(source, disk)
+    if state.get(_snapshot_begun(disk)) == MADE:
+        return True  # its background copy is what is waited for now
     if rt.store.operation(job.id, name) is None:
         if not state.get(_snapshot_begun(disk)):
             rt.store.update_source(job.id, source.key, **{_snapshot_begun(disk): True})
@@ -194,9 +208,31 @@ def _snapshot_taken(rt: Runtime, job: Header, source: Source, disk: Disk, snapsh
                 return True
             # made by a run that died before recording its operation: taken again, by name
     compute = rt.cloud.compute
-    return awaited(rt, job.id, name, lambda: compute.create_snapshot(
-        snapshot_id, source_id=disk.resource_id, location=source.location, tags=layout.tags(job, Role.temporary)
+    incremental = layout.incremental_only(disk)
+    done = awaited(rt, job.id, name, lambda: compute.create_snapshot(
+        snapshot_id, source_id=disk.resource_id, location=source.location, tags=layout.tags(job, Role.temporary),
+        incremental=incremental,
     )).done
+    if done and incremental:
+        # runs that come back for its background copy do not look for the snapshot again
+        rt.store.update_source(job.id, source.key, **{_snapshot_begun(disk): MADE})
+    return done
+
+
+def _snapshot_usable(rt: Runtime, job: Header, source: Source, disk: Disk, snapshot_id: str) -> bool:
+    """Whether the snapshot of a Premium SSD v2 or Ultra disk can be exported: Azure copies such a
+    snapshot in the background once it is made, and refuses to export or copy it until then. The
+    snapshot is read when its background copy may have ended (``waits.progressed``); the task
+    comes back in between, holding no worker slot."""
+    def read() -> float | None:
+        found = rt.cloud.compute.find_disk(snapshot_id)
+        if found is None:
+            raise NotFound("SnapshotGone", f"snapshot {ResourceId.parse(snapshot_id).name} was deleted while "
+                           "Azure copied it in the background")
+        return None if found.usable else (found.completion_percent or 0.0)
+
+    return progressed(rt, job.id, _background_copy_op(source, disk),
+                      f"background copy of the snapshot of {disk.name}", source.subscription_id, read)
 
 
 def prepare_target(rt: Runtime, job: Header, source: Source, target: Target, owner: str | None = None) -> None:

@@ -131,6 +131,37 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
     return checked
 
 
+def progressed(rt: Runtime, job_id: str, name: str, what: str, subscription_id: str,
+               read: Callable[[], float | None]) -> bool:
+    """Whether something Azure does in the background, reporting only its progress on the
+    resource (a snapshot's background copy: ``completionPercent``), has ended; read with
+    ``read`` (None once it has, else the percentage done) only when due, as an operation is
+    checked. The next read comes when the rate seen between the last two says it ends (within
+    ``MIN_CHECK_SECONDS`` and ``MAX_ASKED_SECONDS``), else after a quarter of the wait's age
+    (up to ``MAX_CHECK_SECONDS``): an hour-long background copy is read a few times, not every
+    few seconds. It is kept under ``name`` among the job's operations, so that
+    :func:`still_running` brings the step back when the read is due."""
+    doc = rt.store.operation(job_id, name)
+    before = None if doc is None else Operation.from_json(doc)
+    now = time.time()
+    if before is not None and before.due > now + MIN_CHECK_SECONDS / 2:
+        return False
+    percent = read()
+    if percent is None:
+        if before is not None:
+            rt.store.drop_operation(job_id, name)
+        return True
+    started = now if before is None else before.started
+    countdown = _check_after(now - started)
+    if before is not None and before.progress is not None and percent > before.progress and now > before.checked:
+        rate = (percent - before.progress) / (now - before.checked)
+        countdown = min(MAX_ASKED_SECONDS, max(MIN_CHECK_SECONDS, (100.0 - percent) / rate))
+    op = Operation(what, subscription_id, token="", started=started, due=now + countdown, checked=now,
+                   progress=percent)
+    rt.store.put_operation(job_id, name, op.to_json())
+    return False
+
+
 def _check_after(age: float, asked: float | None = None) -> float:
     """The countdown to the next check of an operation ``age`` seconds old: what Azure asked
     (``Retry-After``, up to ``MAX_ASKED_SECONDS``), else a quarter of its age; within bounds."""

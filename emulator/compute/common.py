@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -61,7 +61,7 @@ def size_gb(size_bytes: int) -> int:
 class ResourceType:
     """One Compute resource type: its store kind, ARM type and paths."""
 
-    def __init__(self, kind: str, collection: str) -> None:
+    def __init__(self, kind: str, collection: str, on_read: Callable[[Doc], Doc] | None = None) -> None:
         #: store kind ("disk", "snapshot", "vm", "image")
         self.kind = kind
         #: the collection segment ("disks", ...)
@@ -71,6 +71,8 @@ class ResourceType:
         self.rg_path = f"{RG_PROVIDERS}/{collection}"
         self.item_path = self.rg_path + "/{name}"
         self.sub_path = f"{SUB_PROVIDERS}/{collection}"
+        #: brings a document's clock-driven properties up to date before it is shown
+        self.on_read = on_read or (lambda doc: doc)
 
     def op(self, action: str) -> str:
         """The RBAC action naming a call (counters and fault rules use it)."""
@@ -100,16 +102,16 @@ class ResourceType:
 
     # -- handlers shared by every type ------------------------------------------------------
     async def handle_get(self, ctx: ArmRequest) -> web.StreamResponse:
-        return json_response(public(self.get(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"])))
+        return json_response(public(self.on_read(self.get(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"]))))
 
     async def handle_list_rg(self, ctx: ArmRequest) -> web.StreamResponse:
         resourcegroups.get_rg(ctx.emu, ctx.sub, ctx.rg)
         prefix = self.key(ctx.sub, ctx.rg, "")
-        return page(ctx, [public(d) for d in ctx.emu.store.values(self.kind, prefix)])
+        return page(ctx, [public(self.on_read(d)) for d in ctx.emu.store.values(self.kind, prefix)])
 
     async def handle_list_sub(self, ctx: ArmRequest) -> web.StreamResponse:
         docs = ctx.emu.store.values(self.kind, f"/subscriptions/{ctx.sub}/")
-        return page(ctx, [public(d) for d in docs])
+        return page(ctx, [public(self.on_read(d)) for d in docs])
 
 
 def still_placed(emu: Emulator, doc: Doc, contents: list[str]) -> None:

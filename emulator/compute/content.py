@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diskferry.emulator.arm import parse_id
+from diskferry.emulator.compute import backgroundcopy
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, bad_request, conflict, not_found
 from diskferry.emulator.pages import Content, PageFile
@@ -95,6 +96,9 @@ def copy_source(emu: Emulator, source_id: str, location: str) -> tuple[str, Doc]
         raise conflict(f"Disk {doc['name']} cannot be used as a copy source while it is in the '{state}' state.")
     if doc["properties"].get("provisioningState") != "Succeeded":
         raise conflict(f"The source resource '{doc['id']}' is not ready: it is still being provisioned.")
+    pending = backgroundcopy.pending_blocker(doc, "a copy or restore")
+    if pending is not None:
+        raise pending
     return kind, doc
 
 

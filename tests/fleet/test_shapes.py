@@ -93,6 +93,26 @@ def test_vm_with_many_data_disks_and_lun_gaps(fleet: Fleet, fast_copies: AdminCl
     assert_clean(fleet, job_id)
 
 
+def test_vm_with_premium_v2_and_ultra_data_disks(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
+    """Azure takes only incremental snapshots of Premium SSD v2 and Ultra disks, and exports them
+    only once its background copy of them ends: the job waits for it (without a worker slot) and
+    replicates them like any other disk; an Ultra disk needs a target sku (made only empty)."""
+    fast_copies.set(background_copy_seconds=3.0)
+    rg = unique_rg("pv2")
+    spec = {"name": "db", "os_disk": 1, "data_disks": [{"size_gb": 2, "sku": "PremiumV2_LRS"},
+                                                        {"size_gb": 1, "sku": "UltraSSD_LRS"}]}
+    (vm,) = seed_vms(fleet, rg, spec)
+    job_id = fleet.submit(vm_job(rg, ["db"], [{"region": "brazilsouth", "resource_group": f"br-{rg}",
+                                               "sku": "Premium_LRS"}]))
+    status = fleet.wait(job_id)
+
+    assert status.phase is Phase.succeeded, status
+    assert sorted(d.key for d in status.disks()) == ["lun0", "lun1", "os"]
+    assert {d.sku.name for d in job_disks(clients, job_id)} == {"Premium_LRS"}
+    assert_same_content(fleet, vm, status)
+    assert_clean(fleet, job_id)
+
+
 def test_vm_as_an_image_keeps_its_lun_gaps(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
     rg = unique_rg("vmimg")
     seed_vms(fleet, rg, {"name": "tmpl", "os_disk": 1,

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from diskferry.emulator import exports
 from diskferry.emulator.arm import ArmRequest, completion
-from diskferry.emulator.compute import content
+from diskferry.emulator.compute import backgroundcopy, content
 from diskferry.emulator.compute.common import Doc, invalid, required
 from diskferry.emulator.compute.disklike.resource import Flavor, begin, save
 from diskferry.emulator.context import Emulator
@@ -43,6 +43,9 @@ def grant_blocker(doc: Doc, access: str) -> AzureError | None:
         return None
     if state in content.UPLOADING:
         return conflict(f"Read access cannot be granted on disk {doc['name']} while it is in the '{state}' state.")
+    pending = backgroundcopy.pending_blocker(doc, "download (read access)")
+    if pending is not None:
+        return pending
     if state == "Attached":
         # Azure's own words and code for this case
         return AzureError(

@@ -227,3 +227,42 @@ def test_a_throttled_source_readies_no_target_meanwhile(planned: Planned, admin:
     calls = delta(before, admin.counters())
     assert calls.get("Microsoft.Compute/snapshots/write", 0) == 1, calls
     assert not any(name.startswith("Microsoft.Storage/") or name == GROUP_READ for name in calls), calls
+
+
+def test_a_premium_v2_disk_is_exported_from_an_incremental_snapshot_once_its_background_copy_ends(
+        emulator: EmulatorProcess, redis_db: Callable[[], str], admin: AdminClient) -> None:
+    """Azure takes only incremental snapshots of a Premium SSD v2 (or Ultra) disk, and refuses to
+    export one until its background copy ends: the export waits for it without holding a worker
+    slot, reading the snapshot when the copy's progress says it may have ended."""
+    rg = f"prep-{uuid.uuid4().hex[:6]}"
+    seed(emulator.env, SeedSpec.model_validate({"resource_group": rg, "location": "francecentral", "data_mib": 1,
+                                                "vms": [{"name": "db", "os_disk": 1, "data_disks": [
+                                                    {"size_gb": 2, "sku": "PremiumV2_LRS"}]}]}))
+    admin.set(lro_latency=0.0, background_copy_seconds=4.0)
+    rt = runtime_for(emulator, redis_db())
+    spec = parse({"source": {"resource_group": rg, "vms": ["db"]},
+                  "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
+    rt.store.create(job)
+    source = job.sources[0]
+    try:
+        before, waited = admin.counters(), []
+        for _ in range(20):
+            try:
+                state = prepare.prepare_source(rt, job, source)
+                break
+            except Waiting as exc:
+                waited.append(exc.retry_after or 0.0)
+                time.sleep(exc.retry_after or 0.0)
+        calls = delta(before, admin.counters())
+        assert state.get("prepared"), state
+        assert all("error" not in state[prepare.export_field(d.key)] for d in source.disks), state
+        # one snapshot each (the Premium SSD v2 disk's incremental: Azure refuses a full one)
+        assert calls.get("Microsoft.Compute/snapshots/write", 0) == 2, calls
+        # the background copy read a few times as its progress says, not every second for 4 s
+        assert 2 <= len(waited) <= 4, waited
+        assert calls.get(SNAPSHOT_READ, 0) <= len(waited) + 1, (calls, waited)
+        disk = source.disks[-1]
+        assert rt.store.operation(job.id, f"background|{source.key}|{disk.key}") is None
+    finally:
+        cleanup.cleanup_pair(rt, job, source, job.targets[0])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from diskferry.emulator.admin_client import AdminClient
 from tests.conftest import Clients
-from tests.emulator.compute.helpers import GIB, LOCATION, code_of, copy_of, empty_disk, name, new_vm
+from tests.emulator.compute.helpers import GIB, LOCATION, code_of, copy_of, empty_disk, grant, name, new_vm
 
 
 def test_full_snapshot_of_a_disk_on_a_running_vm(clients: Clients, rg: str, admin: AdminClient) -> None:
@@ -82,3 +84,43 @@ def test_snapshot_rules(clients: Clients, rg: str) -> None:
     with pytest.raises(HttpResponseError) as err:
         clients.compute.snapshots.begin_create_or_update(rg, name("snap"), body)
     assert err.value.status_code == 400
+
+
+@pytest.mark.parametrize("sku", ["PremiumV2_LRS", "UltraSSD_LRS"])
+def test_a_premium_v2_or_ultra_disk_takes_incremental_snapshots_copied_in_the_background(
+        clients: Clients, rg: str, admin: AdminClient, sku: str) -> None:
+    admin.set(background_copy_seconds=2.0)
+    disk = clients.compute.disks.begin_create_or_update(rg, name("v2"), {
+        "location": LOCATION, "sku": {"name": sku},
+        "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 4}}).result()
+    # a full snapshot is refused, and nothing is made
+    with pytest.raises(HttpResponseError) as err:
+        copy_of(clients, rg, disk.id, kind="snapshot")
+    assert (err.value.status_code, code_of(err)) == (400, "OperationNotAllowed")
+    assert "incremental" in str(err.value.message)
+    assert not [s for s in clients.compute.snapshots.list_by_resource_group(rg)]
+
+    snap = copy_of(clients, rg, disk.id, kind="snapshot", incremental=True)
+    assert snap.provisioning_state == "Succeeded" and snap.incremental
+    assert snap.snapshot_access_state == "Pending" and snap.completion_percent < 100
+    # while it is copied, it can be neither exported nor copied
+    with pytest.raises(HttpResponseError) as err:
+        grant(clients, rg, snap.name, kind="snapshot")
+    assert (err.value.status_code, code_of(err)) == (409, "OperationNotAllowed")
+    with pytest.raises(HttpResponseError) as err:
+        copy_of(clients, rg, snap.id)
+    assert err.value.status_code == 409
+    time.sleep(2.1)
+    done = clients.compute.snapshots.get(rg, snap.name)
+    assert (done.snapshot_access_state, done.completion_percent) == ("Available", 100.0)
+    assert [s.snapshot_access_state for s in clients.compute.snapshots.list_by_resource_group(rg)] == ["Available"]
+    assert grant(clients, rg, snap.name, kind="snapshot").startswith("https://")
+    clients.compute.snapshots.begin_revoke_access(rg, snap.name).result()
+    assert copy_of(clients, rg, snap.id).provisioning_state == "Succeeded"
+
+
+def test_other_disks_snapshots_are_not_copied_in_the_background(clients: Clients, rg: str) -> None:
+    disk = empty_disk(clients, rg)
+    snap = copy_of(clients, rg, disk.id, kind="snapshot", incremental=True)
+    assert snap.snapshot_access_state is None and snap.completion_percent is None
+    assert grant(clients, rg, snap.name, kind="snapshot").startswith("https://")
