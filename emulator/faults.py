@@ -94,6 +94,11 @@ class Settings:
     #: takes, seconds: until it ends the snapshot is ``Pending`` and cannot be exported, copied
     #: or restored (Azure: minutes to hours, with the disk's used size)
     background_copy_seconds: float = 10.0
+    #: whether the service principal holds a blob data role (Storage Blob Data Contributor) on
+    #: the subscription's storage accounts, which a bearer token's blob calls need: ARM roles
+    #: (Owner, Contributor) give none, so an operator grants it. False: every blob call made
+    #: with a token is refused (403 AuthorizationPermissionMismatch), as Azure refuses it
+    blob_data_role: bool = True
     #: managed disks a subscription may hold per region ("region" -> count; absent: no
     #: limit). Azure's per-region disk quotas, lowered so a test can reach one (quota.py)
     disk_quota: dict[str, int] = field(default_factory=dict)

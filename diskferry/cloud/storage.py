@@ -1,12 +1,17 @@
 """Resource groups, staging storage accounts and their blobs (Copy Blob) in diskferry's words.
 
-Account keys are fetched with ``listKeys`` and kept in this process only, to sign blob
-calls; they never leave the facade.
+Blob calls are signed with the account's key (Shared Key), fetched with ``listKeys`` and kept
+in this process only; it never leaves the facade. An account that refuses Shared Key
+(``allowSharedKeyAccess: false``, which many organisations enforce by policy — and a policy's
+remediation may turn it off mid-job) is reached with Microsoft Entra ID instead: the fleet's
+own credential, which needs a blob data role on it (Storage Blob Data Contributor).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -25,10 +30,14 @@ from diskferry.cloud import operations
 from diskferry.cloud.errors import azure_call
 from diskferry.cloud.operations import Operation
 from diskferry.cloud.types import AccountInfo, CopyState, CopyStatus, ResourceId
-from diskferry.errors import NotFound
+from diskferry.errors import DiskFailed, NotFound, RetryLater
 
 #: blobs per List Blobs page (Azure's most)
 LIST_PAGE = 5000
+#: Azure's answer to a Shared Key call on an account that allows none
+KEYS_REFUSED = "KeyBasedAuthenticationNotPermitted"
+#: and to a bearer token of a principal without a blob data role on the account
+NO_DATA_ROLE = "AuthorizationPermissionMismatch"
 
 
 def _account_info(account: Any) -> AccountInfo:
@@ -43,6 +52,7 @@ def _account_info(account: Any) -> AccountInfo:
         blob_endpoint=str(blob or f"https://{doc['name']}.blob.core.windows.net/"),
         tags=dict(doc.get("tags") or {}),
         created=doc.get("properties", {}).get("creationTime"),
+        shared_key=doc.get("properties", {}).get("allowSharedKeyAccess") is not False,
     )
 
 
@@ -115,6 +125,8 @@ class Storage:
         self._storage: dict[str, StorageManagementClient] = {}
         self._resource: dict[str, ResourceManagementClient] = {}
         self._blob_services: dict[str, BlobServiceClient] = {}
+        #: accounts found refusing Shared Key since they were read (by ``_service``'s key)
+        self._keyless: set[str] = set()
         self._lock = threading.Lock()
 
     def _storage_client(self, subscription_id: str) -> StorageManagementClient:
@@ -192,6 +204,7 @@ class Storage:
         with self._lock:
             for key in [k for k in self._blob_services if k.startswith(name.lower() + "@")]:
                 del self._blob_services[key]
+            self._keyless -= {k for k in self._keyless if k.startswith(name.lower() + "@")}
         try:
             with azure_call(f"delete storage account {name}"):
                 self._storage_client(subscription_id).storage_accounts.delete(resource_group, name)
@@ -200,11 +213,25 @@ class Storage:
         return True
 
     # -- blobs -----------------------------------------------------------------------------------
+    @staticmethod
+    def _key(account: AccountInfo) -> str:
+        return f"{account.name.lower()}@{account.created}"
+
+    def _entra(self, account: AccountInfo) -> bool:
+        """Whether ``account``'s blobs are reached with Entra ID (it refuses Shared Key)."""
+        return not account.shared_key or self._key(account) in self._keyless
+
     def _service(self, account: AccountInfo) -> BlobServiceClient:
-        key = f"{account.name.lower()}@{account.created}"
+        entra = self._entra(account)
+        key = self._key(account) + ("#entra" if entra else "")
         with self._lock:
             service = self._blob_services.get(key)
         if service is not None:
+            return service
+        if entra:
+            service = BlobServiceClient(account.blob_endpoint, credential=self._credential, **self._blob_options)
+            with self._lock:
+                self._blob_services[key] = service
             return service
         rid = ResourceId.parse(account.id)
         with azure_call(f"list keys of {account.name}"):
@@ -219,17 +246,39 @@ class Storage:
             self._blob_services[key] = service
         return service
 
+    @contextmanager
+    def _blob_call(self, account: AccountInfo, what: str) -> Iterator[None]:
+        """A blob call to ``account``, its SDK errors as diskferry's. Shared Key refused (the
+        account was read allowing it, and a policy has turned it off since): this process
+        reaches the account with Entra ID from now on, and the call is tried again by the
+        step's countdown, not failed. Entra ID refused: the disk fails, saying which role the
+        fleet's principal lacks."""
+        try:
+            with azure_call(what, blob=True):
+                yield
+        except DiskFailed as exc:
+            if exc.code == KEYS_REFUSED and not self._entra(account):
+                with self._lock:
+                    self._keyless.add(self._key(account))
+                raise RetryLater(exc.code, f"{exc.message} (calls to {account.name} go with Microsoft Entra ID "
+                                 "from now on)", retry_after=1.0) from None
+            if exc.code == NO_DATA_ROLE and self._entra(account):
+                raise DiskFailed(exc.code, f"{exc.message} Storage account {account.name} allows no Shared Key, "
+                                 "and the fleet's principal holds no blob data role on it: grant it Storage "
+                                 "Blob Data Contributor on the account (or allow Shared Key).") from None
+            raise
+
     def blob_url(self, account: AccountInfo, container: str, blob: str) -> str:
         """The blob's URL without any SAS (what Import's ``sourceUri`` takes)."""
         return str(self._service(account).get_blob_client(container, blob).url)
 
     def ensure_container(self, account: AccountInfo, container: str) -> None:
         client = self._service(account).get_container_client(container)
-        with azure_call(f"check container {container}", blob=True):
+        with self._blob_call(account, f"check container {container}"):
             if client.exists():
                 return
         try:
-            with azure_call(f"create container {container}", blob=True):
+            with self._blob_call(account, f"create container {container}"):
                 client.create_container()
         except Exception as exc:  # another worker created it meanwhile
             if getattr(exc, "code", "") != "ContainerAlreadyExists":
@@ -239,7 +288,7 @@ class Storage:
                    metadata: dict[str, str]) -> str:
         """Start Copy Blob from ``source_url`` (a SAS URL, never logged); return the copy id."""
         client = self._service(account).get_blob_client(container, blob)
-        with azure_call(f"start copy into {container}/{blob}", blob=True):
+        with self._blob_call(account, f"start copy into {container}/{blob}"):
             started = client.start_copy_from_url(source_url, metadata=metadata)
         return str(started.get("copy_id") or "")
 
@@ -247,7 +296,7 @@ class Storage:
         """The copy state of a blob; None when the blob does not exist."""
         client = self._service(account).get_blob_client(container, blob)
         try:
-            with azure_call(f"get properties of {container}/{blob}", blob=True):
+            with self._blob_call(account, f"get properties of {container}/{blob}"):
                 props = client.get_blob_properties()
         except NotFound:
             return None
@@ -265,7 +314,7 @@ class Storage:
         client = self._service(account).get_container_client(container)
         out: dict[str, CopyStatus] = {}
         marker: str | None = None
-        with azure_call(f"list copies in {container}", blob=True):
+        with self._blob_call(account, f"list copies in {container}"):
             while True:
                 params = {"restype": "container", "comp": "list", "include": "copy", "prefix": prefix,
                           "maxresults": str(LIST_PAGE)} | ({"marker": marker} if marker else {})
@@ -289,7 +338,7 @@ class Storage:
     def abort_copy(self, account: AccountInfo, container: str, blob: str, copy_id: str) -> None:
         client = self._service(account).get_blob_client(container, blob)
         try:
-            with azure_call(f"abort copy into {container}/{blob}", blob=True):
+            with self._blob_call(account, f"abort copy into {container}/{blob}"):
                 client.abort_copy(copy_id)
         except NotFound:
             return
@@ -298,7 +347,7 @@ class Storage:
         """False when it was already gone."""
         client = self._service(account).get_blob_client(container, blob)
         try:
-            with azure_call(f"delete {container}/{blob}", blob=True):
+            with self._blob_call(account, f"delete {container}/{blob}"):
                 client.delete_blob()
         except NotFound:
             return False
@@ -308,7 +357,7 @@ class Storage:
         """The container's blobs with their creation times (none when the container is absent)."""
         client = self._service(account).get_container_client(container)
         try:
-            with azure_call(f"list {container}", blob=True):
+            with self._blob_call(account, f"list {container}"):
                 return [(b.name, b.creation_time) for b in client.list_blobs()]
         except NotFound:
             return []
@@ -316,7 +365,7 @@ class Storage:
     def list_blobs(self, account: AccountInfo, container: str, prefix: str | None = None) -> list[str]:
         client = self._service(account).get_container_client(container)
         try:
-            with azure_call(f"list {container}", blob=True):
+            with self._blob_call(account, f"list {container}"):
                 return [b.name for b in client.list_blobs(name_starts_with=prefix)]
         except NotFound:
             return []

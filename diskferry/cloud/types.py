@@ -173,6 +173,9 @@ class AccountInfo:
     tags: dict[str, str] = field(default_factory=dict)
     #: creation time: an account deleted and made again has other keys
     created: str | None = None
+    #: False when the account refuses Shared Key (``allowSharedKeyAccess: false``): its blobs are
+    #: reached with Microsoft Entra ID (``diskferry.cloud.storage``)
+    shared_key: bool = True
 
 
 class CopyState(StrEnum):

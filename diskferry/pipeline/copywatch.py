@@ -174,7 +174,8 @@ def look(rt: Runtime, job_id: str, target_key: str, watcher: str, now: float | N
                                                 owner=watcher)
             except DiskFailed as exc:
                 # no listing can be had, for good: the account is gone (StagingAccountGone), or it
-                # refuses the fleet (a policy turned off its shared-key access: 403). Retried, the
+                # refuses the fleet (a policy turned off its shared-key access, and the fleet's
+                # principal holds no blob data role for Entra ID: 403). Retried, the
                 # round would fail every few seconds until the stall guard, its copies never
                 # looked at: each is woken as "missing" instead, and its task, reading its own
                 # blob, fails its disk with Azure's reason

@@ -56,6 +56,10 @@ def authorize(
         return "sharedkey"
     if scheme.lower() == "bearer":
         check_bearer(emu, header, name)
+        if not emu.faults.settings.blob_data_role:
+            # a valid token of a principal without a blob data role: Azure's answer to it
+            raise AzureError(403, "AuthorizationPermissionMismatch",
+                             "This request is not authorized to perform this operation using this permission.")
         return "bearer"
     raise AzureError(
         403,

@@ -28,12 +28,12 @@ from diskferry.model import SourceKind
 #: the region every case replicates to (its own run's quota region aside)
 REGION = "westeurope"
 
-Run = Literal["mixed", "more", "quota", "staging", "locked"]
+Run = Literal["mixed", "more", "quota", "staging", "locked", "locked-norole"]
 #: what a test does mid-job: delete the source before its snapshot; delete the staging account mid-copy,
 #: or turn off its shared-key access (as Azure Policy's "modify" effect does in locked-down subscriptions)
 Action = Literal["delete-source", "delete-staging", "lock-staging"]
 #: the runs whose job has a second target, which must not notice the first one's staging account lost
-STAGING_RUNS: tuple[Run, ...] = ("staging", "locked")
+STAGING_RUNS: tuple[Run, ...] = ("staging", "locked", "locked-norole")
 
 ARM_THROTTLED = "The server rejected the request because too many requests have been received for this subscription."
 SERVER_BUSY = "The server is busy."
@@ -128,8 +128,13 @@ CASES: tuple[FaultCase, ...] = (
               "failed: ResourceNotFound", run="mixed", action="delete-source"),
     FaultCase("staging-account-deleted-mid-copy", "gone", (), "failed: StagingAccountNotFound", run="staging",
               action="delete-staging", settings={"copy_bandwidth": 256 * 1024}),
-    FaultCase("staging-account-locked-mid-copy", "gone", (), "failed: KeyBasedAuthenticationNotPermitted",
+    # the fleet goes on with Microsoft Entra ID (its principal holds a blob data role on the account)
+    FaultCase("staging-account-locked-mid-copy", "gone", (), "succeeded",
               run="locked", action="lock-staging", settings={"copy_bandwidth": 256 * 1024}),
+    # ... and without one, the copies into that account fail, saying which role to grant
+    FaultCase("staging-account-locked-no-data-role", "gone", (), "failed: AuthorizationPermissionMismatch",
+              run="locked-norole", action="lock-staging",
+              settings={"copy_bandwidth": 256 * 1024, "blob_data_role": False}),
     # -- quota ------------------------------------------------------------------------------------
     FaultCase("disk-quota-reached", "quota", (), "failed: OperationNotAllowed", run="quota"),
 )

@@ -378,16 +378,24 @@ def test_target_group_in_another_region(fleet: Fleet, fast_copies: AdminClient, 
     assert_clean(fleet, job_id)
 
 
+@pytest.mark.parametrize("shared_key", [True, False], ids=["keys", "entra-only"])
 def test_an_operators_staging_account_is_used_and_kept(fleet: Fleet, fast_copies: AdminClient,
-                                                       clients: Clients) -> None:
+                                                       clients: Clients, shared_key: bool) -> None:
+    """An operator's staging account is used and kept; one that allows no Shared Key (a policy
+    many organisations enforce) is reached with Microsoft Entra ID, its keys never listed."""
     rg = unique_rg("own")
     (vm,) = seed_vms(fleet, rg, {"name": "app", "os_disk": 1, "data_disks": [1]})
     image = seed_image(fleet, rg, "golden", 1, [1])
     ops_rg, account = f"ops-{rg}", f"ops{uuid.uuid4().hex[:12]}"
     clients.resource.resource_groups.create_or_update(ops_rg, {"location": "westeurope"})
     made = clients.storage.storage_accounts.begin_create(
-        ops_rg, account, {"location": "westeurope", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}}
+        ops_rg, account, {"location": "westeurope", "kind": "StorageV2", "sku": {"name": "Standard_LRS"},
+                          "properties": {"allowSharedKeyAccess": shared_key}}
     ).result()
+    if not shared_key:  # its keys are never asked for: a listKeys of it would fail the job
+        fast_copies.add_fault(op="Microsoft.Storage/storageAccounts/listKeys/action", status=403,
+                              code="AuthorizationFailed", message="not for diskferry", count=-1,
+                              target=f"*/storageaccounts/{account}/listkeys")
     before = fast_copies.counters()
     job_id = fleet.submit({"source": {"resource_group": rg, "vms": ["app"], "images": ["golden"]},
                            "targets": [{"region": "westeurope", "resource_group": f"we-{rg}",
@@ -408,7 +416,7 @@ def test_an_operators_staging_account_is_used_and_kept(fleet: Fleet, fast_copies
     kept = clients.storage.storage_accounts.get_properties(ops_rg, account)
     assert kept.id == made.id and not kept.tags
     info = fleet.cloud.storage.get_account(clients.subscription_id, ops_rg, account)
-    assert info is not None
+    assert info is not None and info.shared_key is shared_key
     assert fleet.cloud.storage.list_blobs(info, "diskferry-staging") == []
     imported = {d.creation_data.storage_account_id for d in job_disks(clients, job_id)
                 if d.location == "westeurope"}

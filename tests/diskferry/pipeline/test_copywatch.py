@@ -16,7 +16,7 @@ from diskferry.cloud import CopyState
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import ConnectionFailed, DiskFailed
+from diskferry.errors import ConnectionFailed, DiskFailed, RetryLater
 from diskferry.model import Job
 from diskferry.naming import STAGING_CONTAINER
 from diskferry.pipeline import cleanup, copy, copywatch, polling, prepare
@@ -255,32 +255,43 @@ def test_a_connection_failure_to_a_staging_account_that_exists_is_only_a_blip(
     assert rt.store.status(job.id).watchers_held == {}
 
 
-def test_a_staging_account_that_refuses_the_fleet_fails_its_copies_with_azures_reason(
-        started: tuple[Runtime, Job], clients: Clients) -> None:
+def test_a_staging_account_locked_mid_copy_is_reached_with_entra_id(
+        started: tuple[Runtime, Job], clients: Clients, admin: AdminClient) -> None:
     """A policy turns off shared-key access on the staging account mid-copy (Azure Policy's
-    'modify' effect does): every listing is refused with 403, for good. The round wakes the copies
-    rather than failing every few seconds until the stall guard; each task fails its disk."""
+    'modify' effect does): the listing that meets the refusal comes back later (not failed),
+    and from then on the fleet reaches the account with Microsoft Entra ID; the copies go on.
+    Without a blob data role for its principal, each copy fails its disk with Azure's reason and
+    the role to grant (end to end: the fault matrix's ``locked-norole`` run)."""
     rt, job = started
     source, target = job.sources[0], job.targets[0]
     assert target.staging is not None
     accounts = clients.storage.storage_accounts
     group, name = target.staging.resource_group, target.staging.name
+    account = rt.staging_account(target)
+    assert account is not None and account.shared_key
     accounts.update(group, name, {"properties": {"allowSharedKeyAccess": False}})
     try:
-        found = copywatch.look(rt, job.id, target.key, WATCHER)
-        assert isinstance(found, copywatch.Round)
-        assert sorted((w.disk, w.reason) for w in found.wake) == sorted((d.key, "missing") for d in source.disks)
+        with pytest.raises(RetryLater) as refused:
+            copywatch.look(rt, job.id, target.key, WATCHER)
+        assert refused.value.code == "KeyBasedAuthenticationNotPermitted"
+        found = copywatch.look(rt, job.id, target.key, WATCHER, checking=True)
+        assert isinstance(found, copywatch.Round) and found.wake == [], found
+        statuses = rt.cloud.storage.copy_statuses(account, STAGING_CONTAINER, prefix=f"{job.id}/")
+        assert len(statuses) == len(source.disks)
+        # a process that reads the account afresh sees it refuse keys, and never sends one
+        assert rt.staging_account(target, fresh=True).shared_key is False  # type: ignore[union-attr]
+
+        admin.set(blob_data_role=False)
         disk = source.disks[0]
         outcome = copy.advance(rt, job.id, source.key, target.key, disk.key)
         assert isinstance(outcome, DiskOutcome) and not outcome.ok
-        assert outcome.code == "KeyBasedAuthenticationNotPermitted"
-        # the listing's error reads as Azure wrote it, not as its XML
-        account = rt.staging_account(target)
-        assert account is not None
+        assert outcome.code == "AuthorizationPermissionMismatch"
         with pytest.raises(DiskFailed) as err:
             rt.cloud.storage.copy_statuses(account, STAGING_CONTAINER, prefix=f"{job.id}/")
-        assert err.value.code == "KeyBasedAuthenticationNotPermitted"
-        assert err.value.message.endswith(": Key based authentication is not permitted on this storage account."), \
-            err.value.message
-    finally:  # the fixture's cleanup deletes the staged blobs with the account key
+        assert err.value.code == "AuthorizationPermissionMismatch"
+        # Azure's words, as it wrote them (not its XML), and what the operator can do about it
+        assert "This request is not authorized to perform this operation using this permission." in err.value.message
+        assert "Storage Blob Data Contributor" in err.value.message, err.value.message
+    finally:  # the fixture's cleanup deletes the staged blobs
+        admin.set(blob_data_role=True)
         accounts.update(group, name, {"properties": {"allowSharedKeyAccess": True}})

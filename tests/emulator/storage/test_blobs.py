@@ -192,6 +192,21 @@ def test_wrong_key_and_anonymous(account: Account, remote: Account) -> None:
     assert err2.value.status_code == 404
 
 
+def test_a_token_without_a_blob_data_role_is_refused(account: Account, credential: ClientSecretCredential,
+                                                     admin: AdminClient) -> None:
+    """ARM roles give no blob access: a principal's token reaches blobs only with a data role
+    (Storage Blob Data Contributor), which the emulator's knob says it holds or not."""
+    cc = account.container()
+    cc.get_blob_client("d").create_page_blob(512)
+    with_token = BlobServiceClient(account.url, credential=credential).get_blob_client(cc.container_name, "d")
+    assert with_token.get_blob_properties().size == 512
+    admin.set(blob_data_role=False)
+    with pytest.raises(HttpResponseError) as err:
+        with_token.get_blob_properties()
+    assert (err.value.status_code, _code(err)) == (403, "AuthorizationPermissionMismatch")
+    assert cc.get_blob_client("d").get_blob_properties().size == 512  # the account key still reads it
+
+
 def test_faults_on_blob_calls(account: Account, admin: AdminClient) -> None:
     cc = account.container()
     cc.get_blob_client("d").create_page_blob(512)
