@@ -137,10 +137,12 @@ def progressed(rt: Runtime, job_id: str, name: str, what: str, subscription_id: 
     resource (a snapshot's background copy: ``completionPercent``), has ended; read with
     ``read`` (None once it has, else the percentage done) only when due, as an operation is
     checked. The next read comes when the rate seen between the last two says it ends (within
-    ``MIN_CHECK_SECONDS`` and ``MAX_ASKED_SECONDS``), else after a quarter of the wait's age
-    (up to ``MAX_CHECK_SECONDS``): an hour-long background copy is read a few times, not every
-    few seconds. It is kept under ``name`` among the job's operations, so that
-    :func:`still_running` brings the step back when the read is due."""
+    ``MIN_CHECK_SECONDS`` and ``MAX_ASKED_SECONDS``), else after a quarter of the time since the
+    progress last moved (up to ``MAX_CHECK_SECONDS``): an hour-long background copy is read a
+    few times, not every few seconds. Progress that has not moved for
+    ``OPERATION_DEADLINE_SECONDS`` fails the disk. Kept under ``name`` among the job's
+    operations (``started``: when the progress last moved), so that :func:`still_running`
+    brings the step back when the read is due."""
     doc = rt.store.operation(job_id, name)
     before = None if doc is None else Operation.from_json(doc)
     now = time.time()
@@ -151,12 +153,20 @@ def progressed(rt: Runtime, job_id: str, name: str, what: str, subscription_id: 
         if before is not None:
             rt.store.drop_operation(job_id, name)
         return True
-    started = now if before is None else before.started
-    countdown = _check_after(now - started)
-    if before is not None and before.progress is not None and percent > before.progress and now > before.checked:
-        rate = (percent - before.progress) / (now - before.checked)
-        countdown = min(MAX_ASKED_SECONDS, max(MIN_CHECK_SECONDS, (100.0 - percent) / rate))
-    op = Operation(what, subscription_id, token="", started=started, due=now + countdown, checked=now,
+    if before is None or before.progress is None or percent > before.progress:
+        moved = now
+        countdown = MIN_CHECK_SECONDS
+        if before is not None and before.progress is not None and now > before.checked:
+            rate = (percent - before.progress) / (now - before.checked)
+            countdown = min(MAX_ASKED_SECONDS, max(MIN_CHECK_SECONDS, (100.0 - percent) / rate))
+    else:
+        moved = before.started
+        if now - moved > OPERATION_DEADLINE_SECONDS:
+            rt.store.drop_operation(job_id, name)
+            raise DiskFailed("OperationTimedOut", f"{what} has not moved for {(now - moved) / 3600:.1f} h "
+                             f"(at {percent:g} %)")
+        countdown = _check_after(now - moved)
+    op = Operation(what, subscription_id, token="", started=moved, due=now + countdown, checked=now,
                    progress=percent)
     rt.store.put_operation(job_id, name, op.to_json())
     return False

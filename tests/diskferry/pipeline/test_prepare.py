@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,7 +15,7 @@ from diskferry import naming
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
 from diskferry.emulator.testing import EmulatorProcess
-from diskferry.errors import Busy, Throttled, Waiting
+from diskferry.errors import Busy, DiskFailed, Throttled, Waiting
 from diskferry.model import Job, Role, Source
 from diskferry.pipeline import cleanup, layout, prepare, waits
 from diskferry.pipeline.runtime import Runtime
@@ -266,3 +267,42 @@ def test_a_premium_v2_disk_is_exported_from_an_incremental_snapshot_once_its_bac
         assert rt.store.operation(job.id, f"background|{source.key}|{disk.key}") is None
     finally:
         cleanup.cleanup_pair(rt, job, source, job.targets[0])
+
+
+def test_a_background_wait_is_read_when_its_rate_says_and_fails_once_stalled(
+        planned: Planned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``waits.progressed``: read at once, then when the rate seen says it ends; not read
+    before it is due; read by the time since the progress last moved when it does not move,
+    and given up (the disk failed) once it has not moved for the deadline."""
+    rt, job = planned.rt, planned.job
+    clock = [1000.0]
+    monkeypatch.setattr(waits, "time", SimpleNamespace(time=lambda: clock[0]))
+    monkeypatch.setattr(waits, "OPERATION_DEADLINE_SECONDS", 100.0)
+    answers: list[float | None] = []
+
+    def read() -> float | None:
+        return answers.pop(0)
+
+    def wait(at: float, answer: float | None) -> bool:
+        clock[0], answers[:] = at, [answer]
+        return waits.progressed(rt, job.id, "background|x", "background copy of x", "sub", read)
+
+    def countdown() -> float:
+        retry = waits.still_running(rt, job.id, ["background|x"], "x").retry_after
+        assert retry is not None
+        return retry
+
+    assert not wait(1000.0, 10.0)
+    assert countdown() == pytest.approx(waits.MIN_CHECK_SECONDS)
+    assert not waits.progressed(rt, job.id, "background|x", "x", "sub", read)  # not due: not read
+    assert not wait(1010.0, 20.0)  # 1 % a second: 80 s to go
+    assert countdown() == pytest.approx(80.0)
+    assert not wait(1090.0, 20.0)  # stuck since 1010: a quarter of that
+    assert countdown() == pytest.approx(20.0)
+    with pytest.raises(DiskFailed) as err:
+        wait(1111.0, 20.0)
+    assert err.value.code == "OperationTimedOut"
+    assert rt.store.operation(job.id, "background|x") is None
+    assert not wait(1200.0, 50.0)
+    assert wait(1201.5, None)  # ended: forgotten
+    assert rt.store.operation(job.id, "background|x") is None
