@@ -358,6 +358,9 @@ class SourceStatus:
     error: Error | None = None
     #: what the source's cleanup could not undo (a VM that would not start again, ...)
     cleanup_error: Error | None = None
+    #: the disks whose snapshot Azure still copies in the background (Premium SSD v2 and Ultra
+    #: disks: not exported until it ends), with the percentage done at the last look
+    background: dict[DiskKey, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -567,7 +570,18 @@ def source_status(source: Source, raw: str | None, targets: list[TargetStatus]) 
         targets=targets,
         error=_error(sdoc),
         cleanup_error=_error(sdoc, "cleanup_error"),
+        background={k.removeprefix(BACKGROUND): float(v) for k, v in sdoc.items()
+                    if k.startswith(BACKGROUND) and v is not None},
     )
+
+
+#: the source record's fields of the snapshots Azure still copies in the background, by disk
+BACKGROUND = "background|"
+
+
+def background_field(disk: DiskKey) -> str:
+    """The source record's field holding how far the background copy of ``disk``'s snapshot is."""
+    return f"{BACKGROUND}{disk}"
 
 
 def record_fields(job: Job) -> list[str]:

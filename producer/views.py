@@ -180,6 +180,14 @@ def summary(job: JobStatus) -> RenderableType:
     if hidden:
         parts.append(Text(f"{hidden} more source(s) ({len(per_source) - len(unfinished)} succeeded); "
                           "diskferry status --disks lists every disk", style="dim"))
+    copying = [f"{src.kind} {src.name} disk {disk} {percent:g} %" for src in job.sources
+               for disk, percent in sorted(src.background.items())]
+    if copying:
+        # a large Premium SSD v2 or Ultra disk's snapshot takes hours to be copied: the job is
+        # not stuck in prepare, and this says how far Azure is
+        parts.append(Text(f"snapshots Azure still copies in the background before they can be read "
+                          f"({len(copying)}): " + ", ".join(copying[:SUMMARY_SOURCES])
+                          + (f" and {len(copying) - SUMMARY_SOURCES} more" if len(copying) > SUMMARY_SOURCES else "")))
     vms = vms_table(job)
     if vms is not None:
         parts.append(vms)

@@ -25,6 +25,7 @@ from diskferry.pipeline.outcome import PairOutcome, error_of
 from diskferry.pipeline.runtime import PREPARE_LOCK_SECONDS, Runtime
 from diskferry.pipeline.runtime import export_field as export_field  # where cleanup and older code look
 from diskferry.pipeline.waits import awaited, progressed, still_running
+from diskferry.state import background_field
 
 Fields = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -158,9 +159,10 @@ def _export(rt: Runtime, job: Header, source: Source, disk: Disk, needs_sas: boo
             entry |= {"granted": True, "sas_expires": sas.expires_at, "sas_generation": sas.generation}
     except (DiskFailed, NotFound) as exc:
         entry["error"] = error_of(exc).as_dict()
-    # exported: no run looks at its snapshot again, so what said it was begun goes (the record
-    # that outlives the job stays within 1 KiB per disk)
-    rt.store.update_source(job.id, source.key, **{field: entry, _snapshot_begun(disk): None})
+    # exported: no run looks at its snapshot again, so what said it was begun (or how far its
+    # background copy was) goes (the record that outlives the job stays within 1 KiB per disk)
+    rt.store.update_source(job.id, source.key, **{field: entry, _snapshot_begun(disk): None,
+                                                  background_field(disk.key): None})
     return []
 
 
@@ -229,7 +231,12 @@ def _snapshot_usable(rt: Runtime, job: Header, source: Source, disk: Disk, snaps
         if found is None:
             raise NotFound("SnapshotGone", f"snapshot {ResourceId.parse(snapshot_id).name} was deleted while "
                            "Azure copied it in the background")
-        return None if found.usable else (found.completion_percent or 0.0)
+        if found.usable:
+            return None
+        percent = found.completion_percent or 0.0
+        # for ``status``: a background copy of a large disk takes hours, in the prepare phase
+        rt.store.update_source(job.id, source.key, **{background_field(disk.key): round(percent, 1)})
+        return percent
 
     return progressed(rt, job.id, _background_copy_op(source, disk),
                       f"background copy of the snapshot of {disk.name}", source.subscription_id, read)

@@ -145,3 +145,22 @@ def test_what_holds_the_job_up_is_said_in_the_summary_the_disk_list_and_the_live
         for target in job.targets:
             store.update_target(job.id, source.key, target.key, cleaned=True)
     assert views.held_up(store.status(job.id)) == []
+
+
+def test_snapshots_azure_still_copies_in_the_background_are_named_in_the_summary(store: JobStore) -> None:
+    """A Premium SSD v2 or Ultra disk's snapshot is copied by Azure for hours before it can be
+    read: the summary says which and how far, so a job in prepare does not look stuck."""
+    job = factories.job([factories.vm_source("db", data_disks=2)])
+    store.create(job)
+    source = job.sources[0]
+    for target in job.targets:
+        store.update_target(job.id, source.key, target.key, phase=Phase.preparing)
+    store.update_source(job.id, source.key, **{"background|lun0": 42.5, "background|lun1": 7.0})
+    status = store.status(job.id)
+    assert status.sources[0].background == {"lun0": 42.5, "lun1": 7.0}
+    summary = text(views.summary(status))
+    assert "snapshots Azure still copies in the background before they can be read (2): " \
+           "vm db disk lun0 42.5 %, vm db disk lun1 7 %" in summary, summary
+    assert asdict(status)["sources"][0]["background"] == {"lun0": 42.5, "lun1": 7.0}
+    store.update_source(job.id, source.key, **{"background|lun0": None, "background|lun1": None})
+    assert "background" not in text(views.summary(store.status(job.id)))

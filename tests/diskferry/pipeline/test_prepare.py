@@ -254,9 +254,15 @@ def test_a_premium_v2_disk_is_exported_from_an_incremental_snapshot_once_its_bac
                 break
             except Waiting as exc:
                 waited.append(exc.retry_after or 0.0)
+                # status shows how far Azure's background copy is while prepare waits for it
+                (shown,) = rt.store.status(job.id).sources
+                if len(waited) > 1:
+                    assert list(shown.background) == [source.disks[-1].key], shown
+                    assert 0 < shown.background[source.disks[-1].key] < 100, shown
                 time.sleep(exc.retry_after or 0.0)
         calls = delta(before, admin.counters())
         assert state.get("prepared"), state
+        assert rt.store.status(job.id).sources[0].background == {}  # exported: nothing left of it
         assert all("error" not in state[prepare.export_field(d.key)] for d in source.disks), state
         # one snapshot each (the Premium SSD v2 disk's incremental: Azure refuses a full one)
         assert calls.get("Microsoft.Compute/snapshots/write", 0) == 2, calls
