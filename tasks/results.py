@@ -5,9 +5,11 @@ its counters; Celery keeps them for ``result_expires`` (days: it must outlive th
 Once every pair is cleaned nobody reads them: the job's watchdog has stopped, the record holds
 every outcome, and ``resume`` sends new tasks with new ids. So the task that cleaned the last
 pair sends :func:`forget` (a countdown later: its own result is stored after it returns), and
-the watchdog's last round forgets again whatever landed after that, and sends :func:`forget`
-once more (a job that ended without its last task saying so: a stalled one). Both are
-idempotent: a deleted key is simply gone. :func:`forget` then drops from the record the ids and
+the watchdog's last round sends :func:`forget` once more, for whatever landed after that (a job
+that ended without its last task saying so: a stalled one). Each forgets only the run it was
+sent for, and only if the job is still over: a run sent meanwhile (a resume, a canvas delivered
+again) names its own tasks and chords in the record. Both are idempotent: a deleted key is
+simply gone. :func:`forget` then drops from the record the ids and
 due times it held only while the job ran (``cleanup.forget_requests``). A worker killed mid-way
 leaves keys that ``result_expires`` still removes.
 """

@@ -25,7 +25,7 @@ from diskferry.errors import RetryLater
 from diskferry.pipeline import watchdog as watch
 from diskferry.tasks.app import settings_of
 from diskferry.tasks.base import runtime, task
-from diskferry.tasks.results import forget_later, forget_results
+from diskferry.tasks.results import forget_later
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,11 @@ def watchdog(self: Task, job_id: str) -> None:
         log.exception("watchdog of job %s: round failed; trying again", job_id)
         over = False
     if over:
-        forget_results(self.app, runtime(self).store, job_id)
+        # not forgotten in this round but by ``forget``, a countdown later, which forgets only the
+        # run it was sent for and only if the job is still over: the results this round would
+        # delete are those the record names, and a run sent meanwhile (a resume, a canvas
+        # delivered again) has named its own there — its chords, stranded mid-flight, never ran
+        # their finalize (CI, test_running_a_job_again_creates_nothing)
         forget_later(self.app, runtime(self).store, job_id)
     else:
         # the polls look at this: should this very message be lost, they send it again
