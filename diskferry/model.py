@@ -159,6 +159,11 @@ class Disk:
     os_type: str | None = None
     hyper_v_generation: str | None = None
     caching: str | None = None
+    #: the disk encryption set of a disk encrypted with a customer-managed key, and Azure's
+    #: encryption type of it (``EncryptionAtRestWithCustomerKey`` or ``...PlatformAndCustomerKeys``);
+    #: None: platform-managed keys
+    encryption_set: str | None = None
+    encryption_type: str | None = None
 
     @property
     def size_gib(self) -> float:
@@ -200,6 +205,24 @@ class StagingAccount:
     created_by_job: bool
 
 
+@dataclass(frozen=True)
+class Encryption:
+    """Server-side encryption with a customer-managed key: the disk encryption set, and its type."""
+
+    set_id: str
+    #: ``EncryptionAtRestWithCustomerKey`` or ``EncryptionAtRestWithPlatformAndCustomerKeys``
+    type: str
+
+    @property
+    def set_name(self) -> str:
+        return self.set_id.rsplit("/", 1)[-1]
+
+    @property
+    def request(self) -> tuple[str, str]:
+        """What the Compute facade takes: ``(set id, type)``."""
+        return (self.set_id, self.type)
+
+
 class Power(StrEnum):
     """The power state a rebuilt VM is left in (Azure's ``PowerState/...`` codes)."""
 
@@ -236,6 +259,25 @@ class Target:
     staging: StagingAccount | None = None
     #: the VM rebuilt from each VM source's disks (``vm:`` in the job file); None: disks only
     vm: VmRequest | None = None
+    #: the disk encryption set every disk (and image) made here is encrypted with (``disk_encryption_set``)
+    encryption: Encryption | None = None
+    #: disks a source encrypts with a customer-managed key may land here under platform-managed
+    #: keys (``platform_keys``): the operator said so; otherwise the planner refuses them
+    platform_keys: bool = False
+
+    def encryption_of(self, source: Source, disk: Disk) -> Encryption | None:
+        """The encryption of ``disk``'s copy here: the target's set; else, in the source's own
+        region, the disk's own set (a set serves only its region); else platform-managed keys."""
+        if self.encryption is not None:
+            return self.encryption
+        if disk.encryption_set and disk.encryption_type and same_region(source.location, self.region):
+            return Encryption(disk.encryption_set, disk.encryption_type)
+        return None
+
+    def encryption_request(self, source: Source, disk: Disk) -> tuple[str, str] | None:
+        """:meth:`encryption_of` as the Compute facade takes it."""
+        found = self.encryption_of(source, disk)
+        return found.request if found is not None else None
 
 
 @dataclass

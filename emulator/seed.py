@@ -282,6 +282,7 @@ class Seeder:
         try:
             disk = disks.get(rg, want.name)
         except ResourceNotFoundError:
+            des = self._encryption_set(want.group, want.spec.encryption_set) if want.spec.encryption_set else None
             body = m.Disk(
                 location=want.group.location,
                 tags=self.spec.tags,
@@ -289,6 +290,10 @@ class Seeder:
                 properties=m.DiskProperties(
                     os_type=want.os_type,
                     hyper_v_generation=want.hyper_v_generation,
+                    encryption=m.Encryption(type="EncryptionAtRestWithCustomerKey", disk_encryption_set_id=des)
+                    if des else None,
+                    encryption_settings_collection=_guest_encryption(
+                        self.azure.env["AZURE_SUBSCRIPTION_ID"], want.group) if want.spec.guest_encrypted else None,
                     # Upload takes the VHD's length: the content plus its 512-byte footer
                     creation_data=m.CreationData(create_option="Upload", upload_size_bytes=size + PAGE),
                 ),
@@ -299,6 +304,22 @@ class Seeder:
             self._fill(want, size)
             disk = disks.get(rg, want.name)
         return disk
+
+    def _encryption_set(self, group: GroupSpec, name: str) -> str:
+        """The id of the group's disk encryption set ``name``, made (with a key URL that names it)
+        when absent."""
+        sets = self.azure.compute.disk_encryption_sets
+        try:
+            return str(sets.get(group.name, name).id)
+        except ResourceNotFoundError:
+            body = m.DiskEncryptionSet(
+                location=group.location, tags=self.spec.tags, identity=m.EncryptionSetIdentity(type="SystemAssigned"),
+                properties=m.EncryptionSetProperties(
+                    encryption_type="EncryptionAtRestWithCustomerKey",
+                    active_key=m.KeyForDiskEncryptionSet(key_url=f"https://{group.name[:24]}.vault.azure.net/keys/{name}"),
+                ),
+            )
+            return str(sets.begin_create_or_update(group.name, name, body).result().id)
 
     def _fill(self, want: _Disk, size: int) -> None:
         rg = want.group.name
@@ -350,6 +371,15 @@ class Seeder:
                 name, h = disk_id.rsplit("/", 1)[-1], self.azure.admin.hash(disk_id)
             seeded.disks.append(SeededDisk(name, disk_id, lun, h["size"] // GIB, h["sha256"], h["allocated"]))
         return seeded
+
+
+def _guest_encryption(sub: str, group: GroupSpec) -> Any:
+    """What Azure Disk Encryption's extension records on a disk: the secret and key vault of its key."""
+    vault = f"/subscriptions/{sub}/resourceGroups/{group.name}/providers/Microsoft.KeyVault/vaults/ade"
+    return m.EncryptionSettingsCollection(enabled=True, encryption_settings_version="1.1", encryption_settings=[
+        m.EncryptionSettingsElement(disk_encryption_key=m.KeyVaultAndSecretReference(
+            source_vault=m.SourceVault(id=vault),
+            secret_url="https://ade.vault.azure.net/secrets/disk/1"))])  # noqa: S106 - a URL, not a secret
 
 
 def _data_disks(owner: VmSpec | ImageSpec) -> list[DiskSpec]:

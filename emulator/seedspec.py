@@ -45,6 +45,12 @@ class DiskSpec(BaseModel):
     #: data disks only; defaults to the disk's position in the list
     lun: int | None = Field(default=None, ge=0, le=63)
     sku: str = "Standard_LRS"
+    #: a disk encryption set in the disk's group (made when absent): the disk is under its
+    #: customer-managed key
+    encryption_set: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    #: Azure Disk Encryption's settings on the disk (BitLocker or DM-Crypt in the guest): only
+    #: the settings, as the extension leaves them; the bytes are not encrypted
+    guest_encrypted: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -145,6 +145,12 @@ class TargetSpec(_Model):
     zone: Zone | None = Field(None, description="availability zone of the destination disks")
     vm: VmSpec | None = Field(None, description="rebuild each source VM here from its copied disks "
                               "(VM sources only)")
+    disk_encryption_set: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        None, description="a disk encryption set in the target's region (its id, or its name in the target's "
+        "resource group): every disk and image made here is encrypted with its customer-managed key")
+    platform_keys: bool = Field(False, description="accept platform-managed keys here for source disks "
+                                "encrypted with a customer-managed key (refused otherwise: a disk encryption "
+                                "set serves one region, so their copies need disk_encryption_set)")
 
     @field_validator("zone", mode="before")
     @classmethod
@@ -167,6 +173,8 @@ class TargetSpec(_Model):
             raise ValueError(f"vm.zone {vm.zone} differs from zone {self.zone}: a VM's disks are in its zone")
         if vm is not None and vm.availability_set and self.zone:
             raise ValueError("vm.availability_set with zone: Azure does not deploy an availability set to a zone")
+        if self.disk_encryption_set and self.platform_keys:
+            raise ValueError("give disk_encryption_set or platform_keys, not both")
         return self
 
     @property

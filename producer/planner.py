@@ -13,12 +13,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from diskferry import naming
-from diskferry.cloud import ImageInfo, ResourceId, VmInfo, VmSize
+from diskferry.cloud import DiskInfo, ImageInfo, ResourceId, VmInfo, VmSize
 from diskferry.cloud.index import ResourceIndex
 from diskferry.config.settings import Settings
-from diskferry.errors import DiskferryError, JobFailed, NotFound
+from diskferry.errors import DiskferryError, JobFailed, JobFileError, NotFound
 from diskferry.model import (
     Disk,
+    Encryption,
     ExportKind,
     Job,
     Options,
@@ -46,7 +47,11 @@ REFUSALS = frozenset({
     "NoSubscription", "DuplicateSource", "DuplicateDestination", "UnsupportedImageSource", "UnmanagedDisk",
     "ImageSourceNotFound", "StagingAccountNotFound", "StagingAccountRegion",
     "SourceInUse",  # diskferry.claims: another running job holds the source
+    "GuestEncrypted",
 })
+#: Azure's encryption types of a disk: platform-managed keys, and those under a disk encryption set
+PLATFORM_KEY = "EncryptionAtRestWithPlatformKey"
+CUSTOMER_KEYS = ("EncryptionAtRestWithCustomerKey", "EncryptionAtRestWithPlatformAndCustomerKeys")
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ def _vm(index: ResourceIndex, sub: str, rg: str, vm: VmInfo) -> Source:
             Disk(
                 key=naming.disk_key(vm_disk.lun), name=info.name, resource_id=info.id, kind=ExportKind.disk,
                 size_bytes=info.size_bytes, sku=info.sku, lun=vm_disk.lun, os_type=info.os_type,
-                hyper_v_generation=info.hyper_v_generation, caching=vm_disk.caching,
+                hyper_v_generation=info.hyper_v_generation, caching=vm_disk.caching, **_encryption(info),
             )
         )
     os_gen = next((d.hyper_v_generation for d in disks if d.lun is None), None)
@@ -190,6 +195,20 @@ def _vm(index: ResourceIndex, sub: str, rg: str, vm: VmInfo) -> Source:
         resource_group=rg, name=vm.name, location=normalize_region(vm.location), resource_id=vm.id, disks=disks,
         hyper_v_generation=os_gen, vm_size=vm.size, power_state=vm.power_state,
     )
+
+
+def _encryption(info: DiskInfo) -> dict[str, Any]:
+    """The customer-managed key a source disk is under (none under platform-managed keys), and
+    Azure Disk Encryption refused: its VHD holds BitLocker or DM-Crypt volumes whose keys live
+    in a key vault of the source's region, which a copy elsewhere could not open."""
+    if info.guest_encrypted:
+        raise JobFailed("GuestEncrypted", f"disk {info.name} is encrypted with Azure Disk Encryption (BitLocker or "
+                        "DM-Crypt, its keys in a key vault of the source's region): its copy could not be read "
+                        "elsewhere; disable Azure Disk Encryption on the VM first, or use server-side encryption "
+                        "with a customer-managed key")
+    if info.encryption_set and info.encryption_type and info.encryption_type != PLATFORM_KEY:
+        return {"encryption_set": info.encryption_set, "encryption_type": info.encryption_type}
+    return {}
 
 
 def _image(index: ResourceIndex, sub: str, rg: str, image: ImageInfo) -> Source:
@@ -213,7 +232,7 @@ def _image(index: ResourceIndex, sub: str, rg: str, image: ImageInfo) -> Source:
                 key=naming.disk_key(image_disk.lun), name=info.name, resource_id=info.id, kind=kind,
                 size_bytes=info.size_bytes, sku=image_disk.storage_account_type or info.sku, lun=image_disk.lun,
                 os_type=image.os_type if image_disk.lun is None else None,
-                hyper_v_generation=image.hyper_v_generation, caching=image_disk.caching,
+                hyper_v_generation=image.hyper_v_generation, caching=image_disk.caching, **_encryption(info),
             )
         )
     return Source(
@@ -252,9 +271,39 @@ def _resolve_targets(cloud: Cloud, spec: JobFile, sources: list[Source], job_id:
         targets.append(
             Target(key=naming.target_key(region, t.resource_group), region=region, resource_group=t.resource_group,
                    subscription_id=sub, sku=t.sku, zone=t.disk_zone, staging=staging,
-                   vm=_vm_request(t.vm, sub, t.resource_group))
+                   vm=_vm_request(t.vm, sub, t.resource_group),
+                   encryption=_encryption_set(cloud, t.disk_encryption_set, sub, t.resource_group, region, i),
+                   platform_keys=t.platform_keys)
         )
     return targets
+
+
+def _encryption_set(cloud: Cloud, given: str | None, sub: str, rg: str, region: str, i: int) -> Encryption | None:
+    """The target's disk encryption set, looked up once: it must exist, in the target's region
+    (Azure keeps a set and the disks under it in one region and subscription), and encrypt
+    disks at rest (not a confidential VM's set)."""
+    if not given:
+        return None
+    field = f"targets[{i}].disk_encryption_set"
+    if given.startswith("/"):
+        set_id = given
+    else:  # a name in the target's group, or group/name
+        group, _, name = given.rpartition("/")
+        set_id = str(ResourceId(sub, group or rg, "Microsoft.Compute", "diskEncryptionSets", name))
+    try:
+        found = cloud.compute.find_encryption_set(set_id)
+    except ValueError:
+        raise JobFileError(field, f"{given!r} is neither a disk encryption set's id nor its name") from None
+    if found is None:
+        raise JobFileError(field, f"disk encryption set {ResourceId.parse(set_id).resource_group}/"
+                           f"{ResourceId.parse(set_id).name} does not exist")
+    if not same_region(found.location, region):
+        raise JobFileError(field, f"disk encryption set {found.name} is in {found.location}, not {region}: a set "
+                           "encrypts disks of its own region only; make one there with the key you use there")
+    if found.encryption_type not in CUSTOMER_KEYS:
+        raise JobFileError(field, f"disk encryption set {found.name} is of type {found.encryption_type}; disks are "
+                           f"encrypted at rest by a set of type {' or '.join(CUSTOMER_KEYS)}")
+    return Encryption(found.id, found.encryption_type)
 
 
 def _vm_request(spec: VmSpec | None, sub: str, rg: str) -> VmRequest | None:
@@ -368,10 +417,11 @@ def _pair_steps(plan: Plan, cloud: Cloud, index: ResourceIndex, source: Source, 
             steps.append(Step("copy", layout.staged_blob(job, source, target, disk), target.region,
                               disk.size_bytes + 512, source.key, target.key, detail=f"{disk.name} into {into}"))
             steps.append(Step("import", dest.name, target.region, disk.size_bytes, source.key, target.key,
-                              detail=f"sku {target.sku or disk.sku}{sku_zone}"))
+                              detail=f"sku {target.sku or disk.sku}{sku_zone}{_keys(plan, source, target, disk)}"))
         else:
             steps.append(Step("clone", dest.name, target.region, disk.size_bytes, source.key, target.key,
-                              detail=f"disk Copy in-region, sku {target.sku or disk.sku}{sku_zone}"))
+                              detail=f"disk Copy in-region, sku {target.sku or disk.sku}{sku_zone}"
+                              f"{_keys(plan, source, target, disk)}"))
     if job.builds_image(source):
         image_id = layout.image_id(job, source, target)
         _claim(made_by, image_id, _what(source), "options.image_name")
@@ -390,6 +440,19 @@ def _pair_steps(plan: Plan, cloud: Cloud, index: ResourceIndex, source: Source, 
         steps += [Step("delete-staged", layout.staged_blob(job, source, target, disk), target.region,
                        source=source.key, target=target.key) for disk in source.disks]
     return steps
+
+
+def _keys(plan: Plan, source: Source, target: Target, disk: Disk) -> str:
+    """The key a destination disk is under, as its step says it; a warning for a source's
+    customer-managed key left behind because the operator asked for it (``platform_keys``)."""
+    encryption = target.encryption_of(source, disk)
+    if encryption is not None:
+        return f", encrypted with disk encryption set {encryption.set_name}"
+    if disk.encryption_set:
+        plan.warnings.append(f"{_what(source)} disk {disk.key} is under a customer-managed key; its copy in "
+                             f"{target.region} gets platform-managed keys (platform_keys: true)")
+        return ", platform-managed keys"
+    return ""
 
 
 def _vm_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_by: dict[str, str]) -> list[Step]:

@@ -1,6 +1,7 @@
 """What a job file can only be checked against once its sources are resolved: target regions
 against the subscription's, destination names against Azure's rules, destinations that
-would be the sources themselves, and disks whose copy Azure would refuse to make.
+would be the sources themselves, disks whose copy Azure would refuse to make, and disks whose
+customer-managed key would be lost.
 
 One pass, called once by the planner before it plans any step; every problem is
 reported at once, as a :class:`~diskferry.errors.JobFileError` naming the field
@@ -29,7 +30,7 @@ Problem = tuple[str, str]
 def check(spec: JobFile, job: Job, cloud: Cloud) -> None:
     """Raise JobFileError listing every problem of ``job``, resolved from ``spec``; return if
     there is none."""
-    problems = [*_regions(spec, job, cloud), *_destinations(job), *_skus(job)]
+    problems = [*_regions(spec, job, cloud), *_destinations(job), *_skus(job), *_keys(job)]
     if not problems:  # a VM's network and size are looked up in a region known to exist
         problems = vms.check(spec, job, cloud)
     if problems:
@@ -102,6 +103,26 @@ def _skus(job: Job) -> list[Problem]:
                      "creates Ultra disks only empty, never as a copy: give the target a sku for its "
                      "copies (Premium_LRS, say)")
                     for disk in source.disks if disk.sku == "UltraSSD_LRS"]
+    return out
+
+
+def _keys(job: Job) -> list[Problem]:
+    """A disk under a customer-managed key copied where no disk encryption set is named: Azure
+    would import it under platform-managed keys, quietly dropping the operator's key. A set
+    serves one region (its disks, key vault and set share region and subscription), so the
+    source's set can follow its disks only within the source's region."""
+    out: list[Problem] = []
+    for i, target in enumerate(job.targets):
+        if target.encryption is not None or target.platform_keys:
+            continue
+        for source in job.sources:
+            out += [(f"targets[{i}].disk_encryption_set",
+                     f"{_what(source)} disk {disk.key} ({disk.name}) is encrypted with a customer-managed key (disk "
+                     f"encryption set {disk.encryption_set.rsplit('/', 1)[-1]}), which serves "
+                     f"{source.location} only: name a disk encryption set in {target.region} for its copies, or set "
+                     "platform_keys: true to accept platform-managed keys there")
+                    for disk in source.disks
+                    if disk.encryption_set and target.encryption_of(source, disk) is None]
     return out
 
 

@@ -28,7 +28,16 @@ from azure.mgmt.core.exceptions import ARMErrorFormat
 from diskferry.cloud import operations
 from diskferry.cloud.errors import azure_call, found_or_none
 from diskferry.cloud.operations import Checked, Operation
-from diskferry.cloud.types import DiskInfo, ImageDiskInfo, ImageInfo, ResourceId, VmDisk, VmInfo, VmSize
+from diskferry.cloud.types import (
+    DiskInfo,
+    EncryptionSetInfo,
+    ImageDiskInfo,
+    ImageInfo,
+    ResourceId,
+    VmDisk,
+    VmInfo,
+    VmSize,
+)
 from diskferry.errors import DiskFailed, NotFound
 
 GIB = 1024**3
@@ -64,6 +73,9 @@ def _disk_info(doc: Json) -> DiskInfo:
         provisioning_state=props.get("provisioningState"),
         access_state=props.get("snapshotAccessState"),
         completion_percent=None if props.get("completionPercent") is None else float(props["completionPercent"]),
+        encryption_type=(props.get("encryption") or {}).get("type"),
+        encryption_set=(props.get("encryption") or {}).get("diskEncryptionSetId"),
+        guest_encrypted=bool((props.get("encryptionSettingsCollection") or {}).get("enabled")),
     )
 
 
@@ -254,6 +266,18 @@ class Compute:
         images = self._client(rid.subscription_id).images
         image = found_or_none(f"get image {rid.name}", partial(images.get, rid.resource_group, rid.name))
         return self._image_info(image.as_dict()) if image is not None else None
+
+    def find_encryption_set(self, set_id: str) -> EncryptionSetInfo | None:
+        """A disk encryption set, by id; None when it does not exist."""
+        rid = ResourceId.parse(set_id)
+        sets = self._client(rid.subscription_id).disk_encryption_sets
+        found = found_or_none(f"get disk encryption set {rid.name}", partial(sets.get, rid.resource_group, rid.name))
+        if found is None:
+            return None
+        doc = found.as_dict()
+        return EncryptionSetInfo(id=doc["id"], name=doc["name"], location=doc["location"],
+                                 encryption_type=(doc.get("properties") or {}).get("encryptionType")
+                                 or "EncryptionAtRestWithCustomerKey")
 
     # -- listings of one resource group (one paged call each: diskferry.cloud.index) ---------------
     def list_group(self, subscription_id: str, resource_group: str, kind: str) -> list[Json]:
@@ -447,8 +471,11 @@ class Compute:
 
     @staticmethod
     def _disk_body(location: str, creation: Json, *, sku: str | None, zone: str | None, os_type: str | None,
-                   hyper_v_generation: str | None, tags: dict[str, str]) -> Json:
+                   hyper_v_generation: str | None, tags: dict[str, str], encryption: tuple[str, str] | None) -> Json:
         props: Json = {"creationData": creation}
+        if encryption is not None:
+            set_id, kind = encryption
+            props["encryption"] = {"type": kind, "diskEncryptionSetId": set_id}
         if os_type:
             props["osType"] = os_type
         if hyper_v_generation:
@@ -462,19 +489,22 @@ class Compute:
 
     def import_disk(self, disk_id: str, *, location: str, source_uri: str, storage_account_id: str,
                     sku: str | None, zone: str | None, os_type: str | None, hyper_v_generation: str | None,
-                    tags: dict[str, str]) -> Operation:
-        """Start making a managed disk from a staged VHD (``createOption: Import``)."""
+                    tags: dict[str, str], encryption: tuple[str, str] | None = None) -> Operation:
+        """Start making a managed disk from a staged VHD (``createOption: Import``); a VHD carries
+        no key, so the disk gets platform-managed keys unless ``encryption`` names a disk
+        encryption set and its type (``(set id, EncryptionAtRestWithCustomerKey)``)."""
         creation = {"createOption": "Import", "sourceUri": source_uri, "storageAccountId": storage_account_id}
         body = self._disk_body(location, creation, sku=sku, zone=zone, os_type=os_type,
-                               hyper_v_generation=hyper_v_generation, tags=tags)
+                               hyper_v_generation=hyper_v_generation, tags=tags, encryption=encryption)
         return self._create_disk(disk_id, body, f"import disk {ResourceId.parse(disk_id).name}")
 
     def copy_disk(self, disk_id: str, *, location: str, source_id: str, sku: str | None, zone: str | None,
-                  os_type: str | None, hyper_v_generation: str | None, tags: dict[str, str]) -> Operation:
+                  os_type: str | None, hyper_v_generation: str | None, tags: dict[str, str],
+                  encryption: tuple[str, str] | None = None) -> Operation:
         """Start copying a disk or snapshot into a managed disk in the same region (``Copy``)."""
         creation = {"createOption": "Copy", "sourceResourceId": source_id}
         body = self._disk_body(location, creation, sku=sku, zone=zone, os_type=os_type,
-                               hyper_v_generation=hyper_v_generation, tags=tags)
+                               hyper_v_generation=hyper_v_generation, tags=tags, encryption=encryption)
         return self._create_disk(disk_id, body, f"copy disk to {ResourceId.parse(disk_id).name}")
 
     # -- images ------------------------------------------------------------------------------------
@@ -493,6 +523,8 @@ class Compute:
                 e["storageAccountType"] = d.storage_account_type
             if d.lun is not None:
                 e["lun"] = d.lun
+            if d.encryption_set:
+                e["diskEncryptionSet"] = {"id": d.encryption_set}
             return e
 
         os_entry = entry(os_disk) | {"osType": os_type, "osState": os_state}

@@ -65,12 +65,31 @@ class DiskInfo:
     access_state: str | None = None
     #: how far that background copy is, in percent (``completionPercent``)
     completion_percent: float | None = None
+    #: ``encryption.type`` (``EncryptionAtRestWithPlatformKey`` unless a customer-managed key)
+    encryption_type: str | None = None
+    #: the disk encryption set of a customer-managed key (``encryption.diskEncryptionSetId``)
+    encryption_set: str | None = None
+    #: Azure Disk Encryption (BitLocker or DM-Crypt inside the guest, its keys in a key vault):
+    #: ``encryptionSettingsCollection.enabled``
+    guest_encrypted: bool = False
 
     @property
     def usable(self) -> bool:
         """Whether the disk or snapshot can be exported or copied now: not a snapshot still copied
         in the background (``Pending``), nor one that only restores disks (``InstantAccess``)."""
         return self.access_state not in ("Pending", "InstantAccess")
+
+
+@dataclass(frozen=True)
+class EncryptionSetInfo:
+    """A disk encryption set: the customer-managed key that disks in its region may be under."""
+
+    id: str
+    name: str
+    location: str
+    #: ``EncryptionAtRestWithCustomerKey``, ``EncryptionAtRestWithPlatformAndCustomerKeys`` or
+    #: ``ConfidentialVmEncryptedWithCustomerKey``
+    encryption_type: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +166,8 @@ class ImageDiskInfo:
     size_gb: int | None
     caching: str | None
     storage_account_type: str | None
+    #: the disk encryption set of the image's copy of this disk (None: platform-managed keys)
+    encryption_set: str | None = None
 
 
 @dataclass(frozen=True)

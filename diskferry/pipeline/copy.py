@@ -125,6 +125,7 @@ def _clone(rt: Runtime, job: Header, source: Source, target: Target, disk: Disk)
         dest.id, location=target.region, source_id=export["id"], sku=target.sku or disk.sku, zone=target.zone,
         os_type=disk.os_type, hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
         tags=layout.tags(job, dest.role),
+        encryption=target.encryption_request(source, disk),
     ))
     if not copied.done:
         raise still_running(rt, job.id, [name], f"copy {disk.name} to {dest.name}")

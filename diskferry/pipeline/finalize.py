@@ -122,7 +122,7 @@ def _materialize(rt: Runtime, job: Header, source: Source, target: Target, disk:
         dest.id, location=target.region, source_uri=blob_url, storage_account_id=account.id,
         sku=target.sku or disk.sku, zone=target.zone, os_type=disk.os_type,
         hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
-        tags=layout.tags(job, dest.role),
+        tags=layout.tags(job, dest.role), encryption=target.encryption_request(source, disk),
     ))
     if not made.done:
         return None
@@ -148,7 +148,8 @@ def _image(rt: Runtime, job: Header, source: Source, target: Target, disks: dict
         raise DiskFailed("ImageAlreadyExists", f"image {image_name} exists and is not this job's")
     if existing is None:
         entries = [
-            ImageDiskInfo(d.lun, disks[d.key], None, d.caching, target.sku or d.sku)
+            ImageDiskInfo(d.lun, disks[d.key], None, d.caching, target.sku or d.sku,
+                          encryption_set=(e.set_id if (e := target.encryption_of(source, d)) else None))
             for d in source.disks
         ]
         os_disk = next(e for e in entries if e.lun is None)

@@ -1,5 +1,5 @@
 """Microsoft.Resources (resource groups) and Microsoft.Compute: disks, snapshots, VMs, images,
-availability sets and the VM sizes of each region."""
+availability sets, disk encryption sets and the VM sizes of each region."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from diskferry.emulator.arm import ArmRouter
 
 
 def register(router: ArmRouter) -> None:
-    from diskferry.emulator.compute import availabilitysets, disks, images, resourcegroups, sizes, snapshots, vms
+    from diskferry.emulator.compute import (
+        availabilitysets,
+        disks,
+        encryptionsets,
+        images,
+        resourcegroups,
+        sizes,
+        snapshots,
+        vms,
+    )
 
     resourcegroups.register(router)
     disks.register(router)
@@ -15,4 +24,5 @@ def register(router: ArmRouter) -> None:
     vms.register(router)
     images.register(router)
     availabilitysets.register(router)
+    encryptionsets.register(router)
     sizes.register(router)

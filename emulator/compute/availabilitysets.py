@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from diskferry.emulator.arm import ArmRequest, ArmRouter, json_response
+from diskferry.emulator.arm import ArmRequest, ArmRouter
 from diskferry.emulator.compute import common
-from diskferry.emulator.compute.common import Doc, ResourceType, public
+from diskferry.emulator.compute.common import Doc, ResourceType
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, conflict
 from diskferry.emulator.network import common as network_common
@@ -56,24 +56,22 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
         },
         "x": {"kind": TYPE.kind},
     }
-    common.set_tags(doc, common.tags_of(body))
-    ctx.emu.store.put(TYPE.kind, common.key_of(doc["id"]), doc)
-    return json_response(public(doc), 200)
+    return network_common.save_at_once(ctx, TYPE, doc, body)
+
+
+def _in_use(doc: Doc) -> AzureError | None:
+    if not doc["properties"]["virtualMachines"]:
+        return None
+    return AzureError(
+        409,
+        "OperationNotAllowed",
+        f"Availability Set {doc['name']} cannot be deleted. Before deleting an Availability Set please ensure "
+        "that it does not contain any VM.",
+    )
 
 
 async def delete(ctx: ArmRequest) -> web.StreamResponse:
-    doc = TYPE.find(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"])
-    if doc is None:
-        return json_response(None, 204)
-    if doc["properties"]["virtualMachines"]:
-        raise AzureError(
-            409,
-            "OperationNotAllowed",
-            f"Availability Set {doc['name']} cannot be deleted. Before deleting an Availability Set please ensure "
-            "that it does not contain any VM.",
-        )
-    ctx.emu.store.delete(TYPE.kind, doc["id"])
-    return json_response(None, 200)
+    return network_common.delete_at_once(ctx, TYPE, _in_use)
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, on_failure
-from diskferry.emulator.compute import common, content, resourcegroups
+from diskferry.emulator.compute import common, content, encryptionsets, resourcegroups
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, required
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
@@ -117,6 +117,11 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
     if existing is not None:
         return _update(ctx, existing, body, location)
     storage, made = _plan(ctx.emu, props, location)
+    for disk in made:
+        des = encryptionsets.image_entry_set(ctx.emu, disk.entry, location, ctx.sub)
+        disk.entry.pop("diskEncryptionSet", None)
+        if des is not None:
+            disk.entry["diskEncryptionSet"] = des
     rid = TYPE.rid(ctx.sub, ctx.rg, name)
     source_gen = next((d.source_doc["properties"].get("hyperVGeneration") for d in made[:1] if d.source_doc), None)
     doc: Doc = {

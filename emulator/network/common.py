@@ -136,6 +136,27 @@ async def put_target(ctx: ArmRequest, rt: ResourceType) -> PutTarget:
     return PutTarget(body, location, rid, old)
 
 
+def save_at_once(ctx: ArmRequest, rt: ResourceType, doc: Doc, body: Doc) -> web.StreamResponse:
+    """Store a resource Compute makes synchronously (availability sets, disk encryption sets) with
+    the request's tags, and answer it: 200, whether new or replaced."""
+    cc.set_tags(doc, cc.tags_of(body))
+    ctx.emu.store.put(rt.kind, key_of(doc["id"]), doc)
+    return json_response(cc.public(doc), 200)
+
+
+def delete_at_once(ctx: ArmRequest, rt: ResourceType,
+                   refusal: Callable[[Doc], AzureError | None]) -> web.StreamResponse:
+    """Delete such a resource unless ``refusal`` names why not (in use): 200, or 204 when absent."""
+    doc = rt.find(ctx.emu, ctx.sub, ctx.rg, ctx.params["name"])
+    if doc is None:
+        return json_response(None, 204)
+    refused = refusal(doc)
+    if refused is not None:
+        raise refused
+    ctx.emu.store.delete(rt.kind, doc["id"])
+    return json_response(None, 200)
+
+
 def register_crud(router: ArmRouter, rt: ResourceType, put: ArmHandler, delete: ArmHandler) -> None:
     """PUT, GET, DELETE of one resource, and its lists by group and by subscription."""
     router.add("PUT", rt.item_path, rt.op("write"), put)

@@ -69,13 +69,15 @@ class Bench:
 @pytest.fixture(scope="module")
 def bench(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     """The CLI's environment (a Redis DB of its own for broker, results and records) and a VM
-    to replicate: ``app`` with an OS disk and one data disk, and ``fast`` with an Ultra data disk,
-    in francecentral."""
+    to replicate: ``app`` with an OS disk and one data disk, ``fast`` with an Ultra data disk,
+    ``locked`` under a customer-managed key and ``sealed`` with Azure Disk Encryption, in francecentral."""
     rg = f"bad-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate(
         {"resource_group": rg, "location": "francecentral", "data_mib": 1,
          "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]},
-                 {"name": "fast", "os_disk": 1, "data_disks": [{"size_gb": 1, "sku": "UltraSSD_LRS"}]}]}))
+                 {"name": "fast", "os_disk": 1, "data_disks": [{"size_gb": 1, "sku": "UltraSSD_LRS"}]},
+                 {"name": "locked", "os_disk": {"size_gb": 1, "encryption_set": "keys"}},
+                 {"name": "sealed", "os_disk": {"size_gb": 1, "guest_encrypted": True}}]}))
     db = redis_url.rsplit("/", 1)[0] + "/14"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}, **emulator.env,
            "DISKFERRY_BROKER_URL": db, "DISKFERRY_RESULT_BACKEND": db, "DISKFERRY_STATE_URL": db,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from diskferry.emulator import clock
 from diskferry.emulator.arm import ArmRequest, completion, on_failure
-from diskferry.emulator.compute import common, content
+from diskferry.emulator.compute import common, content, encryptionsets
 from diskferry.emulator.compute.common import GIB, Doc, invalid, required
 from diskferry.emulator.compute.disklike.properties import (
     CREATE_OPTIONS,
@@ -119,6 +119,8 @@ async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> w
         for inherited in ("osType", "hyperVGeneration"):
             if inherited not in doc["properties"] and inherited in plan.source_doc["properties"]:
                 doc["properties"][inherited] = plan.source_doc["properties"][inherited]
+    doc["properties"]["encryption"] = encryptionsets.encryption(
+        ctx.emu, props.get("encryption"), location, ctx.sub, plan.source_doc)
     if plan.upload:
         doc["x"]["upload"] = "ready"
     if flavor.on_create is not None:
