@@ -186,6 +186,9 @@ class Source:
     #: VMs only: what a rebuilt VM takes from its source by default
     vm_size: str | None = None
     power_state: str | None = None
+    #: a Trusted Launch VM (``TrustedLaunch``): Secure Boot and a vTPM whose state diskferry does
+    #: not copy; None for a Standard VM
+    security_type: str | None = None
 
     def disk(self, key: DiskKey) -> Disk:
         for d in self.disks:
@@ -245,6 +248,8 @@ class VmRequest:
     power: Power | None = None
     availability_set_id: str | None = None
     public_ip: bool = False
+    #: a Trusted Launch source may be rebuilt as a Standard VM (``vm.standard_security``)
+    standard_security: bool = False
 
 
 @dataclass

@@ -216,6 +216,10 @@ class Seeder:
                     ],
                 ),
                 network_profile=m.NetworkProfile(network_interfaces=[m.NetworkInterfaceReference(id=nic_id)]),
+                security_profile=m.SecurityProfile(
+                    security_type=vm.security_type,
+                    uefi_settings=m.UefiSettings(secure_boot_enabled=True, v_tpm_enabled=True),
+                ) if vm.security_type else None,
             ),
         )
         # a VM that is created runs: its disks become Attached

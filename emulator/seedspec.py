@@ -86,6 +86,8 @@ class _WithDisks(BaseModel):
 
 class VmSpec(_WithDisks):
     vm_size: str = "Standard_D2s_v5"
+    #: ``TrustedLaunch``: Secure Boot and a vTPM (a V2 VM); None: a Standard VM
+    security_type: str | None = Field(default=None, pattern="^TrustedLaunch$")
 
 
 class ImageSpec(_WithDisks):

@@ -47,7 +47,7 @@ REFUSALS = frozenset({
     "NoSubscription", "DuplicateSource", "DuplicateDestination", "UnsupportedImageSource", "UnmanagedDisk",
     "ImageSourceNotFound", "StagingAccountNotFound", "StagingAccountRegion",
     "SourceInUse",  # diskferry.claims: another running job holds the source
-    "GuestEncrypted",
+    "GuestEncrypted", "ConfidentialVm",
 })
 #: Azure's encryption types of a disk: platform-managed keys, and those under a disk encryption set
 PLATFORM_KEY = "EncryptionAtRestWithPlatformKey"
@@ -194,7 +194,18 @@ def _vm(index: ResourceIndex, sub: str, rg: str, vm: VmInfo) -> Source:
         key=naming.source_key(SourceKind.vm, rg, vm.name), kind=SourceKind.vm, subscription_id=sub,
         resource_group=rg, name=vm.name, location=normalize_region(vm.location), resource_id=vm.id, disks=disks,
         hyper_v_generation=os_gen, vm_size=vm.size, power_state=vm.power_state,
+        security_type=_security(vm),
     )
+
+
+def _security(vm: VmInfo) -> str | None:
+    """A VM's security type; a confidential VM refused: its OS disk's keys are bound to its vTPM,
+    whose state (the VM guest state) diskferry does not copy, so its copy could not be booted."""
+    kind = vm.security_type
+    if kind and kind.lower().startswith("confidentialvm"):
+        raise JobFailed("ConfidentialVm", f"VM {vm.name} is a confidential VM: its OS disk is bound to its vTPM, "
+                        "whose state diskferry does not copy, so its copy could not boot elsewhere")
+    return kind if kind and kind.lower() != "standard" else None
 
 
 def _encryption(info: DiskInfo) -> dict[str, Any]:
@@ -316,7 +327,7 @@ def _vm_request(spec: VmSpec | None, sub: str, rg: str) -> VmRequest | None:
         aset = str(ResourceId(sub, rg, "Microsoft.Compute", "availabilitySets", aset))
     return VmRequest(name=spec.name, subnet_id=subnet_id(spec.subnet, sub, rg), size=spec.size,
                      power=Power(spec.power) if spec.power else None, availability_set_id=aset,
-                     public_ip=spec.public_ip)
+                     public_ip=spec.public_ip, standard_security=spec.standard_security)
 
 
 def subnet_id(text: str, sub: str, rg: str) -> str:
@@ -352,6 +363,9 @@ def _steps(plan: Plan, cloud: Cloud, index: ResourceIndex) -> None:
     accounts: dict[str, StagingAccount] = {}
     groups_seen: set[str] = set()
     for source in job.sources:
+        if source.security_type:
+            plan.warnings.append(f"{_what(source)} is a {source.security_type} VM: its disks are copied, not its VM "
+                                 "guest state (its vTPM's keys, Secure Boot's state)")
         plan.steps += _export_steps(job, source)
         for target in job.targets:
             if target.key not in groups_seen:

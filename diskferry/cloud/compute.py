@@ -209,6 +209,7 @@ class Compute:
             os_type=os_disk.get("osType"),
             tags=dict(doc.get("tags") or {}),
             provisioning_state=props.get("provisioningState"),
+            security_type=(props.get("securityProfile") or {}).get("securityType"),
         )
 
     def vm_power_state(self, vm_id: str) -> str | None:

@@ -117,6 +117,8 @@ class VmInfo:
     tags: dict[str, str] = field(default_factory=dict)
     #: Creating, Succeeded, Failed, ... (a re-run that finds a VM still Creating waits on it)
     provisioning_state: str | None = None
+    #: ``securityProfile.securityType``: TrustedLaunch, ConfidentialVM; None for a Standard VM
+    security_type: str | None = None
 
 
 @dataclass(frozen=True)
