@@ -272,11 +272,14 @@ class Target:
 
     def encryption_of(self, source: Source, disk: Disk) -> Encryption | None:
         """The encryption of ``disk``'s copy here: the target's set; else, in the source's own
-        region, the disk's own set (a set serves only its region); else platform-managed keys."""
+        region and subscription, the disk's own set (a set serves only those); else
+        platform-managed keys."""
         if self.encryption is not None:
             return self.encryption
-        if disk.encryption_set and disk.encryption_type and same_region(source.location, self.region):
-            return Encryption(disk.encryption_set, disk.encryption_type)
+        own = disk.encryption_set
+        if own and disk.encryption_type and same_region(source.location, self.region) \
+                and own.split("/")[2].lower() == self.subscription_id.lower():
+            return Encryption(own, disk.encryption_type)
         return None
 
     def encryption_request(self, source: Source, disk: Disk) -> tuple[str, str] | None:

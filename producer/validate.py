@@ -118,9 +118,9 @@ def _keys(job: Job) -> list[Problem]:
         for source in job.sources:
             out += [(f"targets[{i}].disk_encryption_set",
                      f"{_what(source)} disk {disk.key} ({disk.name}) is encrypted with a customer-managed key (disk "
-                     f"encryption set {disk.encryption_set.rsplit('/', 1)[-1]}), which serves "
-                     f"{source.location} only: name a disk encryption set in {target.region} for its copies, or set "
-                     "platform_keys: true to accept platform-managed keys there")
+                     f"encryption set {disk.encryption_set.rsplit('/', 1)[-1]}), which serves only "
+                     f"{source.location} in its own subscription: name a disk encryption set in {target.region} for "
+                     "its copies, or set platform_keys: true to accept platform-managed keys there")
                     for disk in source.disks
                     if disk.encryption_set and target.encryption_of(source, disk) is None]
     return out

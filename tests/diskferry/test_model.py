@@ -34,6 +34,8 @@ def test_a_disks_copy_is_under_the_targets_set_else_its_own_in_its_region_else_p
 
     elsewhere = target("westeurope", "we")  # the planner refuses this pair unless platform_keys
     assert elsewhere.encryption_of(source, locked) is None
+    other_sub = dataclasses.replace(same_region, subscription_id="00000000-0000-0000-0000-000000000002")
+    assert other_sub.encryption_of(source, locked) is None  # nor across subscriptions
 
 
 @pytest.mark.parametrize(("security", "kept"), [(None, None), ("Standard", None), ("TrustedLaunch", "TrustedLaunch")])
