@@ -10,6 +10,8 @@ state out from the clock whenever the snapshot is read or used.
 
 from __future__ import annotations
 
+import math
+
 from diskferry.emulator import clock
 from diskferry.emulator.compute.common import Doc
 from diskferry.emulator.errors import AzureError, conflict
@@ -45,7 +47,9 @@ def refresh(doc: Doc) -> Doc:
     props = doc["properties"]
     seconds = float(copy["seconds"])
     done = 1.0 if seconds <= 0 else min(1.0, (clock.now() - float(copy["start"])) / seconds)
-    props["completionPercent"] = round(100.0 * done, 1)
+    # rounded down: a copy still Pending never shows 100 (a rounded 99.96 did, and a status read
+    # then said "100 %" of a snapshot that could not be exported yet)
+    props["completionPercent"] = math.floor(1000.0 * done) / 10.0
     props["snapshotAccessState"] = "Available" if done >= 1.0 else "Pending"
     return doc
 
