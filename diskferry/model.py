@@ -164,6 +164,8 @@ class Disk:
     #: None: platform-managed keys
     encryption_set: str | None = None
     encryption_type: str | None = None
+    #: an OS disk's security type (``TrustedLaunch``): its copy is made one too; None: Standard
+    security_type: str | None = None
 
     @property
     def size_gib(self) -> float:
@@ -186,9 +188,11 @@ class Source:
     #: VMs only: what a rebuilt VM takes from its source by default
     vm_size: str | None = None
     power_state: str | None = None
-    #: a Trusted Launch VM (``TrustedLaunch``): Secure Boot and a vTPM whose state diskferry does
-    #: not copy; None for a Standard VM
+    #: a Trusted Launch VM (``TrustedLaunch``) and its UEFI settings, which a rebuilt VM takes
+    #: (its vTPM starts afresh: diskferry copies disks, not the VM guest state); None: Standard
     security_type: str | None = None
+    secure_boot: bool | None = None
+    vtpm: bool | None = None
 
     def disk(self, key: DiskKey) -> Disk:
         for d in self.disks:
@@ -248,8 +252,6 @@ class VmRequest:
     power: Power | None = None
     availability_set_id: str | None = None
     public_ip: bool = False
-    #: a Trusted Launch source may be rebuilt as a Standard VM (``vm.standard_security``)
-    standard_security: bool = False
 
 
 @dataclass

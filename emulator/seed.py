@@ -147,6 +147,8 @@ class _Disk:
     spec: DiskSpec
     os_type: str | None
     hyper_v_generation: str
+    #: an OS disk's security type (``TrustedLaunch``), None for a Standard one
+    security_type: str | None = None
 
 
 class Seeder:
@@ -272,7 +274,8 @@ class Seeder:
     # -- disks ----------------------------------------------------------------------------
     def _disks(self, group: GroupSpec, owner: VmSpec | ImageSpec, prefix: str) -> list[Any]:
         """Create and fill an owner's disks (OS first, then data disks by LUN)."""
-        wanted = [_Disk(group, f"{prefix}-osdisk", None, owner.os_disk, owner.os_type, owner.hyper_v_generation)]
+        wanted = [_Disk(group, f"{prefix}-osdisk", None, owner.os_disk, owner.os_type, owner.hyper_v_generation,
+                        getattr(owner, "security_type", None))]
         wanted += [
             _Disk(group, f"{prefix}-data{lun}", lun, d, None, owner.hyper_v_generation)
             for lun, d in zip(_luns(owner), _data_disks(owner), strict=True)
@@ -298,8 +301,12 @@ class Seeder:
                     if des else None,
                     encryption_settings_collection=_guest_encryption(
                         self.azure.env["AZURE_SUBSCRIPTION_ID"], want.group) if want.spec.guest_encrypted else None,
-                    # Upload takes the VHD's length: the content plus its 512-byte footer
-                    creation_data=m.CreationData(create_option="Upload", upload_size_bytes=size + PAGE),
+                    # Upload takes the VHD's length: the content plus its 512-byte footer; a Trusted
+                    # Launch disk is uploaded with UploadPreparedSecure (Azure refuses its type with Upload)
+                    creation_data=m.CreationData(create_option="UploadPreparedSecure" if want.security_type
+                                                 else "Upload", upload_size_bytes=size + PAGE),
+                    security_profile=m.DiskSecurityProfile(security_type=want.security_type)
+                    if want.security_type else None,
                 ),
             )
             disk = disks.begin_create_or_update(rg, want.name, body).result()

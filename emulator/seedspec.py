@@ -89,6 +89,12 @@ class VmSpec(_WithDisks):
     #: ``TrustedLaunch``: Secure Boot and a vTPM (a V2 VM); None: a Standard VM
     security_type: str | None = Field(default=None, pattern="^TrustedLaunch$")
 
+    @model_validator(mode="after")
+    def _generation_2(self) -> VmSpec:
+        if self.security_type and self.hyper_v_generation != "V2":
+            raise ValueError(f"{self.name}: a {self.security_type} VM is a Generation 2 VM (hyper_v_generation: V2)")
+        return self
+
 
 class ImageSpec(_WithDisks):
     #: keep the snapshots the image is built from, as image pipelines usually do; Azure

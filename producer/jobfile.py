@@ -111,9 +111,6 @@ class VmSpec(_Model):
         None, description="an existing availability set: its id or its name in the target's resource group "
         "(not with a zone)")
     public_ip: bool = Field(False, description="a static Standard public IP on its NIC, named <vm>-ip")
-    standard_security: bool = Field(False, description="rebuild a Trusted Launch source VM as a Standard VM "
-                                    "(no Secure Boot, no vTPM): diskferry does not copy a VM's guest state, so "
-                                    "such a rebuild is refused without this")
     power: Literal["running", "stopped", "deallocated"] | None = Field(
         None, description="the power state it is left in; default: the source VM's at plan time")
 

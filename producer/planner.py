@@ -187,6 +187,7 @@ def _vm(index: ResourceIndex, sub: str, rg: str, vm: VmInfo) -> Source:
                 key=naming.disk_key(vm_disk.lun), name=info.name, resource_id=info.id, kind=ExportKind.disk,
                 size_bytes=info.size_bytes, sku=info.sku, lun=vm_disk.lun, os_type=info.os_type,
                 hyper_v_generation=info.hyper_v_generation, caching=vm_disk.caching, **_encryption(info),
+                security_type=info.security_type if vm_disk.lun is None else None,
             )
         )
     os_gen = next((d.hyper_v_generation for d in disks if d.lun is None), None)
@@ -194,7 +195,7 @@ def _vm(index: ResourceIndex, sub: str, rg: str, vm: VmInfo) -> Source:
         key=naming.source_key(SourceKind.vm, rg, vm.name), kind=SourceKind.vm, subscription_id=sub,
         resource_group=rg, name=vm.name, location=normalize_region(vm.location), resource_id=vm.id, disks=disks,
         hyper_v_generation=os_gen, vm_size=vm.size, power_state=vm.power_state,
-        security_type=_security(vm),
+        security_type=_security(vm), secure_boot=vm.secure_boot, vtpm=vm.vtpm,
     )
 
 
@@ -327,7 +328,7 @@ def _vm_request(spec: VmSpec | None, sub: str, rg: str) -> VmRequest | None:
         aset = str(ResourceId(sub, rg, "Microsoft.Compute", "availabilitySets", aset))
     return VmRequest(name=spec.name, subnet_id=subnet_id(spec.subnet, sub, rg), size=spec.size,
                      power=Power(spec.power) if spec.power else None, availability_set_id=aset,
-                     public_ip=spec.public_ip, standard_security=spec.standard_security)
+                     public_ip=spec.public_ip)
 
 
 def subnet_id(text: str, sub: str, rg: str) -> str:
@@ -364,8 +365,9 @@ def _steps(plan: Plan, cloud: Cloud, index: ResourceIndex) -> None:
     groups_seen: set[str] = set()
     for source in job.sources:
         if source.security_type:
-            plan.warnings.append(f"{_what(source)} is a {source.security_type} VM: its disks are copied, not its VM "
-                                 "guest state (its vTPM's keys, Secure Boot's state)")
+            plan.warnings.append(f"{_what(source)} is a {source.security_type} VM: its OS disk's copies (and a VM "
+                                 f"rebuilt from them) are {source.security_type} too, but its VM guest state is not "
+                                 "copied: the vTPM starts afresh, and secrets sealed to it do not follow")
         plan.steps += _export_steps(job, source)
         for target in job.targets:
             if target.key not in groups_seen:
@@ -457,16 +459,17 @@ def _pair_steps(plan: Plan, cloud: Cloud, index: ResourceIndex, source: Source, 
 
 
 def _keys(plan: Plan, source: Source, target: Target, disk: Disk) -> str:
-    """The key a destination disk is under, as its step says it; a warning for a source's
-    customer-managed key left behind because the operator asked for it (``platform_keys``)."""
+    """The security type and key of a destination disk, as its step says them; a warning for a
+    source's customer-managed key left behind because the operator asked for it (``platform_keys``)."""
+    secure = f", {disk.security_type}" if disk.security_type else ""
     encryption = target.encryption_of(source, disk)
     if encryption is not None:
-        return f", encrypted with disk encryption set {encryption.set_name}"
+        return f"{secure}, encrypted with disk encryption set {encryption.set_name}"
     if disk.encryption_set:
         plan.warnings.append(f"{_what(source)} disk {disk.key} is under a customer-managed key; its copy in "
                              f"{target.region} gets platform-managed keys (platform_keys: true)")
-        return ", platform-managed keys"
-    return ""
+        return f"{secure}, platform-managed keys"
+    return secure
 
 
 def _vm_steps(plan: Plan, cloud: Cloud, source: Source, target: Target, made_by: dict[str, str]) -> list[Step]:

@@ -43,23 +43,9 @@ def check(spec: JobFile, job: Job, cloud: Cloud) -> list[Problem]:
         written = spec.targets[i].vm
         out += _network(cloud, target, field, written.subnet if written else target.vm.subnet_id)
         out += _sizes(cloud, target, vm_sources, field)
-        out += _security(target, vm_sources, field)
         for source in vm_sources:
             out += _names(cloud, job, source, target, field)
     return list(dict.fromkeys(out))
-
-
-def _security(target: Target, sources: list[Source], field: str) -> list[Problem]:
-    """A Trusted Launch source rebuilt without its Secure Boot and vTPM only when the operator
-    says so: diskferry copies disks, not the VM guest state (the vTPM's keys and Secure Boot's
-    state), and a Standard VM from them would be a quiet downgrade."""
-    assert target.vm is not None
-    if target.vm.standard_security:
-        return []
-    return [(f"{field}.standard_security",
-             f"vm {s.resource_group}/{s.name} is a {s.security_type} VM (Secure Boot, vTPM); diskferry copies its "
-             "disks, not its VM guest state, so its rebuild would be a Standard VM: set vm.standard_security: true "
-             "to accept that") for s in sources if s.security_type]
 
 
 def _network(cloud: Cloud, target: Target, field: str, written: str) -> list[Problem]:

@@ -36,6 +36,7 @@ from diskferry.cloud.types import (
     ResourceId,
     VmDisk,
     VmInfo,
+    VmSecurity,
     VmSize,
 )
 from diskferry.errors import DiskFailed, NotFound
@@ -76,6 +77,7 @@ def _disk_info(doc: Json) -> DiskInfo:
         encryption_type=(props.get("encryption") or {}).get("type"),
         encryption_set=(props.get("encryption") or {}).get("diskEncryptionSetId"),
         guest_encrypted=bool((props.get("encryptionSettingsCollection") or {}).get("enabled")),
+        security_type=(props.get("securityProfile") or {}).get("securityType"),
     )
 
 
@@ -210,6 +212,8 @@ class Compute:
             tags=dict(doc.get("tags") or {}),
             provisioning_state=props.get("provisioningState"),
             security_type=(props.get("securityProfile") or {}).get("securityType"),
+            secure_boot=((props.get("securityProfile") or {}).get("uefiSettings") or {}).get("secureBootEnabled"),
+            vtpm=((props.get("securityProfile") or {}).get("uefiSettings") or {}).get("vTpmEnabled"),
         )
 
     def vm_power_state(self, vm_id: str) -> str | None:
@@ -390,12 +394,16 @@ class Compute:
         tags: dict[str, str],
         zone: str | None = None,
         availability_set_id: str | None = None,
+        security: VmSecurity | None = None,
     ) -> Operation:
         """Start making a VM on existing managed disks (``Attach``) and NICs, the first NIC
-        primary. Azure's refusal (a size not offered in the zone, a quota) comes as the
-        operation's error, or at once as the call's."""
+        primary; ``security``: a Trusted Launch VM (its OS disk must be one). Azure's refusal (a
+        size not offered in the zone, a quota) comes as the operation's error, or at once as the
+        call's."""
         rid = ResourceId.parse(vm_id)
         body = self._vm_body(location, size, os_type, os_disk, data_disks, nic_ids, tags, zone, availability_set_id)
+        if security is not None:
+            body["properties"]["securityProfile"] = security.profile
         vms = self._client(rid.subscription_id).virtual_machines
         return self._start(rid, f"create VM {rid.name}", partial(
             vms.begin_create_or_update, rid.resource_group, rid.name, VirtualMachine(body)))
@@ -490,13 +498,17 @@ class Compute:
 
     def import_disk(self, disk_id: str, *, location: str, source_uri: str, storage_account_id: str,
                     sku: str | None, zone: str | None, os_type: str | None, hyper_v_generation: str | None,
-                    tags: dict[str, str], encryption: tuple[str, str] | None = None) -> Operation:
-        """Start making a managed disk from a staged VHD (``createOption: Import``); a VHD carries
-        no key, so the disk gets platform-managed keys unless ``encryption`` names a disk
-        encryption set and its type (``(set id, EncryptionAtRestWithCustomerKey)``)."""
+                    tags: dict[str, str], encryption: tuple[str, str] | None = None,
+                    security_type: str | None = None) -> Operation:
+        """Start making a managed disk from a staged VHD (``createOption: Import``). A VHD carries
+        no key and no security type: the disk gets platform-managed keys unless ``encryption``
+        names a disk encryption set and its type (``(set id, EncryptionAtRestWithCustomerKey)``),
+        and is a Standard disk unless ``security_type`` says ``TrustedLaunch`` (an OS disk)."""
         creation = {"createOption": "Import", "sourceUri": source_uri, "storageAccountId": storage_account_id}
         body = self._disk_body(location, creation, sku=sku, zone=zone, os_type=os_type,
                                hyper_v_generation=hyper_v_generation, tags=tags, encryption=encryption)
+        if security_type:
+            body["properties"]["securityProfile"] = {"securityType": security_type}
         return self._create_disk(disk_id, body, f"import disk {ResourceId.parse(disk_id).name}")
 
     def copy_disk(self, disk_id: str, *, location: str, source_id: str, sku: str | None, zone: str | None,

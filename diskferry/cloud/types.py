@@ -72,6 +72,8 @@ class DiskInfo:
     #: Azure Disk Encryption (BitLocker or DM-Crypt inside the guest, its keys in a key vault):
     #: ``encryptionSettingsCollection.enabled``
     guest_encrypted: bool = False
+    #: an OS disk's ``securityProfile.securityType`` (``TrustedLaunch``); None for a Standard disk
+    security_type: str | None = None
 
     @property
     def usable(self) -> bool:
@@ -101,6 +103,20 @@ class VmDisk:
 
 
 @dataclass(frozen=True)
+class VmSecurity:
+    """A VM's ``securityProfile``: its security type (``TrustedLaunch``) and UEFI settings."""
+
+    type: str
+    secure_boot: bool | None = None
+    vtpm: bool | None = None
+
+    @property
+    def profile(self) -> dict[str, object]:
+        uefi = {k: v for k, v in (("secureBootEnabled", self.secure_boot), ("vTpmEnabled", self.vtpm)) if v is not None}
+        return {"securityType": self.type, **({"uefiSettings": uefi} if uefi else {})}
+
+
+@dataclass(frozen=True)
 class VmInfo:
     id: str
     name: str
@@ -119,6 +135,9 @@ class VmInfo:
     provisioning_state: str | None = None
     #: ``securityProfile.securityType``: TrustedLaunch, ConfidentialVM; None for a Standard VM
     security_type: str | None = None
+    #: ``securityProfile.uefiSettings``: Secure Boot and the vTPM (None: not said)
+    secure_boot: bool | None = None
+    vtpm: bool | None = None
 
 
 @dataclass(frozen=True)

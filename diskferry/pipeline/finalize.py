@@ -123,6 +123,7 @@ def _materialize(rt: Runtime, job: Header, source: Source, target: Target, disk:
         sku=target.sku or disk.sku, zone=target.zone, os_type=disk.os_type,
         hyper_v_generation=disk.hyper_v_generation or source.hyper_v_generation,
         tags=layout.tags(job, dest.role), encryption=target.encryption_request(source, disk),
+        security_type=disk.security_type,
     ))
     if not made.done:
         return None

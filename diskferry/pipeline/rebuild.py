@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from diskferry.cloud import ResourceId
 from diskferry.cloud.operations import Operation
-from diskferry.cloud.types import VmDisk
+from diskferry.cloud.types import VmDisk, VmSecurity
 from diskferry.errors import DiskferryError, RetryLater, Waiting
 from diskferry.model import TAG_JOB, Error, Header, Phase, Power, Role, Source, Target
 from diskferry.pipeline import layout
@@ -161,6 +161,8 @@ def _vm(rt: Runtime, job: Header, source: Source, target: Target, vm: RebuiltVm,
         os_disk=VmDisk(None, disks[os_disk.key], os_disk.caching), data_disks=sorted(data, key=lambda d: d.lun or 0),
         nic_ids=[vm.nic_id], tags=layout.tags(job, Role.result), zone=target.zone,
         availability_set_id=request.availability_set_id,
+        # its OS disk is of the source's security type (an import says so, a Copy keeps it)
+        security=VmSecurity(source.security_type, source.secure_boot, source.vtpm) if source.security_type else None,
     ))
     if not made.done:
         raise still_running(rt, job.id, [name], f"create VM {vm.name}")

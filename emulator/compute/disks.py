@@ -30,7 +30,7 @@ FLAVOR = disklike.Flavor(
     what="disk",
     skus=SKUS,
     default_sku="Standard_LRS",
-    create_options=frozenset({"Empty", "Upload", "Copy", "Import"}),
+    create_options=frozenset({"Empty", "Upload", "UploadPreparedSecure", "Copy", "Import"}),
 )
 
 

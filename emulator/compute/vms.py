@@ -25,7 +25,7 @@ from aiohttp import web
 
 from diskferry.emulator import clock
 from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, on_failure, parse_id
-from diskferry.emulator.compute import availabilitysets, common, disklike, disks, resourcegroups, sizes
+from diskferry.emulator.compute import availabilitysets, common, disklike, disks, resourcegroups, security, sizes
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, public, required
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError, bad_request, conflict, not_found
@@ -291,6 +291,7 @@ async def put(ctx: ArmRequest) -> web.StreamResponse:
     network = _network_profile(ctx.emu, vm_id, props, location, size)
     if existing is not None:
         return _update(ctx, existing, body, location, profile, placed, network)
+    security.check_vm(props, docs[0])
     _check_attachable(ctx.emu, vm_id, [d["id"] for d in docs])
     doc: Doc = {
         "id": vm_id,

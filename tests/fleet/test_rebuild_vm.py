@@ -15,12 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from diskferry.cloud import ResourceId
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.network.seed import seed_networks
-from diskferry.errors import JobFileError
 from diskferry.model import TAG_JOB, TAG_ROLE, Phase
 from diskferry.pipeline import layout
 from diskferry.producer import api
@@ -154,32 +151,35 @@ def test_vms_rebuilt_cloned_and_refused_then_resumed_without_making_anything_twi
     assert fleet.cloud.network.find_nic(source_vm.nic_ids[0]) is not None
 
 
-def test_a_trusted_launch_vm_is_rebuilt_as_standard_only_when_asked(
-    fleet: Fleet, fast_copies: AdminClient, clients: Clients
-) -> None:
-    """diskferry copies a Trusted Launch VM's disks, not its VM guest state (the vTPM's keys,
-    Secure Boot's state): the plan says so, and a rebuild — which can only be a Standard VM —
-    is refused until ``vm.standard_security`` accepts it."""
+
+def test_a_trusted_launch_vm_is_rebuilt_as_one(fleet: Fleet, fast_copies: AdminClient, clients: Clients) -> None:
+    """A Trusted Launch VM's OS disk is imported as a Trusted Launch disk (a VHD carries no
+    security type) or cloned as one (a Copy keeps it), and the VM rebuilt on it is a Trusted
+    Launch VM with the source's UEFI settings: Azure boots a VM only from an OS disk of its own
+    security type. The plan says the VM guest state (the vTPM's) is not copied."""
     rg = unique_rg("tl")
     (vm,) = seed_vms(fleet, rg, {"name": "tl", "os_disk": 1, "data_disks": [1], "security_type": "TrustedLaunch"})
     nets = seed_networks(fleet.env, ["brazilsouth"])
-    target = {"region": "brazilsouth", "resource_group": f"{rg}-br", "vm": {"subnet": nets["brazilsouth"].subnet_id}}
-    refused = parse_job(vm_job(rg, ["tl"], [target]))
-    with pytest.raises(JobFileError) as err:
-        api.plan_job(refused, settings=fleet.settings, cloud=fleet.cloud)
-    assert err.value.field == "targets[0].vm.standard_security"
-
-    target["vm"]["standard_security"] = True
-    doc = vm_job(rg, ["tl"], [target])
+    here = seed_networks(fleet.env, ["francecentral"], prefix=f"{rg}-net")["francecentral"]
+    doc = vm_job(rg, ["tl"], [
+        {"region": "brazilsouth", "resource_group": f"{rg}-br", "vm": {"subnet": nets["brazilsouth"].subnet_id}},
+        {"region": "francecentral", "resource_group": f"{rg}-fr",
+         "vm": {"name": "{source}-clone", "subnet": f"{here.resource_group}/vnet-francecentral/default"}},
+    ], name="{source}-{key}-{region}")
     plan = api.plan_job(parse_job(doc), settings=fleet.settings, cloud=fleet.cloud)
-    assert any("TrustedLaunch VM" in w and "VM guest state" in w for w in plan.warnings), plan.warnings
+    assert any("TrustedLaunch VM" in w and "guest state is not copied" in w for w in plan.warnings), plan.warnings
     job_id = fleet.submit(doc)
     status = fleet.wait(job_id)
 
     assert status.phase is Phase.succeeded, status
-    (pair,) = status.sources[0].targets
-    rebuilt = clients.compute.virtual_machines.get(f"{rg}-br", ResourceId.parse(pair.vm_id or "").name)
-    assert rebuilt.security_profile is None  # Standard, as accepted
-    assert clients.compute.virtual_machines.get(rg, "tl").security_profile.security_type == "TrustedLaunch"
+    security = {d.name: (d.security_profile.security_type if d.security_profile else None)
+                for d in job_disks(clients, job_id)}
+    assert security == {"tl-os-brazilsouth": "TrustedLaunch", "tl-lun0-brazilsouth": None,
+                        "tl-os-francecentral": "TrustedLaunch", "tl-lun0-francecentral": None}
+    for pair in status.sources[0].targets:
+        rid = ResourceId.parse(pair.vm_id or "")
+        rebuilt = clients.compute.virtual_machines.get(rid.resource_group, rid.name).security_profile
+        assert rebuilt.security_type == "TrustedLaunch"
+        assert (rebuilt.uefi_settings.secure_boot_enabled, rebuilt.uefi_settings.v_tpm_enabled) == (True, True)
     assert_same_content(fleet, vm, status)
     assert_clean(fleet, job_id)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from diskferry.emulator import clock
 from diskferry.emulator.arm import ArmRequest, completion, on_failure
-from diskferry.emulator.compute import common, content, encryptionsets
+from diskferry.emulator.compute import common, content, encryptionsets, security
 from diskferry.emulator.compute.common import GIB, Doc, invalid, required
 from diskferry.emulator.compute.disklike.properties import (
     CREATE_OPTIONS,
@@ -58,7 +58,7 @@ def plan_create(flavor: Flavor, emu: Emulator, name: str, location: str, props: 
     if option == "Empty":
         gb = required(gb, "diskSizeGB")
         return Plan(size=gb * GIB, creation=creation)
-    if option == "Upload":
+    if option in ("Upload", "UploadPreparedSecure"):
         upload = upload_size(creation)
         creation["uploadSizeBytes"] = upload
         return Plan(size=upload - FOOTER_SIZE, creation=creation, file_size=upload, upload=True)
@@ -121,6 +121,11 @@ async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> w
                 doc["properties"][inherited] = plan.source_doc["properties"][inherited]
     doc["properties"]["encryption"] = encryptionsets.encryption(
         ctx.emu, props.get("encryption"), location, ctx.sub, plan.source_doc)
+    doc["properties"].pop("securityProfile", None)
+    profile = security.disk_profile(plan.creation["createOption"], props, plan.source_doc,
+                                    doc["properties"].get("hyperVGeneration"))
+    if profile is not None:
+        doc["properties"]["securityProfile"] = profile
     if plan.upload:
         doc["x"]["upload"] = "ready"
     if flavor.on_create is not None:

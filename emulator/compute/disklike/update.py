@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from diskferry.emulator.arm import ArmRequest, completion, on_failure
-from diskferry.emulator.compute import common, content, encryptionsets
+from diskferry.emulator.compute import common, content, encryptionsets, security
 from diskferry.emulator.compute.common import GIB, Doc
 from diskferry.emulator.compute.disklike.properties import FIXED_CREATION, checked_sku, settable, size_gb_given
 from diskferry.emulator.compute.disklike.resource import Flavor, begin, running_vm_conflict, save
@@ -54,6 +54,11 @@ def plan_update(flavor: Flavor, emu: Emulator, doc: Doc, body: Doc, *, replace_t
             raise conflict(f"Disk {doc['name']} cannot be resized while it is in the '{state}' state.")
         changes["size"] = gb * GIB
     kept = settable(props)
+    if "securityProfile" in kept:
+        wanted = (kept.pop("securityProfile") or {}).get("securityType") or "Standard"
+        if wanted.lower() != security.security_type(doc).lower():
+            # Azure/azure-powershell#24253
+            raise bad_request("Changing property 'securityProfile.securityType' is not allowed.")
     if "encryption" in kept:
         kept["encryption"] = encryptionsets.encryption(emu, kept["encryption"], doc["location"],
                                                        doc["id"].split("/")[2], None)
