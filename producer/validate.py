@@ -1,7 +1,7 @@
 """What a job file can only be checked against once its sources are resolved: target regions
 against the subscription's, destination names against Azure's rules, destinations that
-would be the sources themselves, disks whose copy Azure would refuse to make, and disks whose
-customer-managed key would be lost.
+would be the sources themselves, disks whose copy Azure would refuse to make, disks whose
+customer-managed key would be lost, and managed images Azure makes of no Trusted Launch VM.
 
 One pass, called once by the planner before it plans any step; every problem is
 reported at once, as a :class:`~diskferry.errors.JobFileError` naming the field
@@ -30,7 +30,7 @@ Problem = tuple[str, str]
 def check(spec: JobFile, job: Job, cloud: Cloud) -> None:
     """Raise JobFileError listing every problem of ``job``, resolved from ``spec``; return if
     there is none."""
-    problems = [*_regions(spec, job, cloud), *_destinations(job), *_skus(job), *_keys(job)]
+    problems = [*_regions(spec, job, cloud), *_destinations(job), *_skus(job), *_keys(job), *_images(job)]
     if not problems:  # a VM's network and size are looked up in a region known to exist
         problems = vms.check(spec, job, cloud)
     if problems:
@@ -124,6 +124,15 @@ def _keys(job: Job) -> list[Problem]:
                     for disk in source.disks
                     if disk.encryption_set and target.encryption_of(source, disk) is None]
     return out
+
+
+def _images(job: Job) -> list[Problem]:
+    """A managed image of a Trusted Launch VM: Azure refuses it ("Creation of managed images are
+    not supported for virtual machine with TrustedLaunch security type", hashicorp/packer#13189),
+    and a managed image has no security type to carry; refused here, not after the copies."""
+    return [("options.image", f"{_what(source)} is a {source.security_type} VM, and Azure makes no managed image "
+             "of one: replicate its disks (options.image: false) or rebuild it with vm: on the targets")
+            for source in job.sources if source.security_type and job.builds_image(source)]
 
 
 def _name(field: str, template: str, name: str, what: str, made: str) -> list[Problem]:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from diskferry.emulator.arm import ArmRequest, ArmRouter, completion, json_response, on_failure
-from diskferry.emulator.compute import common, content, encryptionsets, resourcegroups
+from diskferry.emulator.compute import common, content, encryptionsets, resourcegroups, security
 from diskferry.emulator.compute.common import Doc, ResourceType, invalid, required
 from diskferry.emulator.context import Emulator
 from diskferry.emulator.errors import AzureError
@@ -56,6 +56,9 @@ class _Disk:
             out["blobUri"] = ref
         else:
             _, self.source_doc = content.copy_source(emu, ref, location)
+            if security.security_type(self.source_doc) != "Standard":
+                raise AzureError(409, "OperationNotAllowed", "Creation of managed images are not supported for "
+                                 f"virtual machine with {security.security_type(self.source_doc)} security type.")
             self.source = content.open_content(emu, self.source_doc["x"]["data"])
             self.size = int(self.source_doc["properties"]["diskSizeBytes"])
             out[kind] = {"id": self.source_doc["id"]}

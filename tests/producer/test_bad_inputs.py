@@ -77,7 +77,8 @@ def bench(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.Te
          "vms": [{"name": "app", "os_disk": 1, "data_disks": [1]},
                  {"name": "fast", "os_disk": 1, "data_disks": [{"size_gb": 1, "sku": "UltraSSD_LRS"}]},
                  {"name": "locked", "os_disk": {"size_gb": 1, "encryption_set": "keys"}},
-                 {"name": "sealed", "os_disk": {"size_gb": 1, "guest_encrypted": True}}]}))
+                 {"name": "sealed", "os_disk": {"size_gb": 1, "guest_encrypted": True}},
+                 {"name": "trusted", "os_disk": 1, "security_type": "TrustedLaunch"}]}))
     db = redis_url.rsplit("/", 1)[0] + "/14"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}, **emulator.env,
            "DISKFERRY_BROKER_URL": db, "DISKFERRY_RESULT_BACKEND": db, "DISKFERRY_STATE_URL": db,

@@ -85,3 +85,14 @@ def test_a_vm_boots_only_from_an_os_disk_of_its_security_type(clients: Clients, 
     assert made.security_profile.security_type == "TrustedLaunch"
     assert made.security_profile.uefi_settings.v_tpm_enabled is True
     assert vm(standard.id, None).security_profile is None
+
+
+def test_no_managed_image_of_a_trusted_launch_disk(clients: Clients, rg: str, staging: Account) -> None:
+    tl = _imported(clients, rg, staging, securityProfile=TL)
+    body = {"location": "francecentral", "properties": {"hyperVGeneration": "V2", "storageProfile": {"osDisk": {
+        "osType": "Linux", "osState": "Specialized", "managedDisk": {"id": tl.id}}}}}
+    with pytest.raises(HttpResponseError) as err:
+        clients.compute.images.begin_create_or_update(rg, name("img"), body).result()
+    assert (err.value.status_code, code_of(err)) == (409, "OperationNotAllowed")
+    assert "not supported for virtual machine with TrustedLaunch security type" in str(err.value)
+    assert not list(clients.compute.images.list_by_resource_group(rg))
