@@ -307,8 +307,8 @@ def _encryption_set(cloud: Cloud, given: str | None, sub: str, rg: str, region: 
     except ValueError:
         raise JobFileError(field, f"{given!r} is neither a disk encryption set's id nor its name") from None
     if found is None:
-        raise JobFileError(field, f"disk encryption set {ResourceId.parse(set_id).resource_group}/"
-                           f"{ResourceId.parse(set_id).name} does not exist")
+        rid = ResourceId.parse(set_id)
+        raise JobFileError(field, f"disk encryption set {rid.resource_group}/{rid.name} does not exist")
     if not same_region(found.location, region):
         raise JobFileError(field, f"disk encryption set {found.name} is in {found.location}, not {region}: a set "
                            "encrypts disks of its own region only; make one there with the key you use there")

@@ -198,6 +198,8 @@ class Compute:
                 raise DiskFailed("UnmanagedDisk", f"VM {name}: data disk at LUN {data.get('lun')} is not managed")
             disks.append(VmDisk(int(data["lun"]), disk_id, data.get("caching")))
         nics = (props.get("networkProfile") or {}).get("networkInterfaces") or []
+        security = props.get("securityProfile") or {}
+        uefi = security.get("uefiSettings") or {}
         return VmInfo(
             doc["id"],
             name,
@@ -211,9 +213,9 @@ class Compute:
             os_type=os_disk.get("osType"),
             tags=dict(doc.get("tags") or {}),
             provisioning_state=props.get("provisioningState"),
-            security_type=(props.get("securityProfile") or {}).get("securityType"),
-            secure_boot=((props.get("securityProfile") or {}).get("uefiSettings") or {}).get("secureBootEnabled"),
-            vtpm=((props.get("securityProfile") or {}).get("uefiSettings") or {}).get("vTpmEnabled"),
+            security_type=security.get("securityType"),
+            secure_boot=uefi.get("secureBootEnabled"),
+            vtpm=uefi.get("vTpmEnabled"),
         )
 
     def vm_power_state(self, vm_id: str) -> str | None:
