@@ -56,9 +56,7 @@ class _Disk:
             out["blobUri"] = ref
         else:
             _, self.source_doc = content.copy_source(emu, ref, location)
-            if security.security_type(self.source_doc) != "Standard":
-                raise AzureError(409, "OperationNotAllowed", "Creation of managed images are not supported for "
-                                 f"virtual machine with {security.security_type(self.source_doc)} security type.")
+            security.check_image_source(self.source_doc)
             self.source = content.open_content(emu, self.source_doc["x"]["data"])
             self.size = int(self.source_doc["properties"]["diskSizeBytes"])
             out[kind] = {"id": self.source_doc["id"]}

@@ -25,7 +25,7 @@ Launch disk made here starts with a fresh one, as an ``Import`` does in Azure.
 from __future__ import annotations
 
 from diskferry.emulator.compute.common import Doc, invalid
-from diskferry.emulator.errors import bad_request
+from diskferry.emulator.errors import AzureError, bad_request
 
 TRUSTED_LAUNCH = "TrustedLaunch"
 #: the create options that take a security type, as Azure lists them
@@ -58,6 +58,15 @@ def disk_profile(option: str, props: Doc, source: Doc | None, generation: str | 
 def security_type(doc: Doc) -> str:
     """A VM's or disk's security type; ``Standard`` when it has none."""
     return str(((doc.get("properties") or {}).get("securityProfile") or {}).get("securityType") or "Standard")
+
+
+def check_image_source(disk: Doc) -> None:
+    """Azure makes no managed image of a Trusted Launch VM (hashicorp/packer#13189, capturing the
+    VM; modelled the same for an image built from its disks)."""
+    kind = security_type(disk)
+    if kind != "Standard":
+        raise AzureError(409, "OperationNotAllowed",
+                         f"Creation of managed images are not supported for virtual machine with {kind} security type.")
 
 
 def check_vm(vm_props: Doc, os_disk: Doc) -> None:

@@ -99,7 +99,6 @@ async def create(flavor: Flavor, ctx: ArmRequest, body: Doc, location: str) -> w
         "location": location,
         "sku": sku,
         "properties": {
-            "encryption": {"type": "EncryptionAtRestWithPlatformKey"},
             "networkAccessPolicy": "AllowAll",
             "publicNetworkAccess": "Enabled",
             **kept,
