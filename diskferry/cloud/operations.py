@@ -61,12 +61,18 @@ class Operation:
     #: the percentage Azure last reported done, for a wait that reads a resource's own progress
     #: (``diskferry.pipeline.waits.progressed``) rather than an operation's status; None else
     progress: float | None = None
+    #: when the fleet expects it to have ended (its start plus the length its kind was learned to
+    #: take; 0: not said), for one checked sooner, as Azure asks (a probe: ``waits.PROBE_EVERY``):
+    #: the runs that only follow its checks come back then, not after each of them
+    expected: float = 0.0
 
     def to_json(self) -> Json:
         doc = asdict(self)
         doc.pop("body")
         if self.progress is None:
             doc.pop("progress")
+        if not self.expected:
+            doc.pop("expected")
         return doc
 
     @classmethod
@@ -74,7 +80,8 @@ class Operation:
         return cls(what=str(doc["what"]), subscription_id=str(doc["subscription_id"]), token=str(doc["token"]),
                    started=float(doc["started"]), done=bool(doc.get("done")), due=float(doc.get("due") or 0.0),
                    checked=float(doc.get("checked") or 0.0),
-                   progress=None if doc.get("progress") is None else float(doc["progress"]))
+                   progress=None if doc.get("progress") is None else float(doc["progress"]),
+                   expected=float(doc.get("expected") or 0.0))
 
     def age(self, now: float | None = None) -> float:
         return (time.time() if now is None else now) - self.started

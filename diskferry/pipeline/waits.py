@@ -36,6 +36,8 @@ that ends sooner is seen late by at most the difference. An operation checked on
 passed and found ended says only that it ended by then: so one in ``PROBE_EVERY`` (by its
 name) is checked as Azure asks, whatever was learned, and the length follows at once any that
 took less — a length learned from a slow operation, or before Azure got faster, is not kept.
+A run that only follows a probe's checks (the source's other pair) comes back once the probe
+would have ended as its kind's operations do, not after each check (``Operation.expected``).
 
 A run after a crash finds the recorded operation and checks it instead of starting another;
 a crash between starting and recording starts it again, which every operation here allows
@@ -94,8 +96,11 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         if op is None or op.done:
             return Checked(True, op.body if op else None)
         # first checked when Azure asked, or once as long as this kind's operations take, if later
-        learned = 0.0 if probes(name) else min(typical or 0.0, MAX_ASKED_SECONDS)
-        op = replace(op, checked=time.time(), due=max(op.due, op.started + learned))
+        learned = min(typical or 0.0, MAX_ASKED_SECONDS)
+        if probes(name):
+            op = replace(op, checked=time.time(), expected=op.started + learned)
+        else:
+            op = replace(op, checked=time.time(), due=max(op.due, op.started + learned))
         rt.store.put_operation(job_id, name, op.to_json())
         # asked to wait less than a countdown's floor (the local Azure's instant operations
         # ask 1 ms): checked at once, as the step would be back no sooner
@@ -186,11 +191,21 @@ def still_running(rt: Runtime, job_id: str, names: list[str], what: str, *, sinc
     before then was checked by another run, which this one follows (``FOLLOW_SECONDS``)."""
     now = time.time()
     ops = [Operation.from_json(doc) for n in names if (doc := rt.store.operation(job_id, n))]
-    # when the first is due: as its last check recorded, else by its age
-    waits = [(op.due - now if op.due else _check_after(op.age(now)))
-             + (FOLLOW_SECONDS if since is not None and op.checked < since else 0.0) for op in ops]
+    # when the first is due: as its last check recorded, else by its age; a run that follows
+    # another's checks, once it ended as its kind's operations do
+    waits = [_follow(op, now) if since is not None and op.checked < since
+             else (op.due - now if op.due else _check_after(op.age(now))) for op in ops]
     countdown = min(MAX_ASKED_SECONDS, max(MIN_CHECK_SECONDS, min(waits, default=0.0)))
     return Waiting("OperationInProgress", f"{what}: Azure is still working", retry_after=countdown)
+
+
+def _follow(op: Operation, now: float) -> float:
+    """The countdown of a run that met ``op`` checked by another run: after that run's next
+    check, or — for a probe, checked as Azure asks (every 10 s, say) — once it ends as its
+    kind's operations do, rather than after each of its checks (two runs of the source's other
+    pair for each probed snapshot or grant of 30 s, before)."""
+    due = max(op.due, op.expected) if op.due else max(now + _check_after(op.age(now)), op.expected)
+    return due - now + FOLLOW_SECONDS
 
 
 def until_done(step: Callable[[], T], timeout: float = 900.0) -> T:

@@ -182,6 +182,34 @@ def test_operations_of_a_kind_are_first_checked_once_as_long_as_the_last_took(
     assert faster is not None and 1.5 <= faster < took, (faster, took)
 
 
+def test_a_run_that_only_follows_a_probe_comes_back_once_its_kind_would_have_ended(
+        planned: Planned, admin: AdminClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe (an operation checked as Azure asks, to learn whether its kind got faster) is
+    checked by one run at every Retry-After; a run that only meets it — the source's other
+    pair — comes back once it would have ended as its kind's operations do, not after each of
+    those checks (two task runs more per probed operation of 30 s, with Azure asking every 10 s)."""
+    rt, job = planned.rt, planned.job
+    source = job.sources[0]
+    monkeypatch.setattr(waits, "PROBE_EVERY", 1)  # every operation is a probe
+    rt.store.end_operation(job.id, "grant|earlier", "grant", 4.0, first_check=False)  # grants took 4 s
+    admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 4.0}, lro_retry_after=1.0)
+    with pytest.raises(Waiting) as checker:  # the grant starts; checked again when Azure asks
+        prepare.prepare_source(rt, job, source)
+    assert checker.value.retry_after is not None and checker.value.retry_after <= 1.0
+    with pytest.raises(Waiting) as follower:  # another run meets it: back once 4 s passed
+        prepare.prepare_source(rt, job, source)
+    assert follower.value.retry_after is not None
+    assert 3.0 <= follower.value.retry_after <= 4.0 + waits.FOLLOW_SECONDS, follower.value.retry_after
+    time.sleep(checker.value.retry_after + 0.1)
+    before = admin.counters()
+    with pytest.raises(Waiting) as again:  # the probe is checked as Azure asks, whatever was learned
+        prepare.prepare_source(rt, job, source)
+    assert delta(before, admin.counters()).get(OPERATION_READ, 0) == 1
+    assert again.value.retry_after is not None and again.value.retry_after <= 1.0
+    time.sleep(4.0)
+    assert prepare.prepare_source(rt, job, source).get("prepared")
+
+
 def _until_prepared(rt: Runtime, job: Job, source: Source, admin: AdminClient) -> tuple[int, list[float]]:
     """Run ``source``'s export as its task would until it ends: (operation status reads, countdowns)."""
     before, waited = admin.counters(), []
