@@ -211,6 +211,9 @@ class Seeder:
                         os_type=vm.os_type,
                         create_option="Attach",
                         managed_disk=m.ManagedDiskParameters(id=disks[0].id),
+                        encryption_settings=m.DiskEncryptionSettings(
+                            enabled=True, disk_encryption_key=_ade_key(self.azure.env["AZURE_SUBSCRIPTION_ID"], group),
+                        ) if vm.ade_on_vm else None,
                     ),
                     data_disks=[
                         m.DataDisk(lun=lun, create_option="Attach", managed_disk=m.ManagedDiskParameters(id=d.id))
@@ -386,11 +389,22 @@ class Seeder:
 
 def _guest_encryption(sub: str, group: GroupSpec) -> Any:
     """What Azure Disk Encryption's extension records on a disk: the secret and key vault of its key."""
-    vault = f"/subscriptions/{sub}/resourceGroups/{group.name}/providers/Microsoft.KeyVault/vaults/ade"
     return m.EncryptionSettingsCollection(enabled=True, encryption_settings_version="1.1", encryption_settings=[
         m.EncryptionSettingsElement(disk_encryption_key=m.KeyVaultAndSecretReference(
-            source_vault=m.SourceVault(id=vault),
-            secret_url="https://ade.vault.azure.net/secrets/disk/1"))])  # noqa: S106 - a URL, not a secret
+            source_vault=m.SourceVault(id=_ade_vault(sub, group)), secret_url=ADE_SECRET_URL))])
+
+
+def _ade_key(sub: str, group: GroupSpec) -> Any:
+    """What Azure Disk Encryption's first version records on a VM's OS disk entry: the same reference."""
+    return m.KeyVaultSecretReference(source_vault=m.SubResource(id=_ade_vault(sub, group)), secret_url=ADE_SECRET_URL)
+
+
+#: the secret that holds the seeded disks' volume key (a URL, not a secret)
+ADE_SECRET_URL = "https://ade.vault.azure.net/secrets/disk/1"  # noqa: S105 - a URL, not a secret
+
+
+def _ade_vault(sub: str, group: GroupSpec) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{group.name}/providers/Microsoft.KeyVault/vaults/ade"
 
 
 def _data_disks(owner: VmSpec | ImageSpec) -> list[DiskSpec]:

@@ -88,6 +88,9 @@ class VmSpec(_WithDisks):
     vm_size: str = "Standard_D2s_v5"
     #: ``TrustedLaunch``: Secure Boot and a vTPM (a V2 VM); None: a Standard VM
     security_type: str | None = Field(default=None, pattern="^TrustedLaunch$")
+    #: Azure Disk Encryption's first version ("dual pass", with an Azure AD application): its
+    #: settings on the VM (``osDisk.encryptionSettings``), not on the disk; the bytes are not encrypted
+    ade_on_vm: bool = False
 
     @model_validator(mode="after")
     def _generation_2(self) -> VmSpec:

@@ -179,6 +179,9 @@ def _check_unique(sources: list[Source], source: Source, where: str) -> None:
 
 
 def _vm(index: ResourceIndex, sub: str, rg: str, vm: VmInfo) -> Source:
+    if vm.guest_encrypted:
+        raise JobFailed("GuestEncrypted", f"VM {vm.name} is encrypted with Azure Disk Encryption (its first "
+                        f"version, set on the VM; {GUEST_ENCRYPTED_WHY}")
     disks = []
     for vm_disk in vm.disks:
         info = index.get_disk(vm_disk.disk_id)
@@ -209,15 +212,19 @@ def _security(vm: VmInfo) -> str | None:
     return kind if kind and kind.lower() != "standard" else None
 
 
+#: why a disk under Azure Disk Encryption is refused, and what to do
+GUEST_ENCRYPTED_WHY = ("BitLocker or DM-Crypt, its keys in a key vault of the source's region): its copy could not "
+                       "be read elsewhere; disable Azure Disk Encryption on the VM first, or use server-side "
+                       "encryption with a customer-managed key")
+
+
 def _encryption(info: DiskInfo) -> dict[str, Any]:
     """The customer-managed key a source disk is under (none under platform-managed keys), and
     Azure Disk Encryption refused: its VHD holds BitLocker or DM-Crypt volumes whose keys live
     in a key vault of the source's region, which a copy elsewhere could not open."""
     if info.guest_encrypted:
-        raise JobFailed("GuestEncrypted", f"disk {info.name} is encrypted with Azure Disk Encryption (BitLocker or "
-                        "DM-Crypt, its keys in a key vault of the source's region): its copy could not be read "
-                        "elsewhere; disable Azure Disk Encryption on the VM first, or use server-side encryption "
-                        "with a customer-managed key")
+        raise JobFailed("GuestEncrypted", f"disk {info.name} is encrypted with Azure Disk Encryption ("
+                        f"{GUEST_ENCRYPTED_WHY}")
     if info.encryption_set and info.encryption_type and info.encryption_type != PLATFORM_KEY:
         return {"encryption_set": info.encryption_set, "encryption_type": info.encryption_type}
     return {}

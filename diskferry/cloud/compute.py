@@ -216,6 +216,7 @@ class Compute:
             security_type=security.get("securityType"),
             secure_boot=uefi.get("secureBootEnabled"),
             vtpm=uefi.get("vTpmEnabled"),
+            guest_encrypted=bool((os_disk.get("encryptionSettings") or {}).get("enabled")),
         )
 
     def vm_power_state(self, vm_id: str) -> str | None:

@@ -138,6 +138,9 @@ class VmInfo:
     #: ``securityProfile.uefiSettings``: Secure Boot and the vTPM (None: not said)
     secure_boot: bool | None = None
     vtpm: bool | None = None
+    #: Azure Disk Encryption's first version ("dual pass") is on: its settings are on the VM's OS
+    #: disk entry (``osDisk.encryptionSettings``), not always on the disk
+    guest_encrypted: bool = False
 
 
 @dataclass(frozen=True)

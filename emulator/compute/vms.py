@@ -102,6 +102,9 @@ def _storage_profile(emu: Emulator, body_props: Doc, location: str) -> tuple[Doc
     os_disk = {"osType": required(os_type, "osDisk.osType"), **os_disk}
     if os_entry.get("caching") is None:
         os_disk["caching"] = "ReadWrite"
+    settings = _encryption_settings(os_entry.get("encryptionSettings"))
+    if settings is not None:
+        os_disk["encryptionSettings"] = settings
     data_disks: list[Doc] = []
     docs = [os_doc]
     for where, lun, entry in common.data_disk_luns(profile.get("dataDisks")):
@@ -114,6 +117,27 @@ def _storage_profile(emu: Emulator, body_props: Doc, location: str) -> tuple[Doc
             raise invalid("storageProfile", f"Disk {doc['id']} is listed more than once.")
         seen.add(doc["id"].lower())
     return {"osDisk": os_disk, "dataDisks": data_disks}, docs
+
+
+def _encryption_settings(value: Any) -> Doc | None:
+    """``osDisk.encryptionSettings``: where Azure Disk Encryption's first version (with an Azure
+    AD application, "dual pass") records the key of the OS disk's volumes, on the VM rather than
+    on the disk. Enabled, it needs the key's secret and its key vault."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid("osDisk.encryptionSettings")
+    if not value.get("enabled"):
+        return {"enabled": False}
+    key = required(value.get("diskEncryptionKey"), "osDisk.encryptionSettings.diskEncryptionKey")
+    out: Doc = {"diskEncryptionKey": {
+        "secretUrl": required(key.get("secretUrl"), "osDisk.encryptionSettings.diskEncryptionKey.secretUrl"),
+        "sourceVault": {"id": required((key.get("sourceVault") or {}).get("id"),
+                                       "osDisk.encryptionSettings.diskEncryptionKey.sourceVault.id")},
+    }, "enabled": True}
+    if value.get("keyEncryptionKey"):
+        out["keyEncryptionKey"] = value["keyEncryptionKey"]
+    return out
 
 
 def disk_ids(vm: Doc) -> list[str]:

@@ -70,7 +70,8 @@ class Bench:
 def bench(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     """The CLI's environment (a Redis DB of its own for broker, results and records) and a VM
     to replicate: ``app`` with an OS disk and one data disk, ``fast`` with an Ultra data disk,
-    ``locked`` under a customer-managed key and ``sealed`` with Azure Disk Encryption, in francecentral."""
+    ``locked`` under a customer-managed key, ``sealed`` with Azure Disk Encryption on its disk and
+    ``sealed-vm`` with its first version's settings on the VM, in francecentral."""
     rg = f"bad-{uuid.uuid4().hex[:6]}"
     seed(emulator.env, SeedSpec.model_validate(
         {"resource_group": rg, "location": "francecentral", "data_mib": 1,
@@ -78,6 +79,7 @@ def bench(emulator: EmulatorProcess, redis_url: str, tmp_path_factory: pytest.Te
                  {"name": "fast", "os_disk": 1, "data_disks": [{"size_gb": 1, "sku": "UltraSSD_LRS"}]},
                  {"name": "locked", "os_disk": {"size_gb": 1, "encryption_set": "keys"}},
                  {"name": "sealed", "os_disk": {"size_gb": 1, "guest_encrypted": True}},
+                 {"name": "sealed-vm", "os_disk": 1, "ade_on_vm": True},
                  {"name": "trusted", "os_disk": 1, "security_type": "TrustedLaunch"}]}))
     db = redis_url.rsplit("/", 1)[0] + "/14"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DISKFERRY_", "AZURE_"))}, **emulator.env,

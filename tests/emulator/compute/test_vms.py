@@ -219,3 +219,28 @@ def test_deallocate_latency(clients: Clients, rg: str, admin: AdminClient) -> No
     assert _states(clients, rg, disk.name) == ["Attached"]
     poller.result()
     assert _states(clients, rg, disk.name) == ["Reserved"]
+
+
+def test_dual_pass_disk_encryption_settings_are_kept_on_the_vm(clients: Clients, rg: str) -> None:
+    """Azure Disk Encryption's first version records the OS disk's key on the VM
+    (``osDisk.encryptionSettings``): kept and listed as given; enabled, it needs the key."""
+    vault = f"/subscriptions/x/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/ade"
+    key = {"secretUrl": "https://ade.vault.azure.net/secrets/disk/1", "sourceVault": {"id": vault}}
+    nic = vm_nic(clients, rg)
+    vms = clients.compute.virtual_machines
+    body = vm_body(empty_disk(clients, rg).id, nic_ids=[nic])
+    body["properties"]["storageProfile"]["osDisk"]["encryptionSettings"] = {"enabled": True}
+    with pytest.raises(HttpResponseError) as err:
+        vms.begin_create_or_update(rg, name("vm"), body)
+    assert err.value.status_code == 400 and "diskEncryptionKey" in str(err.value)
+
+    body["properties"]["storageProfile"]["osDisk"]["encryptionSettings"] = {"enabled": True, "diskEncryptionKey": key}
+    vm = vms.begin_create_or_update(rg, name("vm"), body).result()
+    settings = vm.storage_profile.os_disk.encryption_settings
+    assert settings.enabled and settings.disk_encryption_key.secret_url == key["secretUrl"]
+    assert settings.disk_encryption_key.source_vault.id == vault
+    listed = next(v for v in vms.list(rg) if v.name == vm.name)
+    assert listed.storage_profile.os_disk.encryption_settings.enabled
+    # a VM without them has none
+    plain = new_vm(clients, rg, empty_disk(clients, rg).id)
+    assert plain.storage_profile.os_disk.encryption_settings is None
