@@ -1062,15 +1062,11 @@ class JobStore:
     def drop_operation(self, job_id: str, name: str) -> None:
         self._r.hdel(f"{self.key(job_id)}:ops", name)
 
-    def operation_and_typical(self, job_id: str, name: str, kind: str) -> tuple[Fields | None, float | None]:
-        """The operation ``name`` (as :meth:`operation`) and how long operations of ``kind``
-        take, as the fleet learned it (:meth:`end_operation`; None before one ended), in one
-        round trip."""
-        with self._r.pipeline(transaction=False) as pipe:
-            pipe.hget(f"{self.key(job_id)}:ops", name)
-            pipe.hget(OPERATION_TIMES, kind)
-            raw, typical = cast(list[str | None], pipe.execute())
-        return (cast(Fields, json.loads(raw)) if raw else None), (float(typical) if typical else None)
+    def typical(self, kind: str) -> float | None:
+        """How long operations of ``kind`` take, as the fleet learned it (:meth:`end_operation`;
+        None before one ended)."""
+        raw = self._r.hget(OPERATION_TIMES, kind)
+        return float(cast(str, raw)) if raw else None
 
     def end_operation(self, job_id: str, name: str, kind: str, took: float, *, first_check: bool) -> None:
         """Forget the ended operation ``name`` and learn how long ``kind``'s operations take from

@@ -309,7 +309,8 @@ class Operations:
         if complete not in _COMPLETIONS:
             raise RuntimeError(f"no completion registered as {complete!r}")
         provider = ctx.op.split("/", 1)[0]
-        latency = ctx.emu.faults.settings.lro_latency_for(ctx.op)
+        where = (location or "global").replace(" ", "").lower()
+        latency = ctx.emu.faults.settings.lro_latency_for(ctx.op, where)
         fault = ctx.emu.faults.take(ctx.op, "lro", ctx.request.path)
         now = clock.now()
         op = Operation(
@@ -317,7 +318,7 @@ class Operations:
             op=ctx.op,
             sub=ctx.params.get("sub", ctx.emu.identity.subscriptions[0]),
             provider=provider,
-            location=(location or "global").replace(" ", "").lower(),
+            location=where,
             complete=complete,
             args=args,
             start=now,

@@ -54,7 +54,8 @@ class Settings:
 
     #: seconds a long-running operation stays InProgress
     lro_latency: float = 0.0
-    #: per-operation overrides of lro_latency (pattern -> seconds)
+    #: per-operation overrides of lro_latency (pattern -> seconds); ``pattern@region`` applies
+    #: in that region only (regions run the same operation at different speeds)
     lro_latency_ops: dict[str, float] = field(default_factory=dict)
     #: the ``Retry-After`` a running operation's answers carry. An Azure resource provider sends
     #: a fixed hint sized to its operations (ARM's RPC asks for 10 s to 10 min), not when this
@@ -115,9 +116,10 @@ class Settings:
         if self.lro_retry_after <= 0:
             raise ValueError("lro_retry_after must be > 0")
 
-    def lro_latency_for(self, op: str) -> float:
-        for pattern, seconds in self.lro_latency_ops.items():
-            if fnmatch.fnmatchcase(op, pattern):
+    def lro_latency_for(self, op: str, location: str = "") -> float:
+        for key, seconds in self.lro_latency_ops.items():
+            pattern, _, region = key.partition("@")
+            if fnmatch.fnmatchcase(op, pattern) and (not region or region.lower() == location.lower()):
                 return seconds
         return self.lro_latency
 

@@ -16,6 +16,7 @@ ARM's LRO protocol itself is azure-mgmt-core's ``ARMPolling``, driven one step a
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -65,14 +66,19 @@ class Operation:
     #: take; 0: not said), for one checked sooner, as Azure asks (a probe: ``waits.PROBE_EVERY``):
     #: the runs that only follow its checks come back then, not after each of them
     expected: float = 0.0
+    #: the region Azure runs it in, as its status URL names it (``…/locations/<region>/…``, the
+    #: ARM convention); "" when it does not: operations of one kind take as long as each other
+    #: within a region, not across regions (``diskferry.pipeline.waits``)
+    region: str = ""
 
     def to_json(self) -> Json:
         doc = asdict(self)
         doc.pop("body")
         if self.progress is None:
             doc.pop("progress")
-        if not self.expected:
-            doc.pop("expected")
+        for name in ("expected", "region"):
+            if not doc[name]:
+                doc.pop(name)
         return doc
 
     @classmethod
@@ -81,7 +87,7 @@ class Operation:
                    started=float(doc["started"]), done=bool(doc.get("done")), due=float(doc.get("due") or 0.0),
                    checked=float(doc.get("checked") or 0.0),
                    progress=None if doc.get("progress") is None else float(doc["progress"]),
-                   expected=float(doc.get("expected") or 0.0))
+                   expected=float(doc.get("expected") or 0.0), region=str(doc.get("region") or ""))
 
     def age(self, now: float | None = None) -> float:
         return (time.time() if now is None else now) - self.started
@@ -117,9 +123,21 @@ def start(what: str, subscription_id: str, pipeline: Any, begin: Callable[..., A
         checked = _finish(what, polling)
         return Operation(what, subscription_id, token, time.time(), done=True, body=checked.body)
     now = time.time()
+    headers = initial.http_response.headers
     # "use the value of Retry-After to schedule how often to check the status" (ARM's guide to
     # asynchronous operations): the first check waits for it
-    return Operation(what, subscription_id, token, now, due=now + (retry_after(initial.http_response.headers) or 0.0))
+    return Operation(what, subscription_id, token, now, due=now + (retry_after(headers) or 0.0),
+                     region=region_of(headers.get("Azure-AsyncOperation") or headers.get("Location") or ""))
+
+
+#: the region in an operation's status URL: ``…/providers/<namespace>/locations/<region>/operations/…``
+_REGION = re.compile(r"/locations/([^/?#]+)/", re.IGNORECASE)
+
+
+def region_of(status_url: str) -> str:
+    """The region an operation runs in, from its status URL ("" when the URL names none)."""
+    m = _REGION.search(status_url)
+    return m[1].lower() if m else ""
 
 
 def check(pipeline: Any, op: Operation, *, result: bool = True) -> Checked:

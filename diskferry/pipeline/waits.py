@@ -28,8 +28,9 @@ lock) comes back ``FOLLOW_SECONDS`` after that, once the check is done and recor
 Operations of one kind take about as long as each other (a thousand snapshots, a thousand
 imports), and Azure's ``Retry-After`` (10 s, say) knows nothing of that: a 30 s snapshot was
 checked three or four times, each check a task run of every pair waiting for it. So the fleet
-learns how long each kind takes (``JobStore.end_operation``, kept in Redis for every worker
-and job: a job's operations start together, before any of them ended), and an operation is
+learns how long each kind takes in each region (:func:`kind_of`; ``JobStore.end_operation``,
+kept in Redis for every worker and job: a job's operations start together, before any of them
+ended), and an operation is
 first checked once that long has passed, never sooner than Azure asked: one check each, when
 the operations are alike. One that runs longer is checked again as Azure asks, as before; one
 that ends sooner is seen late by at most the difference. An operation checked once the length
@@ -70,10 +71,13 @@ FOLLOW_SECONDS = 1.0
 PROBE_EVERY = 8
 
 
-def kind_of(name: str) -> str:
+def kind_of(name: str, region: str = "") -> str:
     """The kind of a job's operation, whose length the fleet learns: ``snapshot``, ``grant``,
-    ``import`` ... (its name's first part: ``snapshot|<source>|<disk>``)."""
-    return name.split("|", 1)[0]
+    ``import`` ... (its name's first part: ``snapshot|<source>|<disk>``), in its region
+    (``import@brazilsouth``) when Azure names it: one region's imports may take twice another's,
+    and one length for both had the slower region's checked early and the faster's seen late."""
+    kind = name.split("|", 1)[0]
+    return f"{kind}@{region}" if region else kind
 
 
 def probes(name: str) -> bool:
@@ -90,13 +94,13 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
     failed one too, raising its error.
     ``result``: the caller reads what the operation made (``Checked.body``: a grant's SAS);
     no other step does, and each skipped final GET is an ARM read the job does not spend."""
-    doc, typical = rt.store.operation_and_typical(job_id, name, kind_of(name))
+    doc = rt.store.operation(job_id, name)
     if doc is None:
         op = start()
         if op is None or op.done:
             return Checked(True, op.body if op else None)
         # first checked when Azure asked, or once as long as this kind's operations take, if later
-        learned = min(typical or 0.0, MAX_ASKED_SECONDS)
+        learned = min(rt.store.typical(kind_of(name, op.region)) or 0.0, MAX_ASKED_SECONDS)
         if probes(name):
             op = replace(op, checked=time.time(), expected=op.started + learned)
         else:
@@ -124,7 +128,7 @@ def awaited(rt: Runtime, job_id: str, name: str, start: Callable[[], Operation |
         raise
     if checked.done:
         # it took at most this long (it ended since the check before): what the fleet learns
-        rt.store.end_operation(job_id, name, kind_of(name), op.age(),
+        rt.store.end_operation(job_id, name, kind_of(name, op.region), op.age(),
                                first_check=op.checked - op.started < MIN_CHECK_SECONDS / 2)
     elif op.age() > OPERATION_DEADLINE_SECONDS:
         rt.store.drop_operation(job_id, name)

@@ -264,16 +264,16 @@ def test_the_fleet_learns_how_long_a_kind_of_operation_takes(store: JobStore) ->
     """Its shortest operations, at once; a longer one raises it by a share; one seen ended at the
     check made once the length passed says nothing new. An ended operation is forgotten."""
     def learned() -> float | None:
-        return store.operation_and_typical("j1", "grant|a", "grant")[1]
+        return store.typical("grant")
 
     store.put_operation("j1", "grant|a", {"what": "grant"})
-    assert store.operation_and_typical("j1", "grant|a", "grant") == ({"what": "grant"}, None)
+    assert (store.operation("j1", "grant|a"), learned()) == ({"what": "grant"}, None)
     store.end_operation("j1", "grant|a", "grant", 40.0, first_check=False)
-    assert store.operation_and_typical("j1", "grant|a", "grant") == (None, 40.0)
+    assert (store.operation("j1", "grant|a"), learned()) == (None, 40.0)
     store.end_operation("j2", "grant|b", "grant", 30.0, first_check=False)  # another job's: the fleet's
     assert learned() == 30.0
     store.end_operation("j2", "grant|c", "grant", 38.0, first_check=True)
     assert learned() == 30.0
     store.end_operation("j2", "grant|d", "grant", 38.0, first_check=False)
     assert learned() == pytest.approx(30.0 + 8.0 * state.LEARN_UP)
-    assert store.operation_and_typical("j2", "snapshot|a", "snapshot")[1] is None  # by kind
+    assert store.typical("snapshot") is None  # by kind

@@ -15,7 +15,7 @@ from diskferry.cloud import Cloud
 from diskferry.cloud.budget import Budget
 from diskferry.cloud.compute import access_sas
 from diskferry.cloud.errors import retry_after
-from diskferry.cloud.operations import Checked, Operation
+from diskferry.cloud.operations import Checked, Operation, region_of
 from diskferry.config.settings import Settings
 from diskferry.emulator.admin_client import AdminClient
 from diskferry.emulator.seed import SeedSpec, seed
@@ -57,6 +57,8 @@ def test_a_snapshot_is_started_and_checked_until_it_exists(cloud: Cloud, admin: 
     assert time.monotonic() - started < 1.0  # nothing waited for the operation
     assert not op.done
 
+    assert op.region == "francecentral"  # as its status URL names it, and kept between runs
+    assert Operation.from_json(op.to_json()).region == "francecentral"
     checked, checks = _until_done(cloud, op)
     assert checks > 1
     assert checked.body is not None and checked.body["name"] == "snap-1"
@@ -225,3 +227,17 @@ def test_an_operation_says_when_to_check_it_again(cloud: Cloud, admin: AdminClie
 ])
 def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
     assert retry_after(headers) == seconds
+
+
+@pytest.mark.parametrize(("url", "region"), [
+    ("https://management.azure.com/subscriptions/s/providers/Microsoft.Compute/locations/westeurope/operations/"
+     "1b2c?api-version=2024-03-02", "westeurope"),
+    ("https://management.azure.com/subscriptions/s/providers/Microsoft.Storage/locations/BrazilSouth/"
+     "asyncoperations/9f?monitor=true&api-version=2023-05-01", "brazilsouth"),
+    ("https://management.azure.com/subscriptions/s/operationresults/eyJqb2JJZCI6?api-version=2021-04-01", ""),
+    ("", ""),
+])
+def test_an_operations_region_is_read_from_its_status_url(url: str, region: str) -> None:
+    """ARM's resource providers name the region that runs an operation in its status URL; one
+    that names none (Microsoft.Resources' operation results) leaves it unknown."""
+    assert region_of(url) == region

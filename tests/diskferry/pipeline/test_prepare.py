@@ -27,6 +27,8 @@ from tests.fleet.checks import delta
 GROUP_READ = "Microsoft.Resources/subscriptions/resourceGroups/read"
 SNAPSHOT_READ = "Microsoft.Compute/snapshots/read"
 OPERATION_READ = "Microsoft.Resources/operations/read"
+#: what the fleet learns the length of: grants of the fixture's region (francecentral)
+GRANTS = waits.kind_of("grant", "francecentral")
 
 
 @dataclass
@@ -162,7 +164,7 @@ def test_operations_of_a_kind_are_first_checked_once_as_long_as_the_last_took(
     reads_of_first, waits_of_first = _until_prepared(rt, job, first, admin)
     # as Azure asked: every second until it ended
     assert len(waits_of_first) >= 3 and all(w <= 1.0 for w in waits_of_first), waits_of_first
-    took = rt.store.operation_and_typical(job.id, "grant|x", "grant")[1]
+    took = rt.store.typical(GRANTS)
     assert took is not None and 3.0 <= took <= 6.0, took  # ended at 3 s, seen at the next check
     reads, waited = _until_prepared(rt, job, second, admin)
     # once, as long after its start as the first took (the countdown from this run's start)
@@ -171,14 +173,14 @@ def test_operations_of_a_kind_are_first_checked_once_as_long_as_the_last_took(
     # once more when it ended, the second one once
     assert reads == reads_of_first - len(waits_of_first), (reads, reads_of_first, waits_of_first)
     # seen ended at its first check: it ended by then, nothing more is known
-    assert rt.store.operation_and_typical(job.id, "grant|x", "grant")[1] == took
+    assert rt.store.typical(GRANTS) == took
 
     # a probe is checked as Azure asks, and a length learned from a longer operation follows it
     monkeypatch.setattr(waits, "PROBE_EVERY", 1)
     admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 1.5}, lro_retry_after=1.0)
     _, waited = _until_prepared(rt, job, third, admin)
     assert all(w <= 1.0 for w in waited) and len(waited) >= 1, waited
-    faster = rt.store.operation_and_typical(job.id, "grant|x", "grant")[1]
+    faster = rt.store.typical(GRANTS)
     assert faster is not None and 1.5 <= faster < took, (faster, took)
 
 
@@ -191,7 +193,7 @@ def test_a_run_that_only_follows_a_probe_comes_back_once_its_kind_would_have_end
     rt, job = planned.rt, planned.job
     source = job.sources[0]
     monkeypatch.setattr(waits, "PROBE_EVERY", 1)  # every operation is a probe
-    rt.store.end_operation(job.id, "grant|earlier", "grant", 4.0, first_check=False)  # grants took 4 s
+    rt.store.end_operation(job.id, "grant|earlier", GRANTS, 4.0, first_check=False)  # grants took 4 s
     admin.set(lro_latency_ops={"Microsoft.Compute/snapshots/beginGetAccess/action": 4.0}, lro_retry_after=1.0)
     with pytest.raises(Waiting) as checker:  # the grant starts; checked again when Azure asks
         prepare.prepare_source(rt, job, source)
@@ -208,6 +210,43 @@ def test_a_run_that_only_follows_a_probe_comes_back_once_its_kind_would_have_end
     assert again.value.retry_after is not None and again.value.retry_after <= 1.0
     time.sleep(4.0)
     assert prepare.prepare_source(rt, job, source).get("prepared")
+
+
+def test_the_length_of_a_kind_is_learned_per_region(emulator: EmulatorProcess, redis_db: Callable[[], str],
+                                                    admin: AdminClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One region's grants may take three times another's: each region's length is learned
+    apart, and a grant is first checked once its own region's grants took that long — neither
+    early in the slower region (a task run more each) nor late in the faster one."""
+    rg = f"regions-{uuid.uuid4().hex[:6]}"
+    seed(emulator.env, SeedSpec.model_validate({"data_mib": 1, "resource_groups": [
+        {"name": f"{rg}-fr", "location": "francecentral", "vms": [{"name": f"fr{i}", "os_disk": 1} for i in range(2)]},
+        {"name": f"{rg}-we", "location": "westeurope", "vms": [{"name": f"we{i}", "os_disk": 1} for i in range(2)]},
+    ]}))
+    grant = "Microsoft.Compute/snapshots/beginGetAccess/action"
+    admin.set(lro_latency=0.0, lro_latency_ops={f"{grant}@francecentral": 1.0, f"{grant}@westeurope": 3.0},
+              lro_retry_after=0.5)
+    monkeypatch.setattr(waits, "PROBE_EVERY", 1 << 30)  # no operation is checked as Azure asks but the first
+    rt = runtime_for(emulator, redis_db())
+    spec = parse({"sources": [{"resource_group": f"{rg}-fr", "vms": ["fr0", "fr1"]},
+                              {"resource_group": f"{rg}-we", "vms": ["we0", "we1"]}],
+                  "targets": [{"region": "brazilsouth", "resource_group": f"br-{rg}"}]})
+    job = make_plan(spec, rt.cloud, rt.settings, job_id=naming.new_job_id()).job
+    rt.store.create(job)
+    fr0, fr1, we0, we1 = job.sources
+    try:
+        _until_prepared(rt, job, fr0, admin)
+        _until_prepared(rt, job, we0, admin)
+        fr = rt.store.typical(waits.kind_of("grant", "francecentral"))
+        we = rt.store.typical(waits.kind_of("grant", "westeurope"))
+        assert fr is not None and we is not None and 1.0 <= fr < 2.0 <= 3.0 <= we < 4.0, (fr, we)
+        assert rt.store.typical("grant") is None  # no length across regions
+        for source, took in ((fr1, fr), (we1, we)):
+            _, waited = _until_prepared(rt, job, source, admin)
+            # the grant started, checked once its region's length passed, found ended
+            assert len(waited) == 1 and took - 0.5 <= waited[0] <= took, (source.name, waited, took)
+    finally:
+        for source in job.sources:
+            cleanup.cleanup_pair(rt, job, source, job.targets[0])
 
 
 def _until_prepared(rt: Runtime, job: Job, source: Source, admin: AdminClient) -> tuple[int, list[float]]:
