@@ -30,13 +30,13 @@ imports), and Azure's ``Retry-After`` (10 s, say) knows nothing of that: a 30 s 
 checked three or four times, each check a task run of every pair waiting for it. So the fleet
 learns how long each kind takes in each region (:func:`kind_of`; ``JobStore.end_operation``,
 kept in Redis for every worker and job: a job's operations start together, before any of them
-ended), and an operation is
-first checked once that long has passed, never sooner than Azure asked: one check each, when
-the operations are alike. One that runs longer is checked again as Azure asks, as before; one
-that ends sooner is seen late by at most the difference. An operation checked once the length
-passed and found ended says only that it ended by then: so one in ``PROBE_EVERY`` (by its
-name) is checked as Azure asks, whatever was learned, and the length follows at once any that
-took less — a length learned from a slow operation, or before Azure got faster, is not kept.
+ended), and an operation is first checked once that long has passed, never sooner than Azure
+asked: one check each, when the operations are alike. One that runs longer is checked again
+as Azure asks, as before; one that ends sooner is seen late by at most the difference. An
+operation checked once the length passed and found ended says only that it ended by then: so
+one in ``PROBE_EVERY`` (by its name) is checked as Azure asks, whatever was learned, and the
+length follows at once any that took less — a length learned from a slow operation, or before
+Azure got faster, is not kept.
 A run that only follows a probe's checks (the source's other pair) comes back once the probe
 would have ended as its kind's operations do, not after each check (``Operation.expected``).
 
